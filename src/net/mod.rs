@@ -1,0 +1,4 @@
+//! Network layer: HTTP front door, WebSocket framing, connection I/O.
+
+pub mod http;
+pub mod ws;
