@@ -6,3 +6,4 @@
 //! starts one pinned glommio executor per shard and wires the cross-shard mesh.
 
 pub mod net;
+pub mod engine;

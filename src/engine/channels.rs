@@ -1,0 +1,213 @@
+//! Channel tables: the owner side (members, which connections joined from which shard,
+//! the publication sequence) and the local side (which of this shard's connections
+//! receive a channel's events).
+
+use std::rc::Rc;
+
+use ahash::{AHashMap, AHashSet};
+
+use super::message::{ConnAddr, ConnId};
+use super::ownership::ShardId;
+
+/// The owner shard's record of one channel.
+#[derive(Debug, Default)]
+pub struct ChannelRecord {
+    /// Members in the order they joined, with how many of their connections joined.
+    members: Vec<(Rc<str>, u32)>,
+    /// Every joined connection, so a repeated join is idempotent.
+    conns: AHashSet<ConnAddr>,
+    /// Joined connections per shard: the shards a publication is sent to.
+    per_shard: Vec<u32>,
+    /// The last sequence number given to a publication.
+    pub seq: u64,
+}
+
+/// What a join or leave changed in the roster.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RosterChange {
+    /// The connection was already in (join) or already out (leave).
+    None,
+    /// The connection changed but the user's membership did not.
+    ConnOnly,
+    /// The user became, or stopped being, a member.
+    Member,
+}
+
+impl ChannelRecord {
+    /// Adds a connection of `user`.
+    pub fn join(&mut self, user: &str, conn: ConnAddr) -> RosterChange {
+        if !self.conns.insert(conn) {
+            return RosterChange::None;
+        }
+        if self.per_shard.len() <= conn.shard {
+            self.per_shard.resize(conn.shard + 1, 0);
+        }
+        self.per_shard[conn.shard] += 1;
+        match self.members.iter_mut().find(|(u, _)| &**u == user) {
+            Some((_, n)) => {
+                *n += 1;
+                RosterChange::ConnOnly
+            }
+            None => {
+                self.members.push((Rc::from(user), 1));
+                RosterChange::Member
+            }
+        }
+    }
+
+    /// Removes a connection of `user`.
+    pub fn leave(&mut self, user: &str, conn: ConnAddr) -> RosterChange {
+        if !self.conns.remove(&conn) {
+            return RosterChange::None;
+        }
+        self.per_shard[conn.shard] -= 1;
+        let Some(i) = self.members.iter().position(|(u, _)| &**u == user) else {
+            return RosterChange::ConnOnly;
+        };
+        self.members[i].1 -= 1;
+        if self.members[i].1 == 0 {
+            self.members.remove(i);
+            RosterChange::Member
+        } else {
+            RosterChange::ConnOnly
+        }
+    }
+
+    pub fn has_conn(&self, conn: ConnAddr) -> bool {
+        self.conns.contains(&conn)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Member ids in join order.
+    pub fn members(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(u, _)| &**u)
+    }
+
+    /// Shards with at least one joined connection.
+    pub fn shards(&self) -> impl Iterator<Item = ShardId> + '_ {
+        self.per_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, _)| s)
+    }
+}
+
+/// The channels this shard owns; a record lives while any connection is joined.
+#[derive(Debug, Default)]
+pub struct OwnedChannels {
+    channels: AHashMap<Rc<str>, ChannelRecord>,
+}
+
+impl OwnedChannels {
+    pub fn get(&self, channel: &str) -> Option<&ChannelRecord> {
+        self.channels.get(channel)
+    }
+
+    pub fn get_mut(&mut self, channel: &str) -> Option<&mut ChannelRecord> {
+        self.channels.get_mut(channel)
+    }
+
+    /// The channel's record, created empty when missing.
+    pub fn entry(&mut self, channel: &str) -> &mut ChannelRecord {
+        if !self.channels.contains_key(channel) {
+            self.channels
+                .insert(Rc::from(channel), ChannelRecord::default());
+        }
+        self.channels.get_mut(channel).expect("inserted above")
+    }
+
+    pub fn remove_if_empty(&mut self, channel: &str) {
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(ChannelRecord::is_empty)
+        {
+            self.channels.remove(channel);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+/// Which local connections receive each channel's events: the fan-out list handed, as a
+/// slice, to the network layer.
+#[derive(Debug, Default)]
+pub struct Memberships {
+    channels: AHashMap<Rc<str>, Vec<ConnId>>,
+}
+
+impl Memberships {
+    pub fn add(&mut self, channel: &str, conn: ConnId) {
+        match self.channels.get_mut(channel) {
+            Some(conns) => conns.push(conn),
+            None => {
+                self.channels.insert(Rc::from(channel), vec![conn]);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, channel: &str, conn: ConnId) {
+        if let Some(conns) = self.channels.get_mut(channel) {
+            if let Some(i) = conns.iter().position(|c| *c == conn) {
+                conns.swap_remove(i);
+            }
+            if conns.is_empty() {
+                self.channels.remove(channel);
+            }
+        }
+    }
+
+    /// The local connections joined to `channel`.
+    pub fn conns(&self, channel: &str) -> &[ConnId] {
+        self.channels.get(channel).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(shard: ShardId, conn: u64) -> ConnAddr {
+        ConnAddr {
+            shard,
+            conn: ConnId(conn),
+        }
+    }
+
+    #[test]
+    fn a_user_is_one_member_however_many_connections_join() {
+        let mut ch = ChannelRecord::default();
+        assert_eq!(ch.join("a", addr(0, 1)), RosterChange::Member);
+        assert_eq!(ch.join("a", addr(1, 2)), RosterChange::ConnOnly);
+        assert_eq!(ch.join("a", addr(1, 2)), RosterChange::None);
+        assert_eq!(ch.join("b", addr(1, 3)), RosterChange::Member);
+        assert_eq!(ch.members().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(ch.shards().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(ch.leave("a", addr(0, 1)), RosterChange::ConnOnly);
+        assert_eq!(ch.shards().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::Member);
+        assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::None);
+        assert_eq!(ch.members().collect::<Vec<_>>(), vec!["b"]);
+    }
+
+    #[test]
+    fn memberships_drop_empty_channels() {
+        let mut m = Memberships::default();
+        m.add("c", ConnId(1));
+        m.add("c", ConnId(2));
+        m.remove("c", ConnId(1));
+        assert_eq!(m.conns("c"), &[ConnId(2)]);
+        m.remove("c", ConnId(2));
+        assert!(m.channels.is_empty());
+    }
+}

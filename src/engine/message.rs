@@ -1,0 +1,185 @@
+//! The vocabulary between the layers: what a connection asks of the engine
+//! ([`Command`]), what the engine tells connections ([`Event`]) and what shards tell
+//! each other ([`ShardMsg`]). None of it knows any dialect's JSON shape.
+
+use super::ownership::ShardId;
+
+/// A connection's id on its own shard, assigned by the network layer (slab key plus a
+/// generation, so a reused slot never receives a stale reply).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+/// A connection anywhere in the node: the shard that holds it and its id there.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConnAddr {
+    pub shard: ShardId,
+    pub conn: ConnId,
+}
+
+/// A user's presence as watchers see it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Online,
+    Busy,
+    Offline,
+}
+
+impl Status {
+    /// The wire name every dialect uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "online",
+            Status::Busy => "busy",
+            Status::Offline => "offline",
+        }
+    }
+}
+
+/// Why the engine refused a command; dialects map these to their own error shapes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A command that needs an identity arrived before identification.
+    NotIdentified,
+    /// A second identification on the same connection.
+    AlreadyIdentified,
+    /// A publish or leave on a channel the connection has not joined.
+    NotMember,
+    /// A connection tried to watch more users than the configured limit.
+    TooManyWatches,
+    /// A connection tried to join more channels than the configured limit.
+    TooManyChannels,
+}
+
+impl ErrorCode {
+    /// Dotted code, as turntable v1 reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotIdentified => "auth.not_identified",
+            ErrorCode::AlreadyIdentified => "auth.already_identified",
+            ErrorCode::NotMember => "game.not_member",
+            ErrorCode::TooManyWatches => "subscribe.too_many",
+            ErrorCode::TooManyChannels => "joingame.too_many",
+        }
+    }
+
+    /// A human-readable explanation to go with the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::NotIdentified => "identify with idme first",
+            ErrorCode::AlreadyIdentified => "this connection is already identified",
+            ErrorCode::NotMember => "not a member of this channel",
+            ErrorCode::TooManyWatches => "too many subscriptions on this connection",
+            ErrorCode::TooManyChannels => "too many channels on this connection",
+        }
+    }
+}
+
+/// What a local connection asks of the engine, already parsed and validated by its
+/// dialect.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Bind the connection to a user id; the user is online while any connection is.
+    Identify { user: Box<str> },
+    /// Change the caller's status (online or busy).
+    SetStatus(Status),
+    /// Watch these users' presence: one snapshot now, then every change.
+    Watch(Vec<Box<str>>),
+    /// Stop watching these users.
+    Unwatch(Vec<Box<str>>),
+    /// Join (creating if needed) a channel and invite users to it.
+    Join {
+        channel: Box<str>,
+        invite: Vec<Box<str>>,
+    },
+    /// Leave a channel.
+    Leave { channel: Box<str> },
+    /// Publish a JSON payload to every member of a channel, in the channel's order.
+    Publish { channel: Box<str>, data: Box<str> },
+}
+
+/// What the engine tells local connections. Encoded once per dialect per shard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The connection is now this user.
+    Identified { user: Box<str> },
+    /// Statuses of watched users: the snapshot after a watch, or a change.
+    Presence { statuses: Vec<(Box<str>, Status)> },
+    /// The caller's own status was set.
+    StatusSet { status: Status },
+    /// The connection joined `channel`, whose members are now `members`.
+    Joined {
+        channel: Box<str>,
+        members: Vec<Box<str>>,
+    },
+    /// The connection left `channel`.
+    Left { channel: Box<str> },
+    /// Another user became a member of a channel the connection is in.
+    MemberJoined { channel: Box<str>, user: Box<str> },
+    /// A user stopped being a member of a channel the connection is in.
+    MemberLeft { channel: Box<str>, user: Box<str> },
+    /// `from` invites the user to `channel`.
+    Invite { channel: Box<str>, from: Box<str> },
+    /// A publication, with its per-channel sequence number.
+    Message {
+        channel: Box<str>,
+        seq: u64,
+        from: Box<str>,
+        data: Box<str>,
+    },
+    /// A command was refused.
+    Error { code: ErrorCode },
+}
+
+/// What one shard tells another over the mesh. The first group goes to a user's owner,
+/// the second to a channel's owner, the rest back to the shards holding connections.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShardMsg {
+    /// `from` now holds at least one connection of `user`.
+    UserUp { user: Box<str>, from: ShardId },
+    /// `from` no longer holds any connection of `user`.
+    UserDown { user: Box<str>, from: ShardId },
+    /// The user chose a status.
+    SetStatus { user: Box<str>, status: Status },
+    /// `from` has local watchers of `user`: send it the status now and on every change.
+    Watch { user: Box<str>, from: ShardId },
+    /// `from` has no more watchers of `user`.
+    Unwatch { user: Box<str>, from: ShardId },
+    /// Deliver `event` to every connection of `user`, wherever they are.
+    ToUser { user: Box<str>, event: Event },
+
+    /// A connection joins a channel, inviting others.
+    Join {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        invite: Vec<Box<str>>,
+    },
+    /// A connection leaves a channel.
+    Leave {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+    },
+    /// A member publishes to a channel.
+    Publish {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        data: Box<str>,
+    },
+
+    /// A watched user's status (the answer to `Watch`, then every change).
+    StatusOf { user: Box<str>, status: Status },
+    /// Deliver `event` to this shard's connections of `user`.
+    ToLocalUser { user: Box<str>, event: Event },
+    /// The channel owner accepted a join; `members` is the roster.
+    Joined {
+        channel: Box<str>,
+        conn: ConnId,
+        members: Vec<Box<str>>,
+    },
+    /// Deliver `event` to this shard's members of `channel`.
+    ToChannel { channel: Box<str>, event: Event },
+    /// Deliver `event` to one connection of this shard.
+    ToConn { conn: ConnId, event: Event },
+}

@@ -1,0 +1,678 @@
+//! The sans-IO engine: one per shard, holding that shard's users, watchers and channels.
+//!
+//! It takes [`Command`]s from local connections and [`ShardMsg`]s from other shards and
+//! answers through an [`Outbox`]: events for local connections and messages for other
+//! shards. It owns no socket, task or clock, so it is driven directly by unit tests with
+//! several simulated shards (see `sim`), and by `runtime` in production.
+//!
+//! Ownership: a user's or channel's owner shard (see [`ownership`]) keeps its
+//! authoritative state. A connection's own shard keeps what fan-out needs locally: which
+//! connections watch a user, which joined a channel, which belong to a user.
+
+pub mod channels;
+pub mod message;
+pub mod ownership;
+pub mod presence;
+#[cfg(test)]
+mod sim;
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use ahash::{AHashMap, AHashSet};
+
+use channels::{Memberships, OwnedChannels, RosterChange};
+pub use message::{Command, ConnAddr, ConnId, ErrorCode, Event, ShardMsg, Status};
+pub use ownership::{ShardId, owner_shard};
+use presence::{OwnedUsers, PendingSnapshot, Watches};
+
+/// Where the engine's output goes: the network layer in production, queues in tests.
+pub trait Outbox {
+    /// Delivers one event to the given local connections (encode once, share the bytes).
+    fn deliver(&mut self, to: &[ConnId], event: &Event);
+    /// Sends a message to another shard (never to this one: the engine loops those back
+    /// itself).
+    fn send(&mut self, shard: ShardId, msg: ShardMsg);
+}
+
+/// Per-connection bounds that keep one client from growing a shard's memory without
+/// limit.
+#[derive(Copy, Clone, Debug)]
+pub struct Limits {
+    pub max_watches_per_conn: usize,
+    pub max_channels_per_conn: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_watches_per_conn: 10_000,
+            max_channels_per_conn: 1_000,
+        }
+    }
+}
+
+/// Counts for health checks and stats.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub connections: usize,
+    pub owned_users: usize,
+    pub owned_channels: usize,
+}
+
+/// A channel as one local connection sees it.
+#[derive(Debug, PartialEq, Eq)]
+enum JoinState {
+    /// Join sent to the owner, not yet acknowledged.
+    Joining,
+    Joined,
+}
+
+/// What the engine keeps about one local connection.
+#[derive(Debug, Default)]
+struct LocalConn {
+    user: Option<Rc<str>>,
+    watching: AHashSet<Rc<str>>,
+    channels: Vec<(Rc<str>, JoinState)>,
+}
+
+impl LocalConn {
+    fn channel(&self, channel: &str) -> Option<&JoinState> {
+        self.channels
+            .iter()
+            .find(|(c, _)| &**c == channel)
+            .map(|(_, s)| s)
+    }
+}
+
+/// One shard's state and rules.
+pub struct Engine {
+    me: ShardId,
+    shards: usize,
+    limits: Limits,
+    conns: AHashMap<ConnId, LocalConn>,
+    /// Local connections of each identified user.
+    local_users: AHashMap<Rc<str>, Vec<ConnId>>,
+    owned_users: OwnedUsers,
+    watches: Watches,
+    owned_channels: OwnedChannels,
+    memberships: Memberships,
+    /// Messages this shard sends to itself, handled before a call returns.
+    loopback: VecDeque<ShardMsg>,
+}
+
+impl Engine {
+    /// The engine of shard `me` out of `shards` shards.
+    pub fn new(me: ShardId, shards: usize, limits: Limits) -> Self {
+        assert!(me < shards && shards <= presence::MAX_SHARDS);
+        Engine {
+            me,
+            shards,
+            limits,
+            conns: AHashMap::default(),
+            local_users: AHashMap::default(),
+            owned_users: OwnedUsers::default(),
+            watches: Watches::default(),
+            owned_channels: OwnedChannels::default(),
+            memberships: Memberships::default(),
+            loopback: VecDeque::new(),
+        }
+    }
+
+    pub fn shard(&self) -> ShardId {
+        self.me
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            connections: self.conns.len(),
+            owned_users: self.owned_users.len(),
+            owned_channels: self.owned_channels.len(),
+        }
+    }
+
+    /// A new local connection.
+    pub fn open(&mut self, conn: ConnId) {
+        self.conns.insert(conn, LocalConn::default());
+    }
+
+    /// The user a local connection identified as, if any.
+    pub fn user_of(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn)?.user.as_deref()
+    }
+
+    /// A local connection asks for something.
+    pub fn command(&mut self, conn: ConnId, cmd: Command, out: &mut impl Outbox) {
+        self.on_command(conn, cmd, out);
+        self.drain_loopback(out);
+    }
+
+    /// A local connection is gone: undo everything it did.
+    pub fn close(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        self.on_close(conn, out);
+        self.drain_loopback(out);
+    }
+
+    /// Another shard tells this one something.
+    pub fn shard_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+        self.on_shard_msg(msg, out);
+        self.drain_loopback(out);
+    }
+
+    fn drain_loopback(&mut self, out: &mut impl Outbox) {
+        while let Some(msg) = self.loopback.pop_front() {
+            self.on_shard_msg(msg, out);
+        }
+    }
+
+    fn owner(&self, id: &str) -> ShardId {
+        owner_shard(id, 1, self.shards)
+    }
+
+    fn route(&mut self, shard: ShardId, msg: ShardMsg, out: &mut impl Outbox) {
+        if shard == self.me {
+            self.loopback.push_back(msg);
+        } else {
+            out.send(shard, msg);
+        }
+    }
+
+    fn to_owner(&mut self, id: &str, msg: ShardMsg, out: &mut impl Outbox) {
+        let shard = self.owner(id);
+        self.route(shard, msg, out);
+    }
+
+    fn on_command(&mut self, conn: ConnId, cmd: Command, out: &mut impl Outbox) {
+        let Some(local) = self.conns.get(&conn) else {
+            return;
+        };
+        if let Command::Identify { user } = cmd {
+            return self.identify(conn, user, out);
+        }
+        let Some(user) = local.user.clone() else {
+            return out.deliver(
+                &[conn],
+                &Event::Error {
+                    code: ErrorCode::NotIdentified,
+                },
+            );
+        };
+        match cmd {
+            Command::Identify { .. } => unreachable!("handled above"),
+            Command::SetStatus(status) => {
+                let msg = ShardMsg::SetStatus {
+                    user: Box::from(&*user),
+                    status,
+                };
+                self.to_owner(&user, msg, out);
+                out.deliver(&[conn], &Event::StatusSet { status });
+            }
+            Command::Watch(ids) => self.watch(conn, ids, out),
+            Command::Unwatch(ids) => {
+                for id in ids {
+                    self.unwatch(conn, &id, out);
+                }
+            }
+            Command::Join { channel, invite } => self.join(conn, &user, channel, invite, out),
+            Command::Leave { channel } => self.leave(conn, &user, channel, out),
+            Command::Publish { channel, data } => {
+                if self.conns[&conn].channel(&channel) != Some(&JoinState::Joined) {
+                    return refuse(conn, ErrorCode::NotMember, out);
+                }
+                let owner = self.owner(&channel);
+                let msg = ShardMsg::Publish {
+                    channel,
+                    user: Box::from(&*user),
+                    conn: self.addr(conn),
+                    data,
+                };
+                self.route(owner, msg, out);
+            }
+        }
+    }
+
+    fn addr(&self, conn: ConnId) -> ConnAddr {
+        ConnAddr {
+            shard: self.me,
+            conn,
+        }
+    }
+
+    fn identify(&mut self, conn: ConnId, user: Box<str>, out: &mut impl Outbox) {
+        let local = self.conns.get_mut(&conn).expect("checked by caller");
+        if local.user.is_some() {
+            return refuse(conn, ErrorCode::AlreadyIdentified, out);
+        }
+        let key: Rc<str> = match self.local_users.get_key_value(&*user) {
+            Some((k, _)) => k.clone(),
+            None => Rc::from(&*user),
+        };
+        local.user = Some(key.clone());
+        let conns = self.local_users.entry(key).or_default();
+        conns.push(conn);
+        if conns.len() == 1 {
+            let msg = ShardMsg::UserUp {
+                user: user.clone(),
+                from: self.me,
+            };
+            self.to_owner(&user, msg, out);
+        }
+        out.deliver(&[conn], &Event::Identified { user });
+    }
+
+    fn watch(&mut self, conn: ConnId, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
+        let mut seen = AHashSet::with_capacity(ids.len());
+        ids.retain(|id| seen.insert(id.clone()));
+        let local = &self.conns[&conn];
+        let new = ids
+            .iter()
+            .filter(|id| !local.watching.contains(&***id))
+            .count();
+        if local.watching.len() + new > self.limits.max_watches_per_conn {
+            return refuse(conn, ErrorCode::TooManyWatches, out);
+        }
+        let mut keys = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in &ids {
+            let (key, entry, created) = self.watches.entry(id);
+            if entry.status.is_none() {
+                missing.push(key.clone());
+            }
+            let local = self.conns.get_mut(&conn).expect("checked above");
+            if local.watching.insert(key.clone()) {
+                entry.conns.push(conn);
+            }
+            if created {
+                let msg = ShardMsg::Watch {
+                    user: id.clone(),
+                    from: self.me,
+                };
+                self.to_owner(id, msg, out);
+            }
+            keys.push(key);
+        }
+        let pending = PendingSnapshot {
+            conn,
+            ids: keys,
+            missing,
+        };
+        if pending.missing.is_empty() {
+            self.send_snapshot(pending, out);
+        } else {
+            self.watches.pending.push(pending);
+        }
+    }
+
+    fn send_snapshot(&self, pending: PendingSnapshot, out: &mut impl Outbox) {
+        let statuses = pending
+            .ids
+            .iter()
+            .map(|id| (Box::from(&**id), self.watches.status_of(id)))
+            .collect();
+        out.deliver(&[pending.conn], &Event::Presence { statuses });
+    }
+
+    fn unwatch(&mut self, conn: ConnId, id: &str, out: &mut impl Outbox) {
+        let Some(local) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !local.watching.remove(id) {
+            return;
+        }
+        let Some(entry) = self.watches.entries.get_mut(id) else {
+            return;
+        };
+        entry.conns.retain(|c| *c != conn);
+        if !entry.conns.is_empty() {
+            return;
+        }
+        let answered = entry.status.is_some();
+        self.watches.entries.remove(id);
+        let msg = ShardMsg::Unwatch {
+            user: Box::from(id),
+            from: self.me,
+        };
+        self.to_owner(id, msg, out);
+        if !answered {
+            for done in self.watches.resolve(id) {
+                self.send_snapshot(done, out);
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        channel: Box<str>,
+        invite: Vec<Box<str>>,
+        out: &mut impl Outbox,
+    ) {
+        let local = self.conns.get_mut(&conn).expect("checked by caller");
+        if local.channel(&channel).is_none() {
+            if local.channels.len() >= self.limits.max_channels_per_conn {
+                return refuse(conn, ErrorCode::TooManyChannels, out);
+            }
+            local
+                .channels
+                .push((Rc::from(&*channel), JoinState::Joining));
+        }
+        let owner = self.owner(&channel);
+        let msg = ShardMsg::Join {
+            channel,
+            user: Box::from(user),
+            conn: self.addr(conn),
+            invite,
+        };
+        self.route(owner, msg, out);
+    }
+
+    fn leave(&mut self, conn: ConnId, user: &str, channel: Box<str>, out: &mut impl Outbox) {
+        let local = self.conns.get_mut(&conn).expect("checked by caller");
+        let Some(i) = local.channels.iter().position(|(c, _)| **c == *channel) else {
+            return refuse(conn, ErrorCode::NotMember, out);
+        };
+        local.channels.swap_remove(i);
+        self.memberships.remove(&channel, conn);
+        out.deliver(
+            &[conn],
+            &Event::Left {
+                channel: channel.clone(),
+            },
+        );
+        let owner = self.owner(&channel);
+        let msg = ShardMsg::Leave {
+            channel,
+            user: Box::from(user),
+            conn: self.addr(conn),
+        };
+        self.route(owner, msg, out);
+    }
+
+    fn on_close(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        let Some(local) = self.conns.get(&conn) else {
+            return;
+        };
+        self.watches.pending.retain(|p| p.conn != conn);
+        let watching: Vec<Rc<str>> = local.watching.iter().cloned().collect();
+        for id in watching {
+            self.unwatch(conn, &id, out);
+        }
+        let local = self.conns.remove(&conn).expect("present above");
+        let Some(user) = local.user else {
+            return;
+        };
+        for (channel, _) in local.channels {
+            self.memberships.remove(&channel, conn);
+            let msg = ShardMsg::Leave {
+                channel: Box::from(&*channel),
+                user: Box::from(&*user),
+                conn: self.addr(conn),
+            };
+            self.to_owner(&channel, msg, out);
+        }
+        if let Some(conns) = self.local_users.get_mut(&user) {
+            conns.retain(|c| *c != conn);
+            if conns.is_empty() {
+                self.local_users.remove(&user);
+                let msg = ShardMsg::UserDown {
+                    user: Box::from(&*user),
+                    from: self.me,
+                };
+                self.to_owner(&user, msg, out);
+            }
+        }
+    }
+
+    fn on_shard_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+        match msg {
+            ShardMsg::UserUp { user, from } => {
+                let rec = self.owned_users.entry(&user);
+                let first = rec.connected.is_empty();
+                rec.connected.insert(from);
+                if first {
+                    rec.status = Status::Online;
+                    self.notify_watchers(&user, out);
+                }
+            }
+            ShardMsg::UserDown { user, from } => {
+                let Some(rec) = self.owned_users.get_mut(&user) else {
+                    return;
+                };
+                rec.connected.remove(from);
+                if rec.connected.is_empty() {
+                    rec.status = Status::Offline;
+                    self.notify_watchers(&user, out);
+                    self.owned_users.remove_if_unused(&user);
+                }
+            }
+            ShardMsg::SetStatus { user, status } => {
+                let Some(rec) = self.owned_users.get_mut(&user) else {
+                    return;
+                };
+                if !rec.connected.is_empty() && rec.status != status {
+                    rec.status = status;
+                    self.notify_watchers(&user, out);
+                }
+            }
+            ShardMsg::Watch { user, from } => {
+                let rec = self.owned_users.entry(&user);
+                rec.watchers.insert(from);
+                let status = rec.status;
+                self.route(from, ShardMsg::StatusOf { user, status }, out);
+            }
+            ShardMsg::Unwatch { user, from } => {
+                if let Some(rec) = self.owned_users.get_mut(&user) {
+                    rec.watchers.remove(from);
+                    self.owned_users.remove_if_unused(&user);
+                }
+            }
+            ShardMsg::ToUser { user, event } => {
+                let Some(rec) = self.owned_users.get(&user) else {
+                    return;
+                };
+                for shard in rec.connected.iter() {
+                    let msg = ShardMsg::ToLocalUser {
+                        user: user.clone(),
+                        event: event.clone(),
+                    };
+                    self.route(shard, msg, out);
+                }
+            }
+            ShardMsg::Join {
+                channel,
+                user,
+                conn,
+                invite,
+            } => self.owner_join(channel, user, conn, invite, out),
+            ShardMsg::Leave {
+                channel,
+                user,
+                conn,
+            } => {
+                let Some(rec) = self.owned_channels.get_mut(&channel) else {
+                    return;
+                };
+                if rec.leave(&user, conn) == RosterChange::Member {
+                    let event = Event::MemberLeft {
+                        channel: channel.clone(),
+                        user,
+                    };
+                    self.to_channel(&channel, event, out);
+                }
+                self.owned_channels.remove_if_empty(&channel);
+            }
+            ShardMsg::Publish {
+                channel,
+                user,
+                conn,
+                data,
+            } => {
+                let Some(rec) = self
+                    .owned_channels
+                    .get_mut(&channel)
+                    .filter(|rec| rec.has_conn(conn))
+                else {
+                    let event = Event::Error {
+                        code: ErrorCode::NotMember,
+                    };
+                    return self.route(
+                        conn.shard,
+                        ShardMsg::ToConn {
+                            conn: conn.conn,
+                            event,
+                        },
+                        out,
+                    );
+                };
+                rec.seq += 1;
+                let event = Event::Message {
+                    channel: channel.clone(),
+                    seq: rec.seq,
+                    from: user,
+                    data,
+                };
+                self.to_channel(&channel, event, out);
+            }
+            ShardMsg::StatusOf { user, status } => self.on_status(&user, status, out),
+            ShardMsg::ToLocalUser { user, event } => {
+                if let Some(conns) = self.local_users.get(&*user) {
+                    out.deliver(conns, &event);
+                }
+            }
+            ShardMsg::Joined {
+                channel,
+                conn,
+                members,
+            } => {
+                let Some(local) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                let Some((_, state)) = local.channels.iter_mut().find(|(c, _)| **c == *channel)
+                else {
+                    return;
+                };
+                if *state == JoinState::Joined {
+                    return;
+                }
+                *state = JoinState::Joined;
+                self.memberships.add(&channel, conn);
+                out.deliver(&[conn], &Event::Joined { channel, members });
+            }
+            ShardMsg::ToChannel { channel, event } => {
+                out.deliver(self.memberships.conns(&channel), &event);
+            }
+            ShardMsg::ToConn { conn, event } => {
+                if self.conns.contains_key(&conn) {
+                    out.deliver(&[conn], &event);
+                }
+            }
+        }
+    }
+
+    fn owner_join(
+        &mut self,
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        invite: Vec<Box<str>>,
+        out: &mut impl Outbox,
+    ) {
+        let rec = self.owned_channels.entry(&channel);
+        if rec.join(&user, conn) == RosterChange::Member {
+            // Sent before `Joined`, so the newcomer's shard has not added it to the
+            // channel yet and only the other members hear of it.
+            let event = Event::MemberJoined {
+                channel: channel.clone(),
+                user: user.clone(),
+            };
+            self.to_channel(&channel, event, out);
+        }
+        let members = self.owned_channels.get(&channel).expect("joined above");
+        let members = members.members().map(Box::from).collect();
+        let joined = ShardMsg::Joined {
+            channel: channel.clone(),
+            conn: conn.conn,
+            members,
+        };
+        self.route(conn.shard, joined, out);
+        for invitee in invite {
+            if invitee == user {
+                continue;
+            }
+            let event = Event::Invite {
+                channel: channel.clone(),
+                from: user.clone(),
+            };
+            let msg = ShardMsg::ToUser {
+                user: invitee.clone(),
+                event,
+            };
+            self.to_owner(&invitee, msg, out);
+        }
+    }
+
+    /// Sends a channel event to every shard with members, one message per shard.
+    fn to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
+        let Some(rec) = self.owned_channels.get(channel) else {
+            return;
+        };
+        let shards: presence::ShardSet = rec.shards().collect();
+        for shard in shards.iter() {
+            let msg = ShardMsg::ToChannel {
+                channel: Box::from(channel),
+                event: event.clone(),
+            };
+            self.route(shard, msg, out);
+        }
+    }
+
+    fn notify_watchers(&mut self, user: &str, out: &mut impl Outbox) {
+        let Some(rec) = self.owned_users.get(user) else {
+            return;
+        };
+        let (status, watchers) = (rec.status, rec.watchers);
+        for shard in watchers.iter() {
+            let msg = ShardMsg::StatusOf {
+                user: Box::from(user),
+                status,
+            };
+            self.route(shard, msg, out);
+        }
+    }
+
+    fn on_status(&mut self, user: &str, status: Status, out: &mut impl Outbox) {
+        let Some(entry) = self.watches.entries.get_mut(user) else {
+            return;
+        };
+        match entry.status.replace(status) {
+            None => {
+                for done in self.watches.resolve(user) {
+                    self.send_snapshot(done, out);
+                }
+            }
+            Some(previous) if previous != status => {
+                let event = Event::Presence {
+                    statuses: vec![(Box::from(user), status)],
+                };
+                let entry = &self.watches.entries[user];
+                if self.watches.pending.is_empty() {
+                    out.deliver(&entry.conns, &event);
+                } else {
+                    let ready: Vec<ConnId> = entry
+                        .conns
+                        .iter()
+                        .copied()
+                        .filter(|c| !self.watches.awaits_snapshot(*c, user))
+                        .collect();
+                    out.deliver(&ready, &event);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn refuse(conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
+    out.deliver(&[conn], &Event::Error { code });
+}

@@ -1,0 +1,238 @@
+//! Presence tables: the owner side (each user's status, the shards holding its
+//! connections and the shards watching it) and the watcher side (which local connections
+//! watch which users, the last status heard from each owner, and snapshots still waiting
+//! for an owner's first answer).
+
+use std::rc::Rc;
+
+use ahash::AHashMap;
+
+use super::message::{ConnId, Status};
+use super::ownership::ShardId;
+
+/// A set of shards as a bit mask: shards are few (at most [`MAX_SHARDS`]) and these sets
+/// are touched on every presence change, so a word beats a collection.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardSet(u64);
+
+/// The most shards one node can run; bounded by [`ShardSet`]'s width.
+pub const MAX_SHARDS: usize = 64;
+
+impl ShardSet {
+    /// Adds a shard; true when it was not there.
+    pub fn insert(&mut self, shard: ShardId) -> bool {
+        let had = self.contains(shard);
+        self.0 |= 1 << shard;
+        !had
+    }
+
+    /// Removes a shard; true when it was there.
+    pub fn remove(&mut self, shard: ShardId) -> bool {
+        let had = self.contains(shard);
+        self.0 &= !(1 << shard);
+        had
+    }
+
+    pub fn contains(self, shard: ShardId) -> bool {
+        self.0 & (1 << shard) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The shards in the set, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = ShardId> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let shard = bits.trailing_zeros() as ShardId;
+            bits &= bits - 1;
+            Some(shard)
+        })
+    }
+}
+
+impl FromIterator<ShardId> for ShardSet {
+    fn from_iter<I: IntoIterator<Item = ShardId>>(iter: I) -> Self {
+        let mut set = ShardSet::default();
+        for shard in iter {
+            set.insert(shard);
+        }
+        set
+    }
+}
+
+/// The owner shard's record of one user.
+#[derive(Debug)]
+pub struct UserRecord {
+    /// The status watchers see: `Offline` while no shard holds a connection.
+    pub status: Status,
+    /// Shards holding at least one connection of the user.
+    pub connected: ShardSet,
+    /// Shards with at least one connection watching the user.
+    pub watchers: ShardSet,
+}
+
+impl UserRecord {
+    fn new() -> Self {
+        UserRecord {
+            status: Status::Offline,
+            connected: ShardSet::default(),
+            watchers: ShardSet::default(),
+        }
+    }
+
+    /// Nobody is connected and nobody watches: the record can go.
+    pub fn is_unused(&self) -> bool {
+        self.connected.is_empty() && self.watchers.is_empty()
+    }
+}
+
+/// The users this shard owns. A record exists while the user is connected somewhere or
+/// watched by someone, so memory follows activity, not history.
+#[derive(Debug, Default)]
+pub struct OwnedUsers {
+    users: AHashMap<Rc<str>, UserRecord>,
+}
+
+impl OwnedUsers {
+    pub fn get(&self, user: &str) -> Option<&UserRecord> {
+        self.users.get(user)
+    }
+
+    pub fn get_mut(&mut self, user: &str) -> Option<&mut UserRecord> {
+        self.users.get_mut(user)
+    }
+
+    /// The user's record, created offline when missing.
+    pub fn entry(&mut self, user: &str) -> &mut UserRecord {
+        if !self.users.contains_key(user) {
+            self.users.insert(Rc::from(user), UserRecord::new());
+        }
+        self.users.get_mut(user).expect("inserted above")
+    }
+
+    /// Drops the record when nothing refers to it any more.
+    pub fn remove_if_unused(&mut self, user: &str) {
+        if self.users.get(user).is_some_and(UserRecord::is_unused) {
+            self.users.remove(user);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+/// One watched user on the watching shard.
+#[derive(Debug, Default)]
+pub struct WatchEntry {
+    /// The owner's last word; `None` until its answer to our `Watch` arrives.
+    pub status: Option<Status>,
+    /// Local connections watching this user.
+    pub conns: Vec<ConnId>,
+}
+
+/// A watch request whose snapshot waits for owners to answer.
+#[derive(Debug)]
+pub struct PendingSnapshot {
+    pub conn: ConnId,
+    /// Every id of the request, in the client's order (the snapshot lists them all).
+    pub ids: Vec<Rc<str>>,
+    /// Ids whose owner has not answered yet.
+    pub missing: Vec<Rc<str>>,
+}
+
+/// The watcher side: what this shard's connections watch.
+#[derive(Debug, Default)]
+pub struct Watches {
+    pub entries: AHashMap<Rc<str>, WatchEntry>,
+    pub pending: Vec<PendingSnapshot>,
+}
+
+impl Watches {
+    /// The shared key for `user`, and whether its entry was just created (so the owner
+    /// must be told).
+    pub fn entry(&mut self, user: &str) -> (Rc<str>, &mut WatchEntry, bool) {
+        let created = !self.entries.contains_key(user);
+        let key = match self.entries.get_key_value(user) {
+            Some((key, _)) => key.clone(),
+            None => Rc::from(user),
+        };
+        let entry = self.entries.entry(key.clone()).or_default();
+        (key, entry, created)
+    }
+
+    /// The status to report for `user` in a snapshot.
+    pub fn status_of(&self, user: &str) -> Status {
+        self.entries
+            .get(user)
+            .and_then(|e| e.status)
+            .unwrap_or(Status::Offline)
+    }
+
+    /// Marks `user` answered in every pending snapshot; returns the snapshots now
+    /// complete.
+    pub fn resolve(&mut self, user: &str) -> Vec<PendingSnapshot> {
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            p.missing.retain(|id| &**id != user);
+            if p.missing.is_empty() {
+                done.push(self.pending.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        done
+    }
+
+    /// True when `conn` waits for a snapshot that includes `user`: such a connection
+    /// must not see a change of `user` before its snapshot.
+    pub fn awaits_snapshot(&self, conn: ConnId, user: &str) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.conn == conn && p.ids.iter().any(|id| &**id == user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_set_iterates_in_order() {
+        let mut s = ShardSet::default();
+        assert!(s.insert(5));
+        assert!(s.insert(0));
+        assert!(!s.insert(5));
+        assert!(s.insert(63));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 5, 63]);
+        assert!(s.remove(5));
+        assert!(!s.remove(5));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 63]);
+    }
+
+    #[test]
+    fn resolve_completes_only_when_every_id_answered() {
+        let mut w = Watches::default();
+        let ids: Vec<Rc<str>> = vec!["a".into(), "b".into()];
+        w.pending.push(PendingSnapshot {
+            conn: ConnId(1),
+            ids: ids.clone(),
+            missing: ids,
+        });
+        assert!(w.resolve("a").is_empty());
+        assert!(w.resolve("a").is_empty());
+        assert_eq!(w.resolve("b").len(), 1);
+        assert!(w.pending.is_empty());
+    }
+}

@@ -1,0 +1,516 @@
+//! Several engines wired by simulated mesh links (FIFO per pair of shards, arbitrary
+//! order across pairs, like glommio's channel mesh) and the engine's behaviour tested
+//! on them, without sockets or executors.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::*;
+
+/// A tiny deterministic generator, so interleavings are random but reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The outbox of one simulated shard.
+struct SimOut<'a> {
+    from: ShardId,
+    links: &'a mut BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
+    inbox: &'a mut BTreeMap<(ShardId, u64), Vec<Event>>,
+}
+
+impl Outbox for SimOut<'_> {
+    fn deliver(&mut self, to: &[ConnId], event: &Event) {
+        for conn in to {
+            self.inbox
+                .entry((self.from, conn.0))
+                .or_default()
+                .push(event.clone());
+        }
+    }
+
+    fn send(&mut self, shard: ShardId, msg: ShardMsg) {
+        assert_ne!(shard, self.from, "the engine loops its own messages back");
+        self.links
+            .entry((self.from, shard))
+            .or_default()
+            .push_back(msg);
+    }
+}
+
+struct Sim {
+    engines: Vec<Engine>,
+    links: BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
+    inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
+    rng: Rng,
+    next_conn: u64,
+}
+
+/// A simulated client connection: its shard and id.
+#[derive(Copy, Clone, Debug)]
+struct Client(ShardId, ConnId);
+
+impl Sim {
+    fn new(shards: usize, seed: u64) -> Self {
+        Sim {
+            engines: (0..shards)
+                .map(|s| Engine::new(s, shards, Limits::default()))
+                .collect(),
+            links: BTreeMap::new(),
+            inbox: BTreeMap::new(),
+            rng: Rng(seed.max(1)),
+            next_conn: 1,
+        }
+    }
+
+    fn out(&mut self, shard: ShardId) -> (&mut Engine, SimOut<'_>) {
+        let out = SimOut {
+            from: shard,
+            links: &mut self.links,
+            inbox: &mut self.inbox,
+        };
+        (&mut self.engines[shard], out)
+    }
+
+    fn connect(&mut self, shard: ShardId) -> Client {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.engines[shard].open(conn);
+        Client(shard, conn)
+    }
+
+    fn cmd(&mut self, c: Client, cmd: Command) {
+        let (engine, mut out) = self.out(c.0);
+        engine.command(c.1, cmd, &mut out);
+    }
+
+    fn close(&mut self, c: Client) {
+        let (engine, mut out) = self.out(c.0);
+        engine.close(c.1, &mut out);
+    }
+
+    fn identified(&mut self, shard: ShardId, user: &str) -> Client {
+        let c = self.connect(shard);
+        self.cmd(c, Command::Identify { user: user.into() });
+        c
+    }
+
+    /// Delivers mesh messages, one random link at a time, until none is left.
+    fn settle(&mut self) {
+        loop {
+            let ready: Vec<(ShardId, ShardId)> = self
+                .links
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            let (from, to) = ready[self.rng.below(ready.len())];
+            let msg = self
+                .links
+                .get_mut(&(from, to))
+                .unwrap()
+                .pop_front()
+                .unwrap();
+            let _ = from;
+            let (engine, mut out) = self.out(to);
+            engine.shard_msg(msg, &mut out);
+        }
+    }
+
+    /// Everything delivered to `c` since the last call.
+    fn take(&mut self, c: Client) -> Vec<Event> {
+        self.inbox.remove(&(c.0, c.1.0)).unwrap_or_default()
+    }
+
+    fn totals(&self) -> (usize, usize, usize) {
+        self.engines.iter().fold((0, 0, 0), |acc, e| {
+            let s = e.stats();
+            (
+                acc.0 + s.connections,
+                acc.1 + s.owned_users,
+                acc.2 + s.owned_channels,
+            )
+        })
+    }
+}
+
+fn ids(list: &[&str]) -> Vec<Box<str>> {
+    list.iter().map(|s| Box::from(*s)).collect()
+}
+
+fn presence(list: &[(&str, Status)]) -> Event {
+    Event::Presence {
+        statuses: list.iter().map(|(u, s)| (Box::from(*u), *s)).collect(),
+    }
+}
+
+/// Users whose owners are spread over the shards, so cross-shard paths are exercised.
+fn users_on_every_shard(shards: usize) -> Vec<String> {
+    let mut found: Vec<Option<String>> = vec![None; shards];
+    for i in 0.. {
+        let id = format!("1:{i}");
+        let s = owner_shard(&id, 1, shards);
+        if found[s].is_none() {
+            found[s] = Some(id);
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    found.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn identify_then_commands_need_identity() {
+    let mut sim = Sim::new(2, 7);
+    let c = sim.connect(0);
+    sim.cmd(c, Command::Watch(ids(&["x"])));
+    sim.cmd(c, Command::Identify { user: "a".into() });
+    sim.cmd(c, Command::Identify { user: "b".into() });
+    sim.settle();
+    assert_eq!(
+        sim.take(c),
+        vec![
+            Event::Error {
+                code: ErrorCode::NotIdentified
+            },
+            Event::Identified { user: "a".into() },
+            Event::Error {
+                code: ErrorCode::AlreadyIdentified
+            },
+        ]
+    );
+}
+
+#[test]
+fn snapshot_lists_every_id_once_then_changes_stream() {
+    for seed in 1..20 {
+        let mut sim = Sim::new(3, seed);
+        let users = users_on_every_shard(3);
+        let (a, b, c) = (&users[0], &users[1], &users[2]);
+        let _b_conn = sim.identified(2, b);
+        let watcher = sim.identified(0, "watcher");
+        sim.settle();
+        sim.take(watcher);
+        sim.cmd(watcher, Command::Watch(ids(&[a, b, c, "nobody", b])));
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![presence(&[
+                (a, Status::Offline),
+                (b, Status::Online),
+                (c, Status::Offline),
+                ("nobody", Status::Offline),
+            ])],
+            "seed {seed}"
+        );
+        let a_conn = sim.identified(1, a);
+        sim.settle();
+        sim.cmd(a_conn, Command::SetStatus(Status::Busy));
+        sim.settle();
+        sim.close(a_conn);
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![
+                presence(&[(a, Status::Online)]),
+                presence(&[(a, Status::Busy)]),
+                presence(&[(a, Status::Offline)]),
+            ],
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_user_goes_offline_only_when_the_last_connection_closes() {
+    let mut sim = Sim::new(3, 3);
+    let watcher = sim.identified(0, "w");
+    sim.cmd(watcher, Command::Watch(ids(&["u"])));
+    let first = sim.identified(1, "u");
+    let second = sim.identified(2, "u");
+    let third = sim.identified(2, "u");
+    sim.settle();
+    sim.close(first);
+    sim.close(second);
+    sim.settle();
+    let events = sim.take(watcher);
+    assert_eq!(events.last(), Some(&presence(&[("u", Status::Online)])));
+    sim.close(third);
+    sim.settle();
+    assert_eq!(sim.take(watcher), vec![presence(&[("u", Status::Offline)])]);
+}
+
+#[test]
+fn unwatch_stops_changes_and_frees_records() {
+    let mut sim = Sim::new(2, 5);
+    let watcher = sim.identified(0, "w");
+    sim.cmd(watcher, Command::Watch(ids(&["u", "v"])));
+    sim.settle();
+    sim.take(watcher);
+    sim.cmd(watcher, Command::Unwatch(ids(&["u"])));
+    let u = sim.identified(1, "u");
+    let v = sim.identified(1, "v");
+    sim.settle();
+    assert_eq!(sim.take(watcher), vec![presence(&[("v", Status::Online)])]);
+    for c in [watcher, u, v] {
+        sim.close(c);
+    }
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+#[test]
+fn watch_limit_is_enforced() {
+    let mut sim = Sim::new(1, 1);
+    sim.engines[0].limits.max_watches_per_conn = 2;
+    let c = sim.identified(0, "w");
+    sim.take(c);
+    sim.cmd(c, Command::Watch(ids(&["a", "b", "c"])));
+    assert_eq!(
+        sim.take(c),
+        vec![Event::Error {
+            code: ErrorCode::TooManyWatches
+        }]
+    );
+}
+
+#[test]
+fn join_invites_every_connection_of_the_invitee_and_tells_members() {
+    let mut sim = Sim::new(3, 11);
+    let host = sim.identified(0, "host");
+    let guest_a = sim.identified(1, "guest");
+    let guest_b = sim.identified(2, "guest");
+    let other = sim.identified(1, "other");
+    sim.settle();
+    for c in [host, guest_a, guest_b, other] {
+        sim.take(c);
+    }
+    sim.cmd(
+        host,
+        Command::Join {
+            channel: "CStrike".into(),
+            invite: ids(&["guest", "offline-user"]),
+        },
+    );
+    sim.settle();
+    assert_eq!(
+        sim.take(host),
+        vec![Event::Joined {
+            channel: "CStrike".into(),
+            members: ids(&["host"]),
+        }]
+    );
+    let invite = Event::Invite {
+        channel: "CStrike".into(),
+        from: "host".into(),
+    };
+    assert_eq!(sim.take(guest_a), vec![invite.clone()]);
+    assert_eq!(sim.take(guest_b), vec![invite]);
+    assert!(sim.take(other).is_empty());
+
+    sim.cmd(
+        guest_b,
+        Command::Join {
+            channel: "CStrike".into(),
+            invite: vec![],
+        },
+    );
+    sim.settle();
+    assert_eq!(
+        sim.take(guest_b),
+        vec![Event::Joined {
+            channel: "CStrike".into(),
+            members: ids(&["host", "guest"]),
+        }]
+    );
+    assert_eq!(
+        sim.take(host),
+        vec![Event::MemberJoined {
+            channel: "CStrike".into(),
+            user: "guest".into(),
+        }]
+    );
+    sim.close(guest_b);
+    sim.settle();
+    assert_eq!(
+        sim.take(host),
+        vec![Event::MemberLeft {
+            channel: "CStrike".into(),
+            user: "guest".into(),
+        }]
+    );
+}
+
+#[test]
+fn every_member_sees_publications_in_the_same_order() {
+    for seed in 1..30 {
+        let mut sim = Sim::new(3, seed);
+        let members: Vec<Client> = (0..6)
+            .map(|i| sim.identified(i % 3, &format!("p{i}")))
+            .collect();
+        for &m in &members {
+            sim.cmd(
+                m,
+                Command::Join {
+                    channel: "room".into(),
+                    invite: vec![],
+                },
+            );
+        }
+        sim.settle();
+        for &m in &members {
+            sim.take(m);
+        }
+        for round in 0..5 {
+            for (i, &m) in members.iter().enumerate() {
+                sim.cmd(
+                    m,
+                    Command::Publish {
+                        channel: "room".into(),
+                        data: format!("[{round},{i}]").into(),
+                    },
+                );
+            }
+        }
+        sim.settle();
+        let logs: Vec<Vec<Event>> = members.iter().map(|&m| sim.take(m)).collect();
+        assert_eq!(logs[0].len(), 30);
+        for log in &logs {
+            assert_eq!(log, &logs[0], "seed {seed}");
+        }
+        let seqs: Vec<u64> = logs[0]
+            .iter()
+            .map(|e| match e {
+                Event::Message { seq, .. } => *seq,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn non_members_cannot_publish_and_leave_is_acknowledged() {
+    let mut sim = Sim::new(2, 9);
+    let c = sim.identified(1, "u");
+    sim.take(c);
+    sim.cmd(
+        c,
+        Command::Publish {
+            channel: "g".into(),
+            data: "[]".into(),
+        },
+    );
+    sim.cmd(
+        c,
+        Command::Leave {
+            channel: "g".into(),
+        },
+    );
+    sim.cmd(
+        c,
+        Command::Join {
+            channel: "g".into(),
+            invite: vec![],
+        },
+    );
+    // Publishing before the owner acknowledged the join is refused too.
+    sim.cmd(
+        c,
+        Command::Publish {
+            channel: "g".into(),
+            data: "[]".into(),
+        },
+    );
+    sim.settle();
+    sim.cmd(
+        c,
+        Command::Leave {
+            channel: "g".into(),
+        },
+    );
+    sim.settle();
+    let not_member = Event::Error {
+        code: ErrorCode::NotMember,
+    };
+    assert_eq!(
+        sim.take(c),
+        vec![
+            not_member.clone(),
+            not_member.clone(),
+            not_member,
+            Event::Joined {
+                channel: "g".into(),
+                members: ids(&["u"]),
+            },
+            Event::Left {
+                channel: "g".into()
+            },
+        ]
+    );
+    sim.close(c);
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+#[test]
+fn presence_churn_ends_in_the_right_status() {
+    for seed in 1..10 {
+        let shards = 4;
+        let mut sim = Sim::new(shards, seed);
+        let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+        let watchers: Vec<Client> = (0..shards)
+            .map(|s| sim.identified(s, &format!("w{s}")))
+            .collect();
+        for &w in &watchers {
+            let list: Vec<&str> = users.iter().map(String::as_str).collect();
+            sim.cmd(w, Command::Watch(ids(&list)));
+        }
+        let mut open: Vec<(usize, Client)> = Vec::new();
+        let mut rng = Rng(seed * 7919);
+        for _ in 0..400 {
+            if open.is_empty() || rng.below(3) > 0 {
+                let u = rng.below(users.len());
+                let c = sim.identified(rng.below(shards), &users[u]);
+                open.push((u, c));
+            } else {
+                let (_, c) = open.swap_remove(rng.below(open.len()));
+                sim.close(c);
+            }
+            if rng.below(4) == 0 {
+                sim.settle();
+            }
+        }
+        sim.settle();
+        for &w in &watchers {
+            let mut last: BTreeMap<Box<str>, Status> = BTreeMap::new();
+            for event in sim.take(w) {
+                if let Event::Presence { statuses } = event {
+                    last.extend(statuses);
+                }
+            }
+            for (u, name) in users.iter().enumerate() {
+                let expected = if open.iter().any(|(x, _)| *x == u) {
+                    Status::Online
+                } else {
+                    Status::Offline
+                };
+                assert_eq!(
+                    last.get(name.as_str()),
+                    Some(&expected),
+                    "seed {seed} {name}"
+                );
+            }
+        }
+    }
+}
