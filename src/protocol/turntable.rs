@@ -1,0 +1,448 @@
+//! The turntable v1 dialect (`../shared/protocols/turntable.md`): JSON objects
+//! `{"command": NAME, "data": ...}` in text frames, presence and game rooms.
+//!
+//! Client → server: `idme`, `subscribe`, `unsubscribe`, `status`, `joingame`,
+//! `leavegame`, `game`. Server → client: `idyou` (on open), `identified`, `userchange`,
+//! `status`, `joined`, `left`, `memberjoined`, `memberleft`, `invite`, `game`, `error`.
+//! Errors are `{"command":"error","data":{"code":"<dotted.code>","message":"..."}}` and
+//! leave the connection usable.
+
+use std::borrow::Cow;
+
+use simd_json::BorrowedValue;
+use simd_json::prelude::*;
+
+use super::json::{write_key, write_str, write_str_array, write_u64};
+use crate::engine::{Command, Event, Status};
+
+/// What the server sends first on every connection: "identify yourself".
+pub const GREETING: &str = r#"{"command":"idyou","data":{}}"#;
+
+/// The longest user id or channel name accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+/// A client frame the dialect refused, with the code and message the client gets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: &'static str,
+    pub message: Cow<'static, str>,
+}
+
+impl ProtocolError {
+    fn new(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("protocol.invalid_data", message)
+    }
+
+    /// The refusal for a binary frame: this dialect is JSON text only.
+    pub fn binary() -> Self {
+        Self::new("protocol.binary_unsupported", "send JSON in text frames")
+    }
+}
+
+/// Parses one text frame (in place: the buffer is scratch afterwards) into a command for
+/// the engine. `user` is the connection's identity, if any; `now_ms` stamps game actions.
+pub fn decode(text: &mut [u8], user: Option<&str>, now_ms: u64) -> Result<Command, ProtocolError> {
+    let mut value = simd_json::to_borrowed_value(text)
+        .map_err(|_| ProtocolError::new("protocol.malformed_json", "frame is not valid JSON"))?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ProtocolError::new(
+            "protocol.malformed_json",
+            "frame must be a JSON object",
+        ));
+    };
+    let command = match obj.get("command").and_then(|c| c.as_str()) {
+        Some(c) => c.to_owned(),
+        None => {
+            return Err(ProtocolError::invalid("\"command\" must be a string"));
+        }
+    };
+    let mut data = obj.remove("data").unwrap_or(BorrowedValue::null());
+    if !matches!(
+        command.as_str(),
+        "idme" | "subscribe" | "unsubscribe" | "status" | "joingame" | "leavegame" | "game"
+    ) {
+        return Err(ProtocolError::new(
+            "protocol.unknown_command",
+            format!("unknown command {command:?}"),
+        ));
+    }
+    if command == "idme" {
+        let user = id(data.as_str(), "idme data must be the user id string")?;
+        return Ok(Command::Identify { user });
+    }
+    let Some(user) = user else {
+        return Err(ProtocolError::new(
+            "auth.not_identified",
+            "identify with idme first",
+        ));
+    };
+    match command.as_str() {
+        "subscribe" => Ok(Command::Watch(id_list(&data, "subscribe")?)),
+        "unsubscribe" => Ok(Command::Unwatch(id_list(&data, "unsubscribe")?)),
+        "status" => match data.as_str() {
+            Some("online") => Ok(Command::SetStatus(Status::Online)),
+            Some("busy") => Ok(Command::SetStatus(Status::Busy)),
+            _ => Err(ProtocolError::invalid(
+                "status data must be \"online\" or \"busy\"",
+            )),
+        },
+        "joingame" => {
+            let channel = id(data.get_str("channel"), "joingame needs a channel")?;
+            match data.get_str("self") {
+                Some(s) if s == user => {}
+                Some(_) => {
+                    return Err(ProtocolError::new(
+                        "game.spoofed_self",
+                        "self must be your own id",
+                    ));
+                }
+                None => return Err(ProtocolError::invalid("joingame needs self")),
+            }
+            let invite = match data.get("invite") {
+                None => Vec::new(),
+                Some(list) => id_list(list, "invite")?,
+            };
+            Ok(Command::Join { channel, invite })
+        }
+        "leavegame" => {
+            let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
+            Ok(Command::Leave { channel })
+        }
+        "game" => game(&mut data, user, now_ms),
+        _ => unreachable!("filtered above"),
+    }
+}
+
+/// Validates a game message and stamps its actions: `timestamp` becomes the server's
+/// receive time, the client's value is kept as `client_timestamp`.
+fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, ProtocolError> {
+    let channel = id(data.get_str("channel"), "game needs a channel")?;
+    let Some(actions) = data.get_mut("actions").and_then(|a| a.as_array_mut()) else {
+        return Err(ProtocolError::invalid("game needs an actions array"));
+    };
+    for action in actions.iter_mut() {
+        let Some(action) = action.as_object_mut() else {
+            return Err(ProtocolError::invalid("each action must be an object"));
+        };
+        match action.get("from").and_then(|f| f.as_str()) {
+            Some(from) if from == user => {}
+            Some(_) => {
+                return Err(ProtocolError::new(
+                    "game.spoofed_from",
+                    "each action's from must be your own id",
+                ));
+            }
+            None => return Err(ProtocolError::invalid("each action needs from")),
+        }
+        if let Some(client) = action.remove("timestamp") {
+            action.insert("client_timestamp".into(), client);
+        }
+        action.insert("timestamp".into(), BorrowedValue::from(now_ms));
+    }
+    let data = data
+        .get("actions")
+        .expect("checked above")
+        .encode()
+        .into_boxed_str();
+    Ok(Command::Publish { channel, data })
+}
+
+fn id(value: Option<&str>, what: &'static str) -> Result<Box<str>, ProtocolError> {
+    match value {
+        Some(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Box::from(s)),
+        Some(_) => Err(ProtocolError::invalid(format!(
+            "ids must be 1 to {MAX_ID_LEN} bytes"
+        ))),
+        None => Err(ProtocolError::invalid(what)),
+    }
+}
+
+fn id_list(value: &BorrowedValue, command: &str) -> Result<Vec<Box<str>>, ProtocolError> {
+    let Some(items) = value.as_array() else {
+        return Err(ProtocolError::invalid(format!(
+            "{command} data must be an array of ids"
+        )));
+    };
+    items
+        .iter()
+        .map(|item| id(item.as_str(), "ids must be strings"))
+        .collect()
+}
+
+/// Encodes an engine event as this dialect's JSON text.
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
+    match event {
+        Event::Identified { user } => {
+            out.extend_from_slice(br#"{"command":"identified","data":{"id":"#);
+            write_str(out, user);
+            out.extend_from_slice(b"}}");
+        }
+        Event::Presence { statuses } => {
+            out.extend_from_slice(br#"{"command":"userchange","data":{"#);
+            for (i, (user, status)) in statuses.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key(out, user);
+                write_str(out, status.as_str());
+            }
+            out.extend_from_slice(b"}}");
+        }
+        Event::StatusSet { status } => {
+            out.extend_from_slice(br#"{"command":"status","data":"#);
+            write_str(out, status.as_str());
+            out.push(b'}');
+        }
+        Event::Joined { channel, members } => {
+            out.extend_from_slice(br#"{"command":"joined","data":{"channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(br#","members":"#);
+            write_str_array(out, members.iter().map(|m| &**m));
+            out.extend_from_slice(b"}}");
+        }
+        Event::Left { channel } => {
+            out.extend_from_slice(br#"{"command":"left","data":{"channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(b"}}");
+        }
+        Event::MemberJoined { channel, user } => member(out, "memberjoined", channel, user),
+        Event::MemberLeft { channel, user } => member(out, "memberleft", channel, user),
+        Event::Invite { channel, from } => {
+            out.extend_from_slice(br#"{"command":"invite","data":{"channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(br#","from":"#);
+            write_str(out, from);
+            out.extend_from_slice(b"}}");
+        }
+        Event::Message {
+            channel,
+            seq,
+            from,
+            data,
+        } => {
+            out.extend_from_slice(br#"{"command":"game","data":{"channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(br#","seq":"#);
+            write_u64(out, *seq);
+            out.extend_from_slice(br#","from":"#);
+            write_str(out, from);
+            out.extend_from_slice(br#","actions":"#);
+            out.extend_from_slice(data.as_bytes());
+            out.extend_from_slice(b"}}");
+        }
+        Event::Error { code } => encode_error(code.as_str(), code.message(), out),
+    }
+}
+
+fn member(out: &mut Vec<u8>, command: &str, channel: &str, user: &str) {
+    out.extend_from_slice(br#"{"command":"#);
+    write_str(out, command);
+    out.extend_from_slice(br#","data":{"channel":"#);
+    write_str(out, channel);
+    out.extend_from_slice(br#","user":"#);
+    write_str(out, user);
+    out.extend_from_slice(b"}}");
+}
+
+/// Encodes an error reply.
+pub fn encode_error(code: &str, message: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"command":"error","data":{"code":"#);
+    write_str(out, code);
+    out.extend_from_slice(br#","message":"#);
+    write_str(out, message);
+    out.extend_from_slice(b"}}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ErrorCode;
+
+    fn dec(text: &str, user: Option<&str>) -> Result<Command, ProtocolError> {
+        decode(&mut text.as_bytes().to_vec(), user, 1_700_000_000_000)
+    }
+
+    fn enc(event: &Event) -> serde_json::Value {
+        let mut out = Vec::new();
+        encode(event, &mut out);
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn decodes_the_seed_commands() {
+        assert_eq!(
+            dec(r#"{"command":"idme","data":"1:12345"}"#, None),
+            Ok(Command::Identify {
+                user: "1:12345".into()
+            })
+        );
+        assert_eq!(
+            dec(
+                r#"{ "command": "subscribe", "data":["1:2345", "1:3456"]}"#,
+                Some("u")
+            ),
+            Ok(Command::Watch(vec!["1:2345".into(), "1:3456".into()]))
+        );
+        assert_eq!(
+            dec(r#"{"command":"status","data":"busy"}"#, Some("u")),
+            Ok(Command::SetStatus(Status::Busy))
+        );
+        assert_eq!(
+            dec(
+                r#"{"command":"joingame","data":{"channel":"CStrike","self":"1:3456","invite":["1:2345"]}}"#,
+                Some("1:3456")
+            ),
+            Ok(Command::Join {
+                channel: "CStrike".into(),
+                invite: vec!["1:2345".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn game_actions_get_the_server_timestamp() {
+        let cmd = dec(
+            r#"{"command":"game","data":{"channel":"CStrike","actions":[{"timestamp":10223232,"from":"1:23456","data":{"strike_one":"1:1234"}}]}}"#,
+            Some("1:23456"),
+        )
+        .unwrap();
+        let Command::Publish { channel, data } = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(&*channel, "CStrike");
+        let actions: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(
+            actions,
+            serde_json::json!([{"timestamp":1_700_000_000_000u64,"client_timestamp":10223232,
+                "from":"1:23456","data":{"strike_one":"1:1234"}}])
+        );
+    }
+
+    #[test]
+    fn refuses_bad_input_with_dotted_codes() {
+        let code = |text: &str, user| dec(text, user).unwrap_err().code;
+        assert_eq!(code("not json", None), "protocol.malformed_json");
+        assert_eq!(code("[1,2]", None), "protocol.malformed_json");
+        assert_eq!(code(r#"{"data":1}"#, None), "protocol.invalid_data");
+        assert_eq!(
+            code(r#"{"command":"dance"}"#, Some("u")),
+            "protocol.unknown_command"
+        );
+        assert_eq!(
+            code(r#"{"command":"subscribe","data":[]}"#, None),
+            "auth.not_identified"
+        );
+        assert_eq!(
+            code(r#"{"command":"idme","data":5}"#, None),
+            "protocol.invalid_data"
+        );
+        assert_eq!(
+            code(r#"{"command":"idme","data":""}"#, None),
+            "protocol.invalid_data"
+        );
+        assert_eq!(
+            code(r#"{"command":"subscribe","data":"x"}"#, Some("u")),
+            "protocol.invalid_data"
+        );
+        assert_eq!(
+            code(r#"{"command":"subscribe","data":[1]}"#, Some("u")),
+            "protocol.invalid_data"
+        );
+        assert_eq!(
+            code(r#"{"command":"status","data":"away"}"#, Some("u")),
+            "protocol.invalid_data"
+        );
+        assert_eq!(
+            code(
+                r#"{"command":"joingame","data":{"channel":"c","self":"v"}}"#,
+                Some("u")
+            ),
+            "game.spoofed_self"
+        );
+        assert_eq!(
+            code(
+                r#"{"command":"game","data":{"channel":"c","actions":[{"from":"v"}]}}"#,
+                Some("u")
+            ),
+            "game.spoofed_from"
+        );
+        assert_eq!(
+            code(
+                r#"{"command":"game","data":{"channel":"c","actions":{}}}"#,
+                Some("u")
+            ),
+            "protocol.invalid_data"
+        );
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            code(&format!(r#"{{"command":"idme","data":"{long}"}}"#), None),
+            "protocol.invalid_data"
+        );
+    }
+
+    #[test]
+    fn encodes_every_event_as_valid_json() {
+        use serde_json::json;
+        assert_eq!(
+            enc(&Event::Identified { user: "1:1".into() }),
+            json!({"command":"identified","data":{"id":"1:1"}})
+        );
+        assert_eq!(
+            enc(&Event::Presence {
+                statuses: vec![("a".into(), Status::Online), ("b\"".into(), Status::Busy)]
+            }),
+            json!({"command":"userchange","data":{"a":"online","b\"":"busy"}})
+        );
+        assert_eq!(
+            enc(&Event::Joined {
+                channel: "c".into(),
+                members: vec!["a".into(), "b".into()]
+            }),
+            json!({"command":"joined","data":{"channel":"c","members":["a","b"]}})
+        );
+        assert_eq!(
+            enc(&Event::Message {
+                channel: "c".into(),
+                seq: 7,
+                from: "a".into(),
+                data: "[{\"x\":1}]".into()
+            }),
+            json!({"command":"game","data":{"channel":"c","seq":7,"from":"a","actions":[{"x":1}]}})
+        );
+        assert_eq!(
+            enc(&Event::Error {
+                code: ErrorCode::NotMember
+            }),
+            json!({"command":"error","data":{"code":"game.not_member","message":"not a member of this channel"}})
+        );
+        for event in [
+            Event::StatusSet {
+                status: Status::Busy,
+            },
+            Event::Left {
+                channel: "c".into(),
+            },
+            Event::MemberJoined {
+                channel: "c".into(),
+                user: "u".into(),
+            },
+            Event::MemberLeft {
+                channel: "c".into(),
+                user: "u".into(),
+            },
+            Event::Invite {
+                channel: "c".into(),
+                from: "u".into(),
+            },
+        ] {
+            enc(&event);
+        }
+    }
+}
