@@ -134,8 +134,13 @@ pub enum Event {
 /// the second to a channel's owner, the rest back to the shards holding connections.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ShardMsg {
-    /// `from` now holds at least one connection of `user`.
-    UserUp { user: Box<str>, from: ShardId },
+    /// `from` now holds at least one connection of `user`; `conn` is the one that
+    /// announced it, to be named in the `UserCounted` reply.
+    UserUp {
+        user: Box<str>,
+        from: ShardId,
+        conn: ConnId,
+    },
     /// `from` no longer holds any connection of `user`.
     UserDown { user: Box<str>, from: ShardId },
     /// The user chose a status.
@@ -168,6 +173,8 @@ pub enum ShardMsg {
         data: Box<str>,
     },
 
+    /// The owner counted this shard's connections of `user` (the answer to `UserUp`).
+    UserCounted { user: Box<str>, conn: ConnId },
     /// A watched user's status (the answer to `Watch`, then every change).
     StatusOf { user: Box<str>, status: Status },
     /// Deliver `event` to this shard's connections of `user`.

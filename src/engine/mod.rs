@@ -85,6 +85,17 @@ impl LocalConn {
     }
 }
 
+/// This shard's connections of one user, and whether the user's owner has counted
+/// this shard yet.
+struct LocalUser {
+    conns: Vec<ConnId>,
+    /// The connection whose identification announced the user to the owner.
+    announced_by: ConnId,
+    /// The owner acknowledged the announcement. Until then `identified` is held back,
+    /// so a client never sees its ack while presence could still say it is offline.
+    confirmed: bool,
+}
+
 /// One shard's state and rules.
 pub struct Engine {
     me: ShardId,
@@ -92,7 +103,7 @@ pub struct Engine {
     limits: Limits,
     conns: AHashMap<ConnId, LocalConn>,
     /// Local connections of each identified user.
-    local_users: AHashMap<Rc<str>, Vec<ConnId>>,
+    local_users: AHashMap<Rc<str>, LocalUser>,
     owned_users: OwnedUsers,
     watches: Watches,
     owned_channels: OwnedChannels,
@@ -177,7 +188,7 @@ impl Engine {
         }
     }
 
-    fn to_owner(&mut self, id: &str, msg: ShardMsg, out: &mut impl Outbox) {
+    fn send_to_owner(&mut self, id: &str, msg: ShardMsg, out: &mut impl Outbox) {
         let shard = self.owner(id);
         self.route(shard, msg, out);
     }
@@ -204,7 +215,7 @@ impl Engine {
                     user: Box::from(&*user),
                     status,
                 };
-                self.to_owner(&user, msg, out);
+                self.send_to_owner(&user, msg, out);
                 out.deliver(&[conn], &Event::StatusSet { status });
             }
             Command::Watch(ids) => self.watch(conn, ids, out),
@@ -248,16 +259,22 @@ impl Engine {
             None => Rc::from(&*user),
         };
         local.user = Some(key.clone());
-        let conns = self.local_users.entry(key).or_default();
-        conns.push(conn);
-        if conns.len() == 1 {
+        let local_user = self.local_users.entry(key).or_insert_with(|| LocalUser {
+            conns: Vec::new(),
+            announced_by: conn,
+            confirmed: false,
+        });
+        local_user.conns.push(conn);
+        if local_user.confirmed {
+            out.deliver(&[conn], &Event::Identified { user });
+        } else if local_user.announced_by == conn {
             let msg = ShardMsg::UserUp {
                 user: user.clone(),
                 from: self.me,
+                conn,
             };
-            self.to_owner(&user, msg, out);
+            self.send_to_owner(&user, msg, out);
         }
-        out.deliver(&[conn], &Event::Identified { user });
     }
 
     fn watch(&mut self, conn: ConnId, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
@@ -287,7 +304,7 @@ impl Engine {
                     user: id.clone(),
                     from: self.me,
                 };
-                self.to_owner(id, msg, out);
+                self.send_to_owner(id, msg, out);
             }
             keys.push(key);
         }
@@ -332,7 +349,7 @@ impl Engine {
             user: Box::from(id),
             from: self.me,
         };
-        self.to_owner(id, msg, out);
+        self.send_to_owner(id, msg, out);
         if !answered {
             for done in self.watches.resolve(id) {
                 self.send_snapshot(done, out);
@@ -409,30 +426,40 @@ impl Engine {
                 user: Box::from(&*user),
                 conn: self.addr(conn),
             };
-            self.to_owner(&channel, msg, out);
+            self.send_to_owner(&channel, msg, out);
         }
-        if let Some(conns) = self.local_users.get_mut(&user) {
-            conns.retain(|c| *c != conn);
-            if conns.is_empty() {
+        if let Some(local_user) = self.local_users.get_mut(&user) {
+            local_user.conns.retain(|c| *c != conn);
+            if local_user.conns.is_empty() {
                 self.local_users.remove(&user);
                 let msg = ShardMsg::UserDown {
                     user: Box::from(&*user),
                     from: self.me,
                 };
-                self.to_owner(&user, msg, out);
+                self.send_to_owner(&user, msg, out);
             }
         }
     }
 
     fn on_shard_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
         match msg {
-            ShardMsg::UserUp { user, from } => {
+            ShardMsg::UserUp { user, from, conn } => {
                 let rec = self.owned_users.entry(&user);
                 let first = rec.connected.is_empty();
                 rec.connected.insert(from);
                 if first {
                     rec.status = Status::Online;
                     self.notify_watchers(&user, out);
+                }
+                self.route(from, ShardMsg::UserCounted { user, conn }, out);
+            }
+            ShardMsg::UserCounted { user, conn } => {
+                let Some(local_user) = self.local_users.get_mut(&*user) else {
+                    return;
+                };
+                if local_user.announced_by == conn && !local_user.confirmed {
+                    local_user.confirmed = true;
+                    out.deliver(&local_user.conns, &Event::Identified { user });
                 }
             }
             ShardMsg::UserDown { user, from } => {
@@ -498,7 +525,7 @@ impl Engine {
                         channel: channel.clone(),
                         user,
                     };
-                    self.to_channel(&channel, event, out);
+                    self.send_to_channel(&channel, event, out);
                 }
                 self.owned_channels.remove_if_empty(&channel);
             }
@@ -532,12 +559,12 @@ impl Engine {
                     from: user,
                     data,
                 };
-                self.to_channel(&channel, event, out);
+                self.send_to_channel(&channel, event, out);
             }
             ShardMsg::StatusOf { user, status } => self.on_status(&user, status, out),
             ShardMsg::ToLocalUser { user, event } => {
-                if let Some(conns) = self.local_users.get(&*user) {
-                    out.deliver(conns, &event);
+                if let Some(local_user) = self.local_users.get(&*user) {
+                    out.deliver(&local_user.conns, &event);
                 }
             }
             ShardMsg::Joined {
@@ -586,7 +613,7 @@ impl Engine {
                 channel: channel.clone(),
                 user: user.clone(),
             };
-            self.to_channel(&channel, event, out);
+            self.send_to_channel(&channel, event, out);
         }
         let members = self.owned_channels.get(&channel).expect("joined above");
         let members = members.members().map(Box::from).collect();
@@ -608,12 +635,12 @@ impl Engine {
                 user: invitee.clone(),
                 event,
             };
-            self.to_owner(&invitee, msg, out);
+            self.send_to_owner(&invitee, msg, out);
         }
     }
 
     /// Sends a channel event to every shard with members, one message per shard.
-    fn to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
+    fn send_to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
         let Some(rec) = self.owned_channels.get(channel) else {
             return;
         };

@@ -36,7 +36,7 @@ mod tests {
         let mut node0_shards = [0usize; 2];
         for i in 0..1000 {
             let id = format!("user-{i}");
-            if crc32fast::hash(id.as_bytes()) % 2 == 0 {
+            if crc32fast::hash(id.as_bytes()).is_multiple_of(2) {
                 node0_shards[owner_shard(&id, 2, 2)] += 1;
             }
         }

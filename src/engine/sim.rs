@@ -103,27 +103,32 @@ impl Sim {
 
     /// Delivers mesh messages, one random link at a time, until none is left.
     fn settle(&mut self) {
-        loop {
-            let ready: Vec<(ShardId, ShardId)> = self
-                .links
-                .iter()
-                .filter(|(_, q)| !q.is_empty())
-                .map(|(k, _)| *k)
-                .collect();
-            if ready.is_empty() {
-                return;
-            }
-            let (from, to) = ready[self.rng.below(ready.len())];
-            let msg = self
-                .links
-                .get_mut(&(from, to))
-                .unwrap()
-                .pop_front()
-                .unwrap();
-            let _ = from;
-            let (engine, mut out) = self.out(to);
-            engine.shard_msg(msg, &mut out);
+        while self.step() {}
+    }
+
+    /// Delivers one message from a random non-empty link; false if none is waiting.
+    fn step(&mut self) -> bool {
+        let ready: Vec<(ShardId, ShardId)> = self
+            .links
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        if ready.is_empty() {
+            return false;
         }
+        let link = ready[self.rng.below(ready.len())];
+        let msg = self.links.get_mut(&link).unwrap().pop_front().unwrap();
+        let (engine, mut out) = self.out(link.1);
+        engine.shard_msg(msg, &mut out);
+        true
+    }
+
+    /// True once `c` has been told it is identified.
+    fn has_identified(&self, c: Client) -> bool {
+        self.inbox
+            .get(&(c.0, c.1.0))
+            .is_some_and(|events| events.iter().any(|e| matches!(e, Event::Identified { .. })))
     }
 
     /// Everything delivered to `c` since the last call.
@@ -175,6 +180,7 @@ fn identify_then_commands_need_identity() {
     let c = sim.connect(0);
     sim.cmd(c, Command::Watch(ids(&["x"])));
     sim.cmd(c, Command::Identify { user: "a".into() });
+    sim.settle();
     sim.cmd(c, Command::Identify { user: "b".into() });
     sim.settle();
     assert_eq!(
@@ -189,6 +195,31 @@ fn identify_then_commands_need_identity() {
             },
         ]
     );
+}
+
+#[test]
+fn identified_is_sent_only_once_the_owner_counts_the_connection() {
+    for seed in 1..30 {
+        let mut sim = Sim::new(3, seed);
+        let users = users_on_every_shard(3);
+        let user = &users[0];
+        let watcher = sim.identified(0, "w");
+        sim.cmd(watcher, Command::Watch(ids(&[user])));
+        let first = sim.identified(1, user);
+        sim.settle();
+        sim.take(watcher);
+        let second = sim.identified(2, user);
+        while !sim.has_identified(second) {
+            assert!(sim.step(), "seed {seed}: identified never arrived");
+        }
+        sim.close(first);
+        sim.settle();
+        let changes = sim.take(watcher);
+        assert!(
+            changes.is_empty(),
+            "seed {seed}: {user} changed while connected: {changes:?}"
+        );
+    }
 }
 
 #[test]
@@ -403,6 +434,7 @@ fn every_member_sees_publications_in_the_same_order() {
 fn non_members_cannot_publish_and_leave_is_acknowledged() {
     let mut sim = Sim::new(2, 9);
     let c = sim.identified(1, "u");
+    sim.settle();
     sim.take(c);
     sim.cmd(
         c,
