@@ -5,6 +5,8 @@
 //! (one file per client dialect) which drives `engine` (sans-IO shard state). `runtime`
 //! starts one pinned glommio executor per shard and wires the cross-shard mesh.
 
-pub mod net;
+pub mod config;
 pub mod engine;
+pub mod net;
 pub mod protocol;
+pub mod runtime;

@@ -1,0 +1,357 @@
+//! The HTTP front door: parses a request head once and decides what the connection
+//! becomes — a WebSocket of some dialect, a plain HTTP answer, or a refusal.
+//!
+//! This is the one router: a new dialect or endpoint is one more arm in [`route`].
+
+use std::fmt::Write;
+
+use super::ws;
+
+/// Request heads longer than this are refused with 431.
+pub const MAX_HEAD_BYTES: usize = 8192;
+/// Headers beyond this count are refused with 431.
+const MAX_HEADERS: usize = 48;
+
+/// Where a request goes once it is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /turntable`: the turntable v1 dialect over WebSocket.
+    Turntable,
+    /// `GET /echo` (with `--echo`): every message sent back, for framing conformance.
+    Echo,
+    /// `GET /healthz`: liveness and connection counts as JSON.
+    Healthz,
+}
+
+impl Route {
+    fn is_websocket(self) -> bool {
+        matches!(self, Route::Turntable | Route::Echo)
+    }
+}
+
+/// The routes this server offers; optional ones are switched on by settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Routes {
+    pub echo: bool,
+}
+
+/// What to do with a complete request head.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Switch to WebSocket after writing `response` (a 101 ending in a blank line).
+    Upgrade { route: Route, response: Vec<u8> },
+    /// Answer over HTTP, then keep reading requests if `keep_alive`.
+    Http { route: Route, keep_alive: bool },
+    /// Write `response` and close.
+    Reject { response: Vec<u8> },
+}
+
+/// The parser's verdict on the bytes read so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Keep reading: the head is not complete yet.
+    Incomplete,
+    /// The head is `head_len` bytes long; what follows belongs to the next phase.
+    Done { head_len: usize, decision: Decision },
+}
+
+/// Parses the request head at the start of `buf` and routes it.
+pub fn parse_request(buf: &[u8], routes: &Routes) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Incomplete,
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
+            return done(
+                buf.len(),
+                reject(431, "request header fields too large\n", &[]),
+            );
+        }
+        Err(_) => return done(buf.len(), reject(400, "malformed request\n", &[])),
+    };
+    Parsed::Done {
+        head_len,
+        decision: decide(&request, routes),
+    }
+}
+
+fn done(head_len: usize, decision: Decision) -> Parsed {
+    Parsed::Done { head_len, decision }
+}
+
+fn route(path: &str, routes: &Routes) -> Option<Route> {
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    match path {
+        "/turntable" => Some(Route::Turntable),
+        "/echo" if routes.echo => Some(Route::Echo),
+        "/healthz" => Some(Route::Healthz),
+        _ => None,
+    }
+}
+
+fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
+    let Some(route) = route(request.path.unwrap_or("/"), routes) else {
+        return reject(404, "not found\n", &[]);
+    };
+    if request.method != Some("GET") {
+        return reject(405, "method not allowed\n", &[("Allow", "GET")]);
+    }
+    let has_body = header(request, "content-length").is_some_and(|v| v.trim() != "0")
+        || header(request, "transfer-encoding").is_some();
+    if !route.is_websocket() {
+        let keep_alive = !has_body && keep_alive(request);
+        return Decision::Http { route, keep_alive };
+    }
+    let upgrade = header(request, "upgrade").is_some_and(|v| has_token(v, "websocket"));
+    let connection = header(request, "connection").is_some_and(|v| has_token(v, "upgrade"));
+    if !upgrade || !connection {
+        return reject(
+            426,
+            "this endpoint speaks WebSocket\n",
+            &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+        );
+    }
+    if header(request, "sec-websocket-version").map(str::trim) != Some("13") {
+        return reject(
+            426,
+            "unsupported WebSocket version\n",
+            &[("Sec-WebSocket-Version", "13")],
+        );
+    }
+    let key = header(request, "sec-websocket-key").map(str::trim);
+    let Some(key) = key.filter(|k| is_websocket_key(k)) else {
+        return reject(400, "missing or invalid Sec-WebSocket-Key\n", &[]);
+    };
+    if has_body {
+        return reject(400, "a WebSocket upgrade has no body\n", &[]);
+    }
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        ws::accept_key(key.as_bytes())
+    );
+    Decision::Upgrade {
+        route,
+        response: response.into_bytes(),
+    }
+}
+
+/// The value of the first header named `name` (case-insensitive), if it is text.
+fn header<'a>(request: &httparse::Request<'_, 'a>, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+}
+
+/// True if the comma-separated header value lists `token` (case-insensitive).
+fn has_token(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A key is the base64 encoding of 16 bytes: 22 characters and `==`.
+fn is_websocket_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    bytes.len() == 24
+        && bytes.ends_with(b"==")
+        && bytes[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
+    let connection = header(request, "connection");
+    if request.version == Some(0) {
+        connection.is_some_and(|v| has_token(v, "keep-alive"))
+    } else {
+        !connection.is_some_and(|v| has_token(v, "close"))
+    }
+}
+
+fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
+    Decision::Reject {
+        response: response(status, extra, "text/plain", body.as_bytes(), false),
+    }
+}
+
+/// A complete HTTP/1.1 response with a body.
+pub fn respond(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    response(status, &[], content_type, body, keep_alive)
+}
+
+fn response(
+    status: u16,
+    extra: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
+    let mut head = String::with_capacity(160);
+    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    for (name, value) in extra {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let _ = write!(
+        head,
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\
+         Cache-Control: no-store\r\n\r\n",
+        body.len()
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn parse(request: &str) -> Parsed {
+        parse_request(request.as_bytes(), &Routes { echo: true })
+    }
+
+    fn status_of(request: &str) -> String {
+        match parse(request) {
+            Parsed::Done {
+                decision: Decision::Reject { response },
+                ..
+            }
+            | Parsed::Done {
+                decision: Decision::Upgrade { response, .. },
+                ..
+            } => String::from_utf8(response).unwrap(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn upgrade(path: &str, extra: &str) -> String {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+    }
+
+    #[test]
+    fn upgrades_websocket_routes_and_reports_the_head_length() {
+        let request = upgrade("/turntable?v=1", "");
+        let mut bytes = request.clone().into_bytes();
+        bytes.extend_from_slice(b"\x81\x80");
+        match parse_request(&bytes, &Routes::default()) {
+            Parsed::Done {
+                head_len,
+                decision: Decision::Upgrade { route, response },
+            } => {
+                assert_eq!(head_len, request.len());
+                assert_eq!(route, Route::Turntable);
+                let response = String::from_utf8(response).unwrap();
+                assert!(response.starts_with("HTTP/1.1 101"));
+                assert!(
+                    response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")
+                );
+                assert!(response.ends_with("\r\n\r\n"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn echo_exists_only_when_enabled() {
+        let request = upgrade("/echo", "");
+        assert!(matches!(
+            parse_request(request.as_bytes(), &Routes::default()),
+            Parsed::Done {
+                decision: Decision::Reject { .. },
+                ..
+            }
+        ));
+        assert!(status_of(&request).starts_with("HTTP/1.1 101"));
+    }
+
+    #[test]
+    fn partial_heads_wait_for_more() {
+        assert_eq!(
+            parse("GET /turntable HTTP/1.1\r\nHost:"),
+            Parsed::Incomplete
+        );
+    }
+
+    #[test]
+    fn refusals_carry_the_right_status() {
+        assert!(status_of("GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(status_of("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
+        let post = status_of("POST /turntable HTTP/1.1\r\n\r\n");
+        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET"));
+        let plain = status_of("GET /turntable HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(plain.starts_with("HTTP/1.1 426") && plain.contains("Upgrade: websocket"));
+        let version = status_of(&upgrade("/turntable", "").replace("Version: 13", "Version: 8"));
+        assert!(
+            version.starts_with("HTTP/1.1 426") && version.contains("Sec-WebSocket-Version: 13")
+        );
+        let key = status_of(&upgrade("/turntable", "").replace(KEY, "short"));
+        assert!(key.starts_with("HTTP/1.1 400"));
+    }
+
+    #[test]
+    fn oversize_heads_are_refused() {
+        let mut long = String::from("GET /turntable HTTP/1.1\r\n");
+        while long.len() <= MAX_HEAD_BYTES {
+            long.push_str("X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        assert!(status_of(&long).starts_with("HTTP/1.1 431"));
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: y\r\n"))
+            .collect();
+        assert!(status_of(&format!("GET / HTTP/1.1\r\n{many}\r\n")).starts_with("HTTP/1.1 431"));
+    }
+
+    #[test]
+    fn http_routes_honour_keep_alive() {
+        let decision = |request: &str| match parse(request) {
+            Parsed::Done { decision, .. } => decision,
+            Parsed::Incomplete => panic!("incomplete"),
+        };
+        assert_eq!(
+            decision("GET /healthz HTTP/1.1\r\n\r\n"),
+            Decision::Http {
+                route: Route::Healthz,
+                keep_alive: true
+            }
+        );
+        assert_eq!(
+            decision("GET /healthz HTTP/1.0\r\n\r\n"),
+            Decision::Http {
+                route: Route::Healthz,
+                keep_alive: false
+            }
+        );
+        assert_eq!(
+            decision("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            Decision::Http {
+                route: Route::Healthz,
+                keep_alive: false
+            }
+        );
+    }
+}

@@ -1,4 +1,7 @@
 //! Network layer: HTTP front door, WebSocket framing, connection I/O.
 
+pub mod conn;
+pub mod conns;
 pub mod http;
+pub mod socket;
 pub mod ws;

@@ -1,0 +1,251 @@
+//! Server settings: embedded defaults, an optional TOML file (`--config`), and command
+//! line flags, in rising precedence. Every setting has the same name in the file and as
+//! a flag (`max_message_bytes` / `--max-message-bytes`). Resolving checks every value
+//! and names the offending setting in a one-line error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::engine::{Limits, presence::MAX_SHARDS};
+
+/// Settings as given by a config file or flags: everything optional, so the two can be
+/// layered before defaults fill the gaps.
+#[derive(Args, Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port that all shards share.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Number of shards (pinned executors) [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Pin each shard to its own core (turn off when shards outnumber cores).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub pin: Option<bool>,
+    /// Serve a plain WebSocket echo at /echo (for the Autobahn TestSuite).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub echo: Option<bool>,
+    /// Largest WebSocket message accepted; bigger ones close the connection with 1009
+    /// [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Outbound bytes queued for one connection before it is closed as a slow consumer
+    /// [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_outbound_bytes: Option<usize>,
+    /// Seconds of client silence before a connection is closed; the server pings after
+    /// half of it [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds a new connection has to send its HTTP request [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub handshake_timeout: Option<f64>,
+    /// Seconds to drain connections on SIGTERM/SIGINT before exiting [default: 3].
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace: Option<f64>,
+    /// Users one connection may watch [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_watches_per_conn: Option<usize>,
+    /// Channels one connection may join [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_channels_per_conn: Option<usize>,
+    /// Memory each shard locks for io_uring buffers [default: 262144]; must fit under
+    /// RLIMIT_MEMLOCK together with the other shards.
+    #[arg(long, value_name = "BYTES")]
+    pub io_memory: Option<usize>,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive)
+    /// [default: info, or RUST_LOG].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &PathBuf) -> Result<Settings, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_owned();
+            format!("invalid config file {}: {msg}", path.display())
+        })
+    }
+
+    /// These settings with `over`'s values taking precedence where given.
+    pub fn overridden_by(self, over: Settings) -> Settings {
+        Settings {
+            listen: over.listen.or(self.listen),
+            shards: over.shards.or(self.shards),
+            pin: over.pin.or(self.pin),
+            echo: over.echo.or(self.echo),
+            max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
+            max_outbound_bytes: over.max_outbound_bytes.or(self.max_outbound_bytes),
+            idle_timeout: over.idle_timeout.or(self.idle_timeout),
+            handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
+            shutdown_grace: over.shutdown_grace.or(self.shutdown_grace),
+            max_watches_per_conn: over.max_watches_per_conn.or(self.max_watches_per_conn),
+            max_channels_per_conn: over.max_channels_per_conn.or(self.max_channels_per_conn),
+            io_memory: over.io_memory.or(self.io_memory),
+            log_level: over.log_level.or(self.log_level),
+        }
+    }
+
+    /// Fills defaults and checks every value.
+    pub fn resolve(self) -> Result<Config, String> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = self.shards.unwrap_or(cores);
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(format!(
+                "invalid setting shards: {shards} (must be 1 to {MAX_SHARDS})"
+            ));
+        }
+        let pin = self.pin.unwrap_or(shards <= cores);
+        if pin && shards > cores {
+            return Err(format!(
+                "invalid setting shards: {shards} pinned shards but only {cores} cores (use --pin=false)"
+            ));
+        }
+        Ok(Config {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7400))),
+            shards,
+            pin,
+            echo: self.echo.unwrap_or(false),
+            max_message_bytes: within(
+                "max_message_bytes",
+                self.max_message_bytes.unwrap_or(64 << 10),
+                126,
+                64 << 20,
+            )?,
+            max_outbound_bytes: within(
+                "max_outbound_bytes",
+                self.max_outbound_bytes.unwrap_or(1 << 20),
+                4096,
+                1 << 30,
+            )?,
+            idle_timeout: seconds("idle_timeout", self.idle_timeout.unwrap_or(60.0))?,
+            handshake_timeout: seconds(
+                "handshake_timeout",
+                self.handshake_timeout.unwrap_or(10.0),
+            )?,
+            shutdown_grace: seconds("shutdown_grace", self.shutdown_grace.unwrap_or(3.0))?,
+            limits: Limits {
+                max_watches_per_conn: within(
+                    "max_watches_per_conn",
+                    self.max_watches_per_conn.unwrap_or(10_000),
+                    1,
+                    1 << 24,
+                )?,
+                max_channels_per_conn: within(
+                    "max_channels_per_conn",
+                    self.max_channels_per_conn.unwrap_or(1_000),
+                    1,
+                    1 << 24,
+                )?,
+            },
+            io_memory: within(
+                "io_memory",
+                self.io_memory.unwrap_or(256 << 10),
+                64 << 10,
+                1 << 30,
+            )?,
+            log_level: self
+                .log_level
+                .unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())),
+        })
+    }
+}
+
+fn within(name: &str, value: usize, min: usize, max: usize) -> Result<usize, String> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "invalid setting {name}: {value} (must be {min} to {max})"
+        ))
+    }
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "invalid setting {name}: {value} (must be more than 0 and at most 86400 seconds)"
+        ))
+    }
+}
+
+/// The resolved settings a server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub shards: usize,
+    pub pin: bool,
+    pub echo: bool,
+    pub max_message_bytes: usize,
+    pub max_outbound_bytes: usize,
+    pub idle_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub limits: Limits,
+    pub io_memory: usize,
+    pub log_level: String,
+}
+
+impl Config {
+    /// A config for tests and embedding: loopback, an ephemeral port, unpinned shards.
+    pub fn ephemeral(shards: usize) -> Config {
+        Settings {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            shards: Some(shards),
+            pin: Some(false),
+            ..Settings::default()
+        }
+        .resolve()
+        .expect("valid test settings")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let file: Settings = toml::from_str("shards = 1\nmax_message_bytes = 1000\n").unwrap();
+        let flags = Settings {
+            max_message_bytes: Some(2000),
+            ..Settings::default()
+        };
+        let config = file.overridden_by(flags).resolve().unwrap();
+        assert_eq!(config.shards, 1);
+        assert_eq!(config.max_message_bytes, 2000);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7400");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let bad = |s: Settings| s.resolve().unwrap_err();
+        assert!(
+            bad(Settings {
+                shards: Some(0),
+                ..Default::default()
+            })
+            .starts_with("invalid setting shards:")
+        );
+        assert!(
+            bad(Settings {
+                idle_timeout: Some(-1.0),
+                ..Default::default()
+            })
+            .starts_with("invalid setting idle_timeout:")
+        );
+        let unknown = toml::from_str::<Settings>("shardz = 2").unwrap_err();
+        assert!(unknown.message().contains("shardz"));
+    }
+}

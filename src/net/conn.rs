@@ -1,0 +1,421 @@
+//! One client connection from accept to close: the HTTP request head, then either a
+//! plain HTTP answer or the WebSocket phase — reading into the shard's buffer, decoding
+//! frames, handing messages to the connection's dialect, and writing its queued frames
+//! in batches (one `sendmsg` for many frames).
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::os::fd::AsRawFd;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_lite::future::{self, FutureExt, poll_fn};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use super::conns::{CloseReason, Dialect, Frame};
+use super::http::{self, Decision, Parsed, Route};
+use super::socket::send_vectored;
+use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
+use crate::engine::ConnId;
+use crate::protocol::turntable;
+use crate::runtime::outbox::frame;
+use crate::runtime::shard::Shard;
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Frames handed to one `sendmsg`.
+const MAX_IOVECS: usize = 64;
+/// Reads handled in one turn before the task yields to others.
+const READ_BUDGET: usize = 32;
+
+/// Serves one accepted TCP connection until it closes.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut head = Vec::new();
+    loop {
+        let Some((head_len, decision)) = read_head(&shard, &mut stream, &mut head).await else {
+            return;
+        };
+        match decision {
+            Decision::Reject { response } => {
+                let _ = stream.write_all(&response).await;
+                return;
+            }
+            Decision::Http { route, keep_alive } => {
+                let response = answer_http(&shard, route, keep_alive);
+                if stream.write_all(&response).await.is_err() || !keep_alive {
+                    return;
+                }
+                head.drain(..head_len);
+            }
+            Decision::Upgrade { route, response } => {
+                let dialect = match route {
+                    Route::Turntable => Dialect::Turntable,
+                    Route::Echo => Dialect::Echo,
+                    Route::Healthz => return,
+                };
+                let response = with_shard_header(response, shard.id);
+                if stream.write_all(&response).await.is_err() {
+                    return;
+                }
+                head.drain(..head_len);
+                return websocket(shard, stream, dialect, head).await;
+            }
+        }
+    }
+}
+
+/// Reads until a complete request head is buffered; `None` on timeout, EOF or error.
+async fn read_head(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    head: &mut Vec<u8>,
+) -> Option<(usize, Decision)> {
+    let deadline = Instant::now() + shard.config.handshake_timeout;
+    loop {
+        if let Parsed::Done { head_len, decision } = http::parse_request(head, &shard.routes) {
+            return Some((head_len, decision));
+        }
+        let mut chunk = [0u8; 2048];
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let read = future::or(async { Some(stream.read(&mut chunk).await) }, async {
+            Timer::new(remaining).await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(n)) if n > 0 => head.extend_from_slice(&chunk[..n]),
+            _ => return None,
+        }
+    }
+}
+
+fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
+    match route {
+        Route::Healthz => {
+            let per_shard = shard.counters.per_shard();
+            let total: usize = per_shard.iter().sum();
+            let body = format!(
+                r#"{{"status":"ok","shard":{},"shards":{},"connections":{},"per_shard":{:?}}}"#,
+                shard.id,
+                per_shard.len(),
+                total,
+                per_shard
+            );
+            http::respond(200, "application/json", body.as_bytes(), keep_alive)
+        }
+        _ => http::respond(404, "text/plain", b"not found\n", false),
+    }
+}
+
+/// Adds `X-Turntable-Shard` to the 101 response: operators and tests can see which
+/// shard a connection landed on.
+fn with_shard_header(mut response: Vec<u8>, shard: usize) -> Vec<u8> {
+    let end = response.len() - 2;
+    let header = format!("X-Turntable-Shard: {shard}\r\n");
+    response.splice(end..end, header.bytes());
+    response
+}
+
+/// The WebSocket phase: registers the connection, runs it, and undoes everything when
+/// it ends, even if a handler panicked.
+async fn websocket(shard: Rc<Shard>, stream: TcpStream, dialect: Dialect, leftover: Vec<u8>) {
+    let id = shard.conns.borrow_mut().insert(dialect);
+    shard.counters.connections[shard.id].fetch_add(1, Ordering::Relaxed);
+    if dialect == Dialect::Turntable {
+        shard.engine.borrow_mut().open(id);
+        shard
+            .conns
+            .borrow_mut()
+            .push(id, frame(Opcode::Text, turntable::GREETING.as_bytes()));
+    }
+    let mut conn = WsConn {
+        shard: shard.clone(),
+        id,
+        dialect,
+        stream,
+        decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
+        pending: leftover,
+        close_sent: false,
+        close_received: false,
+        failed: false,
+        eof: false,
+        linger: None,
+    };
+    conn.decode_pending();
+    let outcome = AssertUnwindSafe(poll_fn(|cx| conn.poll(cx)))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        tracing::error!(
+            shard = shard.id,
+            "connection handler panicked; connection closed"
+        );
+    }
+    if dialect == Dialect::Turntable {
+        shard.with_engine(|engine, out| engine.close(id, out));
+    }
+    shard.conns.borrow_mut().remove(id);
+    shard.counters.connections[shard.id].fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A WebSocket connection's own state (the shared part lives in the shard's table).
+struct WsConn {
+    shard: Rc<Shard>,
+    id: ConnId,
+    dialect: Dialect,
+    stream: TcpStream,
+    decoder: Decoder,
+    /// Bytes of a partial frame, kept until the rest arrives.
+    pending: Vec<u8>,
+    close_sent: bool,
+    close_received: bool,
+    /// The client broke the protocol: read and discard until it goes.
+    failed: bool,
+    eof: bool,
+    linger: Option<Timer>,
+}
+
+impl WsConn {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..READ_BUDGET {
+            if self.flush(cx).is_err() {
+                return Poll::Ready(());
+            }
+            let (queue_empty, close) = {
+                let mut conns = self.shard.conns.borrow_mut();
+                let Some(slot) = conns.get_mut(self.id) else {
+                    return Poll::Ready(());
+                };
+                (slot.queue.is_empty(), slot.close)
+            };
+            if let (Some(reason), false) = (close, self.close_sent) {
+                self.send_close(Some((reason.code, reason.reason)));
+                continue;
+            }
+            if self.close_sent && queue_empty && (self.close_received || self.eof) {
+                return Poll::Ready(());
+            }
+            if self.eof {
+                return Poll::Ready(());
+            }
+            if let Some(timer) = &mut self.linger
+                && Pin::new(timer).poll(cx).is_ready()
+            {
+                return Poll::Ready(());
+            }
+            if self.close_received {
+                // Our close reply is queued; wait for it to be written.
+                break;
+            }
+            match self.read(cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => {
+                    self.park(cx);
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.park(cx);
+        if !self.close_received {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Leaves the task's waker where frame producers find it.
+    fn park(&self, cx: &Context<'_>) {
+        if let Some(slot) = self.shard.conns.borrow_mut().get_mut(self.id) {
+            match &slot.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => slot.waker = Some(cx.waker().clone()),
+            }
+        }
+    }
+
+    /// Queues a close frame (code and reason, or an empty one) and starts the linger.
+    fn send_close(&mut self, code: Option<(u16, &str)>) {
+        let mut payload = Vec::new();
+        if let Some((code, reason)) = code {
+            ws::encode_close(&mut payload, code, reason, None);
+        } else {
+            ws::encode_frame(&mut payload, Opcode::Close, b"", None);
+        }
+        if let Some(slot) = self.shard.conns.borrow_mut().get_mut(self.id) {
+            slot.push_control(Frame::from(payload));
+        }
+        self.close_sent = true;
+        self.linger = Some(Timer::new(CLOSE_LINGER));
+    }
+
+    /// Writes queued frames until the queue is empty or the socket is full (then the
+    /// task is woken when it can write again).
+    fn flush(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let mut conns = self.shard.conns.borrow_mut();
+        let Some(slot) = conns.get_mut(self.id) else {
+            return Ok(());
+        };
+        while !slot.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, frame) in slot.queue.iter().take(MAX_IOVECS).enumerate() {
+                let start = if i == 0 { slot.front_written } else { 0 };
+                slices[i] = IoSlice::new(&frame[start..]);
+                count += 1;
+            }
+            match send_vectored(self.stream.as_raw_fd(), &slices[..count]) {
+                Ok(n) => slot.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Let glommio register interest in writability: it retries the
+                    // front frame and parks the task if the socket is still full.
+                    let front = slot.queue.front().expect("not empty").clone();
+                    let start = slot.front_written;
+                    match Pin::new(&mut self.stream).poll_write(cx, &front[start..]) {
+                        Poll::Ready(Ok(n)) => slot.advance(n),
+                        Poll::Ready(Err(e)) => return Err(e),
+                        Poll::Pending => return Ok(()),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads once into the shard's buffer and handles every complete frame.
+    fn read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let shard = self.shard.clone();
+        let mut buf = shard.read_buf.borrow_mut();
+        let n = match Pin::new(&mut self.stream).poll_read(cx, &mut buf[..]) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if n == 0 {
+            self.eof = true;
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(slot) = shard.conns.borrow_mut().get_mut(self.id) {
+            slot.last_heard = Instant::now();
+            slot.pinged = false;
+        }
+        if self.failed || self.close_received {
+            return Poll::Ready(Ok(()));
+        }
+        if self.pending.is_empty() {
+            let consumed = self.decode(&mut buf[..n]);
+            if consumed < n && !self.failed {
+                self.pending.extend_from_slice(&buf[consumed..n]);
+            }
+        } else {
+            self.pending.extend_from_slice(&buf[..n]);
+            drop(buf);
+            self.decode_pending();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Decodes what `pending` holds and keeps only the unconsumed tail.
+    fn decode_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let consumed = self.decode(&mut pending);
+        pending.drain(..consumed.min(pending.len()));
+        if pending.is_empty() && pending.capacity() > 4096 {
+            pending = Vec::new();
+        }
+        self.pending = pending;
+    }
+
+    /// Decodes complete frames from `data`, returning how many bytes were used.
+    fn decode(&mut self, data: &mut [u8]) -> usize {
+        let (shard, id, dialect) = (&*self.shard, self.id, self.dialect);
+        let mut close: Option<Option<(u16, String)>> = None;
+        let result = self.decoder.decode(data, |msg| match msg {
+            Message::Close(c) => {
+                close = Some(c.map(|(code, reason)| (code, reason.to_owned())));
+                Flow::Stop
+            }
+            other => {
+                on_message(shard, id, dialect, other);
+                Flow::Continue
+            }
+        });
+        let consumed = match result {
+            Ok(consumed) => consumed,
+            Err(e) => {
+                self.fail(e);
+                return data.len();
+            }
+        };
+        if let Some(code) = close {
+            self.close_received = true;
+            if !self.close_sent {
+                // Echo the client's code, as RFC 6455 section 5.5.1 asks.
+                self.send_close(code.map(|(c, _)| (c, "")));
+            }
+        }
+        consumed
+    }
+
+    fn fail(&mut self, e: DecodeError) {
+        self.failed = true;
+        self.pending = Vec::new();
+        if let Some(slot) = self.shard.conns.borrow_mut().get_mut(self.id) {
+            slot.request_close(CloseReason {
+                code: e.close_code(),
+                reason: e.reason(),
+            });
+        }
+    }
+}
+
+/// Hands one data or control message to the connection's dialect.
+fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>) {
+    match (dialect, msg) {
+        (_, Message::Ping(payload)) => reply(shard, id, Opcode::Pong, payload),
+        (_, Message::Pong(_) | Message::Close(_)) => {}
+        (Dialect::Echo, Message::Text(payload)) => reply(shard, id, Opcode::Text, payload),
+        (Dialect::Echo, Message::Binary(payload)) => reply(shard, id, Opcode::Binary, payload),
+        (Dialect::Turntable, Message::Text(text)) => {
+            let parsed = {
+                let engine = shard.engine.borrow();
+                turntable::decode(text, engine.user_of(id), now_ms())
+            };
+            match parsed {
+                Ok(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),
+                Err(e) => turntable_error(shard, id, e),
+            }
+        }
+        (Dialect::Turntable, Message::Binary(_)) => {
+            turntable_error(shard, id, turntable::ProtocolError::binary());
+        }
+    }
+}
+
+fn turntable_error(shard: &Shard, id: ConnId, e: turntable::ProtocolError) {
+    let mut payload = Vec::with_capacity(96);
+    turntable::encode_error(e.code, &e.message, &mut payload);
+    reply(shard, id, Opcode::Text, &payload);
+}
+
+/// Queues a frame for this connection only.
+fn reply(shard: &Shard, id: ConnId, opcode: Opcode, payload: &[u8]) {
+    shard.conns.borrow_mut().push(id, frame(opcode, payload));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

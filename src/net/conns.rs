@@ -1,0 +1,255 @@
+//! The shard's table of open WebSocket connections: for each, the bounded queue of
+//! encoded frames waiting to be written, the waker of its task, keepalive bookkeeping,
+//! and a close the server has asked for. Anything on the shard (engine deliveries, the
+//! keepalive sweep, shutdown) reaches a connection through here.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::engine::ConnId;
+
+/// An encoded WebSocket frame, shared by every connection it is queued on.
+pub type Frame = Rc<[u8]>;
+
+/// Which dialect a connection speaks: decides how engine events are encoded for it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Turntable,
+    Echo,
+}
+
+/// Why the server closes a connection: the close frame's code and reason.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl CloseReason {
+    pub const SHUTDOWN: CloseReason = CloseReason {
+        code: 1001,
+        reason: "server shutting down",
+    };
+    pub const SLOW_CONSUMER: CloseReason = CloseReason {
+        code: 1008,
+        reason: "slow consumer: outbound queue full",
+    };
+    pub const IDLE: CloseReason = CloseReason {
+        code: 1001,
+        reason: "idle timeout",
+    };
+}
+
+/// One connection's shared state.
+#[derive(Debug)]
+pub struct Slot {
+    generation: u32,
+    pub dialect: Dialect,
+    /// Frames waiting to be written, oldest first.
+    pub queue: VecDeque<Frame>,
+    /// Bytes of the front frame already written.
+    pub front_written: usize,
+    queued_bytes: usize,
+    /// The connection task's waker, to call when there is something to do.
+    pub waker: Option<Waker>,
+    /// Set when the server decided to close the connection.
+    pub close: Option<CloseReason>,
+    /// When the client was last heard from.
+    pub last_heard: Instant,
+    /// A keepalive ping was sent since the client was last heard from.
+    pub pinged: bool,
+}
+
+impl Slot {
+    /// Queues a frame; false when the queue bound is exceeded (the caller closes).
+    fn push(&mut self, frame: Frame, max_bytes: usize) -> bool {
+        if self.queued_bytes + frame.len() > max_bytes {
+            return false;
+        }
+        self.queued_bytes += frame.len();
+        self.queue.push_back(frame);
+        true
+    }
+
+    /// Marks `n` more bytes as written, dropping finished frames.
+    pub fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let front = self.queue.front().expect("wrote more than was queued");
+            let left = front.len() - self.front_written;
+            if n < left {
+                self.front_written += n;
+                return;
+            }
+            n -= left;
+            self.queued_bytes -= front.len();
+            self.front_written = 0;
+            self.queue.pop_front();
+        }
+        if self.queue.is_empty() && self.queue.capacity() > 64 {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// Queues a control frame (keepalive ping, close) past the bound: there is at most
+    /// one of each in flight, and a close must go out even to a slow consumer.
+    pub fn push_control(&mut self, frame: Frame) {
+        self.queued_bytes += frame.len();
+        self.queue.push_back(frame);
+        self.wake();
+    }
+
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Asks the connection to close (the first reason wins).
+    pub fn request_close(&mut self, reason: CloseReason) {
+        if self.close.is_none() {
+            self.close = Some(reason);
+            if reason == CloseReason::SLOW_CONSUMER {
+                self.queue.clear();
+                self.queued_bytes = 0;
+                self.front_written = 0;
+            }
+        }
+        self.wake();
+    }
+}
+
+/// All open WebSocket connections of one shard.
+#[derive(Debug)]
+pub struct ConnTable {
+    slots: Slab<Slot>,
+    next_generation: u32,
+    max_outbound_bytes: usize,
+}
+
+impl ConnTable {
+    pub fn new(max_outbound_bytes: usize) -> Self {
+        ConnTable {
+            slots: Slab::new(),
+            next_generation: 0,
+            max_outbound_bytes,
+        }
+    }
+
+    /// Registers a connection and returns its id.
+    pub fn insert(&mut self, dialect: Dialect) -> ConnId {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let generation = self.next_generation;
+        let key = self.slots.insert(Slot {
+            generation,
+            dialect,
+            queue: VecDeque::new(),
+            front_written: 0,
+            queued_bytes: 0,
+            waker: None,
+            close: None,
+            last_heard: Instant::now(),
+            pinged: false,
+        });
+        ConnId(u64::from(generation) << 32 | key as u64)
+    }
+
+    pub fn remove(&mut self, id: ConnId) {
+        if self.get_mut(id).is_some() {
+            self.slots.remove(key_of(id));
+        }
+    }
+
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key_of(id))
+            .filter(|slot| u64::from(slot.generation) == id.0 >> 32)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Queues a frame for a connection and wakes it; a connection over its queue bound
+    /// is closed as a slow consumer instead. Returns false when the frame was dropped.
+    pub fn push(&mut self, id: ConnId, frame: Frame) -> bool {
+        let max = self.max_outbound_bytes;
+        let Some(slot) = self.get_mut(id) else {
+            return false;
+        };
+        if slot.close.is_some() {
+            return false;
+        }
+        let was_empty = slot.queue.is_empty();
+        if !slot.push(frame, max) {
+            slot.request_close(CloseReason::SLOW_CONSUMER);
+            return false;
+        }
+        if was_empty {
+            slot.wake();
+        }
+        true
+    }
+
+    /// Every connection, for the keepalive sweep and shutdown.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut Slot)> {
+        self.slots
+            .iter_mut()
+            .map(|(key, slot)| (ConnId(u64::from(slot.generation) << 32 | key as u64), slot))
+    }
+}
+
+fn key_of(id: ConnId) -> usize {
+    (id.0 & 0xffff_ffff) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_ids_do_not_reach_a_reused_slot() {
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable);
+        t.remove(a);
+        let b = t.insert(Dialect::Turntable);
+        assert_eq!(key_of(a), key_of(b));
+        assert!(!t.push(a, Rc::from(&b"x"[..])));
+        assert!(t.push(b, Rc::from(&b"x"[..])));
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_connection_and_frees_its_frames() {
+        let mut t = ConnTable::new(4096);
+        let a = t.insert(Dialect::Turntable);
+        let frame: Frame = Rc::from(vec![0u8; 3000]);
+        assert!(t.push(a, frame.clone()));
+        assert!(!t.push(a, frame.clone()));
+        let slot = t.get_mut(a).unwrap();
+        assert_eq!(slot.close, Some(CloseReason::SLOW_CONSUMER));
+        assert!(slot.queue.is_empty());
+        assert_eq!(Rc::strong_count(&frame), 1);
+    }
+
+    #[test]
+    fn partial_writes_advance_through_frames() {
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable);
+        t.push(a, Rc::from(&b"abc"[..]));
+        t.push(a, Rc::from(&b"de"[..]));
+        let slot = t.get_mut(a).unwrap();
+        slot.advance(2);
+        assert_eq!((slot.queue.len(), slot.front_written), (2, 2));
+        slot.advance(2);
+        assert_eq!((slot.queue.len(), slot.front_written), (1, 1));
+        slot.advance(1);
+        assert!(slot.queue.is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! One shard: its state, and the tasks that run it on its executor — the accept loop,
+//! the mesh pumps and receivers, the keepalive sweep, and the drain at shutdown.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::net::TcpListener;
+use glommio::timer::Timer;
+use glommio::{spawn_local, yield_if_needed};
+
+use super::mesh::{self, Batch, MeshOut};
+use super::outbox::{ShardOutbox, frame};
+use crate::config::Config;
+use crate::engine::{Engine, ShardId};
+use crate::net::conns::{CloseReason, ConnTable, Frame};
+use crate::net::http::Routes;
+use crate::net::{conn, ws::Opcode};
+
+/// Counters every shard can read (health checks answer for the whole node from any
+/// shard); each shard writes only its own slot.
+#[derive(Debug)]
+pub struct NodeCounters {
+    pub connections: Vec<AtomicUsize>,
+}
+
+impl NodeCounters {
+    pub fn new(shards: usize) -> Self {
+        NodeCounters {
+            connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// Open WebSocket connections per shard.
+    pub fn per_shard(&self) -> Vec<usize> {
+        self.connections
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// Everything one shard owns, shared by its tasks (all on one thread).
+pub struct Shard {
+    pub id: ShardId,
+    pub config: Arc<Config>,
+    pub routes: Routes,
+    pub engine: RefCell<Engine>,
+    pub conns: RefCell<ConnTable>,
+    pub mesh: MeshOut,
+    /// The one read buffer of the shard: connections read into it and keep only the
+    /// leftover of a partial frame, so an idle connection holds no read buffer.
+    pub read_buf: RefCell<Box<[u8]>>,
+    pub counters: Arc<NodeCounters>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Shard {
+    /// Runs `f` with the engine and an outbox into this shard's connections and mesh.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, &mut ShardOutbox<'_>) -> R) -> R {
+        let mut engine = self.engine.borrow_mut();
+        let mut conns = self.conns.borrow_mut();
+        let mut out = ShardOutbox {
+            conns: &mut conns,
+            mesh: &self.mesh,
+        };
+        f(&mut engine, &mut out)
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// What a shard needs to start, sent to its executor thread.
+pub struct ShardSetup {
+    pub id: ShardId,
+    pub addr: SocketAddr,
+    pub config: Arc<Config>,
+    pub mesh: MeshBuilder<Batch, Full>,
+    pub counters: Arc<NodeCounters>,
+    pub stop: Arc<AtomicBool>,
+    pub ready: std::sync::mpsc::Sender<Result<(), String>>,
+}
+
+/// Binds, joins the mesh, reports ready, serves until stopped, then drains.
+pub async fn run(setup: ShardSetup) -> io::Result<()> {
+    let listener = match TcpListener::bind(setup.addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = format!("shard {}: cannot listen on {}: {e}", setup.id, setup.addr);
+            let _ = setup.ready.send(Err(msg.clone()));
+            return Err(io::Error::other(msg));
+        }
+    };
+    let config = setup.config.clone();
+    let shards = config.shards;
+    let shard = Rc::new(Shard {
+        id: setup.id,
+        routes: Routes { echo: config.echo },
+        engine: RefCell::new(Engine::new(setup.id, shards, config.limits)),
+        conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
+        mesh: MeshOut::new(shards),
+        read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
+        counters: setup.counters,
+        stop: setup.stop,
+        config,
+    });
+    if shards > 1 {
+        let (senders, mut receivers) = setup
+            .mesh
+            .join()
+            .await
+            .map_err(|_| io::Error::other("cannot join the shard mesh"))?;
+        let senders = Rc::new(senders);
+        for peer in (0..shards).filter(|p| *p != shard.id) {
+            let (s, tx) = (shard.clone(), senders.clone());
+            spawn_local(async move { s.mesh.pump(peer, tx).await }).detach();
+        }
+        for (_, rx) in receivers.streams() {
+            let s = shard.clone();
+            spawn_local(mesh::receive(rx, move |batch| {
+                s.with_engine(|engine, out| {
+                    for msg in batch {
+                        engine.shard_msg(msg, out);
+                    }
+                })
+            }))
+            .detach();
+        }
+    }
+    spawn_local(keepalive(shard.clone())).detach();
+    let _ = setup.ready.send(Ok(()));
+
+    accept_until_stopped(&shard, listener).await;
+    drain(&shard).await;
+    Ok(())
+}
+
+async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            while !shard.stopping() {
+                Timer::new(Duration::from_millis(100)).await;
+            }
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => {
+                spawn_local(conn::serve(shard.clone(), stream)).detach();
+            }
+            Some(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning, warn at most every 10 s.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::warn!(shard = shard.id, error = %e, "accept failed; backing off");
+                    last_warning = Some(Instant::now());
+                }
+                Timer::new(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Pings connections silent for half the idle timeout and closes those silent for all
+/// of it.
+async fn keepalive(shard: Rc<Shard>) {
+    let idle = shard.config.idle_timeout;
+    let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let ping = frame(Opcode::Ping, b"");
+    while !shard.stopping() {
+        Timer::new(tick).await;
+        sweep_idle(&shard, idle, &ping);
+        yield_if_needed().await;
+    }
+}
+
+fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
+    let now = Instant::now();
+    for (_, slot) in shard.conns.borrow_mut().iter_mut() {
+        if slot.close.is_some() {
+            continue;
+        }
+        let silent = now.saturating_duration_since(slot.last_heard);
+        if silent >= idle {
+            slot.request_close(CloseReason::IDLE);
+        } else if silent >= idle / 2 && !slot.pinged {
+            slot.pinged = true;
+            slot.push_control(ping.clone());
+        }
+    }
+}
+
+/// Closes every connection with 1001 and waits (at most the grace period) for them to go.
+async fn drain(shard: &Rc<Shard>) {
+    for (_, slot) in shard.conns.borrow_mut().iter_mut() {
+        slot.request_close(CloseReason::SHUTDOWN);
+    }
+    let deadline = Instant::now() + shard.config.shutdown_grace;
+    while !shard.conns.borrow().is_empty() && Instant::now() < deadline {
+        Timer::new(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,186 @@
+//! Shared pieces of the integration tests: an in-process server on an ephemeral
+//! loopback port (2 shards, unpinned) and a real WebSocket client (tungstenite's own
+//! client, independent of turntable's framing code).
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+use turntable::config::Config;
+use turntable::runtime::{Server, start};
+
+/// How long a test waits for a message it expects.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server with 2 shards on an ephemeral port.
+pub fn server() -> Server {
+    server_with(|_| {})
+}
+
+/// A 2-shard server with some settings changed.
+pub fn server_with(change: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::ephemeral(2);
+    change(&mut config);
+    start(config).expect("server starts")
+}
+
+/// A WebSocket client connection.
+pub struct Client {
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    /// The shard the server put this connection on (from `X-Turntable-Shard`).
+    pub shard: usize,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr, path: &str) -> Client {
+        let (ws, response) =
+            tungstenite::connect(format!("ws://{addr}{path}")).expect("WebSocket handshake");
+        let shard = response
+            .headers()
+            .get("x-turntable-shard")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("X-Turntable-Shard header");
+        let client = Client { ws, shard };
+        client.set_timeout(Some(PATIENCE));
+        client
+    }
+
+    /// Connects until the server places the connection on `shard`.
+    pub fn connect_on_shard(addr: SocketAddr, path: &str, shard: usize) -> Client {
+        for _ in 0..200 {
+            let client = Client::connect(addr, path);
+            if client.shard == shard {
+                return client;
+            }
+        }
+        panic!("never landed on shard {shard}");
+    }
+
+    fn set_timeout(&self, timeout: Option<Duration>) {
+        if let MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+            s.set_read_timeout(timeout).unwrap();
+        }
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    pub fn send(&mut self, value: Value) {
+        self.send_text(&value.to_string());
+    }
+
+    /// The next message, whatever it is.
+    pub fn next(&mut self) -> Message {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(msg) => return msg,
+                Err(e) => panic!("expected a message, got {e}"),
+            }
+        }
+    }
+
+    /// The next text message, parsed as JSON.
+    pub fn recv(&mut self) -> Value {
+        match self.next() {
+            Message::Text(text) => serde_json::from_str(&text).expect("JSON text"),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    /// Asserts that nothing arrives for a while.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        self.set_timeout(Some(wait));
+        match self.ws.read() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.set_timeout(Some(PATIENCE));
+    }
+
+    /// Keeps reading for `wait`, as a live client does: pings are answered (tungstenite
+    /// queues the pong and sends it on the next read); anything else fails the test.
+    pub fn expect_only_pings(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        let mut pings = 0;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            self.set_timeout(Some(left.max(Duration::from_millis(1))));
+            match self.ws.read() {
+                Ok(Message::Ping(_)) => pings += 1,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                other => panic!("expected only pings, got {other:?}"),
+            }
+        }
+        self.set_timeout(Some(PATIENCE));
+        assert!(pings > 0, "no ping arrived in {wait:?}");
+    }
+
+    /// Reads until the server closes; returns the close code and reason.
+    pub fn expect_close(&mut self) -> (u16, String) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(Message::Close(Some(frame))) => {
+                    return (frame.code.into(), frame.reason.to_string());
+                }
+                Ok(Message::Close(None)) => return (1005, String::new()),
+                Ok(_) => continue,
+                Err(e) => panic!("connection ended without a close frame: {e}"),
+            }
+        }
+        panic!("no close frame");
+    }
+
+    /// Closes with a normal close frame.
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+        while self.ws.read().is_ok() {}
+    }
+
+    /// Drops the TCP connection without a close frame.
+    pub fn drop_abruptly(self) {
+        if let MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Sends a raw HTTP request and returns the whole response as text.
+pub fn http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// `GET path` with `Connection: close`; returns the status code and body.
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let response = http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+    );
+    let status = response[9..12].parse().expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
