@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs a fresh release server and the load generator against it, then prints the
+# summary and writes reports/bench/<scenario>-<shards>shards.json.
+#
+# Usage: scripts/bench.sh SCENARIO [loadgen options...]
+#   fanout   1000 subscribers in one channel, 1 publisher, 8 messages in flight
+#   idle     10000 identified connections watching one user each (memory, accept CPU)
+# Environment: SHARDS (default 2), DURATION (fanout seconds, default 10),
+#              CONNECTIONS (idle, default 10000, at most ~15000 here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario="${1:?usage: scripts/bench.sh fanout|idle [loadgen options]}"
+shift
+shards="${SHARDS:-2}"
+
+cargo build --release --quiet --bin turntable --bin loadgen
+mkdir -p reports/bench
+log="$(mktemp)"
+target/release/turntable serve --listen 127.0.0.1:0 --shards "$shards" --log-level warn >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 300); do
+  grep -q '^listening on' "$log" && break
+  sleep 0.1
+done
+addr="$(sed -n 's/^listening on \([0-9.:]*\) .*/\1/p' "$log")"
+[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+echo "server pid $server on $addr, $shards shards ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+
+case "$scenario" in
+  fanout)
+    args=(fanout --duration "${DURATION:-10}") ;;
+  idle)
+    args=(idle --connections "${CONNECTIONS:-10000}") ;;
+  *)
+    echo "unknown scenario $scenario"; exit 2 ;;
+esac
+out="$(mktemp)"
+target/release/loadgen --addr "$addr" --server-pid "$server" "${args[@]}" "$@" | tee "$out"
+grep '^JSON ' "$out" | sed 's/^JSON //' >"reports/bench/${scenario}-${shards}shards.json"
+rm -f "$out"
+echo "wrote reports/bench/${scenario}-${shards}shards.json"

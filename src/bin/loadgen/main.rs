@@ -1,0 +1,420 @@
+//! turntable's load generator: opens many turntable v1 connections against a running
+//! server and reports delivered messages per second, publish→delivery latency, the
+//! server's CPU time per delivered message and its memory per idle connection (read
+//! from /proc with `--server-pid`). `scripts/bench.sh` runs it against a fresh server.
+//!
+//! It runs on one glommio executor so that it stays cheap next to the server, and
+//! reports its own CPU time so a saturated generator is visible.
+
+mod client;
+mod proc_stats;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use client::{Client, contains};
+use glommio::sync::Semaphore;
+use glommio::timer::{Timer, sleep};
+use glommio::{LocalExecutorBuilder, Placement, spawn_local};
+use hdrhistogram::Histogram;
+
+/// Load generator for turntable (turntable v1 dialect).
+#[derive(Parser)]
+#[command(name = "loadgen", about, long_about = None)]
+struct Cli {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:7400", global = true)]
+    addr: SocketAddr,
+    /// The server's PID, to read its CPU time and memory from /proc.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Handshakes in progress at once.
+    #[arg(long, default_value_t = 256, global = true)]
+    concurrency: usize,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Subscribers in one game channel, publishers sending at full rate with a bounded
+    /// number of messages in flight each.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Messages each publisher has in flight (sent, not yet delivered back to it).
+        #[arg(long, default_value_t = 8)]
+        inflight: usize,
+        /// Padding bytes per message, on top of the ~100-byte envelope.
+        #[arg(long, default_value_t = 0)]
+        pad: usize,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Connections that identify, watch one user each, then sit idle.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Seconds to hold the connections open after measuring.
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("loadgen")
+        .io_memory(256 << 10)
+        .spawn(move || async move {
+            match cli.scenario {
+                Scenario::Fanout {
+                    subscribers,
+                    publishers,
+                    inflight,
+                    pad,
+                    warmup,
+                    duration,
+                } => {
+                    let f = Fanout {
+                        addr: cli.addr,
+                        server_pid: cli.server_pid,
+                        concurrency: cli.concurrency,
+                        subscribers,
+                        publishers,
+                        inflight,
+                        pad,
+                        warmup: Duration::from_secs_f64(warmup),
+                        duration: Duration::from_secs_f64(duration),
+                    };
+                    f.run().await
+                }
+                Scenario::Idle { connections, hold } => {
+                    idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await
+                }
+            }
+        })
+        .expect("start the load generator's executor");
+    if let Err(e) = handle.join().expect("load generator executor") {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// What every connection task reports into.
+struct Tally {
+    start: Instant,
+    ready: Cell<usize>,
+    failed: Cell<usize>,
+    measuring: Cell<bool>,
+    stop: Cell<bool>,
+    delivered: Cell<u64>,
+    latency_us: RefCell<Histogram<u64>>,
+}
+
+impl Tally {
+    fn new() -> Rc<Tally> {
+        Rc::new(Tally {
+            start: Instant::now(),
+            ready: Cell::new(0),
+            failed: Cell::new(0),
+            measuring: Cell::new(false),
+            stop: Cell::new(false),
+            delivered: Cell::new(0),
+            latency_us: RefCell::new(Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()),
+        })
+    }
+
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// Counts one delivered game message and its latency.
+    fn delivered(&self, text: &[u8]) {
+        if !self.measuring.get() {
+            return;
+        }
+        self.delivered.set(self.delivered.get() + 1);
+        if let Some(sent) = field_u64(text, b"\"t\":") {
+            let _ = self
+                .latency_us
+                .borrow_mut()
+                .record(self.now_us().saturating_sub(sent).max(1));
+        }
+    }
+}
+
+/// Parses the number after `key` in a JSON text, without a JSON parser.
+fn field_u64(text: &[u8], key: &[u8]) -> Option<u64> {
+    let at = text.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = text[at..].iter().take_while(|b| b.is_ascii_digit());
+    let mut n: u64 = 0;
+    let mut any = false;
+    for d in digits {
+        n = n * 10 + u64::from(d - b'0');
+        any = true;
+    }
+    any.then_some(n)
+}
+
+/// Connects, identifies as `user` and sends `then` (a subscribe or a join), waiting for
+/// the reply containing `reply`.
+async fn setup(addr: SocketAddr, user: &str, then: &str, reply: &str) -> std::io::Result<Client> {
+    let mut c = Client::connect(addr, "/turntable").await?;
+    c.wait_for("idyou").await?;
+    c.send(format!(r#"{{"command":"idme","data":"{user}"}}"#).as_bytes())
+        .await?;
+    c.wait_for("identified").await?;
+    c.send(then.as_bytes()).await?;
+    c.wait_for(reply).await?;
+    Ok(c)
+}
+
+struct Fanout {
+    addr: SocketAddr,
+    server_pid: Option<u32>,
+    concurrency: usize,
+    subscribers: usize,
+    publishers: usize,
+    inflight: usize,
+    pad: usize,
+    warmup: Duration,
+    duration: Duration,
+}
+
+const CHANNEL: &str = "bench";
+
+impl Fanout {
+    async fn run(self) -> std::io::Result<()> {
+        let tally = Tally::new();
+        let gate = Rc::new(Semaphore::new(self.concurrency as u64));
+        let join =
+            format!(r#"{{"command":"joingame","data":{{"channel":"{CHANNEL}","self":"USER"}}}}"#);
+        eprintln!("connecting {} subscribers...", self.subscribers);
+        for i in 0..self.subscribers {
+            let (tally, gate, addr) = (tally.clone(), gate.clone(), self.addr);
+            let user = format!("sub{i}");
+            let join = join.replace("USER", &user);
+            spawn_local(async move {
+                let permit = gate.acquire(1).await;
+                let mut c = match setup(addr, &user, &join, "\"joined\"").await {
+                    Ok(c) => c,
+                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
+                };
+                drop(permit);
+                tally.ready.set(tally.ready.get() + 1);
+                while !tally.stop.get() {
+                    if c.recv(|text| tally.delivered(text)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+        wait_ready(&tally, self.subscribers).await?;
+        eprintln!("starting {} publishers", self.publishers);
+        for i in 0..self.publishers {
+            let (tally, addr) = (tally.clone(), self.addr);
+            let user = format!("pub{i}");
+            let join = join.replace("USER", &user);
+            let (inflight, pad) = (self.inflight, "x".repeat(self.pad));
+            spawn_local(async move {
+                let Ok(mut c) = setup(addr, &user, &join, "\"joined\"").await else {
+                    return tally.failed.set(tally.failed.get() + 1);
+                };
+                let mine = format!(r#""from":"{user}","actions""#);
+                let mut in_flight = 0;
+                while !tally.stop.get() {
+                    while in_flight < inflight {
+                        let msg = format!(
+                            r#"{{"command":"game","data":{{"channel":"{CHANNEL}","actions":[{{"from":"{user}","t":{},"p":"{pad}"}}]}}}}"#,
+                            tally.now_us()
+                        );
+                        if c.send(msg.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        in_flight += 1;
+                    }
+                    let result = c
+                        .recv(|text| {
+                            tally.delivered(text);
+                            if contains(text, mine.as_bytes()) {
+                                in_flight -= 1;
+                            }
+                        })
+                        .await;
+                    if result.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+        sleep(self.warmup).await;
+        let before = Snapshot::take(self.server_pid);
+        tally.measuring.set(true);
+        let mut last = 0;
+        for second in 1..=self.duration.as_secs().max(1) {
+            sleep(Duration::from_secs(1)).await;
+            let now = tally.delivered.get();
+            eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
+            last = now;
+        }
+        let rest = self
+            .duration
+            .saturating_sub(Duration::from_secs(self.duration.as_secs()));
+        sleep(rest).await;
+        tally.measuring.set(false);
+        let after = Snapshot::take(self.server_pid);
+        tally.stop.set(true);
+
+        let delivered = tally.delivered.get();
+        let seconds = after.at.duration_since(before.at).as_secs_f64();
+        let hist = tally.latency_us.borrow();
+        let server_us_per_msg = after
+            .server_cpu
+            .zip(before.server_cpu)
+            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / delivered.max(1) as f64);
+        let loadgen_cpu = (after.own_cpu - before.own_cpu).as_secs_f64();
+        println!(
+            "fanout: {} subscribers, {} publishers x {} in flight, {:.1} s measured",
+            self.subscribers, self.publishers, self.inflight, seconds
+        );
+        println!("  delivered/s            {:.0}", delivered as f64 / seconds);
+        println!(
+            "  latency p50/p99/p999   {} / {} / {} µs",
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+            hist.value_at_quantile(0.999)
+        );
+        match server_us_per_msg {
+            Some(us) => println!("  server CPU/delivery    {us:.3} µs"),
+            None => println!("  server CPU/delivery    (pass --server-pid)"),
+        }
+        println!(
+            "  loadgen CPU            {:.0}% of one core",
+            100.0 * loadgen_cpu / seconds
+        );
+        println!(
+            "JSON {{\"scenario\":\"fanout\",\"subscribers\":{},\"publishers\":{},\"inflight\":{},\"delivered_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{:.3},\"failed_connections\":{}}}",
+            self.subscribers,
+            self.publishers,
+            self.inflight,
+            delivered as f64 / seconds,
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+            hist.value_at_quantile(0.999),
+            server_us_per_msg.map_or("null".to_owned(), |v| format!("{v:.4}")),
+            loadgen_cpu / seconds,
+            tally.failed.get()
+        );
+        Ok(())
+    }
+}
+
+/// Waits until `want` connections are set up (or failed).
+async fn wait_ready(tally: &Tally, want: usize) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tally.ready.get() + tally.failed.get() < want {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::other(
+                "connections did not complete in 120 s",
+            ));
+        }
+        Timer::new(Duration::from_millis(20)).await;
+    }
+    if tally.failed.get() > 0 {
+        return Err(std::io::Error::other(format!(
+            "{} of {want} connections failed",
+            tally.failed.get()
+        )));
+    }
+    Ok(())
+}
+
+/// Server and generator counters at one moment.
+struct Snapshot {
+    at: Instant,
+    server_cpu: Option<Duration>,
+    server_rss: Option<u64>,
+    own_cpu: Duration,
+}
+
+impl Snapshot {
+    fn take(pid: Option<u32>) -> Snapshot {
+        Snapshot {
+            at: Instant::now(),
+            server_cpu: pid.and_then(proc_stats::cpu_time),
+            server_rss: pid.and_then(proc_stats::rss_bytes),
+            own_cpu: proc_stats::own_cpu_time(),
+        }
+    }
+}
+
+async fn idle(
+    addr: SocketAddr,
+    pid: Option<u32>,
+    concurrency: usize,
+    connections: usize,
+    hold: f64,
+) -> std::io::Result<()> {
+    let tally = Tally::new();
+    let gate = Rc::new(Semaphore::new(concurrency as u64));
+    let before = Snapshot::take(pid);
+    eprintln!("opening {connections} idle connections...");
+    for i in 0..connections {
+        let (tally, gate) = (tally.clone(), gate.clone());
+        spawn_local(async move {
+            let permit = gate.acquire(1).await;
+            let watch = format!(r#"{{"command":"subscribe","data":["friend{i}"]}}"#);
+            match setup(addr, &format!("idle{i}"), &watch, "userchange").await {
+                Ok(c) => {
+                    drop(permit);
+                    tally.ready.set(tally.ready.get() + 1);
+                    while !tally.stop.get() {
+                        Timer::new(Duration::from_millis(500)).await;
+                    }
+                    drop(c);
+                }
+                Err(_) => tally.failed.set(tally.failed.get() + 1),
+            }
+        })
+        .detach();
+    }
+    wait_ready(&tally, connections).await?;
+    let connected = Snapshot::take(pid);
+    sleep(Duration::from_secs(1)).await;
+    let after = Snapshot::take(pid);
+    let n = connections as f64;
+    let per_conn = after
+        .server_rss
+        .zip(before.server_rss)
+        .map(|(a, b)| a.saturating_sub(b) as f64 / n);
+    let cpu_per_conn = connected
+        .server_cpu
+        .zip(before.server_cpu)
+        .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / n);
+    println!("idle: {connections} identified connections, each watching one user");
+    match (per_conn, cpu_per_conn) {
+        (Some(bytes), Some(us)) => {
+            println!("  server RSS/connection  {bytes:.0} bytes");
+            println!("  server CPU/connection  {us:.1} µs (accept, upgrade, identify, subscribe)");
+        }
+        _ => println!("  (pass --server-pid for memory and CPU figures)"),
+    }
+    println!(
+        "JSON {{\"scenario\":\"idle\",\"connections\":{connections},\"rss_bytes_per_connection\":{},\"server_cpu_us_per_connection\":{}}}",
+        per_conn.map_or("null".to_owned(), |v| format!("{v:.0}")),
+        cpu_per_conn.map_or("null".to_owned(), |v| format!("{v:.1}"))
+    );
+    sleep(Duration::from_secs_f64(hold)).await;
+    tally.stop.set(true);
+    Ok(())
+}
