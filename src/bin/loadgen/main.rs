@@ -203,7 +203,7 @@ impl Fanout {
             let user = format!("sub{i}");
             let join = join.replace("USER", &user);
             spawn_local(async move {
-                let permit = gate.acquire(1).await;
+                let permit = gate.acquire_permit(1).await;
                 let mut c = match setup(addr, &user, &join, "\"joined\"").await {
                     Ok(c) => c,
                     Err(_) => return tally.failed.set(tally.failed.get() + 1),
@@ -372,7 +372,7 @@ async fn idle(
     for i in 0..connections {
         let (tally, gate) = (tally.clone(), gate.clone());
         spawn_local(async move {
-            let permit = gate.acquire(1).await;
+            let permit = gate.acquire_permit(1).await;
             let watch = format!(r#"{{"command":"subscribe","data":["friend{i}"]}}"#);
             match setup(addr, &format!("idle{i}"), &watch, "userchange").await {
                 Ok(c) => {
