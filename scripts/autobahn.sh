@@ -12,25 +12,16 @@ cases="${1:-[\"1.*\",\"2.*\",\"3.*\",\"4.*\",\"5.*\",\"6.*\",\"7.*\",\"10.*\"]}"
 wstest="$(scripts/setup-autobahn.sh)"
 cargo build --release --quiet --bin turntable
 
-log="$(mktemp)"
-target/release/turntable serve --listen 127.0.0.1:0 --shards 2 --echo \
-  --max-message-bytes 16777216 --log-level warn >"$log" 2>&1 &
-server=$!
-spec="$(mktemp --suffix=.json)"
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log" "$spec"' EXIT
-for _ in $(seq 1 300); do
-  grep -q '^listening on' "$log" && break
-  sleep 0.1
-done
-addr="$(sed -n 's/^listening on \([0-9.:]*\) .*/\1/p' "$log")"
-[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+source scripts/server.sh
+start_server --listen 127.0.0.1:0 --shards 2 --echo --max-message-bytes 16777216 --log-level warn
 
 rm -rf reports/autobahn
 mkdir -p reports/autobahn
+spec="$(pwd)/reports/autobahn/spec.json"
 cat >"$spec" <<JSON
 {
   "outdir": "$(pwd)/reports/autobahn",
-  "servers": [{"agent": "turntable", "url": "ws://$addr/echo"}],
+  "servers": [{"agent": "turntable", "url": "ws://$SERVER_ADDR/echo"}],
   "cases": $cases,
   "exclude-cases": [],
   "exclude-agent-cases": {}
@@ -40,7 +31,7 @@ JSON
   tail -20 reports/autobahn/wstest.log
   exit 1
 }
-kill -0 "$server" 2>/dev/null || { echo "the server died during the run:"; cat "$log"; exit 1; }
+kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server died during the run:"; cat "$SERVER_LOG"; exit 1; }
 
 python3 - reports/autobahn/index.json <<'PY'
 import collections, json, sys

@@ -15,17 +15,9 @@ shards="${SHARDS:-2}"
 
 cargo build --release --quiet --bin turntable --bin loadgen
 mkdir -p reports/bench
-log="$(mktemp)"
-target/release/turntable serve --listen 127.0.0.1:0 --shards "$shards" --log-level warn >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 300); do
-  grep -q '^listening on' "$log" && break
-  sleep 0.1
-done
-addr="$(sed -n 's/^listening on \([0-9.:]*\) .*/\1/p' "$log")"
-[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
-echo "server pid $server on $addr, $shards shards ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+source scripts/server.sh
+start_server --listen 127.0.0.1:0 --shards "$shards" --log-level warn
+echo "server pid $SERVER_PID on $SERVER_ADDR, $shards shards ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 
 case "$scenario" in
   fanout)
@@ -36,7 +28,7 @@ case "$scenario" in
     echo "unknown scenario $scenario"; exit 2 ;;
 esac
 out="$(mktemp)"
-target/release/loadgen --addr "$addr" --server-pid "$server" "${args[@]}" "$@" | tee "$out"
+target/release/loadgen --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" "${args[@]}" "$@" | tee "$out"
 grep '^JSON ' "$out" | sed 's/^JSON //' >"reports/bench/${scenario}-${shards}shards.json"
 rm -f "$out"
 echo "wrote reports/bench/${scenario}-${shards}shards.json"

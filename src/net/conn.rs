@@ -102,11 +102,11 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
             let per_shard = shard.counters.per_shard();
             let total: usize = per_shard.iter().sum();
             let body = format!(
-                r#"{{"status":"ok","shard":{},"shards":{},"connections":{},"per_shard":{:?}}}"#,
+                r#"{{"status":"ok","shard":{},"shards":{},"connections":{},"per_shard":{}}}"#,
                 shard.id,
                 per_shard.len(),
                 total,
-                per_shard
+                serde_json::to_string(&per_shard).expect("a list of numbers")
             );
             http::respond(200, "application/json", body.as_bytes(), keep_alive)
         }

@@ -95,18 +95,29 @@ impl Client {
         }
     }
 
-    /// Asserts that nothing arrives for a while.
-    pub fn expect_silence(&mut self, wait: Duration) {
-        self.set_timeout(Some(wait));
-        match self.ws.read() {
+    /// The next message or error if one arrives within `wait`; `None` if nothing does.
+    fn read_within(&mut self, wait: Duration) -> Option<tungstenite::Result<Message>> {
+        self.set_timeout(Some(wait.max(Duration::from_millis(1))));
+        let result = self.ws.read();
+        self.set_timeout(Some(PATIENCE));
+        match result {
             Err(tungstenite::Error::Io(e))
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            other => panic!("expected silence, got {other:?}"),
+                ) =>
+            {
+                None
+            }
+            other => Some(other),
         }
-        self.set_timeout(Some(PATIENCE));
+    }
+
+    /// Asserts that nothing arrives for a while.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        if let Some(other) = self.read_within(wait) {
+            panic!("expected silence, got {other:?}");
+        }
     }
 
     /// Keeps reading for `wait`, as a live client does: pings are answered (tungstenite
@@ -115,18 +126,12 @@ impl Client {
         let deadline = Instant::now() + wait;
         let mut pings = 0;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            self.set_timeout(Some(left.max(Duration::from_millis(1))));
-            match self.ws.read() {
-                Ok(Message::Ping(_)) => pings += 1,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                other => panic!("expected only pings, got {other:?}"),
+            match self.read_within(left) {
+                None => {}
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(other) => panic!("expected only pings, got {other:?}"),
             }
         }
-        self.set_timeout(Some(PATIENCE));
         assert!(pings > 0, "no ping arrived in {wait:?}");
     }
 
