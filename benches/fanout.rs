@@ -53,7 +53,7 @@ fn fanout(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             buf.extend_from_slice(ACTION.as_bytes());
-            let cmd = v1::decode(&mut buf, Some("pub"), 1_700_000_000_000).unwrap();
+            let cmd = v1::decode(&mut buf, Some("pub"), None, 1_700_000_000_000).unwrap();
             let mut out = ShardOutbox {
                 conns: &mut conns,
                 mesh: &mesh,
@@ -70,7 +70,7 @@ fn fanout(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             buf.extend_from_slice(ACTION.as_bytes());
-            v1::decode(&mut buf, Some("pub"), 1_700_000_000_000).unwrap()
+            v1::decode(&mut buf, Some("pub"), None, 1_700_000_000_000).unwrap()
         })
     });
     let event = Event::Message {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::auth::Secret;
 use crate::engine::{Limits, presence::MAX_SHARDS};
 
 /// Settings as given by a config file or flags: everything optional, so the two can be
@@ -57,6 +58,14 @@ pub struct Settings {
     /// RLIMIT_MEMLOCK together with the other shards.
     #[arg(long, value_name = "BYTES")]
     pub io_memory: Option<usize>,
+    /// Secret that signs client tokens (HS256 JWTs), at least 32 bytes [default:
+    /// TURNTABLE_AUTH_SECRET; without one the server trusts client ids].
+    #[arg(long, value_name = "SECRET")]
+    pub auth_secret: Option<String>,
+    /// Allow running without an auth secret on a non-loopback address (clients are
+    /// trusted to say who they are).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<bool>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive)
     /// [default: info, or RUST_LOG].
     #[arg(long, value_name = "LEVEL")]
@@ -89,6 +98,8 @@ impl Settings {
             max_watches_per_conn: over.max_watches_per_conn.or(self.max_watches_per_conn),
             max_channels_per_conn: over.max_channels_per_conn.or(self.max_channels_per_conn),
             io_memory: over.io_memory.or(self.io_memory),
+            auth_secret: over.auth_secret.or(self.auth_secret),
+            insecure: over.insecure.or(self.insecure),
             log_level: over.log_level.or(self.log_level),
         }
     }
@@ -108,10 +119,18 @@ impl Settings {
                 "invalid setting shards: {shards} pinned shards but only {cores} cores (use --pin=false)"
             ));
         }
+        let listen = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7400)));
+        let auth_secret = self.auth_secret.map(Secret::new).transpose()?;
+        let insecure = self.insecure.unwrap_or(false);
+        if auth_secret.is_none() && !insecure && !listen.ip().is_loopback() {
+            return Err(format!(
+                "invalid setting listen: {listen} is not a loopback address and no auth_secret                  is set (set one, or pass --insecure to trust client ids)"
+            ));
+        }
         Ok(Config {
-            listen: self
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7400))),
+            listen,
             shards,
             pin,
             echo: self.echo.unwrap_or(false),
@@ -153,6 +172,7 @@ impl Settings {
                 64 << 10,
                 1 << 30,
             )?,
+            auth_secret,
             log_level: self
                 .log_level
                 .unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())),
@@ -194,6 +214,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub limits: Limits,
     pub io_memory: usize,
+    /// Verifies client tokens; `None` is the insecure development mode.
+    pub auth_secret: Option<Secret>,
     pub log_level: String,
 }
 
@@ -245,6 +267,23 @@ mod tests {
             })
             .starts_with("invalid setting idle_timeout:")
         );
+        assert!(
+            bad(Settings {
+                auth_secret: Some("short".into()),
+                ..Default::default()
+            })
+            .starts_with("invalid setting auth_secret:")
+        );
+        let public = Settings {
+            listen: Some("0.0.0.0:7400".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(bad(public.clone()).starts_with("invalid setting listen:"));
+        let insecure = Settings {
+            insecure: Some(true),
+            ..Default::default()
+        };
+        assert!(public.overridden_by(insecure).resolve().is_ok());
         let unknown = toml::from_str::<Settings>("shardz = 2").unwrap_err();
         assert!(unknown.message().contains("shardz"));
     }

@@ -5,6 +5,7 @@
 //! (one file per client dialect) which drives `engine` (sans-IO shard state). `runtime`
 //! starts one pinned glommio executor per shard and wires the cross-shard mesh.
 
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod net;

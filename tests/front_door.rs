@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, get, http, server, server_with};
+use common::{Client, get, http, run_binary, server, server_with, spawn_binary};
 use tungstenite::Message;
 
 #[test]
@@ -62,20 +60,6 @@ fn echo_route_returns_each_message_with_its_opcode() {
     assert_eq!(c.next(), Message::binary(vec![0u8, 255, 7]));
 }
 
-fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_turntable"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
-}
-
 #[test]
 fn sigterm_closes_connections_with_1001_and_exits_cleanly() {
     let (mut child, line) = spawn_binary(&[
@@ -109,20 +93,9 @@ fn sigterm_closes_connections_with_1001_and_exits_cleanly() {
     assert!(status.success(), "{status}");
 }
 
-fn run_binary(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_turntable"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn invalid_settings_fail_at_start_naming_the_setting() {
-    let (code, err) = run_binary(&["serve", "--shards", "0"]);
+    let (code, _, err) = run_binary(&["serve", "--shards", "0"]);
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("invalid setting shards"), "{err}");
@@ -131,12 +104,12 @@ fn invalid_settings_fail_at_start_naming_the_setting() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.toml");
     std::fs::write(&file, "max_message_bytes = 10\n").unwrap();
-    let (code, err) = run_binary(&["serve", "--config", file.to_str().unwrap()]);
+    let (code, _, err) = run_binary(&["serve", "--config", file.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid setting max_message_bytes"), "{err}");
 
     std::fs::write(&file, "shardz = 2\n").unwrap();
-    let (code, err) = run_binary(&["serve", "--config", file.to_str().unwrap()]);
+    let (code, _, err) = run_binary(&["serve", "--config", file.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("shardz"), "{err}");
 }

@@ -390,7 +390,7 @@ fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>) {
         (Dialect::Turntable, Message::Text(text)) => {
             let parsed = {
                 let engine = shard.engine.borrow();
-                turntable::decode(text, engine.user_of(id), now_ms())
+                turntable::decode(text, engine.user_of(id), shard.auth.as_ref(), now_ms())
             };
             match parsed {
                 Ok(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),

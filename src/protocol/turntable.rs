@@ -13,6 +13,7 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::json::{write_key, write_str, write_str_array, write_u64};
+use crate::auth::{Auth, AuthError};
 use crate::engine::{Command, Event, Status};
 
 /// What the server sends first on every connection: "identify yourself".
@@ -47,8 +48,14 @@ impl ProtocolError {
 }
 
 /// Parses one text frame (in place: the buffer is scratch afterwards) into a command for
-/// the engine. `user` is the connection's identity, if any; `now_ms` stamps game actions.
-pub fn decode(text: &mut [u8], user: Option<&str>, now_ms: u64) -> Result<Command, ProtocolError> {
+/// the engine. `user` is the connection's identity, if any; `auth` verifies `idme`
+/// tokens (`None`: ids are trusted); `now_ms` stamps game actions.
+pub fn decode(
+    text: &mut [u8],
+    user: Option<&str>,
+    auth: Option<&Auth>,
+    now_ms: u64,
+) -> Result<Command, ProtocolError> {
     let mut value = simd_json::to_borrowed_value(text)
         .map_err(|_| ProtocolError::new("protocol.malformed_json", "frame is not valid JSON"))?;
     let Some(obj) = value.as_object_mut() else {
@@ -74,8 +81,7 @@ pub fn decode(text: &mut [u8], user: Option<&str>, now_ms: u64) -> Result<Comman
         ));
     }
     if command == "idme" {
-        let user = id(data.as_str(), "idme data must be the user id string")?;
-        return Ok(Command::Identify { user });
+        return identify(&data, auth);
     }
     let Some(user) = user else {
         return Err(ProtocolError::new(
@@ -117,6 +123,33 @@ pub fn decode(text: &mut [u8], user: Option<&str>, now_ms: u64) -> Result<Comman
         }
         "game" => game(&mut data, user, now_ms),
         _ => unreachable!("filtered above"),
+    }
+}
+
+/// `idme` carries `{"token": JWT}` when the server has a secret, a bare id otherwise.
+fn identify(data: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, ProtocolError> {
+    let refused = |e: AuthError| ProtocolError::new(e.code(), e.message());
+    match (auth, data.as_str()) {
+        (None, Some(_)) => Ok(Command::Identify {
+            user: id(data.as_str(), "idme data must be the user id string")?,
+        }),
+        (None, None) => Err(ProtocolError::invalid(
+            "idme data must be the user id string (this server has no auth secret)",
+        )),
+        (Some(_), Some(_)) => Err(ProtocolError::new(
+            "auth.token_required",
+            r#"idme data must be {"token": "<jwt>"}"#,
+        )),
+        (Some(auth), None) => {
+            let token = match data.get("token") {
+                None => return Err(refused(AuthError::Missing)),
+                Some(token) => token.as_str().ok_or_else(|| refused(AuthError::Invalid))?,
+            };
+            let identity = auth.verify(token).map_err(refused)?;
+            Ok(Command::Identify {
+                user: identity.user,
+            })
+        }
     }
 }
 
@@ -266,7 +299,37 @@ mod tests {
     use crate::engine::ErrorCode;
 
     fn dec(text: &str, user: Option<&str>) -> Result<Command, ProtocolError> {
-        decode(&mut text.as_bytes().to_vec(), user, 1_700_000_000_000)
+        decode(&mut text.as_bytes().to_vec(), user, None, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn idme_needs_a_valid_token_when_the_server_has_a_secret() {
+        let auth = Auth::new(&crate::auth::Secret::new("k".repeat(32)).unwrap());
+        let token = auth.issue(
+            "1:7",
+            None,
+            crate::auth::now_secs() + 60,
+            Default::default(),
+        );
+        let idme = |data: &str| {
+            let text = format!(r#"{{"command":"idme","data":{data}}}"#);
+            decode(&mut text.into_bytes(), None, Some(&auth), 0)
+        };
+        assert_eq!(
+            idme(&format!(r#"{{"token":"{token}"}}"#)),
+            Ok(Command::Identify { user: "1:7".into() })
+        );
+        let code = |data: &str| idme(data).unwrap_err().code;
+        assert_eq!(code(r#""1:7""#), "auth.token_required");
+        assert_eq!(code("{}"), "auth.missing_token");
+        assert_eq!(code(r#"{"token":""}"#), "auth.missing_token");
+        assert_eq!(code(r#"{"token":5}"#), "auth.invalid_token");
+        assert_eq!(code(r#"{"token":"a.b.c"}"#), "auth.invalid_token");
+        let expired = auth.issue("1:7", None, 1, Default::default());
+        assert_eq!(
+            code(&format!(r#"{{"token":"{expired}"}}"#)),
+            "auth.expired_token"
+        );
     }
 
     fn enc(event: &Event) -> serde_json::Value {

@@ -17,6 +17,7 @@ use glommio::{spawn_local, yield_if_needed};
 
 use super::mesh::{self, Batch, MeshOut};
 use super::outbox::{ShardOutbox, frame};
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::engine::{Engine, ShardId};
 use crate::net::conns::{CloseReason, ConnTable, Frame};
@@ -51,6 +52,8 @@ pub struct Shard {
     pub id: ShardId,
     pub config: Arc<Config>,
     pub routes: Routes,
+    /// Verifies client tokens; `None` when the server runs without a secret.
+    pub auth: Option<Auth>,
     pub engine: RefCell<Engine>,
     pub conns: RefCell<ConnTable>,
     pub mesh: MeshOut,
@@ -104,6 +107,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     let shard = Rc::new(Shard {
         id: setup.id,
         routes: Routes { echo: config.echo },
+        auth: config.auth_secret.as_ref().map(Auth::new),
         engine: RefCell::new(Engine::new(setup.id, shards, config.limits)),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),

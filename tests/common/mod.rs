@@ -189,3 +189,36 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Starts the `turntable` binary with `args` (and no secret from the environment) and
+/// returns it with the first line it printed to stdout. Its stderr is piped.
+pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_turntable"))
+        .args(args)
+        .env_remove("TURNTABLE_AUTH_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line)
+}
+
+/// Runs the `turntable` binary to completion; returns its exit code, stdout and stderr.
+pub fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_turntable"))
+        .args(args)
+        .env_remove("TURNTABLE_AUTH_SECRET")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,205 @@
+//! Token authentication shared by every dialect: JWTs signed HS256 with the server's
+//! secret. `sub` is the user id, `name` the display name, `exp` (when present) is
+//! checked, and every other claim is profile data the dialects may pass on to others.
+//! Signatures are checked by the `jsonwebtoken` crate (constant-time HMAC comparison).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::protocol::turntable::MAX_ID_LEN;
+
+/// The shortest secret accepted: HS256 keys shorter than the hash are weak.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The server secret. Its `Debug` form is redacted so settings can be logged safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret, refusing one too short to be safe.
+    pub fn new(secret: String) -> Result<Secret, String> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "invalid setting auth_secret: {} bytes (must be at least {MIN_SECRET_BYTES})",
+                secret.len()
+            ));
+        }
+        Ok(Secret(secret))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Who a verified token says the client is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub user: Box<str>,
+    pub name: Option<Box<str>>,
+    /// Every claim other than `sub`, `name`, `exp`, `iat` and `nbf`.
+    pub profile: Map<String, Value>,
+}
+
+/// Why a token was refused; each dialect reports these in its own error shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token where one is required.
+    Missing,
+    /// Not a JWT, wrong signature or algorithm, or claims of the wrong shape.
+    Invalid,
+    /// `exp` is in the past.
+    Expired,
+}
+
+impl AuthError {
+    /// Dotted code, as turntable v1 reports it.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "auth.missing_token",
+            AuthError::Invalid => "auth.invalid_token",
+            AuthError::Expired => "auth.expired_token",
+        }
+    }
+
+    /// A human-readable explanation.
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthError::Missing => "a token is required",
+            AuthError::Invalid => "the token is not valid",
+            AuthError::Expired => "the token has expired",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    #[serde(flatten)]
+    profile: Map<String, Value>,
+}
+
+/// Verifies (and, for the `token` command and tests, issues) tokens with one secret.
+pub struct Auth {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl Auth {
+    pub fn new(secret: &Secret) -> Auth {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["sub"]);
+        validation.leeway = 0;
+        Auth {
+            decoding: DecodingKey::from_secret(secret.0.as_bytes()),
+            encoding: EncodingKey::from_secret(secret.0.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Checks a token's signature, algorithm and expiry and returns who it names.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?
+            .claims;
+        if claims.sub.is_empty() || claims.sub.len() > MAX_ID_LEN {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Identity {
+            user: claims.sub.into_boxed_str(),
+            name: claims.name.map(String::into_boxed_str),
+            profile: claims.profile,
+        })
+    }
+
+    /// Signs a token for `user` expiring at `expires_at` (seconds since the epoch).
+    pub fn issue(
+        &self,
+        user: &str,
+        name: Option<&str>,
+        expires_at: u64,
+        profile: Map<String, Value>,
+    ) -> String {
+        let claims = Claims {
+            sub: user.to_owned(),
+            name: name.map(str::to_owned),
+            exp: Some(expires_at),
+            iat: Some(now_secs()),
+            nbf: None,
+            profile,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with an HMAC key cannot fail")
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> Auth {
+        Auth::new(&Secret::new(secret.repeat(32)).unwrap())
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_their_profile() {
+        let a = auth("k");
+        let mut profile = Map::new();
+        profile.insert("team".into(), Value::from("red"));
+        let token = a.issue("1:42", Some("Ada"), now_secs() + 60, profile.clone());
+        let id = a.verify(&token).unwrap();
+        assert_eq!(&*id.user, "1:42");
+        assert_eq!(id.name.as_deref(), Some("Ada"));
+        assert_eq!(id.profile, profile);
+    }
+
+    #[test]
+    fn forged_expired_and_missing_tokens_are_refused() {
+        let (a, b) = (auth("k"), auth("x"));
+        let forged = b.issue("1:42", None, now_secs() + 60, Map::new());
+        assert_eq!(a.verify(&forged), Err(AuthError::Invalid));
+        let expired = a.issue("1:42", None, now_secs() - 10, Map::new());
+        assert_eq!(a.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(a.verify(""), Err(AuthError::Missing));
+        assert_eq!(a.verify("not.a.jwt"), Err(AuthError::Invalid));
+        let no_sub = a.issue("", None, now_secs() + 60, Map::new());
+        assert_eq!(a.verify(&no_sub), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_never_printed() {
+        let err = Secret::new("short".into()).unwrap_err();
+        assert!(err.starts_with("invalid setting auth_secret"), "{err}");
+        let secret = Secret::new("s".repeat(40)).unwrap();
+        assert!(!format!("{secret:?}").contains("sss"));
+    }
+}
