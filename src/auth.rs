@@ -4,13 +4,13 @@
 //! Signatures are checked by the `jsonwebtoken` crate (constant-time HMAC comparison).
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::clock::now_secs;
 use crate::protocol::turntable::MAX_ID_LEN;
 
 /// The shortest secret accepted: HS256 keys shorter than the hash are weak.
@@ -153,13 +153,6 @@ impl Auth {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an HMAC key cannot fail")
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -66,6 +66,14 @@ pub struct Settings {
     /// trusted to say who they are).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<bool>,
+    /// Seconds a Talker member whose connections dropped stays idle before the room
+    /// is told they left [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub talker_idle_grace: Option<f64>,
+    /// Seconds a Talker connection may stay silent (no event, not even
+    /// {"type":"ping"}) before it counts as dropped [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub ping_timeout: Option<f64>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive)
     /// [default: info, or RUST_LOG].
     #[arg(long, value_name = "LEVEL")]
@@ -98,6 +106,8 @@ impl Settings {
             max_watches_per_conn: over.max_watches_per_conn.or(self.max_watches_per_conn),
             max_channels_per_conn: over.max_channels_per_conn.or(self.max_channels_per_conn),
             io_memory: over.io_memory.or(self.io_memory),
+            talker_idle_grace: over.talker_idle_grace.or(self.talker_idle_grace),
+            ping_timeout: over.ping_timeout.or(self.ping_timeout),
             auth_secret: over.auth_secret.or(self.auth_secret),
             insecure: over.insecure.or(self.insecure),
             log_level: over.log_level.or(self.log_level),
@@ -165,7 +175,13 @@ impl Settings {
                     1,
                     1 << 24,
                 )?,
+                room_idle_grace_ms: seconds(
+                    "talker_idle_grace",
+                    self.talker_idle_grace.unwrap_or(30.0),
+                )?
+                .as_millis() as u64,
             },
+            ping_timeout: seconds("ping_timeout", self.ping_timeout.unwrap_or(60.0))?,
             io_memory: within(
                 "io_memory",
                 self.io_memory.unwrap_or(256 << 10),
@@ -212,6 +228,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub handshake_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Silence after which a Talker connection counts as dropped.
+    pub ping_timeout: Duration,
     pub limits: Limits,
     pub io_memory: usize,
     /// Verifies client tokens; `None` is the insecure development mode.

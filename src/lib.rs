@@ -6,6 +6,7 @@
 //! starts one pinned glommio executor per shard and wires the cross-shard mesh.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod net;

@@ -48,6 +48,16 @@ pub enum ErrorCode {
     TooManyWatches,
     /// A connection tried to join more channels than the configured limit.
     TooManyChannels,
+    /// A room command from a connection that is not in a room.
+    NotInRoom,
+    /// A second room connect on the same connection.
+    AlreadyInRoom,
+    /// A private message to someone not online in the room.
+    UnknownRecipient,
+    /// An update of a message someone else wrote.
+    NotYourMessage,
+    /// An update of a message the room does not know (never sent, or too old).
+    UnknownMessage,
 }
 
 impl ErrorCode {
@@ -59,6 +69,11 @@ impl ErrorCode {
             ErrorCode::NotMember => "game.not_member",
             ErrorCode::TooManyWatches => "subscribe.too_many",
             ErrorCode::TooManyChannels => "joingame.too_many",
+            ErrorCode::NotInRoom => "room.not_connected",
+            ErrorCode::AlreadyInRoom => "room.already_connected",
+            ErrorCode::UnknownRecipient => "room.unknown_recipient",
+            ErrorCode::NotYourMessage => "room.not_your_message",
+            ErrorCode::UnknownMessage => "room.unknown_message",
         }
     }
 
@@ -70,6 +85,11 @@ impl ErrorCode {
             ErrorCode::NotMember => "not a member of this channel",
             ErrorCode::TooManyWatches => "too many subscriptions on this connection",
             ErrorCode::TooManyChannels => "too many channels on this connection",
+            ErrorCode::NotInRoom => "connect to a room first",
+            ErrorCode::AlreadyInRoom => "this connection is already in a room",
+            ErrorCode::UnknownRecipient => "no such user online in this room",
+            ErrorCode::NotYourMessage => "only the author can update a message",
+            ErrorCode::UnknownMessage => "no such message in this room",
         }
     }
 }
@@ -95,6 +115,35 @@ pub enum Command {
     Leave { channel: Box<str> },
     /// Publish a JSON payload to every member of a channel, in the channel's order.
     Publish { channel: Box<str>, data: Box<str> },
+    /// Enter a chat room as `member` (one chat room per connection).
+    RoomConnect { room: Box<str>, member: RoomMember },
+    /// Say something in the connection's room: to everyone, to one user (`to`), or as a
+    /// new version of an earlier message (`update`).
+    RoomSay {
+        content: Box<str>,
+        to: Option<Box<str>>,
+        update: Option<u64>,
+    },
+    /// Leave the room now (no idle grace).
+    RoomClose,
+}
+
+/// A chat room member as the room sees them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomMember {
+    pub id: Box<str>,
+    /// The whole user object as JSON: id, name and any profile claims.
+    pub profile: Box<str>,
+    /// `{"id":..,"name":..}` as JSON, what messages carry.
+    pub brief: Box<str>,
+}
+
+/// A change in who is in a chat room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomChange {
+    Join,
+    Idle,
+    Back,
 }
 
 /// What the engine tells local connections. Encoded once per dialect per shard.
@@ -128,6 +177,27 @@ pub enum Event {
     },
     /// A command was refused.
     Error { code: ErrorCode },
+    /// The connection is in the room as `profile` (a JSON user object).
+    RoomConnected { profile: Box<str> },
+    /// Everyone in the room (JSON user objects), sent to a newcomer.
+    RoomUsers { profiles: Vec<Box<str>> },
+    /// A member joined, went idle or came back.
+    RoomPresence {
+        change: RoomChange,
+        profile: Box<str>,
+        time: u64,
+    },
+    /// A member left the room.
+    RoomLeave { user: Box<str>, time: u64 },
+    /// A chat message (`brief` is the author as JSON).
+    RoomMessage {
+        id: u64,
+        content: Box<str>,
+        brief: Box<str>,
+        time: u64,
+        private: bool,
+        update: bool,
+    },
 }
 
 /// What one shard tells another over the mesh. The first group goes to a user's owner,
@@ -189,4 +259,33 @@ pub enum ShardMsg {
     ToChannel { channel: Box<str>, event: Event },
     /// Deliver `event` to one connection of this shard.
     ToConn { conn: ConnId, event: Event },
+
+    /// A connection enters a chat room (to the room's owner).
+    RoomEnter {
+        room: Box<str>,
+        member: RoomMember,
+        conn: ConnAddr,
+    },
+    /// A connection is out of its room: `leaving` when it said so, else it dropped.
+    RoomExit {
+        room: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        leaving: bool,
+    },
+    /// A connection says something in its room.
+    RoomSay {
+        room: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        content: Box<str>,
+        to: Option<Box<str>>,
+        update: Option<u64>,
+    },
+    /// Deliver `event` to this shard's connections in `room`, except `except`.
+    ToRoom {
+        room: Box<str>,
+        event: Event,
+        except: Option<ConnId>,
+    },
 }

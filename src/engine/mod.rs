@@ -13,6 +13,7 @@ pub mod channels;
 pub mod message;
 pub mod ownership;
 pub mod presence;
+pub mod rooms;
 #[cfg(test)]
 mod sim;
 
@@ -22,9 +23,12 @@ use std::rc::Rc;
 use ahash::{AHashMap, AHashSet};
 
 use channels::{Memberships, OwnedChannels, RosterChange};
-pub use message::{Command, ConnAddr, ConnId, ErrorCode, Event, ShardMsg, Status};
+pub use message::{
+    Command, ConnAddr, ConnId, ErrorCode, Event, RoomChange, RoomMember, ShardMsg, Status,
+};
 pub use ownership::{ShardId, owner_shard};
 use presence::{OwnedUsers, PendingSnapshot, Watches};
+use rooms::{OwnedRooms, RoomSeats, Seat};
 
 /// Where the engine's output goes: the network layer in production, queues in tests.
 pub trait Outbox {
@@ -41,6 +45,9 @@ pub trait Outbox {
 pub struct Limits {
     pub max_watches_per_conn: usize,
     pub max_channels_per_conn: usize,
+    /// How long a chat room member whose connections all dropped stays (idle) before
+    /// the room is told they left.
+    pub room_idle_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_watches_per_conn: 10_000,
             max_channels_per_conn: 1_000,
+            room_idle_grace_ms: 30_000,
         }
     }
 }
@@ -58,6 +66,7 @@ pub struct EngineStats {
     pub connections: usize,
     pub owned_users: usize,
     pub owned_channels: usize,
+    pub owned_rooms: usize,
 }
 
 /// A channel as one local connection sees it.
@@ -74,6 +83,8 @@ struct LocalConn {
     user: Option<Rc<str>>,
     watching: AHashSet<Rc<str>>,
     channels: Vec<(Rc<str>, JoinState)>,
+    /// The chat room the connection is in, if any.
+    seat: Option<Seat>,
 }
 
 impl LocalConn {
@@ -108,6 +119,10 @@ pub struct Engine {
     watches: Watches,
     owned_channels: OwnedChannels,
     memberships: Memberships,
+    rooms: OwnedRooms,
+    seats: RoomSeats,
+    /// The clock as of the last [`Engine::tick`], in ms since the epoch.
+    now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
     loopback: VecDeque<ShardMsg>,
 }
@@ -126,6 +141,9 @@ impl Engine {
             watches: Watches::default(),
             owned_channels: OwnedChannels::default(),
             memberships: Memberships::default(),
+            rooms: OwnedRooms::default(),
+            seats: RoomSeats::default(),
+            now_ms: 0,
             loopback: VecDeque::new(),
         }
     }
@@ -139,6 +157,7 @@ impl Engine {
             connections: self.conns.len(),
             owned_users: self.owned_users.len(),
             owned_channels: self.owned_channels.len(),
+            owned_rooms: self.rooms.len(),
         }
     }
 
@@ -150,6 +169,11 @@ impl Engine {
     /// The user a local connection identified as, if any.
     pub fn user_of(&self, conn: ConnId) -> Option<&str> {
         self.conns.get(&conn)?.user.as_deref()
+    }
+
+    /// Whether a local connection has entered a chat room.
+    pub fn in_room(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.seat.is_some())
     }
 
     /// A local connection asks for something.
@@ -200,6 +224,9 @@ impl Engine {
         if let Command::Identify { user } = cmd {
             return self.identify(conn, user, out);
         }
+        if let Command::RoomConnect { .. } | Command::RoomSay { .. } | Command::RoomClose = cmd {
+            return self.room_command(conn, cmd, out);
+        }
         let Some(user) = local.user.clone() else {
             return out.deliver(
                 &[conn],
@@ -209,7 +236,10 @@ impl Engine {
             );
         };
         match cmd {
-            Command::Identify { .. } => unreachable!("handled above"),
+            Command::Identify { .. }
+            | Command::RoomConnect { .. }
+            | Command::RoomSay { .. }
+            | Command::RoomClose => unreachable!("handled above"),
             Command::SetStatus(status) => {
                 let msg = ShardMsg::SetStatus {
                     user: Box::from(&*user),
@@ -407,6 +437,7 @@ impl Engine {
     }
 
     fn on_close(&mut self, conn: ConnId, out: &mut impl Outbox) {
+        self.leave_room(conn, false, out);
         let Some(local) = self.conns.get(&conn) else {
             return;
         };
@@ -591,9 +622,32 @@ impl Engine {
             }
             ShardMsg::ToConn { conn, event } => {
                 if self.conns.contains_key(&conn) {
+                    if let Event::RoomConnected { .. } = event {
+                        self.seat_taken(conn);
+                    }
                     out.deliver(&[conn], &event);
                 }
             }
+            ShardMsg::RoomEnter { room, member, conn } => self.on_enter(room, member, conn, out),
+            ShardMsg::RoomExit {
+                room,
+                user,
+                conn,
+                leaving,
+            } => self.on_exit(&room, &user, conn, leaving, out),
+            ShardMsg::RoomSay {
+                room,
+                user,
+                conn,
+                content,
+                to,
+                update,
+            } => self.on_say(&room, &user, conn, content, to, update, out),
+            ShardMsg::ToRoom {
+                room,
+                event,
+                except,
+            } => self.on_to_room(&room, &event, except, out),
         }
     }
 

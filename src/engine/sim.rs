@@ -546,3 +546,190 @@ fn presence_churn_ends_in_the_right_status() {
         }
     }
 }
+
+fn member(id: &str) -> RoomMember {
+    RoomMember {
+        id: id.into(),
+        profile: format!(r#"{{"id":"{id}","name":"N{id}"}}"#).into(),
+        brief: format!(r#"{{"id":"{id}","name":"N{id}"}}"#).into(),
+    }
+}
+
+impl Sim {
+    fn tick(&mut self, now_ms: u64) {
+        for shard in 0..self.engines.len() {
+            let (engine, mut out) = self.out(shard);
+            engine.tick(now_ms, &mut out);
+        }
+        self.settle();
+    }
+
+    fn enter(&mut self, shard: ShardId, room: &str, id: &str) -> Client {
+        let c = self.connect(shard);
+        let cmd = Command::RoomConnect {
+            room: room.into(),
+            member: member(id),
+        };
+        self.cmd(c, cmd);
+        self.settle();
+        c
+    }
+
+    fn say(&mut self, c: Client, content: &str, to: Option<&str>, update: Option<u64>) {
+        let cmd = Command::RoomSay {
+            content: content.into(),
+            to: to.map(Into::into),
+            update,
+        };
+        self.cmd(c, cmd);
+        self.settle();
+    }
+}
+
+fn room_change(change: RoomChange, id: &str, time: u64) -> Event {
+    Event::RoomPresence {
+        change,
+        profile: member(id).profile,
+        time,
+    }
+}
+
+fn said(id: u64, content: &str, by: &str, private: bool, update: bool) -> Event {
+    Event::RoomMessage {
+        id,
+        content: content.into(),
+        brief: member(by).brief,
+        time: 1000,
+        private,
+        update,
+    }
+}
+
+#[test]
+fn room_members_on_different_shards_see_joins_and_messages() {
+    for seed in 1..10 {
+        let mut sim = Sim::new(3, seed);
+        sim.tick(1_000_000);
+        let a = sim.enter(0, "lobby", "a");
+        assert_eq!(
+            sim.take(a),
+            vec![
+                Event::RoomConnected {
+                    profile: member("a").profile
+                },
+                Event::RoomUsers {
+                    profiles: vec![member("a").profile]
+                },
+            ]
+        );
+        let b = sim.enter(2, "lobby", "b");
+        assert_eq!(sim.take(a), vec![room_change(RoomChange::Join, "b", 1000)]);
+        let Event::RoomUsers { profiles } = &sim.take(b)[1] else {
+            panic!("users expected");
+        };
+        assert_eq!(profiles.len(), 2);
+
+        sim.say(a, "hi", None, None);
+        assert_eq!(sim.take(a), vec![said(1, "hi", "a", false, false)]);
+        assert_eq!(sim.take(b), vec![said(1, "hi", "a", false, false)]);
+        sim.say(b, "psst", Some("a"), None);
+        assert_eq!(sim.take(a), vec![said(2, "psst", "b", true, false)]);
+        assert!(sim.take(b).is_empty());
+        sim.say(a, "hi!", None, Some(1));
+        assert_eq!(sim.take(b), vec![said(1, "hi!", "a", false, true)]);
+        sim.take(a);
+
+        let refused = |code| vec![Event::Error { code }];
+        sim.say(b, "mine now", None, Some(1));
+        assert_eq!(sim.take(b), refused(ErrorCode::NotYourMessage));
+        sim.say(b, "?", None, Some(99));
+        assert_eq!(sim.take(b), refused(ErrorCode::UnknownMessage));
+        sim.say(b, "?", Some("nobody"), None);
+        assert_eq!(sim.take(b), refused(ErrorCode::UnknownRecipient));
+        assert!(sim.take(a).is_empty(), "seed {seed}");
+    }
+}
+
+#[test]
+fn dropped_members_go_idle_come_back_or_leave_after_the_grace_period() {
+    let mut sim = Sim::new(2, 3);
+    let grace = Limits::default().room_idle_grace_ms;
+    sim.tick(1_000_000);
+    let a = sim.enter(0, "r", "a");
+    let b = sim.enter(1, "r", "b");
+    sim.take(a);
+    sim.close(b);
+    sim.settle();
+    assert_eq!(sim.take(a), vec![room_change(RoomChange::Idle, "b", 1000)]);
+    sim.tick(1_000_000 + grace - 1);
+    assert!(sim.take(a).is_empty());
+    let b = sim.enter(0, "r", "b");
+    let back_at = (1_000_000 + grace - 1) / 1000;
+    assert_eq!(
+        sim.take(a),
+        vec![room_change(RoomChange::Back, "b", back_at)]
+    );
+    sim.take(b);
+
+    sim.close(b);
+    sim.settle();
+    sim.take(a);
+    sim.tick(2_000_000);
+    assert_eq!(
+        sim.take(a),
+        vec![Event::RoomLeave {
+            user: "b".into(),
+            time: 2000
+        }]
+    );
+
+    // Two connections are one member: only the last one's drop makes it idle.
+    let c1 = sim.enter(0, "r", "c");
+    let c2 = sim.enter(1, "r", "c");
+    sim.take(a);
+    sim.close(c1);
+    sim.settle();
+    assert!(sim.take(a).is_empty());
+    sim.cmd(c2, Command::RoomClose);
+    sim.settle();
+    assert_eq!(
+        sim.take(a),
+        vec![Event::RoomLeave {
+            user: "c".into(),
+            time: 2000
+        }]
+    );
+    sim.close(a);
+    sim.close(c2);
+    sim.settle();
+    sim.tick(3_000_000);
+    assert!(sim.engines.iter().all(|e| e.stats().owned_rooms == 0));
+}
+
+#[test]
+fn room_commands_need_a_room_and_only_one() {
+    let mut sim = Sim::new(2, 5);
+    let c = sim.connect(1);
+    sim.say(c, "hello?", None, None);
+    assert_eq!(
+        sim.take(c),
+        vec![Event::Error {
+            code: ErrorCode::NotInRoom
+        }]
+    );
+    let c = sim.enter(1, "r", "x");
+    sim.take(c);
+    sim.cmd(
+        c,
+        Command::RoomConnect {
+            room: "other".into(),
+            member: member("x"),
+        },
+    );
+    assert_eq!(
+        sim.take(c),
+        vec![Event::Error {
+            code: ErrorCode::AlreadyInRoom
+        }]
+    );
+}

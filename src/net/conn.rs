@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, FutureExt, poll_fn};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,6 +19,7 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use super::conns::{CloseReason, Dialect, Frame};
+use super::dispatch;
 use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
@@ -57,6 +58,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             Decision::Upgrade { route, response } => {
                 let dialect = match route {
                     Route::Turntable => Dialect::Turntable,
+                    Route::Talker => Dialect::Talker,
                     Route::Echo => Dialect::Echo,
                     Route::Healthz => return,
                 };
@@ -128,8 +130,10 @@ fn with_shard_header(mut response: Vec<u8>, shard: usize) -> Vec<u8> {
 async fn websocket(shard: Rc<Shard>, stream: TcpStream, dialect: Dialect, leftover: Vec<u8>) {
     let id = shard.conns.borrow_mut().insert(dialect);
     shard.counters.connections[shard.id].fetch_add(1, Ordering::Relaxed);
-    if dialect == Dialect::Turntable {
+    if dialect != Dialect::Echo {
         shard.engine.borrow_mut().open(id);
+    }
+    if dialect == Dialect::Turntable {
         shard
             .conns
             .borrow_mut()
@@ -158,7 +162,7 @@ async fn websocket(shard: Rc<Shard>, stream: TcpStream, dialect: Dialect, leftov
             "connection handler panicked; connection closed"
         );
     }
-    if dialect == Dialect::Turntable {
+    if dialect != Dialect::Echo {
         shard.with_engine(|engine, out| engine.close(id, out));
     }
     shard.conns.borrow_mut().remove(id);
@@ -347,7 +351,7 @@ impl WsConn {
                 Flow::Stop
             }
             other => {
-                on_message(shard, id, dialect, other);
+                dispatch::on_message(shard, id, dialect, other);
                 Flow::Continue
             }
         });
@@ -378,44 +382,4 @@ impl WsConn {
             });
         }
     }
-}
-
-/// Hands one data or control message to the connection's dialect.
-fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>) {
-    match (dialect, msg) {
-        (_, Message::Ping(payload)) => reply(shard, id, Opcode::Pong, payload),
-        (_, Message::Pong(_) | Message::Close(_)) => {}
-        (Dialect::Echo, Message::Text(payload)) => reply(shard, id, Opcode::Text, payload),
-        (Dialect::Echo, Message::Binary(payload)) => reply(shard, id, Opcode::Binary, payload),
-        (Dialect::Turntable, Message::Text(text)) => {
-            let parsed = {
-                let engine = shard.engine.borrow();
-                turntable::decode(text, engine.user_of(id), shard.auth.as_ref(), now_ms())
-            };
-            match parsed {
-                Ok(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),
-                Err(e) => turntable_error(shard, id, e),
-            }
-        }
-        (Dialect::Turntable, Message::Binary(_)) => {
-            turntable_error(shard, id, turntable::ProtocolError::binary());
-        }
-    }
-}
-
-fn turntable_error(shard: &Shard, id: ConnId, e: turntable::ProtocolError) {
-    let mut payload = Vec::with_capacity(96);
-    turntable::encode_error(e.code, &e.message, &mut payload);
-    reply(shard, id, Opcode::Text, &payload);
-}
-
-/// Queues a frame for this connection only.
-fn reply(shard: &Shard, id: ConnId, opcode: Opcode, payload: &[u8]) {
-    shard.conns.borrow_mut().push(id, frame(opcode, payload));
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

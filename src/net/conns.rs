@@ -19,6 +19,7 @@ pub type Frame = Rc<[u8]>;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Turntable,
+    Talker,
     Echo,
 }
 
@@ -41,6 +42,10 @@ impl CloseReason {
     pub const IDLE: CloseReason = CloseReason {
         code: 1001,
         reason: "idle timeout",
+    };
+    pub const PING_TIMEOUT: CloseReason = CloseReason {
+        code: 1001,
+        reason: "ping timeout",
     };
 }
 

@@ -17,6 +17,8 @@ const MAX_HEADERS: usize = 48;
 pub enum Route {
     /// `GET /turntable`: the turntable v1 dialect over WebSocket.
     Turntable,
+    /// `GET /talker`: the Talker chat dialect over WebSocket.
+    Talker,
     /// `GET /echo` (with `--echo`): every message sent back, for framing conformance.
     Echo,
     /// `GET /healthz`: liveness and connection counts as JSON.
@@ -25,7 +27,7 @@ pub enum Route {
 
 impl Route {
     fn is_websocket(self) -> bool {
-        matches!(self, Route::Turntable | Route::Echo)
+        matches!(self, Route::Turntable | Route::Talker | Route::Echo)
     }
 }
 
@@ -84,6 +86,7 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
     let path = path.split_once('?').map_or(path, |(path, _)| path);
     match path {
         "/turntable" => Some(Route::Turntable),
+        "/talker" => Some(Route::Talker),
         "/echo" if routes.echo => Some(Route::Echo),
         "/healthz" => Some(Route::Healthz),
         _ => None,

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod conns;
+pub mod dispatch;
 pub mod http;
 pub mod socket;
 pub mod ws;

@@ -2,4 +2,5 @@
 //! events into its frames. The only place that knows any dialect's JSON shapes.
 
 pub mod json;
+pub mod talker;
 pub mod turntable;

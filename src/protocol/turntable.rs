@@ -209,8 +209,9 @@ fn id_list(value: &BorrowedValue, command: &str) -> Result<Vec<Box<str>>, Protoc
         .collect()
 }
 
-/// Encodes an engine event as this dialect's JSON text.
-pub fn encode(event: &Event, out: &mut Vec<u8>) {
+/// Encodes an engine event as this dialect's JSON text; false if the dialect has no
+/// such event (the connection is not sent anything).
+pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
     match event {
         Event::Identified { user } => {
             out.extend_from_slice(br#"{"command":"identified","data":{"id":"#);
@@ -271,7 +272,13 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
             out.extend_from_slice(b"}}");
         }
         Event::Error { code } => encode_error(code.as_str(), code.message(), out),
+        Event::RoomConnected { .. }
+        | Event::RoomUsers { .. }
+        | Event::RoomPresence { .. }
+        | Event::RoomLeave { .. }
+        | Event::RoomMessage { .. } => return false,
     }
+    true
 }
 
 fn member(out: &mut Vec<u8>, command: &str, channel: &str, user: &str) {

@@ -2,9 +2,9 @@
 //! and shared by every recipient's queue; shard messages go to the mesh queues.
 
 use crate::engine::{ConnId, Event, Outbox, ShardId, ShardMsg};
-use crate::net::conns::{ConnTable, Frame};
+use crate::net::conns::{ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
-use crate::protocol::turntable;
+use crate::protocol::{talker, turntable};
 
 use super::mesh::MeshOut;
 
@@ -19,18 +19,41 @@ impl Outbox for ShardOutbox<'_> {
         if to.is_empty() {
             return;
         }
-        // Every connection registered with the engine speaks turntable v1 for now; a
-        // second engine dialect adds a per-dialect encoding cache here.
-        let mut payload = Vec::with_capacity(128);
-        turntable::encode(event, &mut payload);
-        let frame = frame(Opcode::Text, &payload);
+        // Recipients of one event nearly always share a dialect: encode once per
+        // dialect met, and share the frame.
+        let mut encoded: [(Dialect, Option<Frame>); 2] =
+            [(Dialect::Turntable, None), (Dialect::Talker, None)];
         for &conn in to {
-            self.conns.push(conn, frame.clone());
+            let Some(dialect) = self.conns.get_mut(conn).map(|slot| slot.dialect) else {
+                continue;
+            };
+            let Some((_, cached)) = encoded.iter_mut().find(|(d, _)| *d == dialect) else {
+                continue;
+            };
+            let frame = cached.get_or_insert_with(|| encode(dialect, event));
+            if !frame.is_empty() {
+                self.conns.push(conn, frame.clone());
+            }
         }
     }
 
     fn send(&mut self, shard: ShardId, msg: ShardMsg) {
         self.mesh.send(shard, msg);
+    }
+}
+
+/// `event` as a frame of `dialect`; empty if the dialect has no such event.
+fn encode(dialect: Dialect, event: &Event) -> Frame {
+    let mut payload = Vec::with_capacity(128);
+    let known = match dialect {
+        Dialect::Turntable => turntable::encode(event, &mut payload),
+        Dialect::Talker => talker::encode(event, &mut payload),
+        Dialect::Echo => false,
+    };
+    if known {
+        frame(Opcode::Text, &payload)
+    } else {
+        Frame::from(Vec::new())
     }
 }
 

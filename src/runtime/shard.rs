@@ -18,9 +18,10 @@ use glommio::{spawn_local, yield_if_needed};
 use super::mesh::{self, Batch, MeshOut};
 use super::outbox::{ShardOutbox, frame};
 use crate::auth::Auth;
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{Engine, ShardId};
-use crate::net::conns::{CloseReason, ConnTable, Frame};
+use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::http::Routes;
 use crate::net::{conn, ws::Opcode};
 
@@ -139,6 +140,8 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             .detach();
         }
     }
+    shard.with_engine(|engine, out| engine.tick(now_ms(), out));
+    spawn_local(clock(shard.clone())).detach();
     spawn_local(keepalive(shard.clone())).detach();
     let _ = setup.ready.send(Ok(()));
 
@@ -174,11 +177,22 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
     }
 }
 
+/// Gives the engine the time: it stamps events with it and ends chat room grace periods.
+async fn clock(shard: Rc<Shard>) {
+    let grace = Duration::from_millis(shard.config.limits.room_idle_grace_ms);
+    let tick = (grace / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
+    while !shard.stopping() {
+        Timer::new(tick).await;
+        shard.with_engine(|engine, out| engine.tick(now_ms(), out));
+    }
+}
+
 /// Pings connections silent for half the idle timeout and closes those silent for all
 /// of it.
 async fn keepalive(shard: Rc<Shard>) {
     let idle = shard.config.idle_timeout;
-    let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let shortest = idle.min(shard.config.ping_timeout);
+    let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ping = frame(Opcode::Ping, b"");
     while !shard.stopping() {
         Timer::new(tick).await;
@@ -189,12 +203,19 @@ async fn keepalive(shard: Rc<Shard>) {
 
 fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
     let now = Instant::now();
+    let talker_timeout = shard.config.ping_timeout;
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         if slot.close.is_some() {
             continue;
         }
         let silent = now.saturating_duration_since(slot.last_heard);
-        if silent >= idle {
+        if slot.dialect == Dialect::Talker {
+            // Talker clients ping with {"type":"ping"}; WebSocket pings would let a
+            // browser answer for a page that has stopped talking.
+            if silent >= talker_timeout {
+                slot.request_close(CloseReason::PING_TIMEOUT);
+            }
+        } else if silent >= idle {
             slot.request_close(CloseReason::IDLE);
         } else if silent >= idle / 2 && !slot.pinged {
             slot.pinged = true;

@@ -1,0 +1,109 @@
+//! Hands each decoded WebSocket message to its connection's dialect: parse with the
+//! dialect's decoder, give the engine the command, or answer the dialect's error.
+
+use super::conns::{CloseReason, Dialect};
+use super::ws::{Message, Opcode};
+use crate::clock::now_ms;
+use crate::engine::{Command, ConnId};
+use crate::protocol::talker::{self, Refusal, Request};
+use crate::protocol::turntable;
+use crate::runtime::outbox::frame;
+use crate::runtime::shard::Shard;
+
+/// How a Talker connection ends after `{"type":"close"}`.
+const TALKER_BYE: CloseReason = CloseReason {
+    code: 1000,
+    reason: "closed",
+};
+
+/// Hands one data or control message to the connection's dialect.
+pub fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>) {
+    match (dialect, msg) {
+        (_, Message::Ping(payload)) => reply(shard, id, Opcode::Pong, payload),
+        (_, Message::Pong(_) | Message::Close(_)) => {}
+        (Dialect::Echo, Message::Text(payload)) => reply(shard, id, Opcode::Text, payload),
+        (Dialect::Echo, Message::Binary(payload)) => reply(shard, id, Opcode::Binary, payload),
+        (Dialect::Turntable, Message::Text(text)) => {
+            let parsed = {
+                let engine = shard.engine.borrow();
+                turntable::decode(text, engine.user_of(id), shard.auth.as_ref(), now_ms())
+            };
+            match parsed {
+                Ok(cmd) => command(shard, id, cmd),
+                Err(e) => turntable_error(shard, id, e),
+            }
+        }
+        (Dialect::Turntable, Message::Binary(_)) => {
+            turntable_error(shard, id, turntable::ProtocolError::binary());
+        }
+        (Dialect::Talker, Message::Text(text)) => {
+            let connected = shard.engine.borrow().in_room(id);
+            match talker::decode(text, connected, shard.auth.as_ref()) {
+                Ok(Request::Engine(cmd)) => command(shard, id, cmd),
+                Ok(Request::Ping) => {}
+                Ok(Request::Close) => {
+                    command(shard, id, Command::RoomClose);
+                    close(shard, id, TALKER_BYE);
+                }
+                Err(refusal) => talker_refusal(shard, id, refusal),
+            }
+        }
+        (Dialect::Talker, Message::Binary(_)) => {
+            let connected = shard.engine.borrow().in_room(id);
+            let message = "send JSON in text frames";
+            talker_refusal(
+                shard,
+                id,
+                if connected {
+                    Refusal::Error(message.to_owned())
+                } else {
+                    Refusal::Fatal(message)
+                },
+            );
+        }
+    }
+}
+
+fn command(shard: &Shard, id: ConnId, cmd: Command) {
+    shard.with_engine(|engine, out| engine.command(id, cmd, out));
+}
+
+fn turntable_error(shard: &Shard, id: ConnId, e: turntable::ProtocolError) {
+    let mut payload = Vec::with_capacity(96);
+    turntable::encode_error(e.code, &e.message, &mut payload);
+    reply(shard, id, Opcode::Text, &payload);
+}
+
+/// Sends a Talker error event; a fatal one also closes the connection (1008).
+fn talker_refusal(shard: &Shard, id: ConnId, refusal: Refusal) {
+    let mut payload = Vec::with_capacity(64);
+    match refusal {
+        Refusal::Error(message) => {
+            talker::encode_error(&message, &mut payload);
+            reply(shard, id, Opcode::Text, &payload);
+        }
+        Refusal::Fatal(message) => {
+            talker::encode_error(message, &mut payload);
+            reply(shard, id, Opcode::Text, &payload);
+            close(
+                shard,
+                id,
+                CloseReason {
+                    code: 1008,
+                    reason: message,
+                },
+            );
+        }
+    }
+}
+
+fn close(shard: &Shard, id: ConnId, reason: CloseReason) {
+    if let Some(slot) = shard.conns.borrow_mut().get_mut(id) {
+        slot.request_close(reason);
+    }
+}
+
+/// Queues a frame for this connection only.
+fn reply(shard: &Shard, id: ConnId, opcode: Opcode, payload: &[u8]) {
+    shard.conns.borrow_mut().push(id, frame(opcode, payload));
+}

@@ -1,0 +1,336 @@
+//! The Talker dialect (`../shared/protocols/talker.md`): chat rooms, one JSON event
+//! `{"type": ...}` per WebSocket text frame.
+//!
+//! Client → server: `connect`, `message` (public, private with `to`, or an update with
+//! `id`), `ping`, `close`. Server → client: `connected`, `users`, `join`, `idle`, `back`,
+//! `leave`, `message`, `error` (`{"type":"error","message":...}`). Before `connected`,
+//! anything wrong ends the connection after the error, as the seed says; after it,
+//! errors leave the connection up.
+
+use serde_json::{Map, Value};
+use simd_json::BorrowedValue;
+use simd_json::prelude::*;
+
+use super::json::{write_str, write_u64};
+use crate::auth::Auth;
+use crate::engine::{Command, Event, RoomChange, RoomMember};
+use crate::protocol::turntable::MAX_ID_LEN;
+
+/// The longest message content accepted, in bytes (the frame limit applies too).
+pub const MAX_CONTENT_LEN: usize = 16 * 1024;
+
+/// What a client event asks for.
+#[derive(Debug, PartialEq)]
+pub enum Request {
+    /// A command for the engine (connect or message).
+    Engine(Command),
+    /// Leave the room now and end the connection.
+    Close,
+    /// Keep the connection alive; nothing to answer.
+    Ping,
+}
+
+/// A refused client event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Send this error and close the connection (authentication, or before `connected`).
+    Fatal(&'static str),
+    /// Send this error; the connection stays up.
+    Error(String),
+}
+
+/// The error sent when a token is missing, invalid or expired, as the seed words it.
+pub const AUTH_FAILED: &str = "Authentication failed";
+
+/// Parses one client event. `connected` says whether the connection is in a room;
+/// `auth` verifies tokens (`None`: the `user` object of `connect` is trusted).
+pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<Request, Refusal> {
+    let refuse = |message: &'static str| {
+        if connected {
+            Refusal::Error(message.to_owned())
+        } else {
+            Refusal::Fatal(message)
+        }
+    };
+    let Ok(value) = simd_json::to_borrowed_value(text) else {
+        return Err(refuse("invalid JSON"));
+    };
+    let Some(kind) = value.get_str("type") else {
+        return Err(refuse("every event needs a string type"));
+    };
+    match (kind, connected) {
+        ("connect", false) => connect(&value, auth).map(Request::Engine),
+        ("connect", true) => Err(Refusal::Error("already connected".to_owned())),
+        (_, false) => Err(Refusal::Fatal("connect to a room first")),
+        ("message", true) => message(&value).map(Request::Engine),
+        ("ping", true) => Ok(Request::Ping),
+        ("close", true) => Ok(Request::Close),
+        (other, true) => Err(Refusal::Error(format!("unknown type {other:?}"))),
+    }
+}
+
+fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusal> {
+    let room = match value.get_str("room") {
+        Some(room) if !room.is_empty() && room.len() <= MAX_ID_LEN => room,
+        _ => return Err(Refusal::Fatal("connect needs a room of 1 to 256 bytes")),
+    };
+    let mut profile = match auth {
+        Some(auth) => {
+            let token = value.get_str("token").unwrap_or("");
+            let identity = auth
+                .verify(token)
+                .map_err(|_| Refusal::Fatal(AUTH_FAILED))?;
+            let name = identity.name.ok_or(Refusal::Fatal(AUTH_FAILED))?;
+            let mut profile = identity.profile;
+            profile.insert("id".into(), Value::from(&*identity.user));
+            profile.insert("name".into(), Value::from(&*name));
+            profile
+        }
+        None => trusted_user(value).ok_or(Refusal::Fatal(AUTH_FAILED))?,
+    };
+    let id = profile["id"].as_str().unwrap_or_default().to_owned();
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(Refusal::Fatal(AUTH_FAILED));
+    }
+    let brief = serde_json::json!({"id": id, "name": profile["name"]}).to_string();
+    // id and name lead the object, as in the seed's examples.
+    let (id_value, name_value) = (profile.remove("id"), profile.remove("name"));
+    let mut ordered = Map::new();
+    ordered.insert("id".into(), id_value.unwrap_or_default());
+    ordered.insert("name".into(), name_value.unwrap_or_default());
+    ordered.append(&mut profile);
+    Ok(Command::RoomConnect {
+        room: Box::from(room),
+        member: RoomMember {
+            id: id.into_boxed_str(),
+            profile: Value::Object(ordered).to_string().into_boxed_str(),
+            brief: brief.into_boxed_str(),
+        },
+    })
+}
+
+/// Without a server secret the client's own `user` object is its identity; it needs a
+/// string `id` and `name`.
+fn trusted_user(value: &BorrowedValue) -> Option<Map<String, Value>> {
+    let user: Value = serde_json::from_str(&value.get("user")?.encode()).ok()?;
+    let user = user.as_object()?;
+    user.get("id")?.as_str()?;
+    user.get("name")?.as_str()?;
+    Some(user.clone())
+}
+
+fn message(value: &BorrowedValue) -> Result<Command, Refusal> {
+    let content = match value.get_str("content") {
+        Some(c) if c.len() <= MAX_CONTENT_LEN => c,
+        Some(_) => return Err(Refusal::Error("content is too long".to_owned())),
+        None => return Err(Refusal::Error("message needs a string content".to_owned())),
+    };
+    let to = match value.get("to") {
+        None => None,
+        Some(to) => match to.as_str() {
+            Some(to) if !to.is_empty() && to.len() <= MAX_ID_LEN => Some(Box::from(to)),
+            _ => return Err(Refusal::Error("to must be a user id".to_owned())),
+        },
+    };
+    let update = match value.get("id") {
+        None => None,
+        Some(id) => match id.as_u64() {
+            Some(id) => Some(id),
+            None => return Err(Refusal::Error("id must be a message id".to_owned())),
+        },
+    };
+    if to.is_some() && update.is_some() {
+        return Err(Refusal::Error(
+            "a private message cannot update another".to_owned(),
+        ));
+    }
+    Ok(Command::RoomSay {
+        content: Box::from(content),
+        to,
+        update,
+    })
+}
+
+/// Encodes an engine event as this dialect's JSON; false if the dialect has no such
+/// event (the connection is not sent anything).
+pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+    match event {
+        Event::RoomConnected { profile } => {
+            out.extend_from_slice(br#"{"type":"connected","user":"#);
+            out.extend_from_slice(profile.as_bytes());
+            out.push(b'}');
+        }
+        Event::RoomUsers { profiles } => {
+            out.extend_from_slice(br#"{"type":"users","users":["#);
+            for (i, profile) in profiles.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(profile.as_bytes());
+            }
+            out.extend_from_slice(b"]}");
+        }
+        Event::RoomPresence {
+            change,
+            profile,
+            time,
+        } => {
+            let kind = match change {
+                RoomChange::Join => "join",
+                RoomChange::Idle => "idle",
+                RoomChange::Back => "back",
+            };
+            out.extend_from_slice(br#"{"type":"#);
+            write_str(out, kind);
+            out.extend_from_slice(br#","user":"#);
+            out.extend_from_slice(profile.as_bytes());
+            out.extend_from_slice(br#","time":"#);
+            write_u64(out, *time);
+            out.push(b'}');
+        }
+        Event::RoomLeave { user, time } => {
+            out.extend_from_slice(br#"{"type":"leave","user":"#);
+            write_str(out, user);
+            out.extend_from_slice(br#","time":"#);
+            write_u64(out, *time);
+            out.push(b'}');
+        }
+        Event::RoomMessage {
+            id,
+            content,
+            brief,
+            time,
+            private,
+            update,
+        } => {
+            out.extend_from_slice(br#"{"type":"message","id":"#);
+            write_u64(out, *id);
+            out.extend_from_slice(br#","content":"#);
+            write_str(out, content);
+            out.extend_from_slice(br#","user":"#);
+            out.extend_from_slice(brief.as_bytes());
+            out.extend_from_slice(br#","time":"#);
+            write_u64(out, *time);
+            if *private {
+                out.extend_from_slice(br#","private":true"#);
+            }
+            if *update {
+                out.extend_from_slice(br#","update":true"#);
+            }
+            out.push(b'}');
+        }
+        Event::Error { code } => encode_error(code.message(), out),
+        _ => return false,
+    }
+    true
+}
+
+/// Encodes `{"type":"error","message":...}`.
+pub fn encode_error(message: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"type":"error","message":"#);
+    write_str(out, message);
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Secret, now_secs};
+
+    fn dec(text: &str, connected: bool, auth: Option<&Auth>) -> Result<Request, Refusal> {
+        decode(&mut text.as_bytes().to_vec(), connected, auth)
+    }
+
+    fn member(cmd: Request) -> RoomMember {
+        match cmd {
+            Request::Engine(Command::RoomConnect { member, .. }) => member,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connect_takes_the_identity_from_the_token() {
+        let auth = Auth::new(&Secret::new("k".repeat(32)).unwrap());
+        let mut claims = Map::new();
+        claims.insert("avatar".into(), Value::from("a.png"));
+        let token = auth.issue("7", Some("Ada"), now_secs() + 60, claims);
+        let text = format!(r#"{{"type":"connect","room":"r","token":"{token}"}}"#);
+        let m = member(dec(&text, false, Some(&auth)).unwrap());
+        assert_eq!(&*m.id, "7");
+        assert_eq!(&*m.brief, r#"{"id":"7","name":"Ada"}"#);
+        assert_eq!(&*m.profile, r#"{"id":"7","name":"Ada","avatar":"a.png"}"#);
+
+        let nameless = auth.issue("7", None, now_secs() + 60, Map::new());
+        let text = format!(r#"{{"type":"connect","room":"r","token":"{nameless}"}}"#);
+        assert_eq!(
+            dec(&text, false, Some(&auth)),
+            Err(Refusal::Fatal(AUTH_FAILED))
+        );
+        let text = r#"{"type":"connect","room":"r","token":"nope"}"#;
+        assert_eq!(
+            dec(text, false, Some(&auth)),
+            Err(Refusal::Fatal(AUTH_FAILED))
+        );
+    }
+
+    #[test]
+    fn without_a_secret_the_user_object_is_trusted() {
+        let text = r#"{"type":"connect","room":"r","user":{"id":"9","name":"Bo","x":1}}"#;
+        let m = member(dec(text, false, None).unwrap());
+        assert_eq!(&*m.profile, r#"{"id":"9","name":"Bo","x":1}"#);
+        let text = r#"{"type":"connect","room":"r","user":{"id":"9"}}"#;
+        assert_eq!(dec(text, false, None), Err(Refusal::Fatal(AUTH_FAILED)));
+    }
+
+    #[test]
+    fn errors_are_fatal_only_before_connected() {
+        assert!(matches!(dec("{", false, None), Err(Refusal::Fatal(_))));
+        assert!(matches!(dec("{", true, None), Err(Refusal::Error(_))));
+        assert!(matches!(
+            dec(r#"{"type":"ping"}"#, false, None),
+            Err(Refusal::Fatal(_))
+        ));
+        assert_eq!(dec(r#"{"type":"ping"}"#, true, None), Ok(Request::Ping));
+        assert!(matches!(
+            dec(r#"{"type":"dance"}"#, true, None),
+            Err(Refusal::Error(_))
+        ));
+        assert!(matches!(
+            dec(r#"{"type":"message"}"#, true, None),
+            Err(Refusal::Error(_))
+        ));
+        assert_eq!(
+            dec(r#"{"type":"message","content":"hi","id":3}"#, true, None),
+            Ok(Request::Engine(Command::RoomSay {
+                content: "hi".into(),
+                to: None,
+                update: Some(3)
+            }))
+        );
+    }
+
+    #[test]
+    fn events_encode_as_the_seed_shows() {
+        let mut out = Vec::new();
+        assert!(encode(
+            &Event::RoomMessage {
+                id: 4,
+                content: "hé \"x\"".into(),
+                brief: r#"{"id":"1","name":"A"}"#.into(),
+                time: 1255447115,
+                private: true,
+                update: false,
+            },
+            &mut out
+        ));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"message","id":4,"content":"hé \"x\"","user":{"id":"1","name":"A"},"time":1255447115,"private":true})
+        );
+        assert!(!encode(
+            &Event::Identified { user: "u".into() },
+            &mut Vec::new()
+        ));
+    }
+}
