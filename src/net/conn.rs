@@ -200,6 +200,7 @@ impl WsConn {
                 (slot.queue.is_empty(), slot.close)
             };
             if let (Some(reason), false) = (close, self.close_sent) {
+                self.detach();
                 self.send_close(Some((reason.code, reason.reason)));
                 continue;
             }
@@ -344,12 +345,16 @@ impl WsConn {
     /// Decodes complete frames from `data`, returning how many bytes were used.
     fn decode(&mut self, data: &mut [u8]) -> usize {
         let (shard, id, dialect) = (&*self.shard, self.id, self.dialect);
+        // Once our close frame is queued nothing else may follow it: what the client
+        // sends meanwhile is read only to find its close frame.
+        let closing = self.close_sent;
         let mut close: Option<Option<(u16, String)>> = None;
         let result = self.decoder.decode(data, |msg| match msg {
             Message::Close(c) => {
                 close = Some(c.map(|(code, reason)| (code, reason.to_owned())));
                 Flow::Stop
             }
+            _ if closing => Flow::Continue,
             other => {
                 dispatch::on_message(shard, id, dialect, other);
                 Flow::Continue
@@ -364,12 +369,22 @@ impl WsConn {
         };
         if let Some(code) = close {
             self.close_received = true;
+            self.detach();
             if !self.close_sent {
                 // Echo the client's code, as RFC 6455 section 5.5.1 asks.
                 self.send_close(code.map(|(c, _)| (c, "")));
             }
         }
         consumed
+    }
+
+    /// Takes the connection out of the engine as soon as it is closing, so rooms and
+    /// presence see it gone now rather than after the closing handshake.
+    fn detach(&self) {
+        if self.dialect != Dialect::Echo {
+            let id = self.id;
+            self.shard.with_engine(|engine, out| engine.close(id, out));
+        }
     }
 
     fn fail(&mut self, e: DecodeError) {
