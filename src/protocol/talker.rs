@@ -184,16 +184,12 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_str(out, kind);
             out.extend_from_slice(br#","user":"#);
             out.extend_from_slice(profile.as_bytes());
-            out.extend_from_slice(br#","time":"#);
-            write_u64(out, *time);
-            out.push(b'}');
+            end_with_time(out, *time);
         }
         Event::RoomLeave { user, time } => {
             out.extend_from_slice(br#"{"type":"leave","user":"#);
             write_str(out, user);
-            out.extend_from_slice(br#","time":"#);
-            write_u64(out, *time);
-            out.push(b'}');
+            end_with_time(out, *time);
         }
         Event::RoomMessage {
             id,
@@ -223,6 +219,13 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Ends a presence event with its `time` field.
+fn end_with_time(out: &mut Vec<u8>, time: u64) {
+    out.extend_from_slice(br#","time":"#);
+    write_u64(out, time);
+    out.push(b'}');
 }
 
 /// Encodes `{"type":"error","message":...}`.
