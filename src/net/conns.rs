@@ -185,6 +185,16 @@ impl ConnTable {
     /// Queues a frame for a connection and wakes it; a connection over its queue bound
     /// is closed as a slow consumer instead. Returns false when the frame was dropped.
     pub fn push(&mut self, id: ConnId, frame: Frame) -> bool {
+        self.push_with(id, |_| Some(frame))
+    }
+
+    /// [`ConnTable::push`] of the frame `frame_for` makes for the connection's dialect
+    /// (`None`: nothing to send it), looking the connection up once.
+    pub fn push_with(
+        &mut self,
+        id: ConnId,
+        frame_for: impl FnOnce(Dialect) -> Option<Frame>,
+    ) -> bool {
         let max = self.max_outbound_bytes;
         let Some(slot) = self.get_mut(id) else {
             return false;
@@ -192,6 +202,9 @@ impl ConnTable {
         if slot.close.is_some() {
             return false;
         }
+        let Some(frame) = frame_for(slot.dialect) else {
+            return false;
+        };
         let was_empty = slot.queue.is_empty();
         if !slot.push(frame, max) {
             slot.request_close(CloseReason::SLOW_CONSUMER);

@@ -7,7 +7,7 @@ use crate::clock::now_ms;
 use crate::engine::{Command, ConnId};
 use crate::protocol::talker::{self, Refusal, Request};
 use crate::protocol::turntable;
-use crate::runtime::outbox::frame;
+use crate::runtime::outbox::{frame, frame_with};
 use crate::runtime::shard::Shard;
 
 /// How a Talker connection ends after `{"type":"close"}`.
@@ -69,22 +69,17 @@ fn command(shard: &Shard, id: ConnId, cmd: Command) {
 }
 
 fn turntable_error(shard: &Shard, id: ConnId, e: turntable::ProtocolError) {
-    let mut payload = Vec::with_capacity(96);
-    turntable::encode_error(e.code, &e.message, &mut payload);
-    reply(shard, id, Opcode::Text, &payload);
+    reply_text(shard, id, |buf| {
+        turntable::encode_error(e.code, &e.message, buf)
+    });
 }
 
 /// Sends a Talker error event; a fatal one also closes the connection (1008).
 fn talker_refusal(shard: &Shard, id: ConnId, refusal: Refusal) {
-    let mut payload = Vec::with_capacity(64);
     match refusal {
-        Refusal::Error(message) => {
-            talker::encode_error(&message, &mut payload);
-            reply(shard, id, Opcode::Text, &payload);
-        }
+        Refusal::Error(message) => reply_text(shard, id, |buf| talker::encode_error(&message, buf)),
         Refusal::Fatal(message) => {
-            talker::encode_error(message, &mut payload);
-            reply(shard, id, Opcode::Text, &payload);
+            reply_text(shard, id, |buf| talker::encode_error(message, buf));
             close(
                 shard,
                 id,
@@ -100,6 +95,17 @@ fn talker_refusal(shard: &Shard, id: ConnId, refusal: Refusal) {
 fn close(shard: &Shard, id: ConnId, reason: CloseReason) {
     if let Some(slot) = shard.conns.borrow_mut().get_mut(id) {
         slot.request_close(reason);
+    }
+}
+
+/// Queues a text frame, written by `write`, for this connection only.
+fn reply_text(shard: &Shard, id: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
+    let frame = frame_with(Opcode::Text, |buf| {
+        write(buf);
+        true
+    });
+    if let Some(frame) = frame {
+        shard.conns.borrow_mut().push(id, frame);
     }
 }
 

@@ -392,40 +392,47 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Length of the header `encode_frame` writes for a payload of `len` bytes.
-pub fn header_len(len: usize, masked: bool) -> usize {
-    let length_bytes = match len {
-        0..=125 => 0,
-        126..=0xFFFF => 2,
-        _ => 8,
+/// The longest header [`header`] writes: 2 bytes, an 8-byte length, a 4-byte mask.
+pub const MAX_HEADER_LEN: usize = 14;
+
+/// The header of one final frame with a `len`-byte payload: the bytes and how many of
+/// them are used.
+pub fn header(opcode: Opcode, len: usize, mask: Option<[u8; 4]>) -> ([u8; MAX_HEADER_LEN], usize) {
+    let mut head = [0u8; MAX_HEADER_LEN];
+    head[0] = 0x80 | opcode.bits();
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut used = match len {
+        0..=125 => {
+            head[1] = mask_bit | len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            head[1] = mask_bit | 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            head[1] = mask_bit | 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
     };
-    2 + length_bytes + if masked { 4 } else { 0 }
+    if let Some(key) = mask {
+        head[used..used + 4].copy_from_slice(&key);
+        used += 4;
+    }
+    (head, used)
 }
 
 /// Appends one final frame to `out`, masked with `mask` when given (clients must mask).
 pub fn encode_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) {
-    out.reserve(header_len(payload.len(), mask.is_some()) + payload.len());
-    out.push(0x80 | opcode.bits());
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        len @ 0..=125 => out.push(mask_bit | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            let start = out.len();
-            out.extend_from_slice(payload);
-            apply_mask(&mut out[start..], key);
-        }
-        None => out.extend_from_slice(payload),
+    let (head, used) = header(opcode, payload.len(), mask);
+    out.reserve(used + payload.len());
+    out.extend_from_slice(&head[..used]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key);
     }
 }
 
@@ -486,7 +493,7 @@ mod tests {
             let payload = vec![b'a'; len];
             let mut out = Vec::new();
             encode_frame(&mut out, Opcode::Text, &payload, Some(MASK));
-            assert_eq!(out.len(), header_len(len, true) + len);
+            assert_eq!(out.len(), header(Opcode::Text, len, Some(MASK)).1 + len);
             let mut decoder = Decoder::new(Role::Server, 1 << 20);
             let mut got = None;
             let used = decoder

@@ -65,22 +65,16 @@ pub fn decode(
         ));
     };
     let command = match obj.get("command").and_then(|c| c.as_str()) {
-        Some(c) => c.to_owned(),
-        None => {
-            return Err(ProtocolError::invalid("\"command\" must be a string"));
-        }
+        Some(name) => Name::parse(name).ok_or_else(|| {
+            ProtocolError::new(
+                "protocol.unknown_command",
+                format!("unknown command {name:?}"),
+            )
+        })?,
+        None => return Err(ProtocolError::invalid("\"command\" must be a string")),
     };
     let mut data = obj.remove("data").unwrap_or(BorrowedValue::null());
-    if !matches!(
-        command.as_str(),
-        "idme" | "subscribe" | "unsubscribe" | "status" | "joingame" | "leavegame" | "game"
-    ) {
-        return Err(ProtocolError::new(
-            "protocol.unknown_command",
-            format!("unknown command {command:?}"),
-        ));
-    }
-    if command == "idme" {
+    if command == Name::Idme {
         return identify(&data, auth);
     }
     let Some(user) = user else {
@@ -89,40 +83,63 @@ pub fn decode(
             "identify with idme first",
         ));
     };
-    match command.as_str() {
-        "subscribe" => Ok(Command::Watch(id_list(&data, "subscribe")?)),
-        "unsubscribe" => Ok(Command::Unwatch(id_list(&data, "unsubscribe")?)),
-        "status" => match data.as_str() {
+    match command {
+        Name::Subscribe => Ok(Command::Watch(id_list(&data, "subscribe")?)),
+        Name::Unsubscribe => Ok(Command::Unwatch(id_list(&data, "unsubscribe")?)),
+        Name::Status => match data.as_str() {
             Some("online") => Ok(Command::SetStatus(Status::Online)),
             Some("busy") => Ok(Command::SetStatus(Status::Busy)),
             _ => Err(ProtocolError::invalid(
                 "status data must be \"online\" or \"busy\"",
             )),
         },
-        "joingame" => {
+        Name::Joingame => {
             let channel = id(data.get_str("channel"), "joingame needs a channel")?;
-            match data.get_str("self") {
-                Some(s) if s == user => {}
-                Some(_) => {
-                    return Err(ProtocolError::new(
-                        "game.spoofed_self",
-                        "self must be your own id",
-                    ));
-                }
-                None => return Err(ProtocolError::invalid("joingame needs self")),
-            }
+            own_id(
+                data.get_str("self"),
+                user,
+                ("game.spoofed_self", "self must be your own id"),
+                "joingame needs self",
+            )?;
             let invite = match data.get("invite") {
                 None => Vec::new(),
                 Some(list) => id_list(list, "invite")?,
             };
             Ok(Command::Join { channel, invite })
         }
-        "leavegame" => {
+        Name::Leavegame => {
             let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
             Ok(Command::Leave { channel })
         }
-        "game" => game(&mut data, user, now_ms),
-        _ => unreachable!("filtered above"),
+        Name::Game => game(&mut data, user, now_ms),
+        Name::Idme => unreachable!("answered above"),
+    }
+}
+
+/// The commands a client may send.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Name {
+    Idme,
+    Subscribe,
+    Unsubscribe,
+    Status,
+    Joingame,
+    Leavegame,
+    Game,
+}
+
+impl Name {
+    fn parse(name: &str) -> Option<Name> {
+        Some(match name {
+            "idme" => Name::Idme,
+            "subscribe" => Name::Subscribe,
+            "unsubscribe" => Name::Unsubscribe,
+            "status" => Name::Status,
+            "joingame" => Name::Joingame,
+            "leavegame" => Name::Leavegame,
+            "game" => Name::Game,
+            _ => return None,
+        })
     }
 }
 
@@ -164,16 +181,15 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
         let Some(action) = action.as_object_mut() else {
             return Err(ProtocolError::invalid("each action must be an object"));
         };
-        match action.get("from").and_then(|f| f.as_str()) {
-            Some(from) if from == user => {}
-            Some(_) => {
-                return Err(ProtocolError::new(
-                    "game.spoofed_from",
-                    "each action's from must be your own id",
-                ));
-            }
-            None => return Err(ProtocolError::invalid("each action needs from")),
-        }
+        own_id(
+            action.get("from").and_then(|f| f.as_str()),
+            user,
+            (
+                "game.spoofed_from",
+                "each action's from must be your own id",
+            ),
+            "each action needs from",
+        )?;
         if let Some(client) = action.remove("timestamp") {
             action.insert("client_timestamp".into(), client);
         }
@@ -185,6 +201,22 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
         .encode()
         .into_boxed_str();
     Ok(Command::Publish { channel, data })
+}
+
+/// Checks that an id a client names as itself (`self`, an action's `from`) is the
+/// caller's: `spoofed` is the refusal (code, message) otherwise, `missing` the message
+/// when it is absent.
+fn own_id(
+    claimed: Option<&str>,
+    user: &str,
+    spoofed: (&'static str, &'static str),
+    missing: &'static str,
+) -> Result<(), ProtocolError> {
+    match claimed {
+        Some(id) if id == user => Ok(()),
+        Some(_) => Err(ProtocolError::new(spoofed.0, spoofed.1)),
+        None => Err(ProtocolError::invalid(missing)),
+    }
 }
 
 fn id(value: Option<&str>, what: &'static str) -> Result<Box<str>, ProtocolError> {

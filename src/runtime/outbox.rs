@@ -1,6 +1,8 @@
 //! The engine's [`Outbox`] in production: events become WebSocket frames encoded once
 //! and shared by every recipient's queue; shard messages go to the mesh queues.
 
+use std::cell::RefCell;
+
 use crate::engine::{ConnId, Event, Outbox, ShardId, ShardMsg};
 use crate::net::conns::{ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
@@ -16,24 +18,19 @@ pub struct ShardOutbox<'a> {
 
 impl Outbox for ShardOutbox<'_> {
     fn deliver(&mut self, to: &[ConnId], event: &Event) {
-        if to.is_empty() {
-            return;
-        }
-        // Recipients of one event nearly always share a dialect: encode once per
-        // dialect met, and share the frame.
-        let mut encoded: [(Dialect, Option<Frame>); 2] =
-            [(Dialect::Turntable, None), (Dialect::Talker, None)];
+        // Encoded at most once per dialect met (recipients of one event nearly always
+        // share one), then the same frame is queued on every recipient.
+        let mut turntable_frame: Option<Option<Frame>> = None;
+        let mut talker_frame: Option<Option<Frame>> = None;
         for &conn in to {
-            let Some(dialect) = self.conns.get_mut(conn).map(|slot| slot.dialect) else {
-                continue;
-            };
-            let Some((_, cached)) = encoded.iter_mut().find(|(d, _)| *d == dialect) else {
-                continue;
-            };
-            let frame = cached.get_or_insert_with(|| encode(dialect, event));
-            if !frame.is_empty() {
-                self.conns.push(conn, frame.clone());
-            }
+            self.conns.push_with(conn, |dialect| {
+                let cached = match dialect {
+                    Dialect::Turntable => &mut turntable_frame,
+                    Dialect::Talker => &mut talker_frame,
+                    Dialect::Echo => return None,
+                };
+                cached.get_or_insert_with(|| encode(dialect, event)).clone()
+            });
         }
     }
 
@@ -42,24 +39,46 @@ impl Outbox for ShardOutbox<'_> {
     }
 }
 
-/// `event` as a frame of `dialect`; empty if the dialect has no such event.
-fn encode(dialect: Dialect, event: &Event) -> Frame {
-    let mut payload = Vec::with_capacity(128);
-    let known = match dialect {
-        Dialect::Turntable => turntable::encode(event, &mut payload),
-        Dialect::Talker => talker::encode(event, &mut payload),
+/// `event` as a text frame of `dialect`; `None` if the dialect has no such event.
+fn encode(dialect: Dialect, event: &Event) -> Option<Frame> {
+    frame_with(Opcode::Text, |payload| match dialect {
+        Dialect::Turntable => turntable::encode(event, payload),
+        Dialect::Talker => talker::encode(event, payload),
         Dialect::Echo => false,
-    };
-    if known {
-        frame(Opcode::Text, &payload)
-    } else {
-        Frame::from(Vec::new())
-    }
+    })
+}
+
+thread_local! {
+    /// The shard's encoding buffer (one executor per thread): payloads are written
+    /// after room for the longest header, so a frame costs one allocation, its own.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
+}
+
+/// A frame whose payload `write` appends to the buffer it is given; `None` if `write`
+/// returns false.
+pub fn frame_with(opcode: Opcode, write: impl FnOnce(&mut Vec<u8>) -> bool) -> Option<Frame> {
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.resize(ws::MAX_HEADER_LEN, 0);
+        if !write(buf) {
+            return None;
+        }
+        let (head, used) = ws::header(opcode, buf.len() - ws::MAX_HEADER_LEN, None);
+        let start = ws::MAX_HEADER_LEN - used;
+        buf[start..ws::MAX_HEADER_LEN].copy_from_slice(&head[..used]);
+        let frame = Frame::from(&buf[start..]);
+        if buf.capacity() > 64 << 10 {
+            *buf = Vec::with_capacity(4096);
+        }
+        Some(frame)
+    })
 }
 
 /// One unmasked server frame, ready to share between connections.
 pub fn frame(opcode: Opcode, payload: &[u8]) -> Frame {
-    let mut bytes = Vec::with_capacity(ws::header_len(payload.len(), false) + payload.len());
-    ws::encode_frame(&mut bytes, opcode, payload, None);
-    Frame::from(bytes)
+    frame_with(opcode, |buf| {
+        buf.extend_from_slice(payload);
+        true
+    })
+    .expect("the payload is always written")
 }
