@@ -7,7 +7,8 @@ use std::rc::Rc;
 use ahash::{AHashMap, AHashSet};
 
 use super::message::{ConnAddr, ConnId};
-use super::ownership::ShardId;
+use super::owned::{Record, ShardCounts};
+use super::presence::ShardSet;
 
 /// The owner shard's record of one channel.
 #[derive(Debug, Default)]
@@ -17,7 +18,7 @@ pub struct ChannelRecord {
     /// Every joined connection, so a repeated join is idempotent.
     conns: AHashSet<ConnAddr>,
     /// Joined connections per shard: the shards a publication is sent to.
-    per_shard: Vec<u32>,
+    per_shard: ShardCounts,
     /// The last sequence number given to a publication.
     pub seq: u64,
 }
@@ -39,10 +40,7 @@ impl ChannelRecord {
         if !self.conns.insert(conn) {
             return RosterChange::None;
         }
-        if self.per_shard.len() <= conn.shard {
-            self.per_shard.resize(conn.shard + 1, 0);
-        }
-        self.per_shard[conn.shard] += 1;
+        self.per_shard.add(conn.shard);
         match self.members.iter_mut().find(|(u, _)| &**u == user) {
             Some((_, n)) => {
                 *n += 1;
@@ -60,7 +58,7 @@ impl ChannelRecord {
         if !self.conns.remove(&conn) {
             return RosterChange::None;
         }
-        self.per_shard[conn.shard] -= 1;
+        self.per_shard.remove(conn.shard);
         let Some(i) = self.members.iter().position(|(u, _)| &**u == user) else {
             return RosterChange::ConnOnly;
         };
@@ -77,65 +75,20 @@ impl ChannelRecord {
         self.conns.contains(&conn)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
-    }
-
     /// Member ids in join order.
     pub fn members(&self) -> impl Iterator<Item = &str> {
         self.members.iter().map(|(u, _)| &**u)
     }
 
     /// Shards with at least one joined connection.
-    pub fn shards(&self) -> impl Iterator<Item = ShardId> + '_ {
-        self.per_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, _)| s)
+    pub fn shards(&self) -> ShardSet {
+        self.per_shard.shards()
     }
 }
 
-/// The channels this shard owns; a record lives while any connection is joined.
-#[derive(Debug, Default)]
-pub struct OwnedChannels {
-    channels: AHashMap<Rc<str>, ChannelRecord>,
-}
-
-impl OwnedChannels {
-    pub fn get(&self, channel: &str) -> Option<&ChannelRecord> {
-        self.channels.get(channel)
-    }
-
-    pub fn get_mut(&mut self, channel: &str) -> Option<&mut ChannelRecord> {
-        self.channels.get_mut(channel)
-    }
-
-    /// The channel's record, created empty when missing.
-    pub fn entry(&mut self, channel: &str) -> &mut ChannelRecord {
-        if !self.channels.contains_key(channel) {
-            self.channels
-                .insert(Rc::from(channel), ChannelRecord::default());
-        }
-        self.channels.get_mut(channel).expect("inserted above")
-    }
-
-    pub fn remove_if_empty(&mut self, channel: &str) {
-        if self
-            .channels
-            .get(channel)
-            .is_some_and(ChannelRecord::is_empty)
-        {
-            self.channels.remove(channel);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.channels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.channels.is_empty()
+impl Record for ChannelRecord {
+    fn is_unused(&self) -> bool {
+        self.conns.is_empty()
     }
 }
 
@@ -176,6 +129,7 @@ impl Memberships {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ShardId;
 
     fn addr(shard: ShardId, conn: u64) -> ConnAddr {
         ConnAddr {
@@ -192,9 +146,9 @@ mod tests {
         assert_eq!(ch.join("a", addr(1, 2)), RosterChange::None);
         assert_eq!(ch.join("b", addr(1, 3)), RosterChange::Member);
         assert_eq!(ch.members().collect::<Vec<_>>(), vec!["a", "b"]);
-        assert_eq!(ch.shards().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(ch.shards().iter().collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(ch.leave("a", addr(0, 1)), RosterChange::ConnOnly);
-        assert_eq!(ch.shards().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(ch.shards().iter().collect::<Vec<_>>(), vec![1]);
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::Member);
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::None);
         assert_eq!(ch.members().collect::<Vec<_>>(), vec!["b"]);

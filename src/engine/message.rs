@@ -282,10 +282,6 @@ pub enum ShardMsg {
         to: Option<Box<str>>,
         update: Option<u64>,
     },
-    /// Deliver `event` to this shard's connections in `room`, except `except`.
-    ToRoom {
-        room: Box<str>,
-        event: Event,
-        except: Option<ConnId>,
-    },
+    /// Deliver `event` to this shard's connections in `room`.
+    ToRoom { room: Box<str>, event: Event },
 }

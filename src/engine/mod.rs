@@ -11,6 +11,7 @@
 
 pub mod channels;
 pub mod message;
+pub mod owned;
 pub mod ownership;
 pub mod presence;
 pub mod rooms;
@@ -22,13 +23,14 @@ use std::rc::Rc;
 
 use ahash::{AHashMap, AHashSet};
 
-use channels::{Memberships, OwnedChannels, RosterChange};
+use channels::{ChannelRecord, Memberships, RosterChange};
 pub use message::{
     Command, ConnAddr, ConnId, ErrorCode, Event, RoomChange, RoomMember, ShardMsg, Status,
 };
+use owned::Owned;
 pub use ownership::{ShardId, owner_shard};
-use presence::{OwnedUsers, PendingSnapshot, Watches};
-use rooms::{OwnedRooms, RoomSeats, Seat};
+use presence::{PendingSnapshot, UserRecord, Watches};
+use rooms::{IdleMembers, Room, RoomSeats, Seat};
 
 /// Where the engine's output goes: the network layer in production, queues in tests.
 pub trait Outbox {
@@ -115,12 +117,13 @@ pub struct Engine {
     conns: AHashMap<ConnId, LocalConn>,
     /// Local connections of each identified user.
     local_users: AHashMap<Rc<str>, LocalUser>,
-    owned_users: OwnedUsers,
+    owned_users: Owned<UserRecord>,
     watches: Watches,
-    owned_channels: OwnedChannels,
+    owned_channels: Owned<ChannelRecord>,
     memberships: Memberships,
-    rooms: OwnedRooms,
+    rooms: Owned<Room>,
     seats: RoomSeats,
+    idle: IdleMembers,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
@@ -137,12 +140,13 @@ impl Engine {
             limits,
             conns: AHashMap::default(),
             local_users: AHashMap::default(),
-            owned_users: OwnedUsers::default(),
+            owned_users: Owned::default(),
             watches: Watches::default(),
-            owned_channels: OwnedChannels::default(),
+            owned_channels: Owned::default(),
             memberships: Memberships::default(),
-            rooms: OwnedRooms::default(),
+            rooms: Owned::default(),
             seats: RoomSeats::default(),
+            idle: IdleMembers::default(),
             now_ms: 0,
             loopback: VecDeque::new(),
         }
@@ -215,6 +219,20 @@ impl Engine {
     fn send_to_owner(&mut self, id: &str, msg: ShardMsg, out: &mut impl Outbox) {
         let shard = self.owner(id);
         self.route(shard, msg, out);
+    }
+
+    /// Delivers `event` to one connection, on whichever shard holds it.
+    fn send_to_conn(&mut self, conn: ConnAddr, event: Event, out: &mut impl Outbox) {
+        let msg = ShardMsg::ToConn {
+            conn: conn.conn,
+            event,
+        };
+        self.route(conn.shard, msg, out);
+    }
+
+    /// Refuses a command whose connection may be on another shard.
+    fn refuse_at(&mut self, conn: ConnAddr, code: ErrorCode, out: &mut impl Outbox) {
+        self.send_to_conn(conn, Event::Error { code }, out);
     }
 
     fn on_command(&mut self, conn: ConnId, cmd: Command, out: &mut impl Outbox) {
@@ -558,7 +576,7 @@ impl Engine {
                     };
                     self.send_to_channel(&channel, event, out);
                 }
-                self.owned_channels.remove_if_empty(&channel);
+                self.owned_channels.remove_if_unused(&channel);
             }
             ShardMsg::Publish {
                 channel,
@@ -571,17 +589,7 @@ impl Engine {
                     .get_mut(&channel)
                     .filter(|rec| rec.has_conn(conn))
                 else {
-                    let event = Event::Error {
-                        code: ErrorCode::NotMember,
-                    };
-                    return self.route(
-                        conn.shard,
-                        ShardMsg::ToConn {
-                            conn: conn.conn,
-                            event,
-                        },
-                        out,
-                    );
+                    return self.refuse_at(conn, ErrorCode::NotMember, out);
                 };
                 rec.seq += 1;
                 let event = Event::Message {
@@ -643,11 +651,7 @@ impl Engine {
                 to,
                 update,
             } => self.on_say(&room, &user, conn, content, to, update, out),
-            ShardMsg::ToRoom {
-                room,
-                event,
-                except,
-            } => self.on_to_room(&room, &event, except, out),
+            ShardMsg::ToRoom { room, event } => self.on_to_room(&room, &event, out),
         }
     }
 
@@ -698,7 +702,7 @@ impl Engine {
         let Some(rec) = self.owned_channels.get(channel) else {
             return;
         };
-        let shards: presence::ShardSet = rec.shards().collect();
+        let shards = rec.shards();
         for shard in shards.iter() {
             let msg = ShardMsg::ToChannel {
                 channel: Box::from(channel),
@@ -754,6 +758,7 @@ impl Engine {
     }
 }
 
+/// Refuses a command of a local connection.
 fn refuse(conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
     out.deliver(&[conn], &Event::Error { code });
 }

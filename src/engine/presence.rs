@@ -8,6 +8,7 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use super::message::{ConnId, Status};
+use super::owned::Record;
 use super::ownership::ShardId;
 
 /// A set of shards as a bit mask: shards are few (at most [`MAX_SHARDS`]) and these sets
@@ -76,58 +77,21 @@ pub struct UserRecord {
     pub watchers: ShardSet,
 }
 
-impl UserRecord {
-    fn new() -> Self {
+impl Default for UserRecord {
+    /// An unknown user is offline.
+    fn default() -> Self {
         UserRecord {
             status: Status::Offline,
             connected: ShardSet::default(),
             watchers: ShardSet::default(),
         }
     }
+}
 
+impl Record for UserRecord {
     /// Nobody is connected and nobody watches: the record can go.
-    pub fn is_unused(&self) -> bool {
+    fn is_unused(&self) -> bool {
         self.connected.is_empty() && self.watchers.is_empty()
-    }
-}
-
-/// The users this shard owns. A record exists while the user is connected somewhere or
-/// watched by someone, so memory follows activity, not history.
-#[derive(Debug, Default)]
-pub struct OwnedUsers {
-    users: AHashMap<Rc<str>, UserRecord>,
-}
-
-impl OwnedUsers {
-    pub fn get(&self, user: &str) -> Option<&UserRecord> {
-        self.users.get(user)
-    }
-
-    pub fn get_mut(&mut self, user: &str) -> Option<&mut UserRecord> {
-        self.users.get_mut(user)
-    }
-
-    /// The user's record, created offline when missing.
-    pub fn entry(&mut self, user: &str) -> &mut UserRecord {
-        if !self.users.contains_key(user) {
-            self.users.insert(Rc::from(user), UserRecord::new());
-        }
-        self.users.get_mut(user).expect("inserted above")
-    }
-
-    /// Drops the record when nothing refers to it any more.
-    pub fn remove_if_unused(&mut self, user: &str) {
-        if self.users.get(user).is_some_and(UserRecord::is_unused) {
-            self.users.remove(user);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
     }
 }
 

@@ -10,9 +10,11 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
+use super::owned::{Record, ShardCounts};
 use super::presence::ShardSet;
 use super::{
     Command, ConnAddr, ConnId, Engine, ErrorCode, Event, Outbox, RoomChange, RoomMember, ShardMsg,
+    refuse,
 };
 
 /// Message authors remembered per room, for updates; older messages cannot be updated.
@@ -28,45 +30,38 @@ struct Member {
     idle_since_ms: Option<u64>,
 }
 
-/// A room as its owner keeps it.
+/// A room as its owner keeps it; it lives while it has members (idle ones included).
 #[derive(Debug, Default)]
-struct Room {
+pub struct Room {
     members: AHashMap<Box<str>, Member>,
-    next_message: u64,
-    authors: VecDeque<(u64, Box<str>)>,
+    /// Where the members' connections are: the shards a broadcast goes to.
+    shards: ShardCounts,
+    /// The id of the last message.
+    last_message: u64,
+    /// Authors of the last messages, oldest first: the one at the back wrote
+    /// `last_message`.
+    authors: VecDeque<Box<str>>,
 }
 
 impl Room {
-    fn shards(&self) -> ShardSet {
-        let mut set = ShardSet::default();
-        for conn in self.members.values().flat_map(|m| &m.conns) {
-            set.insert(conn.shard);
-        }
-        set
-    }
-
     fn author_of(&self, id: u64) -> Option<&str> {
-        self.authors
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, author)| &**author)
+        let back = self.last_message.checked_sub(id)?;
+        let index = (self.authors.len() as u64).checked_sub(back + 1)?;
+        self.authors.get(index as usize).map(|a| &**a)
     }
 }
 
-/// The rooms this shard owns; a room lives while it has members (idle ones included).
+impl Record for Room {
+    fn is_unused(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Members whose connections all dropped, in the order they went idle (the grace period
+/// is the same for all, so the front is always the next to expire).
 #[derive(Debug, Default)]
-pub struct OwnedRooms {
-    rooms: AHashMap<Box<str>, Room>,
-}
-
-impl OwnedRooms {
-    pub fn len(&self) -> usize {
-        self.rooms.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rooms.is_empty()
-    }
+pub struct IdleMembers {
+    queue: VecDeque<(u64, Box<str>, Box<str>)>,
 }
 
 /// This shard's connections in each room.
@@ -101,14 +96,7 @@ impl Engine {
                 };
                 self.send_to_owner(&room, msg, out);
             }
-            (Command::RoomConnect { .. }, Some(_)) => {
-                out.deliver(
-                    &[conn],
-                    &Event::Error {
-                        code: ErrorCode::AlreadyInRoom,
-                    },
-                );
-            }
+            (Command::RoomConnect { .. }, Some(_)) => refuse(conn, ErrorCode::AlreadyInRoom, out),
             (
                 Command::RoomSay {
                     content,
@@ -128,12 +116,7 @@ impl Engine {
                 self.send_to_owner(&seat.room, msg, out);
             }
             (Command::RoomClose, Some(_)) => self.leave_room(conn, true, out),
-            (_, _) => out.deliver(
-                &[conn],
-                &Event::Error {
-                    code: ErrorCode::NotInRoom,
-                },
-            ),
+            (_, _) => refuse(conn, ErrorCode::NotInRoom, out),
         }
     }
 
@@ -169,22 +152,9 @@ impl Engine {
     }
 
     /// Delivers a room broadcast to this shard's connections in the room.
-    pub(super) fn on_to_room(
-        &mut self,
-        room: &str,
-        event: &Event,
-        except: Option<ConnId>,
-        out: &mut impl Outbox,
-    ) {
-        let Some(conns) = self.seats.rooms.get(room) else {
-            return;
-        };
-        match except {
-            Some(skip) if conns.contains(&skip) => {
-                let rest: Vec<ConnId> = conns.iter().copied().filter(|c| *c != skip).collect();
-                out.deliver(&rest, event);
-            }
-            _ => out.deliver(conns, event),
+    pub(super) fn on_to_room(&mut self, room: &str, event: &Event, out: &mut impl Outbox) {
+        if let Some(conns) = self.seats.rooms.get(room) {
+            out.deliver(conns, event);
         }
     }
 
@@ -196,7 +166,7 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         let time = self.now_ms / 1000;
-        let room = self.rooms.rooms.entry(name.clone()).or_default();
+        let room = self.rooms.entry(&name);
         let change = match room.members.get_mut(&new.id) {
             None => {
                 let member = Member {
@@ -213,24 +183,24 @@ impl Engine {
                 member.idle_since_ms.take().map(|_| RoomChange::Back)
             }
         };
+        // The room hears of the newcomer before the newcomer is seated (both go over
+        // the same FIFO link to its shard), so the newcomer does not hear of itself.
+        let others = room.shards.shards();
+        room.shards.add(conn.shard);
         let profiles = room.members.values().map(|m| m.profile.clone()).collect();
-        let shards = room.shards();
-        self.send_to_conn(
-            conn,
-            Event::RoomConnected {
-                profile: new.profile.clone(),
-            },
-            out,
-        );
-        self.send_to_conn(conn, Event::RoomUsers { profiles }, out);
         if let Some(change) = change {
             let event = Event::RoomPresence {
                 change,
-                profile: new.profile,
+                profile: new.profile.clone(),
                 time,
             };
-            self.send_to_room(&name, shards, event, Some(conn), out);
+            self.send_to_room(&name, others, event, out);
         }
+        let connected = Event::RoomConnected {
+            profile: new.profile,
+        };
+        self.send_to_conn(conn, connected, out);
+        self.send_to_conn(conn, Event::RoomUsers { profiles }, out);
     }
 
     pub(super) fn on_exit(
@@ -242,17 +212,20 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         let now_ms = self.now_ms;
-        let Some(room) = self.rooms.rooms.get_mut(name) else {
+        let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
         let Some(member) = room.members.get_mut(user) else {
             return;
         };
+        let before = member.conns.len();
         member.conns.retain(|c| *c != conn);
+        if member.conns.len() < before {
+            room.shards.remove(conn.shard);
+        }
         if !member.conns.is_empty() {
             return;
         }
-        let profile = member.profile.clone();
         let event = if leaving {
             room.members.remove(user);
             Event::RoomLeave {
@@ -261,17 +234,19 @@ impl Engine {
             }
         } else {
             member.idle_since_ms = Some(now_ms);
-            Event::RoomPresence {
+            let event = Event::RoomPresence {
                 change: RoomChange::Idle,
-                profile,
+                profile: member.profile.clone(),
                 time: now_ms / 1000,
-            }
+            };
+            self.idle
+                .queue
+                .push_back((now_ms, Box::from(name), Box::from(user)));
+            event
         };
-        let shards = room.shards();
-        if room.members.is_empty() {
-            self.rooms.rooms.remove(name);
-        }
-        self.send_to_room(name, shards, event, None, out);
+        let shards = room.shards.shards();
+        self.rooms.remove_if_unused(name);
+        self.send_to_room(name, shards, event, out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -286,53 +261,25 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         let time = self.now_ms / 1000;
-        let Some(room) = self.rooms.rooms.get_mut(name) else {
-            return self.send_to_conn(
-                from,
-                Event::Error {
-                    code: ErrorCode::NotInRoom,
-                },
-                out,
-            );
+        let Some(room) = self.rooms.get_mut(name) else {
+            return self.refuse_at(from, ErrorCode::NotInRoom, out);
         };
         let Some(brief) = room.members.get(user).map(|m| m.brief.clone()) else {
-            return self.send_to_conn(
-                from,
-                Event::Error {
-                    code: ErrorCode::NotInRoom,
-                },
-                out,
-            );
+            return self.refuse_at(from, ErrorCode::NotInRoom, out);
         };
         let id = match update {
             Some(id) => match room.author_of(id) {
                 Some(author) if author == user => id,
-                Some(_) => {
-                    return self.send_to_conn(
-                        from,
-                        Event::Error {
-                            code: ErrorCode::NotYourMessage,
-                        },
-                        out,
-                    );
-                }
-                None => {
-                    return self.send_to_conn(
-                        from,
-                        Event::Error {
-                            code: ErrorCode::UnknownMessage,
-                        },
-                        out,
-                    );
-                }
+                Some(_) => return self.refuse_at(from, ErrorCode::NotYourMessage, out),
+                None => return self.refuse_at(from, ErrorCode::UnknownMessage, out),
             },
             None => {
-                room.next_message += 1;
+                room.last_message += 1;
                 if room.authors.len() == REMEMBERED_AUTHORS {
                     room.authors.pop_front();
                 }
-                room.authors.push_back((room.next_message, Box::from(user)));
-                room.next_message
+                room.authors.push_back(Box::from(user));
+                room.last_message
             }
         };
         let event = Event::RoomMessage {
@@ -343,28 +290,16 @@ impl Engine {
             private: to.is_some(),
             update: update.is_some(),
         };
-        match to {
-            None => {
-                let shards = room.shards();
-                self.send_to_room(name, shards, event, None, out);
-            }
-            Some(to) => {
-                let recipients = match room.members.get(&to) {
-                    Some(member) if !member.conns.is_empty() => member.conns.clone(),
-                    _ => {
-                        return self.send_to_conn(
-                            from,
-                            Event::Error {
-                                code: ErrorCode::UnknownRecipient,
-                            },
-                            out,
-                        );
-                    }
-                };
-                for conn in recipients {
-                    self.send_to_conn(conn, event.clone(), out);
-                }
-            }
+        let Some(to) = to else {
+            let shards = room.shards.shards();
+            return self.send_to_room(name, shards, event, out);
+        };
+        let recipients = match room.members.get(&to) {
+            Some(member) if !member.conns.is_empty() => member.conns.clone(),
+            _ => return self.refuse_at(from, ErrorCode::UnknownRecipient, out),
+        };
+        for conn in recipients {
+            self.send_to_conn(conn, event.clone(), out);
         }
     }
 
@@ -373,52 +308,60 @@ impl Engine {
     pub fn tick(&mut self, now_ms: u64, out: &mut impl Outbox) {
         self.now_ms = now_ms;
         let grace = self.limits.room_idle_grace_ms;
-        let mut left = Vec::new();
-        for (name, room) in &mut self.rooms.rooms {
-            let shards = room.shards();
-            room.members
-                .retain(|user, member| match member.idle_since_ms {
-                    Some(since) if now_ms.saturating_sub(since) >= grace => {
-                        left.push((name.clone(), shards, Box::from(&**user)));
-                        false
-                    }
-                    _ => true,
-                });
-        }
-        self.rooms.rooms.retain(|_, room| !room.members.is_empty());
-        for (name, shards, user) in left {
+        while let Some((since, _, _)) = self.idle.queue.front() {
+            if now_ms.saturating_sub(*since) < grace {
+                break;
+            }
+            let (since, name, user) = self.idle.queue.pop_front().expect("front above");
+            let Some(room) = self.rooms.get_mut(&name) else {
+                continue;
+            };
+            // Still idle since then (not back, nor gone idle again later)?
+            if room.members.get(&user).and_then(|m| m.idle_since_ms) != Some(since) {
+                continue;
+            }
+            room.members.remove(&user);
+            let shards = room.shards.shards();
+            self.rooms.remove_if_unused(&name);
             let event = Event::RoomLeave {
                 user,
                 time: now_ms / 1000,
             };
-            self.send_to_room(&name, shards, event, None, out);
+            self.send_to_room(&name, shards, event, out);
         }
         self.drain_loopback(out);
     }
 
-    fn send_to_conn(&mut self, conn: ConnAddr, event: Event, out: &mut impl Outbox) {
-        let msg = ShardMsg::ToConn {
-            conn: conn.conn,
-            event,
-        };
-        self.route(conn.shard, msg, out);
-    }
-
-    fn send_to_room(
-        &mut self,
-        name: &str,
-        shards: ShardSet,
-        event: Event,
-        except: Option<ConnAddr>,
-        out: &mut impl Outbox,
-    ) {
+    fn send_to_room(&mut self, name: &str, shards: ShardSet, event: Event, out: &mut impl Outbox) {
         for shard in shards.iter() {
             let msg = ShardMsg::ToRoom {
                 room: Box::from(name),
                 event: event.clone(),
-                except: except.filter(|c| c.shard == shard).map(|c| c.conn),
             };
             self.route(shard, msg, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_are_found_by_id_until_they_age_out() {
+        let mut room = Room::default();
+        for i in 1..=REMEMBERED_AUTHORS as u64 + 10 {
+            room.last_message = i;
+            if room.authors.len() == REMEMBERED_AUTHORS {
+                room.authors.pop_front();
+            }
+            room.authors.push_back(format!("u{i}").into());
+        }
+        let last = room.last_message;
+        assert_eq!(room.author_of(last), Some(&*format!("u{last}")));
+        assert_eq!(room.author_of(11), Some("u11"));
+        assert_eq!(room.author_of(10), None);
+        assert_eq!(room.author_of(0), None);
+        assert_eq!(room.author_of(last + 1), None);
     }
 }
