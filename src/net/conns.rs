@@ -118,9 +118,11 @@ impl Slot {
         if self.close.is_none() {
             self.close = Some(reason);
             if reason == CloseReason::SLOW_CONSUMER {
-                self.queue.clear();
-                self.queued_bytes = 0;
-                self.front_written = 0;
+                // Drop the backlog, but finish a frame already partly written: the
+                // close frame must start on a frame boundary.
+                let keep = usize::from(self.front_written > 0);
+                self.queue.truncate(keep);
+                self.queued_bytes = self.queue.front().map_or(0, |f| f.len());
             }
         }
         self.wake();
@@ -254,6 +256,22 @@ mod tests {
         assert_eq!(slot.close, Some(CloseReason::SLOW_CONSUMER));
         assert!(slot.queue.is_empty());
         assert_eq!(Rc::strong_count(&frame), 1);
+    }
+
+    #[test]
+    fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
+        let mut t = ConnTable::new(4096);
+        let a = t.insert(Dialect::Turntable);
+        let frame: Frame = Rc::from(vec![0u8; 2000]);
+        assert!(t.push(a, frame.clone()));
+        assert!(t.push(a, frame.clone()));
+        t.get_mut(a).unwrap().advance(500);
+        assert!(!t.push(a, frame.clone()));
+        let slot = t.get_mut(a).unwrap();
+        assert_eq!(slot.queue.len(), 1);
+        assert_eq!(slot.front_written, 500);
+        slot.advance(1500);
+        assert!(slot.queue.is_empty());
     }
 
     #[test]

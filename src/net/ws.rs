@@ -141,11 +141,6 @@ impl Decoder {
         }
     }
 
-    /// True while a fragmented message has started but not finished.
-    pub fn in_message(&self) -> bool {
-        self.fragments.is_some()
-    }
-
     /// Decodes every complete frame at the start of `buf`, calling `on_message` for each
     /// complete message, and returns how many bytes were consumed. Payloads are unmasked
     /// in place. After an error the connection must be closed; nothing more is decoded.

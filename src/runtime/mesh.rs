@@ -48,11 +48,6 @@ impl MeshOut {
         }
     }
 
-    /// Messages queued and not yet handed to the mesh, over all peers.
-    pub fn queued(&self) -> usize {
-        self.peers.iter().map(|p| p.msgs.borrow().len()).sum()
-    }
-
     /// Ships `peer`'s queue in batches until the mesh closes.
     pub async fn pump(&self, peer: ShardId, senders: Rc<Senders<Batch>>) {
         let queue = self.peers[peer].clone();
