@@ -71,6 +71,23 @@ impl ChannelRecord {
         }
     }
 
+    /// Adds a subscriber: it receives publications but is not a member. False if the
+    /// connection was already in.
+    pub fn listen(&mut self, conn: ConnAddr) -> bool {
+        let new = self.conns.insert(conn);
+        if new {
+            self.per_shard.add(conn.shard);
+        }
+        new
+    }
+
+    /// Removes a subscriber.
+    pub fn unlisten(&mut self, conn: ConnAddr) {
+        if self.conns.remove(&conn) {
+            self.per_shard.remove(conn.shard);
+        }
+    }
+
     pub fn has_conn(&self, conn: ConnAddr) -> bool {
         self.conns.contains(&conn)
     }
@@ -152,6 +169,19 @@ mod tests {
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::Member);
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::None);
         assert_eq!(ch.members().collect::<Vec<_>>(), vec!["b"]);
+    }
+
+    #[test]
+    fn subscribers_receive_without_being_members() {
+        let mut ch = ChannelRecord::default();
+        assert!(ch.listen(addr(1, 5)));
+        assert!(!ch.listen(addr(1, 5)));
+        assert_eq!(ch.members().count(), 0);
+        assert_eq!(ch.shards().iter().collect::<Vec<_>>(), vec![1]);
+        ch.unlisten(addr(1, 5));
+        ch.unlisten(addr(1, 5));
+        assert!(ch.is_unused());
+        assert_eq!(ch.shards().iter().count(), 0);
     }
 
     #[test]

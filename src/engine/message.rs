@@ -58,6 +58,8 @@ pub enum ErrorCode {
     NotYourMessage,
     /// An update of a message the room does not know (never sent, or too old).
     UnknownMessage,
+    /// An unsubscribe from a channel the connection is not subscribed to.
+    NotSubscribed,
 }
 
 impl ErrorCode {
@@ -74,6 +76,7 @@ impl ErrorCode {
             ErrorCode::UnknownRecipient => "room.unknown_recipient",
             ErrorCode::NotYourMessage => "room.not_your_message",
             ErrorCode::UnknownMessage => "room.unknown_message",
+            ErrorCode::NotSubscribed => "channel.not_subscribed",
         }
     }
 
@@ -90,8 +93,25 @@ impl ErrorCode {
             ErrorCode::UnknownRecipient => "no such user online in this room",
             ErrorCode::NotYourMessage => "only the author can update a message",
             ErrorCode::UnknownMessage => "no such message in this room",
+            ErrorCode::NotSubscribed => "not subscribed to this channel",
         }
     }
+}
+
+/// A request id of an RPC dialect (SocketCluster's `cid`, World's correlation id) as
+/// raw JSON, echoed in the answer so the client can match it; `None` when the client
+/// expects no answer. The engine never looks inside.
+pub type Receipt = Option<Box<str>>;
+
+/// How a publication is accepted and delivered; each dialect has its own rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishMode {
+    /// Only a joined member may publish (else any connection may).
+    pub members_only: bool,
+    /// The publisher's own connection receives the publication too.
+    pub echo: bool,
+    /// Answer [`Event::Published`] once the channel has taken the publication.
+    pub receipt: Receipt,
 }
 
 /// What a local connection asks of the engine, already parsed and validated by its
@@ -110,11 +130,22 @@ pub enum Command {
     Join {
         channel: Box<str>,
         invite: Vec<Box<str>>,
+        receipt: Receipt,
     },
     /// Leave a channel.
-    Leave { channel: Box<str> },
-    /// Publish a JSON payload to every member of a channel, in the channel's order.
-    Publish { channel: Box<str>, data: Box<str> },
+    Leave { channel: Box<str>, receipt: Receipt },
+    /// Receive a channel's publications without being a member (pub/sub dialects; no
+    /// identity needed). Subscribing again is acknowledged and changes nothing.
+    Subscribe { channel: Box<str>, receipt: Receipt },
+    /// Stop receiving a channel's publications.
+    Unsubscribe { channel: Box<str>, receipt: Receipt },
+    /// Publish a JSON payload to every member and subscriber of a channel, in the
+    /// channel's order.
+    Publish {
+        channel: Box<str>,
+        data: Box<str>,
+        mode: PublishMode,
+    },
     /// Enter a chat room as `member` (one chat room per connection).
     RoomConnect { room: Box<str>, member: RoomMember },
     /// Say something in the connection's room: to everyone, to one user (`to`), or as a
@@ -159,24 +190,35 @@ pub enum Event {
     Joined {
         channel: Box<str>,
         members: Vec<Box<str>>,
+        receipt: Receipt,
     },
     /// The connection left `channel`.
-    Left { channel: Box<str> },
+    Left { channel: Box<str>, receipt: Receipt },
+    /// The connection receives `channel`'s publications from now on.
+    Subscribed { channel: Box<str>, receipt: Receipt },
+    /// The connection no longer receives `channel`'s publications.
+    Unsubscribed { channel: Box<str>, receipt: Receipt },
+    /// The channel took a publication that asked for a receipt (its deliveries to the
+    /// publisher's shard precede this).
+    Published { channel: Box<str>, receipt: Box<str> },
     /// Another user became a member of a channel the connection is in.
     MemberJoined { channel: Box<str>, user: Box<str> },
     /// A user stopped being a member of a channel the connection is in.
     MemberLeft { channel: Box<str>, user: Box<str> },
     /// `from` invites the user to `channel`.
     Invite { channel: Box<str>, from: Box<str> },
-    /// A publication, with its per-channel sequence number.
+    /// A publication, with its per-channel sequence number. `from` is the publisher's
+    /// user id (empty for an anonymous publisher); `skip` is a publisher that does not
+    /// want its own publication.
     Message {
         channel: Box<str>,
         seq: u64,
         from: Box<str>,
         data: Box<str>,
+        skip: Option<ConnAddr>,
     },
     /// A command was refused.
-    Error { code: ErrorCode },
+    Error { code: ErrorCode, receipt: Receipt },
     /// The connection is in the room as `profile` (a JSON user object).
     RoomConnected { profile: Box<str> },
     /// Everyone in the room (JSON user objects), sent to a newcomer.
@@ -228,6 +270,7 @@ pub enum ShardMsg {
         user: Box<str>,
         conn: ConnAddr,
         invite: Vec<Box<str>>,
+        receipt: Receipt,
     },
     /// A connection leaves a channel.
     Leave {
@@ -235,12 +278,21 @@ pub enum ShardMsg {
         user: Box<str>,
         conn: ConnAddr,
     },
-    /// A member publishes to a channel.
+    /// A connection subscribes to a channel.
+    Subscribe {
+        channel: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+    },
+    /// A connection unsubscribes from a channel.
+    Unsubscribe { channel: Box<str>, conn: ConnAddr },
+    /// A connection publishes to a channel.
     Publish {
         channel: Box<str>,
         user: Box<str>,
         conn: ConnAddr,
         data: Box<str>,
+        mode: PublishMode,
     },
 
     /// The owner counted this shard's connections of `user` (the answer to `UserUp`).
@@ -254,6 +306,13 @@ pub enum ShardMsg {
         channel: Box<str>,
         conn: ConnId,
         members: Vec<Box<str>>,
+        receipt: Receipt,
+    },
+    /// The channel owner counted a subscription.
+    Subscribed {
+        channel: Box<str>,
+        conn: ConnId,
+        receipt: Receipt,
     },
     /// Deliver `event` to this shard's members of `channel`.
     ToChannel { channel: Box<str>, event: Event },

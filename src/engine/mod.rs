@@ -14,6 +14,7 @@ pub mod message;
 pub mod owned;
 pub mod ownership;
 pub mod presence;
+mod pubsub;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
@@ -23,13 +24,15 @@ use std::rc::Rc;
 
 use ahash::{AHashMap, AHashSet};
 
-use channels::{ChannelRecord, Memberships, RosterChange};
+use channels::{ChannelRecord, Memberships};
 pub use message::{
-    Command, ConnAddr, ConnId, ErrorCode, Event, RoomChange, RoomMember, ShardMsg, Status,
+    Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, RoomChange, RoomMember,
+    ShardMsg, Status,
 };
 use owned::Owned;
 pub use ownership::{ShardId, owner_shard};
 use presence::{PendingSnapshot, UserRecord, Watches};
+use pubsub::Tie;
 use rooms::{IdleMembers, Room, RoomSeats, Seat};
 
 /// Where the engine's output goes: the network layer in production, queues in tests.
@@ -71,30 +74,20 @@ pub struct EngineStats {
     pub owned_rooms: usize,
 }
 
-/// A channel as one local connection sees it.
-#[derive(Debug, PartialEq, Eq)]
-enum JoinState {
-    /// Join sent to the owner, not yet acknowledged.
-    Joining,
-    Joined,
-}
-
 /// What the engine keeps about one local connection.
 #[derive(Debug, Default)]
 struct LocalConn {
     user: Option<Rc<str>>,
     watching: AHashSet<Rc<str>>,
-    channels: Vec<(Rc<str>, JoinState)>,
+    /// Channels joined or subscribed to.
+    ties: Vec<Tie>,
     /// The chat room the connection is in, if any.
     seat: Option<Seat>,
 }
 
 impl LocalConn {
-    fn channel(&self, channel: &str) -> Option<&JoinState> {
-        self.channels
-            .iter()
-            .find(|(c, _)| &**c == channel)
-            .map(|(_, s)| s)
+    fn tie(&self, channel: &str) -> Option<&Tie> {
+        self.ties.iter().find(|t| &*t.channel == channel)
     }
 }
 
@@ -231,39 +224,42 @@ impl Engine {
     }
 
     /// Refuses a command whose connection may be on another shard.
-    fn refuse_at(&mut self, conn: ConnAddr, code: ErrorCode, out: &mut impl Outbox) {
-        self.send_to_conn(conn, Event::Error { code }, out);
+    fn refuse_at(&mut self, conn: ConnAddr, code: ErrorCode, receipt: Receipt, out: &mut impl Outbox) {
+        self.send_to_conn(conn, Event::Error { code, receipt }, out);
     }
 
     fn on_command(&mut self, conn: ConnId, cmd: Command, out: &mut impl Outbox) {
         let Some(local) = self.conns.get(&conn) else {
             return;
         };
-        if let Command::Identify { user } = cmd {
-            return self.identify(conn, user, out);
-        }
-        if let Command::RoomConnect { .. } | Command::RoomSay { .. } | Command::RoomClose = cmd {
-            return self.room_command(conn, cmd, out);
-        }
-        let Some(user) = local.user.clone() else {
-            return out.deliver(
-                &[conn],
-                &Event::Error {
-                    code: ErrorCode::NotIdentified,
-                },
-            );
-        };
+        let user = local.user.clone();
         match cmd {
-            Command::Identify { .. }
-            | Command::RoomConnect { .. }
-            | Command::RoomSay { .. }
-            | Command::RoomClose => unreachable!("handled above"),
+            Command::Identify { user } => self.identify(conn, user, out),
+            Command::RoomConnect { .. } | Command::RoomSay { .. } | Command::RoomClose => {
+                self.room_command(conn, cmd, out)
+            }
+            Command::Join { .. }
+            | Command::Leave { .. }
+            | Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. } => self.channel_command(conn, user, cmd, out),
+            Command::SetStatus(_) | Command::Watch(_) | Command::Unwatch(_) => {
+                let Some(user) = user else {
+                    return refuse(conn, ErrorCode::NotIdentified, None, out);
+                };
+                self.presence_command(conn, &user, cmd, out)
+            }
+        }
+    }
+
+    fn presence_command(&mut self, conn: ConnId, user: &str, cmd: Command, out: &mut impl Outbox) {
+        match cmd {
             Command::SetStatus(status) => {
                 let msg = ShardMsg::SetStatus {
-                    user: Box::from(&*user),
+                    user: Box::from(user),
                     status,
                 };
-                self.send_to_owner(&user, msg, out);
+                self.send_to_owner(user, msg, out);
                 out.deliver(&[conn], &Event::StatusSet { status });
             }
             Command::Watch(ids) => self.watch(conn, ids, out),
@@ -272,21 +268,7 @@ impl Engine {
                     self.unwatch(conn, &id, out);
                 }
             }
-            Command::Join { channel, invite } => self.join(conn, &user, channel, invite, out),
-            Command::Leave { channel } => self.leave(conn, &user, channel, out),
-            Command::Publish { channel, data } => {
-                if self.conns[&conn].channel(&channel) != Some(&JoinState::Joined) {
-                    return refuse(conn, ErrorCode::NotMember, out);
-                }
-                let owner = self.owner(&channel);
-                let msg = ShardMsg::Publish {
-                    channel,
-                    user: Box::from(&*user),
-                    conn: self.addr(conn),
-                    data,
-                };
-                self.route(owner, msg, out);
-            }
+            _ => unreachable!("only presence commands are routed here"),
         }
     }
 
@@ -300,7 +282,7 @@ impl Engine {
     fn identify(&mut self, conn: ConnId, user: Box<str>, out: &mut impl Outbox) {
         let local = self.conns.get_mut(&conn).expect("checked by caller");
         if local.user.is_some() {
-            return refuse(conn, ErrorCode::AlreadyIdentified, out);
+            return refuse(conn, ErrorCode::AlreadyIdentified, None, out);
         }
         let key: Rc<str> = match self.local_users.get_key_value(&*user) {
             Some((k, _)) => k.clone(),
@@ -334,7 +316,7 @@ impl Engine {
             .filter(|id| !local.watching.contains(&***id))
             .count();
         if local.watching.len() + new > self.limits.max_watches_per_conn {
-            return refuse(conn, ErrorCode::TooManyWatches, out);
+            return refuse(conn, ErrorCode::TooManyWatches, None, out);
         }
         let mut keys = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
@@ -405,55 +387,6 @@ impl Engine {
         }
     }
 
-    fn join(
-        &mut self,
-        conn: ConnId,
-        user: &str,
-        channel: Box<str>,
-        invite: Vec<Box<str>>,
-        out: &mut impl Outbox,
-    ) {
-        let local = self.conns.get_mut(&conn).expect("checked by caller");
-        if local.channel(&channel).is_none() {
-            if local.channels.len() >= self.limits.max_channels_per_conn {
-                return refuse(conn, ErrorCode::TooManyChannels, out);
-            }
-            local
-                .channels
-                .push((Rc::from(&*channel), JoinState::Joining));
-        }
-        let owner = self.owner(&channel);
-        let msg = ShardMsg::Join {
-            channel,
-            user: Box::from(user),
-            conn: self.addr(conn),
-            invite,
-        };
-        self.route(owner, msg, out);
-    }
-
-    fn leave(&mut self, conn: ConnId, user: &str, channel: Box<str>, out: &mut impl Outbox) {
-        let local = self.conns.get_mut(&conn).expect("checked by caller");
-        let Some(i) = local.channels.iter().position(|(c, _)| **c == *channel) else {
-            return refuse(conn, ErrorCode::NotMember, out);
-        };
-        local.channels.swap_remove(i);
-        self.memberships.remove(&channel, conn);
-        out.deliver(
-            &[conn],
-            &Event::Left {
-                channel: channel.clone(),
-            },
-        );
-        let owner = self.owner(&channel);
-        let msg = ShardMsg::Leave {
-            channel,
-            user: Box::from(user),
-            conn: self.addr(conn),
-        };
-        self.route(owner, msg, out);
-    }
-
     fn on_close(&mut self, conn: ConnId, out: &mut impl Outbox) {
         self.leave_room(conn, false, out);
         let Some(local) = self.conns.get(&conn) else {
@@ -465,18 +398,11 @@ impl Engine {
             self.unwatch(conn, &id, out);
         }
         let local = self.conns.remove(&conn).expect("present above");
+        let user = local.user.as_deref().unwrap_or("");
+        self.drop_ties(conn, user, local.ties, out);
         let Some(user) = local.user else {
             return;
         };
-        for (channel, _) in local.channels {
-            self.memberships.remove(&channel, conn);
-            let msg = ShardMsg::Leave {
-                channel: Box::from(&*channel),
-                user: Box::from(&*user),
-                conn: self.addr(conn),
-            };
-            self.send_to_owner(&channel, msg, out);
-        }
         if let Some(local_user) = self.local_users.get_mut(&user) {
             local_user.conns.retain(|c| *c != conn);
             if local_user.conns.is_empty() {
@@ -555,78 +481,19 @@ impl Engine {
                     self.route(shard, msg, out);
                 }
             }
-            ShardMsg::Join {
-                channel,
-                user,
-                conn,
-                invite,
-            } => self.owner_join(channel, user, conn, invite, out),
-            ShardMsg::Leave {
-                channel,
-                user,
-                conn,
-            } => {
-                let Some(rec) = self.owned_channels.get_mut(&channel) else {
-                    return;
-                };
-                if rec.leave(&user, conn) == RosterChange::Member {
-                    let event = Event::MemberLeft {
-                        channel: channel.clone(),
-                        user,
-                    };
-                    self.send_to_channel(&channel, event, out);
-                }
-                self.owned_channels.remove_if_unused(&channel);
-            }
-            ShardMsg::Publish {
-                channel,
-                user,
-                conn,
-                data,
-            } => {
-                let Some(rec) = self
-                    .owned_channels
-                    .get_mut(&channel)
-                    .filter(|rec| rec.has_conn(conn))
-                else {
-                    return self.refuse_at(conn, ErrorCode::NotMember, out);
-                };
-                rec.seq += 1;
-                let event = Event::Message {
-                    channel: channel.clone(),
-                    seq: rec.seq,
-                    from: user,
-                    data,
-                };
-                self.send_to_channel(&channel, event, out);
-            }
+            msg @ (ShardMsg::Join { .. }
+            | ShardMsg::Leave { .. }
+            | ShardMsg::Subscribe { .. }
+            | ShardMsg::Unsubscribe { .. }
+            | ShardMsg::Publish { .. }
+            | ShardMsg::Joined { .. }
+            | ShardMsg::Subscribed { .. }
+            | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),
             ShardMsg::StatusOf { user, status } => self.on_status(&user, status, out),
             ShardMsg::ToLocalUser { user, event } => {
                 if let Some(local_user) = self.local_users.get(&*user) {
                     out.deliver(&local_user.conns, &event);
                 }
-            }
-            ShardMsg::Joined {
-                channel,
-                conn,
-                members,
-            } => {
-                let Some(local) = self.conns.get_mut(&conn) else {
-                    return;
-                };
-                let Some((_, state)) = local.channels.iter_mut().find(|(c, _)| **c == *channel)
-                else {
-                    return;
-                };
-                if *state == JoinState::Joined {
-                    return;
-                }
-                *state = JoinState::Joined;
-                self.memberships.add(&channel, conn);
-                out.deliver(&[conn], &Event::Joined { channel, members });
-            }
-            ShardMsg::ToChannel { channel, event } => {
-                out.deliver(self.memberships.conns(&channel), &event);
             }
             ShardMsg::ToConn { conn, event } => {
                 if self.conns.contains_key(&conn) {
@@ -652,63 +519,6 @@ impl Engine {
                 update,
             } => self.on_say(&room, &user, conn, content, to, update, out),
             ShardMsg::ToRoom { room, event } => self.on_to_room(&room, &event, out),
-        }
-    }
-
-    fn owner_join(
-        &mut self,
-        channel: Box<str>,
-        user: Box<str>,
-        conn: ConnAddr,
-        invite: Vec<Box<str>>,
-        out: &mut impl Outbox,
-    ) {
-        let rec = self.owned_channels.entry(&channel);
-        if rec.join(&user, conn) == RosterChange::Member {
-            // Sent before `Joined`, so the newcomer's shard has not added it to the
-            // channel yet and only the other members hear of it.
-            let event = Event::MemberJoined {
-                channel: channel.clone(),
-                user: user.clone(),
-            };
-            self.send_to_channel(&channel, event, out);
-        }
-        let members = self.owned_channels.get(&channel).expect("joined above");
-        let members = members.members().map(Box::from).collect();
-        let joined = ShardMsg::Joined {
-            channel: channel.clone(),
-            conn: conn.conn,
-            members,
-        };
-        self.route(conn.shard, joined, out);
-        for invitee in invite {
-            if invitee == user {
-                continue;
-            }
-            let event = Event::Invite {
-                channel: channel.clone(),
-                from: user.clone(),
-            };
-            let msg = ShardMsg::ToUser {
-                user: invitee.clone(),
-                event,
-            };
-            self.send_to_owner(&invitee, msg, out);
-        }
-    }
-
-    /// Sends a channel event to every shard with members, one message per shard.
-    fn send_to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
-        let Some(rec) = self.owned_channels.get(channel) else {
-            return;
-        };
-        let shards = rec.shards();
-        for shard in shards.iter() {
-            let msg = ShardMsg::ToChannel {
-                channel: Box::from(channel),
-                event: event.clone(),
-            };
-            self.route(shard, msg, out);
         }
     }
 
@@ -759,6 +569,6 @@ impl Engine {
 }
 
 /// Refuses a command of a local connection.
-fn refuse(conn: ConnId, code: ErrorCode, out: &mut impl Outbox) {
-    out.deliver(&[conn], &Event::Error { code });
+fn refuse(conn: ConnId, code: ErrorCode, receipt: Receipt, out: &mut impl Outbox) {
+    out.deliver(&[conn], &Event::Error { code, receipt });
 }

@@ -96,7 +96,7 @@ impl Engine {
                 };
                 self.send_to_owner(&room, msg, out);
             }
-            (Command::RoomConnect { .. }, Some(_)) => refuse(conn, ErrorCode::AlreadyInRoom, out),
+            (Command::RoomConnect { .. }, Some(_)) => refuse(conn, ErrorCode::AlreadyInRoom, None, out),
             (
                 Command::RoomSay {
                     content,
@@ -116,7 +116,7 @@ impl Engine {
                 self.send_to_owner(&seat.room, msg, out);
             }
             (Command::RoomClose, Some(_)) => self.leave_room(conn, true, out),
-            (_, _) => refuse(conn, ErrorCode::NotInRoom, out),
+            (_, _) => refuse(conn, ErrorCode::NotInRoom, None, out),
         }
     }
 
@@ -262,16 +262,16 @@ impl Engine {
     ) {
         let time = self.now_ms / 1000;
         let Some(room) = self.rooms.get_mut(name) else {
-            return self.refuse_at(from, ErrorCode::NotInRoom, out);
+            return self.refuse_at(from, ErrorCode::NotInRoom, None, out);
         };
         let Some(brief) = room.members.get(user).map(|m| m.brief.clone()) else {
-            return self.refuse_at(from, ErrorCode::NotInRoom, out);
+            return self.refuse_at(from, ErrorCode::NotInRoom, None, out);
         };
         let id = match update {
             Some(id) => match room.author_of(id) {
                 Some(author) if author == user => id,
-                Some(_) => return self.refuse_at(from, ErrorCode::NotYourMessage, out),
-                None => return self.refuse_at(from, ErrorCode::UnknownMessage, out),
+                Some(_) => return self.refuse_at(from, ErrorCode::NotYourMessage, None, out),
+                None => return self.refuse_at(from, ErrorCode::UnknownMessage, None, out),
             },
             None => {
                 room.last_message += 1;
@@ -296,7 +296,7 @@ impl Engine {
         };
         let recipients = match room.members.get(&to) {
             Some(member) if !member.conns.is_empty() => member.conns.clone(),
-            _ => return self.refuse_at(from, ErrorCode::UnknownRecipient, out),
+            _ => return self.refuse_at(from, ErrorCode::UnknownRecipient, None, out),
         };
         for conn in recipients {
             self.send_to_conn(conn, event.clone(), out);

@@ -6,6 +6,15 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::*;
 
+/// The publication rules of turntable v1: members only, echoed to the publisher.
+fn members_only() -> PublishMode {
+    PublishMode {
+        members_only: true,
+        echo: true,
+        receipt: None,
+    }
+}
+
 /// A tiny deterministic generator, so interleavings are random but reproducible.
 struct Rng(u64);
 
@@ -187,10 +196,12 @@ fn identify_then_commands_need_identity() {
         sim.take(c),
         vec![
             Event::Error {
+                receipt: None,
                 code: ErrorCode::NotIdentified
             },
             Event::Identified { user: "a".into() },
             Event::Error {
+                receipt: None,
                 code: ErrorCode::AlreadyIdentified
             },
         ]
@@ -310,6 +321,7 @@ fn watch_limit_is_enforced() {
     assert_eq!(
         sim.take(c),
         vec![Event::Error {
+            receipt: None,
             code: ErrorCode::TooManyWatches
         }]
     );
@@ -329,6 +341,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     sim.cmd(
         host,
         Command::Join {
+            receipt: None,
             channel: "CStrike".into(),
             invite: ids(&["guest", "offline-user"]),
         },
@@ -337,6 +350,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     assert_eq!(
         sim.take(host),
         vec![Event::Joined {
+            receipt: None,
             channel: "CStrike".into(),
             members: ids(&["host"]),
         }]
@@ -352,6 +366,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     sim.cmd(
         guest_b,
         Command::Join {
+            receipt: None,
             channel: "CStrike".into(),
             invite: vec![],
         },
@@ -360,6 +375,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     assert_eq!(
         sim.take(guest_b),
         vec![Event::Joined {
+            receipt: None,
             channel: "CStrike".into(),
             members: ids(&["host", "guest"]),
         }]
@@ -393,6 +409,7 @@ fn every_member_sees_publications_in_the_same_order() {
             sim.cmd(
                 m,
                 Command::Join {
+                    receipt: None,
                     channel: "room".into(),
                     invite: vec![],
                 },
@@ -407,6 +424,7 @@ fn every_member_sees_publications_in_the_same_order() {
                 sim.cmd(
                     m,
                     Command::Publish {
+                        mode: members_only(),
                         channel: "room".into(),
                         data: format!("[{round},{i}]").into(),
                     },
@@ -439,6 +457,7 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Publish {
+            mode: members_only(),
             channel: "g".into(),
             data: "[]".into(),
         },
@@ -446,12 +465,14 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Leave {
+            receipt: None,
             channel: "g".into(),
         },
     );
     sim.cmd(
         c,
         Command::Join {
+            receipt: None,
             channel: "g".into(),
             invite: vec![],
         },
@@ -460,6 +481,7 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Publish {
+            mode: members_only(),
             channel: "g".into(),
             data: "[]".into(),
         },
@@ -468,11 +490,13 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Leave {
+            receipt: None,
             channel: "g".into(),
         },
     );
     sim.settle();
     let not_member = Event::Error {
+        receipt: None,
         code: ErrorCode::NotMember,
     };
     assert_eq!(
@@ -482,10 +506,12 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
             not_member.clone(),
             not_member,
             Event::Joined {
+                receipt: None,
                 channel: "g".into(),
                 members: ids(&["u"]),
             },
             Event::Left {
+                receipt: None,
                 channel: "g".into()
             },
         ]
@@ -639,7 +665,10 @@ fn room_members_on_different_shards_see_joins_and_messages() {
         assert_eq!(sim.take(b), vec![said(1, "hi!", "a", false, true)]);
         sim.take(a);
 
-        let refused = |code| vec![Event::Error { code }];
+        let refused = |code| vec![Event::Error {
+            code,
+            receipt: None,
+        }];
         sim.say(b, "mine now", None, Some(1));
         assert_eq!(sim.take(b), refused(ErrorCode::NotYourMessage));
         sim.say(b, "?", None, Some(99));
@@ -714,6 +743,7 @@ fn room_commands_need_a_room_and_only_one() {
     assert_eq!(
         sim.take(c),
         vec![Event::Error {
+            receipt: None,
             code: ErrorCode::NotInRoom
         }]
     );
@@ -729,6 +759,7 @@ fn room_commands_need_a_room_and_only_one() {
     assert_eq!(
         sim.take(c),
         vec![Event::Error {
+            receipt: None,
             code: ErrorCode::AlreadyInRoom
         }]
     );

@@ -215,7 +215,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             }
             out.push(b'}');
         }
-        Event::Error { code } => encode_error(code.message(), out),
+        Event::Error { code, .. } => encode_error(code.message(), out),
         _ => return false,
     }
     true

@@ -14,7 +14,7 @@ use simd_json::prelude::*;
 
 use super::json::{write_key, write_str, write_str_array, write_u64};
 use crate::auth::{Auth, AuthError};
-use crate::engine::{Command, Event, Status};
+use crate::engine::{Command, Event, PublishMode, Status};
 
 /// What the server sends first on every connection: "identify yourself".
 pub const GREETING: &str = r#"{"command":"idyou","data":{}}"#;
@@ -105,11 +105,18 @@ pub fn decode(
                 None => Vec::new(),
                 Some(list) => id_list(list, "invite")?,
             };
-            Ok(Command::Join { channel, invite })
+            Ok(Command::Join {
+                channel,
+                invite,
+                receipt: None,
+            })
         }
         Name::Leavegame => {
             let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
-            Ok(Command::Leave { channel })
+            Ok(Command::Leave {
+                channel,
+                receipt: None,
+            })
         }
         Name::Game => game(&mut data, user, now_ms),
         Name::Idme => unreachable!("answered above"),
@@ -200,7 +207,15 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
         .expect("checked above")
         .encode()
         .into_boxed_str();
-    Ok(Command::Publish { channel, data })
+    Ok(Command::Publish {
+        channel,
+        data,
+        mode: PublishMode {
+            members_only: true,
+            echo: true,
+            receipt: None,
+        },
+    })
 }
 
 /// Checks that an id a client names as itself (`self`, an action's `from`) is the
@@ -266,14 +281,16 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_str(out, status.as_str());
             out.push(b'}');
         }
-        Event::Joined { channel, members } => {
+        Event::Joined {
+            channel, members, ..
+        } => {
             out.extend_from_slice(br#"{"command":"joined","data":{"channel":"#);
             write_str(out, channel);
             out.extend_from_slice(br#","members":"#);
             write_str_array(out, members.iter().map(|m| &**m));
             out.extend_from_slice(b"}}");
         }
-        Event::Left { channel } => {
+        Event::Left { channel, .. } => {
             out.extend_from_slice(br#"{"command":"left","data":{"channel":"#);
             write_str(out, channel);
             out.extend_from_slice(b"}}");
@@ -292,6 +309,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             seq,
             from,
             data,
+            ..
         } => {
             out.extend_from_slice(br#"{"command":"game","data":{"channel":"#);
             write_str(out, channel);
@@ -303,12 +321,15 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(data.as_bytes());
             out.extend_from_slice(b"}}");
         }
-        Event::Error { code } => encode_error(code.as_str(), code.message(), out),
+        Event::Error { code, .. } => encode_error(code.as_str(), code.message(), out),
         Event::RoomConnected { .. }
         | Event::RoomUsers { .. }
         | Event::RoomPresence { .. }
         | Event::RoomLeave { .. }
-        | Event::RoomMessage { .. } => return false,
+        | Event::RoomMessage { .. }
+        | Event::Subscribed { .. }
+        | Event::Unsubscribed { .. }
+        | Event::Published { .. } => return false,
     }
     true
 }
@@ -402,6 +423,7 @@ mod tests {
                 Some("1:3456")
             ),
             Ok(Command::Join {
+                receipt: None,
                 channel: "CStrike".into(),
                 invite: vec!["1:2345".into()]
             })
@@ -415,7 +437,7 @@ mod tests {
             Some("1:23456"),
         )
         .unwrap();
-        let Command::Publish { channel, data } = cmd else {
+        let Command::Publish { channel, data, .. } = cmd else {
             panic!("{cmd:?}")
         };
         assert_eq!(&*channel, "CStrike");
@@ -504,6 +526,7 @@ mod tests {
         );
         assert_eq!(
             enc(&Event::Joined {
+                receipt: None,
                 channel: "c".into(),
                 members: vec!["a".into(), "b".into()]
             }),
@@ -511,6 +534,7 @@ mod tests {
         );
         assert_eq!(
             enc(&Event::Message {
+                skip: None,
                 channel: "c".into(),
                 seq: 7,
                 from: "a".into(),
@@ -520,6 +544,7 @@ mod tests {
         );
         assert_eq!(
             enc(&Event::Error {
+                receipt: None,
                 code: ErrorCode::NotMember
             }),
             json!({"command":"error","data":{"code":"game.not_member","message":"not a member of this channel"}})
@@ -529,6 +554,7 @@ mod tests {
                 status: Status::Busy,
             },
             Event::Left {
+                receipt: None,
                 channel: "c".into(),
             },
             Event::MemberJoined {

@@ -1,0 +1,457 @@
+//! Channels in the engine: members that join (with a roster and invitations) and
+//! subscribers that only listen, on the connection's side and on the channel owner's.
+//!
+//! Every publication goes through the channel's owner shard, which stamps its sequence
+//! number and sends one message per shard with receivers, so every receiver sees a
+//! channel's publications in one order whichever dialect it speaks.
+
+use std::rc::Rc;
+
+use super::channels::RosterChange;
+use super::message::{
+    Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg,
+};
+use super::{Engine, Outbox, refuse};
+
+/// How far a local connection's join or subscription has got.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum JoinState {
+    /// Sent to the owner, not yet acknowledged.
+    Pending,
+    Done,
+}
+
+/// One channel a local connection joined or subscribed to.
+#[derive(Debug)]
+pub(super) struct Tie {
+    pub channel: Rc<str>,
+    pub state: JoinState,
+    /// A member (joined, on the roster) rather than a subscriber.
+    pub member: bool,
+}
+
+impl Engine {
+    /// Join, leave, subscribe, unsubscribe or publish for a local connection; `user` is
+    /// its identity, if it has one.
+    pub(super) fn channel_command(
+        &mut self,
+        conn: ConnId,
+        user: Option<Rc<str>>,
+        cmd: Command,
+        out: &mut impl Outbox,
+    ) {
+        let needs_user = match &cmd {
+            Command::Join { receipt, .. } | Command::Leave { receipt, .. } => Some(receipt),
+            Command::Publish { mode, .. } if mode.members_only => Some(&mode.receipt),
+            _ => None,
+        };
+        if let (Some(receipt), None) = (needs_user, &user) {
+            let receipt = receipt.clone();
+            return refuse(conn, ErrorCode::NotIdentified, receipt, out);
+        }
+        let user = user.as_deref().unwrap_or("");
+        match cmd {
+            Command::Join {
+                channel,
+                invite,
+                receipt,
+            } => self.join(conn, user, channel, invite, receipt, out),
+            Command::Leave { channel, receipt } => self.leave(conn, user, channel, receipt, out),
+            Command::Subscribe { channel, receipt } => self.subscribe(conn, channel, receipt, out),
+            Command::Unsubscribe { channel, receipt } => {
+                self.unsubscribe(conn, channel, receipt, out)
+            }
+            Command::Publish {
+                channel,
+                data,
+                mode,
+            } => self.publish(conn, user, channel, data, mode, out),
+            _ => unreachable!("only channel commands are routed here"),
+        }
+    }
+
+    /// Adds a tie unless the connection has one to `channel`; false (after refusing) if
+    /// that would exceed the per-connection limit.
+    fn tie(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        member: bool,
+        receipt: &Receipt,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let local = self.conns.get_mut(&conn).expect("checked by caller");
+        if local.tie(channel).is_some() {
+            return true;
+        }
+        if local.ties.len() >= self.limits.max_channels_per_conn {
+            refuse(conn, ErrorCode::TooManyChannels, receipt.clone(), out);
+            return false;
+        }
+        local.ties.push(Tie {
+            channel: Rc::from(channel),
+            state: JoinState::Pending,
+            member,
+        });
+        true
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        channel: Box<str>,
+        invite: Vec<Box<str>>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        if !self.tie(conn, &channel, true, &receipt, out) {
+            return;
+        }
+        let msg = ShardMsg::Join {
+            user: Box::from(user),
+            conn: self.addr(conn),
+            invite,
+            receipt,
+            channel,
+        };
+        self.send_to_owner_of_channel(msg, out);
+    }
+
+    fn subscribe(
+        &mut self,
+        conn: ConnId,
+        channel: Box<str>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        let local = &self.conns[&conn];
+        if local
+            .tie(&channel)
+            .is_some_and(|t| t.state == JoinState::Done)
+        {
+            return out.deliver(&[conn], &Event::Subscribed { channel, receipt });
+        }
+        if !self.tie(conn, &channel, false, &receipt, out) {
+            return;
+        }
+        let msg = ShardMsg::Subscribe {
+            conn: self.addr(conn),
+            receipt,
+            channel,
+        };
+        self.send_to_owner_of_channel(msg, out);
+    }
+
+    /// Removes the connection's tie to `channel` locally and tells the owner.
+    fn untie(&mut self, conn: ConnId, user: &str, channel: &str, out: &mut impl Outbox) -> bool {
+        let local = self.conns.get_mut(&conn).expect("checked by caller");
+        let Some(i) = local.ties.iter().position(|t| &*t.channel == channel) else {
+            return false;
+        };
+        let tie = local.ties.swap_remove(i);
+        self.send_untie(conn, user, tie, out);
+        true
+    }
+
+    fn send_untie(&mut self, conn: ConnId, user: &str, tie: Tie, out: &mut impl Outbox) {
+        self.memberships.remove(&tie.channel, conn);
+        let channel = Box::from(&*tie.channel);
+        let msg = if tie.member {
+            ShardMsg::Leave {
+                channel,
+                user: Box::from(user),
+                conn: self.addr(conn),
+            }
+        } else {
+            ShardMsg::Unsubscribe {
+                channel,
+                conn: self.addr(conn),
+            }
+        };
+        self.send_to_owner_of_channel(msg, out);
+    }
+
+    fn leave(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        channel: Box<str>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        let member = self.conns[&conn].tie(&channel).is_some_and(|t| t.member);
+        if !member || !self.untie(conn, user, &channel, out) {
+            return refuse(conn, ErrorCode::NotMember, receipt, out);
+        }
+        out.deliver(&[conn], &Event::Left { channel, receipt });
+    }
+
+    fn unsubscribe(
+        &mut self,
+        conn: ConnId,
+        channel: Box<str>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        let listener = self.conns[&conn].tie(&channel).is_some_and(|t| !t.member);
+        if !listener || !self.untie(conn, "", &channel, out) {
+            return refuse(conn, ErrorCode::NotSubscribed, receipt, out);
+        }
+        out.deliver(&[conn], &Event::Unsubscribed { channel, receipt });
+    }
+
+    fn publish(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        channel: Box<str>,
+        data: Box<str>,
+        mode: PublishMode,
+        out: &mut impl Outbox,
+    ) {
+        if mode.members_only
+            && !self.conns[&conn]
+                .tie(&channel)
+                .is_some_and(|t| t.member && t.state == JoinState::Done)
+        {
+            return refuse(conn, ErrorCode::NotMember, mode.receipt, out);
+        }
+        let msg = ShardMsg::Publish {
+            user: Box::from(user),
+            conn: self.addr(conn),
+            data,
+            mode,
+            channel,
+        };
+        self.send_to_owner_of_channel(msg, out);
+    }
+
+    /// Undoes every join and subscription of a closing connection.
+    pub(super) fn drop_ties(&mut self, conn: ConnId, user: &str, ties: Vec<Tie>, out: &mut impl Outbox) {
+        for tie in ties {
+            self.send_untie(conn, user, tie, out);
+        }
+    }
+
+    fn send_to_owner_of_channel(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+        let channel = match &msg {
+            ShardMsg::Join { channel, .. }
+            | ShardMsg::Leave { channel, .. }
+            | ShardMsg::Subscribe { channel, .. }
+            | ShardMsg::Unsubscribe { channel, .. }
+            | ShardMsg::Publish { channel, .. } => channel,
+            _ => unreachable!("only channel messages go to a channel's owner"),
+        };
+        let owner = self.owner(channel);
+        self.route(owner, msg, out);
+    }
+
+    /// A channel message from another shard (or this one).
+    pub(super) fn on_channel_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+        match msg {
+            ShardMsg::Join {
+                channel,
+                user,
+                conn,
+                invite,
+                receipt,
+            } => self.owner_join(channel, user, conn, invite, receipt, out),
+            ShardMsg::Leave {
+                channel,
+                user,
+                conn,
+            } => {
+                let Some(rec) = self.owned_channels.get_mut(&channel) else {
+                    return;
+                };
+                if rec.leave(&user, conn) == RosterChange::Member {
+                    let event = Event::MemberLeft {
+                        channel: channel.clone(),
+                        user,
+                    };
+                    self.send_to_channel(&channel, event, out);
+                }
+                self.owned_channels.remove_if_unused(&channel);
+            }
+            ShardMsg::Subscribe {
+                channel,
+                conn,
+                receipt,
+            } => {
+                self.owned_channels.entry(&channel).listen(conn);
+                let msg = ShardMsg::Subscribed {
+                    channel,
+                    conn: conn.conn,
+                    receipt,
+                };
+                self.route(conn.shard, msg, out);
+            }
+            ShardMsg::Unsubscribe { channel, conn } => {
+                if let Some(rec) = self.owned_channels.get_mut(&channel) {
+                    rec.unlisten(conn);
+                    self.owned_channels.remove_if_unused(&channel);
+                }
+            }
+            ShardMsg::Publish {
+                channel,
+                user,
+                conn,
+                data,
+                mode,
+            } => self.owner_publish(channel, user, conn, data, mode, out),
+            ShardMsg::Joined {
+                channel,
+                conn,
+                members,
+                receipt,
+            } => {
+                let fresh = self.tie_done(conn, &channel);
+                // An RPC client asking again is answered; turntable v1 is not.
+                let repeat = receipt.is_some()
+                    && self.conns.get(&conn).is_some_and(|l| l.tie(&channel).is_some());
+                if fresh || repeat {
+                    let event = Event::Joined {
+                        channel,
+                        members,
+                        receipt,
+                    };
+                    out.deliver(&[conn], &event);
+                }
+            }
+            ShardMsg::Subscribed {
+                channel,
+                conn,
+                receipt,
+            } => {
+                if self.conns.contains_key(&conn) {
+                    self.tie_done(conn, &channel);
+                    out.deliver(&[conn], &Event::Subscribed { channel, receipt });
+                }
+            }
+            ShardMsg::ToChannel { channel, event } => self.deliver_to_channel(&channel, &event, out),
+            _ => unreachable!("only channel messages are routed here"),
+        }
+    }
+
+    /// Marks a pending tie done and adds the connection to the channel's local
+    /// receivers; false if there was no pending tie (closed, left, or a repeat).
+    fn tie_done(&mut self, conn: ConnId, channel: &str) -> bool {
+        let Some(local) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let Some(tie) = local.ties.iter_mut().find(|t| &*t.channel == channel) else {
+            return false;
+        };
+        if tie.state == JoinState::Done {
+            return false;
+        }
+        tie.state = JoinState::Done;
+        self.memberships.add(channel, conn);
+        true
+    }
+
+    fn owner_join(
+        &mut self,
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        invite: Vec<Box<str>>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        let rec = self.owned_channels.entry(&channel);
+        if rec.join(&user, conn) == RosterChange::Member {
+            // Sent before `Joined`, so the newcomer's shard has not added it to the
+            // channel yet and only the other members hear of it.
+            let event = Event::MemberJoined {
+                channel: channel.clone(),
+                user: user.clone(),
+            };
+            self.send_to_channel(&channel, event, out);
+        }
+        let members = self.owned_channels.get(&channel).expect("joined above");
+        let members = members.members().map(Box::from).collect();
+        let joined = ShardMsg::Joined {
+            channel: channel.clone(),
+            conn: conn.conn,
+            members,
+            receipt,
+        };
+        self.route(conn.shard, joined, out);
+        for invitee in invite {
+            if invitee == user {
+                continue;
+            }
+            let event = Event::Invite {
+                channel: channel.clone(),
+                from: user.clone(),
+            };
+            let msg = ShardMsg::ToUser {
+                user: invitee.clone(),
+                event,
+            };
+            self.send_to_owner(&invitee, msg, out);
+        }
+    }
+
+    fn owner_publish(
+        &mut self,
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        data: Box<str>,
+        mode: PublishMode,
+        out: &mut impl Outbox,
+    ) {
+        let rec = self.owned_channels.get_mut(&channel);
+        if mode.members_only && !rec.as_ref().is_some_and(|rec| rec.has_conn(conn)) {
+            return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
+        }
+        if let Some(rec) = rec {
+            rec.seq += 1;
+            let event = Event::Message {
+                channel: channel.clone(),
+                seq: rec.seq,
+                from: user,
+                data,
+                skip: (!mode.echo).then_some(conn),
+            };
+            self.send_to_channel(&channel, event, out);
+        }
+        if let Some(receipt) = mode.receipt {
+            self.send_to_conn(conn, Event::Published { channel, receipt }, out);
+        }
+    }
+
+    /// Sends a channel event to every shard with receivers, one message per shard.
+    pub(super) fn send_to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
+        let Some(rec) = self.owned_channels.get(channel) else {
+            return;
+        };
+        let shards = rec.shards();
+        for shard in shards.iter() {
+            let msg = ShardMsg::ToChannel {
+                channel: Box::from(channel),
+                event: event.clone(),
+            };
+            self.route(shard, msg, out);
+        }
+    }
+
+    /// Delivers a channel event to this shard's receivers, minus a publisher that
+    /// asked not to get its own publication.
+    fn deliver_to_channel(&mut self, channel: &str, event: &Event, out: &mut impl Outbox) {
+        let receivers = self.memberships.conns(channel);
+        match event {
+            Event::Message {
+                skip: Some(skip), ..
+            } if skip.shard == self.me && receivers.contains(&skip.conn) => {
+                let others: Vec<ConnId> =
+                    receivers.iter().copied().filter(|c| *c != skip.conn).collect();
+                out.deliver(&others, event);
+            }
+            _ => out.deliver(receivers, event),
+        }
+    }
+}
