@@ -33,6 +33,7 @@ fn fanout(c: &mut Criterion) {
         let join = Command::Join {
             channel: "bench".into(),
             invite: vec![],
+            receipt: None,
         };
         engine.command(id, join, &mut out);
         ids.push(id);
@@ -78,6 +79,7 @@ fn fanout(c: &mut Criterion) {
         seq: 42,
         from: "pub".into(),
         data: r#"[{"timestamp":1700000000000,"client_timestamp":10223232,"from":"pub"}]"#.into(),
+        skip: None,
     };
     group.bench_function("encode_game_message", |b| {
         let mut out = Vec::with_capacity(256);

@@ -99,6 +99,8 @@ pub struct Auth {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    /// The same checks without requiring `sub`, for free-form tokens.
+    free_form: Validation,
 }
 
 impl Auth {
@@ -106,10 +108,13 @@ impl Auth {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["sub"]);
         validation.leeway = 0;
+        let mut free_form = validation.clone();
+        free_form.set_required_spec_claims::<&str>(&[]);
         Auth {
             decoding: DecodingKey::from_secret(secret.0.as_bytes()),
             encoding: EncodingKey::from_secret(secret.0.as_bytes()),
             validation,
+            free_form,
         }
     }
 
@@ -132,6 +137,26 @@ impl Auth {
             name: claims.name.map(String::into_boxed_str),
             profile: claims.profile,
         })
+    }
+
+    /// Checks a free-form token (any JSON object of claims, `sub` optional; `exp`
+    /// checked when present) and returns its claims, as SocketCluster clients expect.
+    pub fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.free_form)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })
+    }
+
+    /// Signs free-form claims as they are.
+    pub fn sign(&self, claims: &Map<String, Value>) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing with an HMAC key cannot fail")
     }
 
     /// Signs a token for `user` expiring at `expires_at` (seconds since the epoch).
@@ -186,6 +211,20 @@ mod tests {
         assert_eq!(a.verify("not.a.jwt"), Err(AuthError::Invalid));
         let no_sub = a.issue("", None, now_secs() + 60, Map::new());
         assert_eq!(a.verify(&no_sub), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn free_form_tokens_need_no_subject() {
+        let a = auth("k");
+        let mut claims = Map::new();
+        claims.insert("username".into(), Value::from("bob"));
+        let token = a.sign(&claims);
+        assert_eq!(a.verify_claims(&token), Ok(claims.clone()));
+        assert_eq!(a.verify(&token), Err(AuthError::Invalid));
+        claims.insert("exp".into(), Value::from(now_secs() - 5));
+        assert_eq!(a.verify_claims(&a.sign(&claims)), Err(AuthError::Expired));
+        let forged = auth("x").sign(&claims);
+        assert_eq!(a.verify_claims(&forged), Err(AuthError::Invalid));
     }
 
     #[test]

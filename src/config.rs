@@ -74,6 +74,22 @@ pub struct Settings {
     /// {"type":"ping"}) before it counts as dropped [default: 60].
     #[arg(long, value_name = "SECONDS")]
     pub ping_timeout: Option<f64>,
+    /// Milliseconds between the `#1` pings the server sends SocketCluster clients; must
+    /// be shorter than --sc-ping-timeout [default: 8000].
+    #[arg(long, value_name = "MS")]
+    pub sc_ping_interval: Option<u64>,
+    /// Milliseconds of SocketCluster client silence before the server closes with
+    /// 4001; announced in the handshake [default: 20000].
+    #[arg(long, value_name = "MS")]
+    pub sc_ping_timeout: Option<u64>,
+    /// A World id served at /ws/world/<ID>; repeat for more [default: one world,
+    /// "default"].
+    #[arg(long, value_name = "ID")]
+    pub world: Option<Vec<String>>,
+    /// World connections one user may hold; opening one more closes the oldest with
+    /// connection.replaced [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_user: Option<usize>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive)
     /// [default: info, or RUST_LOG].
     #[arg(long, value_name = "LEVEL")]
@@ -110,6 +126,12 @@ impl Settings {
             ping_timeout: over.ping_timeout.or(self.ping_timeout),
             auth_secret: over.auth_secret.or(self.auth_secret),
             insecure: over.insecure.or(self.insecure),
+            sc_ping_interval: over.sc_ping_interval.or(self.sc_ping_interval),
+            sc_ping_timeout: over.sc_ping_timeout.or(self.sc_ping_timeout),
+            world: over.world.or(self.world),
+            max_connections_per_user: over
+                .max_connections_per_user
+                .or(self.max_connections_per_user),
             log_level: over.log_level.or(self.log_level),
         }
     }
@@ -139,8 +161,31 @@ impl Settings {
                 "invalid setting listen: {listen} is not a loopback address and no auth_secret                  is set (set one, or pass --insecure to trust client ids)"
             ));
         }
+        let sc_ping_timeout = millis("sc_ping_timeout", self.sc_ping_timeout.unwrap_or(20_000))?;
+        let sc_ping_interval = millis("sc_ping_interval", self.sc_ping_interval.unwrap_or(8_000))?;
+        if sc_ping_interval >= sc_ping_timeout {
+            return Err(format!(
+                "invalid setting sc_ping_interval: {} ms (must be shorter than sc_ping_timeout, {} ms)",
+                sc_ping_interval.as_millis(),
+                sc_ping_timeout.as_millis()
+            ));
+        }
+        let worlds = self.world.unwrap_or_else(|| vec!["default".to_owned()]);
+        if let Some(bad) = worlds.iter().find(|w| !valid_world_id(w)) {
+            return Err(format!(
+                "invalid setting world: {bad:?} (1 to 64 letters, digits, '-' or '_')"
+            ));
+        }
+        let max_connections_per_user = self
+            .max_connections_per_user
+            .map(|n| within("max_connections_per_user", n, 1, 1 << 20))
+            .transpose()?;
         Ok(Config {
             listen,
+            sc_ping_interval,
+            sc_ping_timeout,
+            worlds: worlds.into_iter().map(String::into_boxed_str).collect(),
+            max_connections_per_user,
             shards,
             pin,
             echo: self.echo.unwrap_or(false),
@@ -206,6 +251,24 @@ fn within(name: &str, value: usize, min: usize, max: usize) -> Result<usize, Str
     }
 }
 
+fn millis(name: &str, value: u64) -> Result<Duration, String> {
+    if (10..=86_400_000).contains(&value) {
+        Ok(Duration::from_millis(value))
+    } else {
+        Err(format!(
+            "invalid setting {name}: {value} (must be 10 to 86400000 milliseconds)"
+        ))
+    }
+}
+
+/// World ids appear in URLs and channel names: keep them plain.
+fn valid_world_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn seconds(name: &str, value: f64) -> Result<Duration, String> {
     if value.is_finite() && value > 0.0 && value <= 86_400.0 {
         Ok(Duration::from_secs_f64(value))
@@ -234,6 +297,14 @@ pub struct Config {
     pub io_memory: usize,
     /// Verifies client tokens; `None` is the insecure development mode.
     pub auth_secret: Option<Secret>,
+    /// How often SocketCluster clients get `#1`.
+    pub sc_ping_interval: Duration,
+    /// SocketCluster client silence that closes the connection (4001).
+    pub sc_ping_timeout: Duration,
+    /// The World ids served at /ws/world/<id>.
+    pub worlds: Vec<Box<str>>,
+    /// World connections per user; `None` is no limit.
+    pub max_connections_per_user: Option<usize>,
     pub log_level: String,
 }
 
@@ -302,6 +373,21 @@ mod tests {
             ..Default::default()
         };
         assert!(public.overridden_by(insecure).resolve().is_ok());
+        assert!(
+            bad(Settings {
+                sc_ping_interval: Some(5000),
+                sc_ping_timeout: Some(4000),
+                ..Default::default()
+            })
+            .starts_with("invalid setting sc_ping_interval:")
+        );
+        assert!(
+            bad(Settings {
+                world: Some(vec!["a/b".into()]),
+                ..Default::default()
+            })
+            .starts_with("invalid setting world:")
+        );
         let unknown = toml::from_str::<Settings>("shardz = 2").unwrap_err();
         assert!(unknown.message().contains("shardz"));
     }

@@ -30,7 +30,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
     /// Print a token signed with the server secret (--auth-secret, the config file's
     /// auth_secret, or TURNTABLE_AUTH_SECRET).
@@ -58,7 +58,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Serve { config, settings } => serve(config, settings),
+        Command::Serve { config, settings } => serve(config, *settings),
         Command::Token {
             user,
             name,

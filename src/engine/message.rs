@@ -200,7 +200,10 @@ pub enum Event {
     Unsubscribed { channel: Box<str>, receipt: Receipt },
     /// The channel took a publication that asked for a receipt (its deliveries to the
     /// publisher's shard precede this).
-    Published { channel: Box<str>, receipt: Box<str> },
+    Published {
+        channel: Box<str>,
+        receipt: Box<str>,
+    },
     /// Another user became a member of a channel the connection is in.
     MemberJoined { channel: Box<str>, user: Box<str> },
     /// A user stopped being a member of a channel the connection is in.

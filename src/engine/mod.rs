@@ -224,7 +224,13 @@ impl Engine {
     }
 
     /// Refuses a command whose connection may be on another shard.
-    fn refuse_at(&mut self, conn: ConnAddr, code: ErrorCode, receipt: Receipt, out: &mut impl Outbox) {
+    fn refuse_at(
+        &mut self,
+        conn: ConnAddr,
+        code: ErrorCode,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
         self.send_to_conn(conn, Event::Error { code, receipt }, out);
     }
 

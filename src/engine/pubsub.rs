@@ -8,9 +8,7 @@
 use std::rc::Rc;
 
 use super::channels::RosterChange;
-use super::message::{
-    Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg,
-};
+use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg};
 use super::{Engine, Outbox, refuse};
 
 /// How far a local connection's join or subscription has got.
@@ -228,7 +226,13 @@ impl Engine {
     }
 
     /// Undoes every join and subscription of a closing connection.
-    pub(super) fn drop_ties(&mut self, conn: ConnId, user: &str, ties: Vec<Tie>, out: &mut impl Outbox) {
+    pub(super) fn drop_ties(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        ties: Vec<Tie>,
+        out: &mut impl Outbox,
+    ) {
         for tie in ties {
             self.send_untie(conn, user, tie, out);
         }
@@ -309,7 +313,10 @@ impl Engine {
                 let fresh = self.tie_done(conn, &channel);
                 // An RPC client asking again is answered; turntable v1 is not.
                 let repeat = receipt.is_some()
-                    && self.conns.get(&conn).is_some_and(|l| l.tie(&channel).is_some());
+                    && self
+                        .conns
+                        .get(&conn)
+                        .is_some_and(|l| l.tie(&channel).is_some());
                 if fresh || repeat {
                     let event = Event::Joined {
                         channel,
@@ -329,7 +336,9 @@ impl Engine {
                     out.deliver(&[conn], &Event::Subscribed { channel, receipt });
                 }
             }
-            ShardMsg::ToChannel { channel, event } => self.deliver_to_channel(&channel, &event, out),
+            ShardMsg::ToChannel { channel, event } => {
+                self.deliver_to_channel(&channel, &event, out)
+            }
             _ => unreachable!("only channel messages are routed here"),
         }
     }
@@ -447,8 +456,11 @@ impl Engine {
             Event::Message {
                 skip: Some(skip), ..
             } if skip.shard == self.me && receivers.contains(&skip.conn) => {
-                let others: Vec<ConnId> =
-                    receivers.iter().copied().filter(|c| *c != skip.conn).collect();
+                let others: Vec<ConnId> = receivers
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != skip.conn)
+                    .collect();
                 out.deliver(&others, event);
             }
             _ => out.deliver(receivers, event),

@@ -96,7 +96,9 @@ impl Engine {
                 };
                 self.send_to_owner(&room, msg, out);
             }
-            (Command::RoomConnect { .. }, Some(_)) => refuse(conn, ErrorCode::AlreadyInRoom, None, out),
+            (Command::RoomConnect { .. }, Some(_)) => {
+                refuse(conn, ErrorCode::AlreadyInRoom, None, out)
+            }
             (
                 Command::RoomSay {
                     content,

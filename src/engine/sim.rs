@@ -665,10 +665,12 @@ fn room_members_on_different_shards_see_joins_and_messages() {
         assert_eq!(sim.take(b), vec![said(1, "hi!", "a", false, true)]);
         sim.take(a);
 
-        let refused = |code| vec![Event::Error {
-            code,
-            receipt: None,
-        }];
+        let refused = |code| {
+            vec![Event::Error {
+                code,
+                receipt: None,
+            }]
+        };
         sim.say(b, "mine now", None, Some(1));
         assert_eq!(sim.take(b), refused(ErrorCode::NotYourMessage));
         sim.say(b, "?", None, Some(99));

@@ -19,7 +19,7 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use super::conns::{CloseReason, Dialect, Frame};
-use super::dispatch;
+use super::dispatch::{self, Session};
 use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
@@ -59,8 +59,9 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 let dialect = match route {
                     Route::Turntable => Dialect::Turntable,
                     Route::Talker => Dialect::Talker,
+                    Route::SocketCluster => Dialect::SocketCluster,
                     Route::Echo => Dialect::Echo,
-                    Route::Healthz => return,
+                    Route::World { .. } | Route::Healthz => return,
                 };
                 let response = with_shard_header(response, shard.id);
                 if stream.write_all(&response).await.is_err() {
@@ -144,6 +145,7 @@ async fn websocket(shard: Rc<Shard>, stream: TcpStream, dialect: Dialect, leftov
         id,
         dialect,
         stream,
+        session: Session::new(dialect),
         decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
         pending: leftover,
         close_sent: false,
@@ -174,6 +176,8 @@ struct WsConn {
     shard: Rc<Shard>,
     id: ConnId,
     dialect: Dialect,
+    /// The dialect's per-connection protocol state.
+    session: Session,
     stream: TcpStream,
     decoder: Decoder,
     /// Bytes of a partial frame, kept until the rest arrives.
@@ -345,6 +349,7 @@ impl WsConn {
     /// Decodes complete frames from `data`, returning how many bytes were used.
     fn decode(&mut self, data: &mut [u8]) -> usize {
         let (shard, id, dialect) = (&*self.shard, self.id, self.dialect);
+        let session = &mut self.session;
         // Once our close frame is queued nothing else may follow it: what the client
         // sends meanwhile is read only to find its close frame.
         let closing = self.close_sent;
@@ -356,7 +361,7 @@ impl WsConn {
             }
             _ if closing => Flow::Continue,
             other => {
-                dispatch::on_message(shard, id, dialect, other);
+                dispatch::on_message(shard, id, dialect, session, other);
                 Flow::Continue
             }
         });

@@ -20,7 +20,23 @@ pub type Frame = Rc<[u8]>;
 pub enum Dialect {
     Turntable,
     Talker,
+    SocketCluster,
     Echo,
+}
+
+impl Dialect {
+    /// How many dialects engine events are encoded for (all but `Echo`).
+    pub const ENCODED: usize = 3;
+
+    /// This dialect's slot among the [`Dialect::ENCODED`] ones; `None` for `Echo`.
+    pub fn encoded_index(self) -> Option<usize> {
+        match self {
+            Dialect::Turntable => Some(0),
+            Dialect::Talker => Some(1),
+            Dialect::SocketCluster => Some(2),
+            Dialect::Echo => None,
+        }
+    }
 }
 
 /// Why the server closes a connection: the close frame's code and reason.

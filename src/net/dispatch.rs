@@ -1,10 +1,13 @@
 //! Hands each decoded WebSocket message to its connection's dialect: parse with the
 //! dialect's decoder, give the engine the command, or answer the dialect's error.
 
+use std::cell::Cell;
+
 use super::conns::{CloseReason, Dialect};
 use super::ws::{Message, Opcode};
 use crate::clock::now_ms;
 use crate::engine::{Command, ConnId};
+use crate::protocol::socketcluster::{self, Action};
 use crate::protocol::talker::{self, Refusal, Request};
 use crate::protocol::turntable;
 use crate::runtime::outbox::{frame, frame_with};
@@ -16,8 +19,53 @@ const TALKER_BYE: CloseReason = CloseReason {
     reason: "closed",
 };
 
+/// A connection's dialect state that lives with the connection's task, for dialects
+/// whose frames cannot be understood without it.
+#[derive(Debug)]
+pub enum Session {
+    Stateless,
+    SocketCluster(socketcluster::Session),
+}
+
+impl Session {
+    /// The state a new connection of `dialect` starts with.
+    pub fn new(dialect: Dialect) -> Session {
+        match dialect {
+            Dialect::SocketCluster => {
+                Session::SocketCluster(socketcluster::Session::new(new_socket_id()))
+            }
+            Dialect::Turntable | Dialect::Talker | Dialect::Echo => Session::Stateless,
+        }
+    }
+}
+
+/// A fresh SocketCluster socket id: a per-thread counter hashed with the process's
+/// random hash keys (unique, and not guessable from other ids).
+fn new_socket_id() -> Box<str> {
+    thread_local! {
+        static KEYS: ahash::RandomState = ahash::RandomState::new();
+        static COUNTER: Cell<u64> = const { Cell::new(0) };
+    }
+    let n = COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let thread = std::thread::current().id();
+    let (a, b) = KEYS.with(|k| (k.hash_one((thread, n, 0u8)), k.hash_one((thread, n, 1u8))));
+    let mut random = [0u8; 15];
+    random[..8].copy_from_slice(&a.to_le_bytes());
+    random[8..].copy_from_slice(&b.to_le_bytes()[..7]);
+    socketcluster::socket_id(random)
+}
+
 /// Hands one data or control message to the connection's dialect.
-pub fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>) {
+pub fn on_message(
+    shard: &Shard,
+    id: ConnId,
+    dialect: Dialect,
+    session: &mut Session,
+    msg: Message<'_>,
+) {
     match (dialect, msg) {
         (_, Message::Ping(payload)) => reply(shard, id, Opcode::Pong, payload),
         (_, Message::Pong(_) | Message::Close(_)) => {}
@@ -48,6 +96,12 @@ pub fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>)
                 Err(refusal) => talker_refusal(shard, id, refusal),
             }
         }
+        (Dialect::SocketCluster, Message::Text(text) | Message::Binary(text)) => {
+            let Session::SocketCluster(session) = session else {
+                unreachable!("SocketCluster connections start with their session");
+            };
+            socketcluster_message(shard, id, session, text);
+        }
         (Dialect::Talker, Message::Binary(_)) => {
             let connected = shard.engine.borrow().in_room(id);
             let message = "send JSON in text frames";
@@ -62,6 +116,23 @@ pub fn on_message(shard: &Shard, id: ConnId, dialect: Dialect, msg: Message<'_>)
             );
         }
     }
+}
+
+fn socketcluster_message(
+    shard: &Shard,
+    id: ConnId,
+    session: &mut socketcluster::Session,
+    text: &mut [u8],
+) {
+    let cx = socketcluster::Context {
+        auth: shard.auth.as_ref(),
+        ping_timeout_ms: shard.config.sc_ping_timeout.as_millis() as u64,
+    };
+    session.on_text(text, &cx, &mut |action| match action {
+        Action::Engine(cmd) => command(shard, id, cmd),
+        Action::Send(text) => reply(shard, id, Opcode::Text, &text),
+        Action::Close(code) => close(shard, id, CloseReason { code, reason: "" }),
+    });
 }
 
 fn command(shard: &Shard, id: ConnId, cmd: Command) {

@@ -19,6 +19,11 @@ pub enum Route {
     Turntable,
     /// `GET /talker`: the Talker chat dialect over WebSocket.
     Talker,
+    /// `GET /socketcluster/`: SocketCluster protocol v1 over WebSocket.
+    SocketCluster,
+    /// `GET /ws/world/<id>`: the World dialect; `world` indexes the configured worlds,
+    /// `None` for an id that is not one of them (the client is told, then closed).
+    World { world: Option<usize> },
     /// `GET /echo` (with `--echo`): every message sent back, for framing conformance.
     Echo,
     /// `GET /healthz`: liveness and connection counts as JSON.
@@ -27,14 +32,16 @@ pub enum Route {
 
 impl Route {
     fn is_websocket(self) -> bool {
-        matches!(self, Route::Turntable | Route::Talker | Route::Echo)
+        !matches!(self, Route::Healthz)
     }
 }
 
 /// The routes this server offers; optional ones are switched on by settings.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Routes {
     pub echo: bool,
+    /// The configured World ids.
+    pub worlds: Vec<Box<str>>,
 }
 
 /// What to do with a complete request head.
@@ -87,9 +94,15 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
     match path {
         "/turntable" => Some(Route::Turntable),
         "/talker" => Some(Route::Talker),
+        "/socketcluster/" | "/socketcluster" => Some(Route::SocketCluster),
         "/echo" if routes.echo => Some(Route::Echo),
         "/healthz" => Some(Route::Healthz),
-        _ => None,
+        _ => {
+            let id = path.strip_prefix("/ws/world/")?;
+            let id = id.strip_suffix('/').unwrap_or(id);
+            let world = routes.worlds.iter().position(|w| **w == *id);
+            Some(Route::World { world })
+        }
     }
 }
 
@@ -232,7 +245,13 @@ mod tests {
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
     fn parse(request: &str) -> Parsed {
-        parse_request(request.as_bytes(), &Routes { echo: true })
+        parse_request(
+            request.as_bytes(),
+            &Routes {
+                echo: true,
+                ..Routes::default()
+            },
+        )
     }
 
     fn status_of(request: &str) -> String {

@@ -2,5 +2,6 @@
 //! events into its frames. The only place that knows any dialect's JSON shapes.
 
 pub mod json;
+pub mod socketcluster;
 pub mod talker;
 pub mod turntable;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use crate::engine::{ConnId, Event, Outbox, ShardId, ShardMsg};
 use crate::net::conns::{ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
-use crate::protocol::{talker, turntable};
+use crate::protocol::{socketcluster, talker, turntable};
 
 use super::mesh::MeshOut;
 
@@ -20,15 +20,10 @@ impl Outbox for ShardOutbox<'_> {
     fn deliver(&mut self, to: &[ConnId], event: &Event) {
         // Encoded at most once per dialect met (recipients of one event nearly always
         // share one), then the same frame is queued on every recipient.
-        let mut turntable_frame: Option<Option<Frame>> = None;
-        let mut talker_frame: Option<Option<Frame>> = None;
+        let mut frames: [Option<Option<Frame>>; Dialect::ENCODED] = Default::default();
         for &conn in to {
             self.conns.push_with(conn, |dialect| {
-                let cached = match dialect {
-                    Dialect::Turntable => &mut turntable_frame,
-                    Dialect::Talker => &mut talker_frame,
-                    Dialect::Echo => return None,
-                };
+                let cached = &mut frames[dialect.encoded_index()?];
                 cached.get_or_insert_with(|| encode(dialect, event)).clone()
             });
         }
@@ -44,6 +39,7 @@ fn encode(dialect: Dialect, event: &Event) -> Option<Frame> {
     frame_with(Opcode::Text, |payload| match dialect {
         Dialect::Turntable => turntable::encode(event, payload),
         Dialect::Talker => talker::encode(event, payload),
+        Dialect::SocketCluster => socketcluster::encode(event, payload),
         Dialect::Echo => false,
     })
 }

@@ -24,6 +24,7 @@ use crate::engine::{Engine, ShardId};
 use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::http::Routes;
 use crate::net::{conn, ws::Opcode};
+use crate::protocol::socketcluster;
 
 /// Counters every shard can read (health checks answer for the whole node from any
 /// shard); each shard writes only its own slot.
@@ -107,7 +108,10 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     let shards = config.shards;
     let shard = Rc::new(Shard {
         id: setup.id,
-        routes: Routes { echo: config.echo },
+        routes: Routes {
+            echo: config.echo,
+            worlds: config.worlds.clone(),
+        },
         auth: config.auth_secret.as_ref().map(Auth::new),
         engine: RefCell::new(Engine::new(setup.id, shards, config.limits)),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
@@ -143,6 +147,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(clock(shard.clone())).detach();
     spawn_local(keepalive(shard.clone())).detach();
+    spawn_local(socketcluster_pings(shard.clone())).detach();
     let _ = setup.ready.send(Ok(()));
 
     accept_until_stopped(&shard, listener).await;
@@ -191,7 +196,9 @@ async fn clock(shard: Rc<Shard>) {
 /// of it.
 async fn keepalive(shard: Rc<Shard>) {
     let idle = shard.config.idle_timeout;
-    let shortest = idle.min(shard.config.ping_timeout);
+    let shortest = idle
+        .min(shard.config.ping_timeout)
+        .min(shard.config.sc_ping_timeout);
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ping = frame(Opcode::Ping, b"");
     while !shard.stopping() {
@@ -204,6 +211,7 @@ async fn keepalive(shard: Rc<Shard>) {
 fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
     let now = Instant::now();
     let talker_timeout = shard.config.ping_timeout;
+    let sc_timeout = shard.config.sc_ping_timeout;
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         if slot.close.is_some() {
             continue;
@@ -215,12 +223,36 @@ fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
             if silent >= talker_timeout {
                 slot.request_close(CloseReason::PING_TIMEOUT);
             }
+        } else if slot.dialect == Dialect::SocketCluster {
+            // Any message counts (the 14.x reference resets on every inbound one).
+            if silent >= sc_timeout {
+                slot.request_close(CloseReason {
+                    code: socketcluster::CLOSE_PING_TIMEOUT,
+                    reason: "",
+                });
+            }
         } else if silent >= idle {
             slot.request_close(CloseReason::IDLE);
         } else if silent >= idle / 2 && !slot.pinged {
             slot.pinged = true;
             slot.push_control(ping.clone());
         }
+    }
+}
+
+/// Sends `#1` to every SocketCluster connection each ping interval: the real clients
+/// close a connection on which no `#1` arrived within the announced ping timeout,
+/// whatever else flows.
+async fn socketcluster_pings(shard: Rc<Shard>) {
+    let ping = frame(Opcode::Text, socketcluster::PING);
+    while !shard.stopping() {
+        Timer::new(shard.config.sc_ping_interval).await;
+        for (_, slot) in shard.conns.borrow_mut().iter_mut() {
+            if slot.dialect == Dialect::SocketCluster && slot.close.is_none() {
+                slot.push_control(ping.clone());
+            }
+        }
+        yield_if_needed().await;
     }
 }
 
