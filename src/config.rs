@@ -186,6 +186,7 @@ impl Settings {
             sc_ping_timeout,
             worlds: worlds.into_iter().map(String::into_boxed_str).collect(),
             max_connections_per_user,
+            fault_injection: false,
             shards,
             pin,
             echo: self.echo.unwrap_or(false),
@@ -305,6 +306,9 @@ pub struct Config {
     pub worlds: Vec<Box<str>>,
     /// World connections per user; `None` is no limit.
     pub max_connections_per_user: Option<usize>,
+    /// Lets clients reach handlers that fail on purpose (World's `test.fail`); only
+    /// tests set it, there is no flag.
+    pub fault_injection: bool,
     pub log_level: String,
 }
 

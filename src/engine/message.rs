@@ -157,6 +157,11 @@ pub enum Command {
     },
     /// Leave the room now (no idle grace).
     RoomClose,
+    /// Count this (identified) connection against its user's limit of `max`
+    /// connections; the user's oldest claimed connection is replaced when over it.
+    Claim { max: usize },
+    /// The members of a channel.
+    Members { channel: Box<str>, receipt: Receipt },
 }
 
 /// A chat room member as the room sees them.
@@ -222,6 +227,15 @@ pub enum Event {
     },
     /// A command was refused.
     Error { code: ErrorCode, receipt: Receipt },
+    /// The user opened more connections than allowed and this, the oldest, must go.
+    /// The network layer closes a connection after queueing this event.
+    Replaced,
+    /// The members of `channel` (an answer to [`Command::Members`]).
+    Members {
+        channel: Box<str>,
+        members: Vec<Box<str>>,
+        receipt: Receipt,
+    },
     /// The connection is in the room as `profile` (a JSON user object).
     RoomConnected { profile: Box<str> },
     /// Everyone in the room (JSON user objects), sent to a newcomer.
@@ -346,4 +360,19 @@ pub enum ShardMsg {
     },
     /// Deliver `event` to this shard's connections in `room`.
     ToRoom { room: Box<str>, event: Event },
+
+    /// A connection of `user` counts against a limit of `max` (to the user's owner).
+    Claim {
+        user: Box<str>,
+        conn: ConnAddr,
+        max: usize,
+    },
+    /// A claimed connection is gone.
+    Release { user: Box<str>, conn: ConnAddr },
+    /// Who is in a channel (to the channel's owner).
+    Members {
+        channel: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+    },
 }

@@ -10,6 +10,7 @@
 //! connections watch a user, which joined a channel, which belong to a user.
 
 pub mod channels;
+mod claims;
 pub mod message;
 pub mod owned;
 pub mod ownership;
@@ -25,6 +26,7 @@ use std::rc::Rc;
 use ahash::{AHashMap, AHashSet};
 
 use channels::{ChannelRecord, Memberships};
+use claims::ClaimList;
 pub use message::{
     Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, RoomChange, RoomMember,
     ShardMsg, Status,
@@ -83,6 +85,8 @@ struct LocalConn {
     ties: Vec<Tie>,
     /// The chat room the connection is in, if any.
     seat: Option<Seat>,
+    /// The connection counts against its user's connection limit.
+    claimed: bool,
 }
 
 impl LocalConn {
@@ -117,6 +121,8 @@ pub struct Engine {
     rooms: Owned<Room>,
     seats: RoomSeats,
     idle: IdleMembers,
+    /// Claimed connections of the users this shard owns.
+    claims: Owned<ClaimList>,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
@@ -140,6 +146,7 @@ impl Engine {
             rooms: Owned::default(),
             seats: RoomSeats::default(),
             idle: IdleMembers::default(),
+            claims: Owned::default(),
             now_ms: 0,
             loopback: VecDeque::new(),
         }
@@ -248,12 +255,19 @@ impl Engine {
             | Command::Leave { .. }
             | Command::Subscribe { .. }
             | Command::Unsubscribe { .. }
-            | Command::Publish { .. } => self.channel_command(conn, user, cmd, out),
-            Command::SetStatus(_) | Command::Watch(_) | Command::Unwatch(_) => {
+            | Command::Publish { .. }
+            | Command::Members { .. } => self.channel_command(conn, user, cmd, out),
+            Command::SetStatus(_)
+            | Command::Watch(_)
+            | Command::Unwatch(_)
+            | Command::Claim { .. } => {
                 let Some(user) = user else {
                     return refuse(conn, ErrorCode::NotIdentified, None, out);
                 };
-                self.presence_command(conn, &user, cmd, out)
+                match cmd {
+                    Command::Claim { max } => self.claim(conn, &user, max, out),
+                    cmd => self.presence_command(conn, &user, cmd, out),
+                }
             }
         }
     }
@@ -409,6 +423,13 @@ impl Engine {
         let Some(user) = local.user else {
             return;
         };
+        if local.claimed {
+            let msg = ShardMsg::Release {
+                user: Box::from(&*user),
+                conn: self.addr(conn),
+            };
+            self.send_to_owner(&user, msg, out);
+        }
         if let Some(local_user) = self.local_users.get_mut(&user) {
             local_user.conns.retain(|c| *c != conn);
             if local_user.conns.is_empty() {
@@ -494,7 +515,11 @@ impl Engine {
             | ShardMsg::Publish { .. }
             | ShardMsg::Joined { .. }
             | ShardMsg::Subscribed { .. }
+            | ShardMsg::Members { .. }
             | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),
+            msg @ (ShardMsg::Claim { .. } | ShardMsg::Release { .. }) => {
+                self.on_claim_msg(msg, out)
+            }
             ShardMsg::StatusOf { user, status } => self.on_status(&user, status, out),
             ShardMsg::ToLocalUser { user, event } => {
                 if let Some(local_user) = self.local_users.get(&*user) {

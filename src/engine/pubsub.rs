@@ -64,6 +64,14 @@ impl Engine {
                 data,
                 mode,
             } => self.publish(conn, user, channel, data, mode, out),
+            Command::Members { channel, receipt } => {
+                let msg = ShardMsg::Members {
+                    conn: self.addr(conn),
+                    receipt,
+                    channel,
+                };
+                self.send_to_owner_of_channel(msg, out);
+            }
             _ => unreachable!("only channel commands are routed here"),
         }
     }
@@ -244,7 +252,8 @@ impl Engine {
             | ShardMsg::Leave { channel, .. }
             | ShardMsg::Subscribe { channel, .. }
             | ShardMsg::Unsubscribe { channel, .. }
-            | ShardMsg::Publish { channel, .. } => channel,
+            | ShardMsg::Publish { channel, .. }
+            | ShardMsg::Members { channel, .. } => channel,
             _ => unreachable!("only channel messages go to a channel's owner"),
         };
         let owner = self.owner(channel);

@@ -24,8 +24,6 @@ use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
 use crate::engine::ConnId;
-use crate::protocol::turntable;
-use crate::runtime::outbox::frame;
 use crate::runtime::shard::Shard;
 
 /// How long a closing connection waits for the client's close frame.
@@ -56,19 +54,15 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 head.drain(..head_len);
             }
             Decision::Upgrade { route, response } => {
-                let dialect = match route {
-                    Route::Turntable => Dialect::Turntable,
-                    Route::Talker => Dialect::Talker,
-                    Route::SocketCluster => Dialect::SocketCluster,
-                    Route::Echo => Dialect::Echo,
-                    Route::World { .. } | Route::Healthz => return,
+                let Some((dialect, session)) = Session::for_route(route, &shard) else {
+                    return;
                 };
                 let response = with_shard_header(response, shard.id);
                 if stream.write_all(&response).await.is_err() {
                     return;
                 }
                 head.drain(..head_len);
-                return websocket(shard, stream, dialect, head).await;
+                return websocket(shard, stream, dialect, session, head).await;
             }
         }
     }
@@ -128,24 +122,25 @@ fn with_shard_header(mut response: Vec<u8>, shard: usize) -> Vec<u8> {
 
 /// The WebSocket phase: registers the connection, runs it, and undoes everything when
 /// it ends, even if a handler panicked.
-async fn websocket(shard: Rc<Shard>, stream: TcpStream, dialect: Dialect, leftover: Vec<u8>) {
+async fn websocket(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    dialect: Dialect,
+    session: Session,
+    leftover: Vec<u8>,
+) {
     let id = shard.conns.borrow_mut().insert(dialect);
     shard.counters.connections[shard.id].fetch_add(1, Ordering::Relaxed);
     if dialect != Dialect::Echo {
         shard.engine.borrow_mut().open(id);
     }
-    if dialect == Dialect::Turntable {
-        shard
-            .conns
-            .borrow_mut()
-            .push(id, frame(Opcode::Text, turntable::GREETING.as_bytes()));
-    }
+    dispatch::on_open(&shard, id, &session);
     let mut conn = WsConn {
         shard: shard.clone(),
         id,
         dialect,
         stream,
-        session: Session::new(dialect),
+        session,
         decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
         pending: leftover,
         close_sent: false,

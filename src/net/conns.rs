@@ -21,12 +21,13 @@ pub enum Dialect {
     Turntable,
     Talker,
     SocketCluster,
+    World,
     Echo,
 }
 
 impl Dialect {
     /// How many dialects engine events are encoded for (all but `Echo`).
-    pub const ENCODED: usize = 3;
+    pub const ENCODED: usize = 4;
 
     /// This dialect's slot among the [`Dialect::ENCODED`] ones; `None` for `Echo`.
     pub fn encoded_index(self) -> Option<usize> {
@@ -34,6 +35,7 @@ impl Dialect {
             Dialect::Turntable => Some(0),
             Dialect::Talker => Some(1),
             Dialect::SocketCluster => Some(2),
+            Dialect::World => Some(3),
             Dialect::Echo => None,
         }
     }
@@ -58,6 +60,18 @@ impl CloseReason {
     pub const IDLE: CloseReason = CloseReason {
         code: 1001,
         reason: "idle timeout",
+    };
+    pub const REPLACED: CloseReason = CloseReason {
+        code: 4000,
+        reason: "connection replaced",
+    };
+    pub const SERVER_FATAL: CloseReason = CloseReason {
+        code: 1011,
+        reason: "internal error",
+    };
+    pub const UNKNOWN_WORLD: CloseReason = CloseReason {
+        code: 4404,
+        reason: "unknown world",
     };
     pub const PING_TIMEOUT: CloseReason = CloseReason {
         code: 1001,

@@ -2,14 +2,17 @@
 //! dialect's decoder, give the engine the command, or answer the dialect's error.
 
 use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 
 use super::conns::{CloseReason, Dialect};
+use super::http::Route;
 use super::ws::{Message, Opcode};
 use crate::clock::now_ms;
 use crate::engine::{Command, ConnId};
-use crate::protocol::socketcluster::{self, Action};
+use crate::protocol::socketcluster;
 use crate::protocol::talker::{self, Refusal, Request};
 use crate::protocol::turntable;
+use crate::protocol::{Action, world};
 use crate::runtime::outbox::{frame, frame_with};
 use crate::runtime::shard::Shard;
 
@@ -25,17 +28,47 @@ const TALKER_BYE: CloseReason = CloseReason {
 pub enum Session {
     Stateless,
     SocketCluster(socketcluster::Session),
+    /// `None`: a world this server does not serve (the connection is being closed).
+    World(Option<world::Session>),
 }
 
 impl Session {
-    /// The state a new connection of `dialect` starts with.
-    pub fn new(dialect: Dialect) -> Session {
-        match dialect {
-            Dialect::SocketCluster => {
-                Session::SocketCluster(socketcluster::Session::new(new_socket_id()))
+    /// The dialect and starting state of a WebSocket on `route`; `None` if the route
+    /// is not a WebSocket.
+    pub fn for_route(route: Route, shard: &Shard) -> Option<(Dialect, Session)> {
+        Some(match route {
+            Route::Turntable => (Dialect::Turntable, Session::Stateless),
+            Route::Talker => (Dialect::Talker, Session::Stateless),
+            Route::Echo => (Dialect::Echo, Session::Stateless),
+            Route::SocketCluster => (
+                Dialect::SocketCluster,
+                Session::SocketCluster(socketcluster::Session::new(new_socket_id())),
+            ),
+            Route::World { world } => {
+                let world = world.map(|i| world::Session::new(shard.config.worlds[i].clone()));
+                (Dialect::World, Session::World(world))
             }
-            Dialect::Turntable | Dialect::Talker | Dialect::Echo => Session::Stateless,
+            Route::Healthz => return None,
+        })
+    }
+}
+
+/// What a new connection is told first: turntable's `idyou`, or that a World client
+/// asked for a world this server does not serve (then it is closed).
+pub fn on_open(shard: &Shard, id: ConnId, session: &Session) {
+    let mut conns = shard.conns.borrow_mut();
+    let Some(slot) = conns.get_mut(id) else {
+        return;
+    };
+    match (slot.dialect, session) {
+        (Dialect::Turntable, _) => {
+            slot.push_control(frame(Opcode::Text, turntable::GREETING.as_bytes()))
         }
+        (_, Session::World(None)) => {
+            slot.push_control(frame(Opcode::Text, world::UNKNOWN_WORLD));
+            slot.request_close(CloseReason::UNKNOWN_WORLD);
+        }
+        _ => {}
     }
 }
 
@@ -102,6 +135,14 @@ pub fn on_message(
             };
             socketcluster_message(shard, id, session, text);
         }
+        (Dialect::World, Message::Text(text)) => {
+            if let Session::World(Some(session)) = session {
+                world_message(shard, id, session, text);
+            }
+        }
+        (Dialect::World, Message::Binary(_)) => {
+            reply(shard, id, Opcode::Text, br#"["error",{"code":"protocol.invalid_message","message":"send JSON in text frames"}]"#);
+        }
         (Dialect::Talker, Message::Binary(_)) => {
             let connected = shard.engine.borrow().in_room(id);
             let message = "send JSON in text frames";
@@ -128,11 +169,37 @@ fn socketcluster_message(
         auth: shard.auth.as_ref(),
         ping_timeout_ms: shard.config.sc_ping_timeout.as_millis() as u64,
     };
-    session.on_text(text, &cx, &mut |action| match action {
+    session.on_text(text, &cx, &mut |action| perform(shard, id, action));
+}
+
+/// Hands a World message to its session. A panic while handling it ends this one
+/// connection with `server.fatal`; the shard and its other connections carry on.
+fn world_message(shard: &Shard, id: ConnId, session: &mut world::Session, text: &mut [u8]) {
+    let cx = world::Context {
+        auth: shard.auth.as_ref(),
+        max_connections_per_user: shard.config.max_connections_per_user,
+        fault_injection: shard.config.fault_injection,
+    };
+    let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        session.on_text(text, &cx, &mut |action| perform(shard, id, action));
+    }));
+    if handled.is_err() {
+        tracing::error!(
+            shard = shard.id,
+            "World handler failed; connection closed with server.fatal"
+        );
+        reply(shard, id, Opcode::Text, world::SERVER_FATAL);
+        close(shard, id, CloseReason::SERVER_FATAL);
+    }
+}
+
+/// Carries out what a session asked for.
+fn perform(shard: &Shard, id: ConnId, action: Action) {
+    match action {
         Action::Engine(cmd) => command(shard, id, cmd),
         Action::Send(text) => reply(shard, id, Opcode::Text, &text),
         Action::Close(code) => close(shard, id, CloseReason { code, reason: "" }),
-    });
+    }
 }
 
 fn command(shard: &Shard, id: ConnId, cmd: Command) {

@@ -5,3 +5,18 @@ pub mod json;
 pub mod socketcluster;
 pub mod talker;
 pub mod turntable;
+pub mod world;
+
+use crate::engine::Command;
+
+/// What handling a client message asks of the connection, for dialects whose
+/// sessions answer some messages themselves (SocketCluster, World).
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    /// Give the engine this command.
+    Engine(Command),
+    /// Send this text to this connection only.
+    Send(Vec<u8>),
+    /// Close the connection with this code and no reason.
+    Close(u16),
+}

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::Action;
 use super::json::{write_key, write_str, write_u64};
 use crate::auth::{Auth, AuthError, now_secs};
 use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
@@ -22,17 +23,6 @@ pub const CLOSE_NO_HANDSHAKE: u16 = 4009;
 pub const CLOSE_PING_TIMEOUT: u16 = 4001;
 /// The server's keepalive message.
 pub const PING: &[u8] = b"#1";
-
-/// What handling a client message asks of the connection.
-#[derive(Debug, PartialEq)]
-pub enum Action {
-    /// Give the engine this command.
-    Engine(Command),
-    /// Send this text to this connection only.
-    Send(Vec<u8>),
-    /// Close the connection with this code (no reason, as the reference server does).
-    Close(u16),
-}
 
 /// What a session needs from the server to answer.
 pub struct Context<'a> {

@@ -329,7 +329,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         | Event::RoomMessage { .. }
         | Event::Subscribed { .. }
         | Event::Unsubscribed { .. }
-        | Event::Published { .. } => return false,
+        | Event::Published { .. }
+        | Event::Replaced
+        | Event::Members { .. } => return false,
     }
     true
 }

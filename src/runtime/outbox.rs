@@ -4,9 +4,9 @@
 use std::cell::RefCell;
 
 use crate::engine::{ConnId, Event, Outbox, ShardId, ShardMsg};
-use crate::net::conns::{ConnTable, Dialect, Frame};
+use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
-use crate::protocol::{socketcluster, talker, turntable};
+use crate::protocol::{socketcluster, talker, turntable, world};
 
 use super::mesh::MeshOut;
 
@@ -26,6 +26,11 @@ impl Outbox for ShardOutbox<'_> {
                 let cached = &mut frames[dialect.encoded_index()?];
                 cached.get_or_insert_with(|| encode(dialect, event)).clone()
             });
+            if let Event::Replaced = event
+                && let Some(slot) = self.conns.get_mut(conn)
+            {
+                slot.request_close(CloseReason::REPLACED);
+            }
         }
     }
 
@@ -40,6 +45,7 @@ fn encode(dialect: Dialect, event: &Event) -> Option<Frame> {
         Dialect::Turntable => turntable::encode(event, payload),
         Dialect::Talker => talker::encode(event, payload),
         Dialect::SocketCluster => socketcluster::encode(event, payload),
+        Dialect::World => world::encode(event, payload),
         Dialect::Echo => false,
     })
 }

@@ -1,0 +1,545 @@
+//! The World dialect (`../shared/protocols/world.md`): JSON arrays
+//! `[action, id, payload]` over `/ws/world/<worldid>`, generic RPC answered
+//! `["success", id, result]` or `["error", id, {"code"}]`, broadcasts `[action, payload]`
+//! to the other clients, `["ping", ts]` / `["pong", ts]`.
+//!
+//! Actions (README "World" lists them with examples): `authenticate` (first, without
+//! id), `ping`, `channel.join`, `channel.leave`, `channel.send`, `channel.members`,
+//! `ot.open`, `ot` (collaborative text documents). Channel and document names are
+//! scoped to the world: the engine sees `world:<worldid>:<name>`.
+
+use serde_json::{Map, Value};
+use simd_json::BorrowedValue;
+use simd_json::prelude::*;
+
+use super::Action;
+use super::json::{write_key, write_str, write_str_array, write_u64};
+use crate::auth::Auth;
+use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
+use crate::protocol::turntable::MAX_ID_LEN;
+
+/// What the server sends a client of a world it does not serve, before closing.
+pub const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
+/// What a connection gets when an internal error ends it.
+pub const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
+
+/// What a session needs from the server.
+pub struct Context<'a> {
+    /// Verifies tokens; `None` trusts the client's `user` object (development mode).
+    pub auth: Option<&'a Auth>,
+    /// World connections one user may hold.
+    pub max_connections_per_user: Option<usize>,
+    /// Tests may reach `test.fail`, a handler that panics.
+    pub fault_injection: bool,
+}
+
+/// One World connection's protocol state.
+#[derive(Debug)]
+pub struct Session {
+    world: Box<str>,
+    /// The user id once authenticated.
+    user: Option<Box<str>>,
+}
+
+/// A refused request: the error code and, where it helps, a message.
+struct Refusal {
+    code: &'static str,
+    message: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: "protocol.invalid_payload",
+        message: Some(message.into()),
+    }
+}
+
+impl Session {
+    pub fn new(world: Box<str>) -> Session {
+        Session { world, user: None }
+    }
+
+    /// Handles one text message; every resulting action goes to `act`, in order.
+    pub fn on_text(&mut self, text: &mut [u8], cx: &Context<'_>, act: &mut impl FnMut(Action)) {
+        let Ok(BorrowedValue::Array(frame)) = simd_json::to_borrowed_value(text) else {
+            return act(Action::Send(error(
+                None,
+                "protocol.invalid_message",
+                Some("send a JSON array [action, id, payload]"),
+            )));
+        };
+        let (Some(action), 2..=3) = (frame.first().and_then(|a| a.as_str()), frame.len()) else {
+            return act(Action::Send(error(
+                None,
+                "protocol.invalid_message",
+                Some("send a JSON array [action, id, payload]"),
+            )));
+        };
+        let payload = frame.last().expect("two or three items");
+        let id = (frame.len() == 3).then(|| frame[1].encode().into_boxed_str());
+        if let Err(refusal) = self.on_action(action, id.clone(), payload, cx, act) {
+            act(Action::Send(error(
+                id.as_deref(),
+                refusal.code,
+                refusal.message.as_deref(),
+            )));
+        }
+    }
+
+    fn on_action(
+        &mut self,
+        action: &str,
+        id: Receipt,
+        payload: &BorrowedValue,
+        cx: &Context<'_>,
+        act: &mut impl FnMut(Action),
+    ) -> Result<(), Refusal> {
+        match action {
+            "ping" => {
+                let mut out = br#"["pong","#.to_vec();
+                out.extend_from_slice(payload.encode().as_bytes());
+                out.push(b']');
+                act(Action::Send(out));
+                return Ok(());
+            }
+            "authenticate" => return self.authenticate(payload, cx, act),
+            _ if self.user.is_none() => {
+                return Err(Refusal {
+                    code: "auth.required",
+                    message: Some("authenticate first".into()),
+                });
+            }
+            _ => {}
+        }
+        let known = matches!(
+            action,
+            "channel.join" | "channel.leave" | "channel.send" | "channel.members" | "test.fail"
+        );
+        if !known {
+            return Err(Refusal {
+                code: "protocol.unknown_action",
+                message: Some(format!("no action {action:?}")),
+            });
+        }
+        let Some(receipt) = id else {
+            return Err(invalid(
+                "this action needs a correlation id: [action, id, payload]",
+            ));
+        };
+        let channel = || self.channel(payload);
+        let cmd = match action {
+            "channel.join" => Command::Join {
+                channel: channel()?,
+                invite: Vec::new(),
+                receipt: Some(receipt),
+            },
+            "channel.leave" => Command::Leave {
+                channel: channel()?,
+                receipt: Some(receipt),
+            },
+            "channel.send" => Command::Publish {
+                channel: channel()?,
+                data: payload
+                    .get("data")
+                    .map_or_else(|| Box::from("null"), |d| d.encode().into_boxed_str()),
+                mode: PublishMode {
+                    members_only: true,
+                    echo: false,
+                    receipt: Some(receipt),
+                },
+            },
+            "channel.members" => Command::Members {
+                channel: channel()?,
+                receipt: Some(receipt),
+            },
+            _ => {
+                assert!(!cx.fault_injection, "test.fail: a deliberate failure");
+                return Err(Refusal {
+                    code: "protocol.unknown_action",
+                    message: Some(format!("no action {action:?}")),
+                });
+            }
+        };
+        act(Action::Engine(cmd));
+        Ok(())
+    }
+
+    /// The engine's name of the channel a payload names.
+    fn channel(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
+        match payload.get_str("channel") {
+            Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
+                Ok(format!("world:{}:{name}", self.world).into_boxed_str())
+            }
+            _ => Err(invalid(format!(
+                "channel must be a string of 1 to {MAX_ID_LEN} bytes"
+            ))),
+        }
+    }
+
+    fn authenticate(
+        &mut self,
+        payload: &BorrowedValue,
+        cx: &Context<'_>,
+        act: &mut impl FnMut(Action),
+    ) -> Result<(), Refusal> {
+        if self.user.is_some() {
+            return Err(Refusal {
+                code: "auth.already_authenticated",
+                message: None,
+            });
+        }
+        let denied = Refusal {
+            code: "auth.denied",
+            message: None,
+        };
+        let user = match cx.auth {
+            Some(auth) => {
+                let identity = auth
+                    .verify(payload.get_str("token").unwrap_or(""))
+                    .map_err(|_| denied)?;
+                let mut user = Map::new();
+                user.insert("id".into(), Value::from(&*identity.user));
+                if let Some(name) = identity.name {
+                    user.insert("name".into(), Value::from(&*name));
+                }
+                user.extend(identity.profile);
+                user
+            }
+            None => trusted_user(payload).ok_or(denied)?,
+        };
+        let id: Box<str> = Box::from(user["id"].as_str().expect("checked above"));
+        let mut out = br#"["authenticated",{"user":"#.to_vec();
+        out.extend_from_slice(Value::Object(user).to_string().as_bytes());
+        out.extend_from_slice(br#","world":{"id":"#);
+        write_str(&mut out, &self.world);
+        out.extend_from_slice(b"}}]");
+        act(Action::Send(out));
+        act(Action::Engine(Command::Identify { user: id.clone() }));
+        if let Some(max) = cx.max_connections_per_user {
+            act(Action::Engine(Command::Claim { max }));
+        }
+        self.user = Some(id);
+        Ok(())
+    }
+}
+
+/// Without a server secret the client's `user` object (with a string `id`) is trusted.
+fn trusted_user(payload: &BorrowedValue) -> Option<Map<String, Value>> {
+    let user: Value = serde_json::from_str(&payload.get("user")?.encode()).ok()?;
+    let id = user.get("id")?.as_str()?;
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return None;
+    }
+    user.as_object().cloned()
+}
+
+/// `["error", id, {"code", "message"}]`, or `["error", {"code"}]` without an id.
+fn error(id: Option<&str>, code: &str, message: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    write_error(&mut out, id, code, message);
+    out
+}
+
+fn write_error(out: &mut Vec<u8>, id: Option<&str>, code: &str, message: Option<&str>) {
+    out.extend_from_slice(br#"["error","#);
+    if let Some(id) = id {
+        out.extend_from_slice(id.as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(br#"{"code":"#);
+    write_str(out, code);
+    if let Some(message) = message {
+        out.extend_from_slice(br#","message":"#);
+        write_str(out, message);
+    }
+    out.extend_from_slice(b"}]");
+}
+
+/// A world-scoped engine name without its `world:<id>:` prefix.
+fn local_name(scoped: &str) -> &str {
+    scoped
+        .strip_prefix("world:")
+        .and_then(|rest| rest.split_once(':'))
+        .map_or(scoped, |(_, name)| name)
+}
+
+/// Starts `["success",id,{"channel":name` (the caller closes it with `}]`).
+fn success_for_channel(out: &mut Vec<u8>, id: &str, channel: &str) {
+    out.extend_from_slice(br#"["success","#);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(br#",{"channel":"#);
+    write_str(out, local_name(channel));
+}
+
+/// Starts `[action,{"channel":name` for a broadcast.
+fn broadcast_for_channel(out: &mut Vec<u8>, action: &str, channel: &str) {
+    out.push(b'[');
+    write_str(out, action);
+    out.extend_from_slice(br#",{"channel":"#);
+    write_str(out, local_name(channel));
+}
+
+/// The World code for an engine refusal.
+fn code_of(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotIdentified => "auth.required",
+        ErrorCode::NotMember => "channel.not_member",
+        ErrorCode::TooManyChannels => "channel.too_many",
+        other => other.as_str(),
+    }
+}
+
+/// Encodes an engine event for World clients; false if they get nothing.
+pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+    match event {
+        Event::Joined {
+            channel,
+            members,
+            receipt: Some(id),
+        }
+        | Event::Members {
+            channel,
+            members,
+            receipt: Some(id),
+        } => {
+            success_for_channel(out, id, channel);
+            out.push(b',');
+            write_key(out, "members");
+            write_str_array(out, members.iter().map(|m| &**m));
+        }
+        Event::Left {
+            channel,
+            receipt: Some(id),
+        }
+        | Event::Published {
+            channel,
+            receipt: id,
+        } => success_for_channel(out, id, channel),
+        Event::MemberJoined { channel, user } | Event::MemberLeft { channel, user } => {
+            let action = match event {
+                Event::MemberJoined { .. } => "channel.member_joined",
+                _ => "channel.member_left",
+            };
+            broadcast_for_channel(out, action, channel);
+            out.extend_from_slice(br#","user":"#);
+            write_str(out, user);
+        }
+        Event::Message {
+            channel,
+            seq,
+            from,
+            data,
+            ..
+        } => {
+            broadcast_for_channel(out, "channel.event", channel);
+            out.extend_from_slice(br#","seq":"#);
+            write_u64(out, *seq);
+            out.extend_from_slice(br#","user":"#);
+            write_str(out, from);
+            out.extend_from_slice(br#","data":"#);
+            out.extend_from_slice(data.as_bytes());
+        }
+        Event::Error { code, receipt } => {
+            write_error(
+                out,
+                receipt.as_deref(),
+                code_of(*code),
+                Some(code.message()),
+            );
+            return true;
+        }
+        Event::Replaced => {
+            write_error(out, None, "connection.replaced", None);
+            return true;
+        }
+        _ => return false,
+    }
+    out.extend_from_slice(b"}]");
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Secret, now_secs};
+
+    fn run(session: &mut Session, text: &str, cx: &Context<'_>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        session.on_text(&mut text.as_bytes().to_vec(), cx, &mut |a| actions.push(a));
+        actions
+    }
+
+    fn sent(actions: &[Action]) -> Vec<Value> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(bytes) => Some(serde_json::from_slice(bytes).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const TRUSTING: Context<'static> = Context {
+        auth: None,
+        max_connections_per_user: Some(2),
+        fault_injection: false,
+    };
+
+    fn authenticated() -> Session {
+        let mut s = Session::new("w1".into());
+        run(
+            &mut s,
+            r#"["authenticate",{"user":{"id":"u1"}}]"#,
+            &TRUSTING,
+        );
+        s
+    }
+
+    #[test]
+    fn authenticate_with_a_token() {
+        let auth = Auth::new(&Secret::new("k".repeat(32)).unwrap());
+        let cx = Context {
+            auth: Some(&auth),
+            max_connections_per_user: None,
+            fault_injection: false,
+        };
+        let token = auth.issue("7", Some("Ada"), now_secs() + 60, Map::new());
+        let mut s = Session::new("w1".into());
+        let text = format!(r#"["authenticate",{{"token":"{token}"}}]"#);
+        let actions = run(&mut s, &text, &cx);
+        assert_eq!(
+            sent(&actions),
+            vec![
+                serde_json::json!(["authenticated",{"user":{"id":"7","name":"Ada"},"world":{"id":"w1"}}])
+            ]
+        );
+        assert_eq!(
+            actions[1],
+            Action::Engine(Command::Identify { user: "7".into() })
+        );
+        let mut s = Session::new("w1".into());
+        let out = sent(&run(&mut s, r#"["authenticate",{"token":"bad"}]"#, &cx));
+        assert_eq!(
+            out,
+            vec![serde_json::json!(["error",{"code":"auth.denied"}])]
+        );
+    }
+
+    #[test]
+    fn nothing_but_ping_before_authenticate() {
+        let mut s = Session::new("w1".into());
+        let out = sent(&run(&mut s, r#"["ping",1501676765]"#, &TRUSTING));
+        assert_eq!(out, vec![serde_json::json!(["pong", 1501676765])]);
+        let out = sent(&run(
+            &mut s,
+            r#"["channel.join",1,{"channel":"a"}]"#,
+            &TRUSTING,
+        ));
+        assert_eq!(out[0][0], "error");
+        assert_eq!(out[0][1], 1);
+        assert_eq!(out[0][2]["code"], "auth.required");
+    }
+
+    #[test]
+    fn claims_follow_authentication_when_limited() {
+        let mut s = Session::new("w1".into());
+        let actions = run(
+            &mut s,
+            r#"["authenticate",{"user":{"id":"u1"}}]"#,
+            &TRUSTING,
+        );
+        assert_eq!(actions[2], Action::Engine(Command::Claim { max: 2 }));
+    }
+
+    #[test]
+    fn channel_actions_scope_names_to_the_world() {
+        let mut s = authenticated();
+        let actions = run(
+            &mut s,
+            r#"["channel.send","c9",{"channel":"lobby","data":{"t":"hi"}}]"#,
+            &TRUSTING,
+        );
+        assert_eq!(
+            actions,
+            vec![Action::Engine(Command::Publish {
+                channel: "world:w1:lobby".into(),
+                data: r#"{"t":"hi"}"#.into(),
+                mode: PublishMode {
+                    members_only: true,
+                    echo: false,
+                    receipt: Some(r#""c9""#.into())
+                }
+            })]
+        );
+    }
+
+    #[test]
+    fn bad_input_gets_the_documented_codes() {
+        let mut s = authenticated();
+        let code = |s: &mut Session, text: &str| sent(&run(s, text, &TRUSTING))[0].clone();
+        assert_eq!(
+            code(&mut s, r#"["dance",4,{}]"#),
+            serde_json::json!(["error",4,{"code":"protocol.unknown_action","message":"no action \"dance\""}])
+        );
+        assert_eq!(
+            code(&mut s, r#"["channel.join",5,{"channel":3}]"#)[2]["code"],
+            "protocol.invalid_payload"
+        );
+        assert_eq!(
+            code(&mut s, r#"["channel.join",{"channel":"a"}]"#)[1]["code"],
+            "protocol.invalid_payload"
+        );
+        assert_eq!(code(&mut s, "{")[1]["code"], "protocol.invalid_message");
+        assert_eq!(
+            code(&mut s, r#"{"a":1}"#)[1]["code"],
+            "protocol.invalid_message"
+        );
+        assert_eq!(
+            code(&mut s, r#"[1,2,3]"#)[1]["code"],
+            "protocol.invalid_message"
+        );
+        assert_eq!(
+            code(&mut s, r#"["authenticate",{"user":{"id":"u2"}}]"#)[1]["code"],
+            "auth.already_authenticated"
+        );
+    }
+
+    #[test]
+    fn events_encode_with_local_names() {
+        let enc = |e: &Event| {
+            let mut out = Vec::new();
+            encode(e, &mut out).then(|| serde_json::from_slice::<Value>(&out).unwrap())
+        };
+        let message = Event::Message {
+            channel: "world:w1:lobby".into(),
+            seq: 3,
+            from: "u1".into(),
+            data: r#"{"t":"hi"}"#.into(),
+            skip: None,
+        };
+        assert_eq!(
+            enc(&message),
+            Some(
+                serde_json::json!(["channel.event",{"channel":"lobby","seq":3,"user":"u1","data":{"t":"hi"}}])
+            )
+        );
+        let joined = Event::Joined {
+            channel: "world:w1:lobby".into(),
+            members: vec!["u1".into()],
+            receipt: Some("7".into()),
+        };
+        assert_eq!(
+            enc(&joined),
+            Some(serde_json::json!(["success",7,{"channel":"lobby","members":["u1"]}]))
+        );
+        assert_eq!(
+            enc(&Event::Replaced),
+            Some(serde_json::json!(["error",{"code":"connection.replaced"}]))
+        );
+        let refused = Event::Error {
+            code: ErrorCode::NotMember,
+            receipt: Some("8".into()),
+        };
+        assert_eq!(enc(&refused).unwrap()[2]["code"], "channel.not_member");
+    }
+}
