@@ -12,6 +12,7 @@
 pub mod channels;
 mod claims;
 pub mod message;
+pub mod ot;
 pub mod owned;
 pub mod ownership;
 pub mod presence;

@@ -1,0 +1,1 @@
+//! Operational transformation for collaborative plain-text documents (being written).
