@@ -348,6 +348,23 @@ impl Engine {
             ShardMsg::ToChannel { channel, event } => {
                 self.deliver_to_channel(&channel, &event, out)
             }
+            ShardMsg::Members {
+                channel,
+                conn,
+                receipt,
+            } => {
+                let members = self
+                    .owned_channels
+                    .get(&channel)
+                    .map(|rec| rec.members().map(Box::from).collect())
+                    .unwrap_or_default();
+                let event = Event::Members {
+                    channel,
+                    members,
+                    receipt,
+                };
+                self.send_to_conn(conn, event, out);
+            }
             _ => unreachable!("only channel messages are routed here"),
         }
     }
