@@ -90,6 +90,13 @@ pub struct Settings {
     /// connection.replaced [default: no limit].
     #[arg(long, value_name = "N")]
     pub max_connections_per_user: Option<usize>,
+    /// Collaborative documents one shard keeps in memory [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_documents: Option<usize>,
+    /// A collaborative document's longest text, in UTF-16 code units
+    /// [default: 1048576].
+    #[arg(long, value_name = "UNITS")]
+    pub max_document_len: Option<usize>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive)
     /// [default: info, or RUST_LOG].
     #[arg(long, value_name = "LEVEL")]
@@ -121,6 +128,8 @@ impl Settings {
             shutdown_grace: over.shutdown_grace.or(self.shutdown_grace),
             max_watches_per_conn: over.max_watches_per_conn.or(self.max_watches_per_conn),
             max_channels_per_conn: over.max_channels_per_conn.or(self.max_channels_per_conn),
+            max_documents: over.max_documents.or(self.max_documents),
+            max_document_len: over.max_document_len.or(self.max_document_len),
             io_memory: over.io_memory.or(self.io_memory),
             talker_idle_grace: over.talker_idle_grace.or(self.talker_idle_grace),
             ping_timeout: over.ping_timeout.or(self.ping_timeout),
@@ -226,6 +235,18 @@ impl Settings {
                     self.talker_idle_grace.unwrap_or(30.0),
                 )?
                 .as_millis() as u64,
+                max_documents: within(
+                    "max_documents",
+                    self.max_documents.unwrap_or(10_000),
+                    1,
+                    1 << 24,
+                )?,
+                max_document_len: within(
+                    "max_document_len",
+                    self.max_document_len.unwrap_or(1 << 20),
+                    1,
+                    1 << 28,
+                )?,
             },
             ping_timeout: seconds("ping_timeout", self.ping_timeout.unwrap_or(60.0))?,
             io_memory: within(

@@ -132,7 +132,12 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
     let mut listed = listed[2]["members"].as_array().unwrap().clone();
     listed.sort_by_key(|m| m.to_string());
     assert_eq!(listed, vec![json!("ann"), json!("bob")]);
-    let outsider = rpc(&mut cy, "channel.send", 4, json!({"channel": "lobby", "data": 1}));
+    let outsider = rpc(
+        &mut cy,
+        "channel.send",
+        4,
+        json!({"channel": "lobby", "data": 1}),
+    );
     assert_eq!(error_code(&outsider), "channel.not_member");
 
     assert_eq!(
@@ -143,7 +148,12 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
         ann.recv(),
         json!(["channel.member_left", {"channel": "lobby", "user": "bob"}])
     );
-    let after = rpc(&mut bob, "channel.send", 6, json!({"channel": "lobby", "data": 1}));
+    let after = rpc(
+        &mut bob,
+        "channel.send",
+        6,
+        json!({"channel": "lobby", "data": 1}),
+    );
     assert_eq!(error_code(&after), "channel.not_member");
 
     ann.expect_silence(Duration::from_millis(200));
@@ -161,7 +171,12 @@ fn worlds_do_not_share_channels() {
     rpc(&mut ann, "channel.join", 1, json!({"channel": "lobby"}));
     let joined = rpc(&mut other, "channel.join", 1, json!({"channel": "lobby"}));
     assert_eq!(joined[2]["members"], json!(["bob"]));
-    rpc(&mut other, "channel.send", 2, json!({"channel": "lobby", "data": 1}));
+    rpc(
+        &mut other,
+        "channel.send",
+        2,
+        json!({"channel": "lobby", "data": 1}),
+    );
     ann.expect_silence(Duration::from_millis(200));
 }
 
@@ -171,14 +186,32 @@ fn bad_input_gets_the_documented_codes_and_the_connection_carries_on() {
     let mut c = member(server.local_addr(), 0, "ann");
     let cases = [
         (json!(["fly", 1, {}]).to_string(), "protocol.unknown_action"),
-        (json!(["channel.join", 2, {}]).to_string(), "protocol.invalid_payload"),
-        (json!(["channel.join", 3, {"channel": 5}]).to_string(), "protocol.invalid_payload"),
-        (json!(["channel.join", 4, {"channel": "x".repeat(300)}]).to_string(), "protocol.invalid_payload"),
-        (json!(["channel.join", {"channel": "a"}]).to_string(), "protocol.invalid_payload"),
+        (
+            json!(["channel.join", 2, {}]).to_string(),
+            "protocol.invalid_payload",
+        ),
+        (
+            json!(["channel.join", 3, {"channel": 5}]).to_string(),
+            "protocol.invalid_payload",
+        ),
+        (
+            json!(["channel.join", 4, {"channel": "x".repeat(300)}]).to_string(),
+            "protocol.invalid_payload",
+        ),
+        (
+            json!(["channel.join", {"channel": "a"}]).to_string(),
+            "protocol.invalid_payload",
+        ),
         ("{".to_owned(), "protocol.invalid_message"),
-        (json!({"action": "ping"}).to_string(), "protocol.invalid_message"),
+        (
+            json!({"action": "ping"}).to_string(),
+            "protocol.invalid_message",
+        ),
         (json!([1, 2, 3]).to_string(), "protocol.invalid_message"),
-        (json!(["a", 1, 2, 3]).to_string(), "protocol.invalid_message"),
+        (
+            json!(["a", 1, 2, 3]).to_string(),
+            "protocol.invalid_message",
+        ),
     ];
     for (frame, code) in cases {
         c.send_text(&frame);
@@ -199,14 +232,20 @@ fn one_connection_too_many_replaces_the_oldest() {
     let mut second = member(addr, 1, "ann");
     rpc(&mut first, "channel.join", 1, json!({"channel": "lobby"}));
     let mut third = member(addr, 1, "ann");
-    assert_eq!(first.recv(), json!(["error", {"code": "connection.replaced"}]));
+    assert_eq!(
+        first.recv(),
+        json!(["error", {"code": "connection.replaced"}])
+    );
     assert_eq!(first.expect_close(), (4000, "connection replaced".into()));
     for c in [&mut second, &mut third] {
         c.send(json!(["ping", 1]));
         assert_eq!(c.recv(), json!(["pong", 1]));
     }
     let mut fourth = member(addr, 0, "ann");
-    assert_eq!(second.recv(), json!(["error", {"code": "connection.replaced"}]));
+    assert_eq!(
+        second.recv(),
+        json!(["error", {"code": "connection.replaced"}])
+    );
     assert_eq!(second.expect_close().0, 4000);
     fourth.send(json!(["ping", 2]));
     assert_eq!(fourth.recv(), json!(["pong", 2]));
@@ -222,7 +261,12 @@ fn a_failing_handler_ends_only_its_own_connection() {
     let addr = server.local_addr();
     let mut victim = member(addr, 0, "ann");
     let mut neighbour = member(addr, 0, "bob");
-    rpc(&mut neighbour, "channel.join", 1, json!({"channel": "lobby"}));
+    rpc(
+        &mut neighbour,
+        "channel.join",
+        1,
+        json!({"channel": "lobby"}),
+    );
     rpc(&mut victim, "channel.join", 1, json!({"channel": "lobby"}));
     assert_eq!(neighbour.recv()[0], "channel.member_joined");
 
@@ -237,7 +281,12 @@ fn a_failing_handler_ends_only_its_own_connection() {
     assert_eq!(neighbour.recv(), json!(["pong", 1]));
     let mut newcomer = member(addr, 0, "cy");
     assert_eq!(
-        rpc(&mut newcomer, "channel.join", 1, json!({"channel": "lobby"}))[2]["members"]
+        rpc(
+            &mut newcomer,
+            "channel.join",
+            1,
+            json!({"channel": "lobby"})
+        )[2]["members"]
             .as_array()
             .unwrap()
             .len(),

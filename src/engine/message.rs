@@ -2,6 +2,7 @@
 //! ([`Command`]), what the engine tells connections ([`Event`]) and what shards tell
 //! each other ([`ShardMsg`]). None of it knows any dialect's JSON shape.
 
+use super::ot::{Delta, OtError};
 use super::ownership::ShardId;
 
 /// A connection's id on its own shard, assigned by the network layer (slab key plus a
@@ -60,6 +61,12 @@ pub enum ErrorCode {
     UnknownMessage,
     /// An unsubscribe from a channel the connection is not subscribed to.
     NotSubscribed,
+    /// An edit of a document the connection has not opened.
+    DocumentNotOpen,
+    /// A new document on a shard that holds as many as it may.
+    TooManyDocuments,
+    /// An edit the document refused (stale or future revision, out of range, too large).
+    EditRefused(OtError),
 }
 
 impl ErrorCode {
@@ -77,6 +84,9 @@ impl ErrorCode {
             ErrorCode::NotYourMessage => "room.not_your_message",
             ErrorCode::UnknownMessage => "room.unknown_message",
             ErrorCode::NotSubscribed => "channel.not_subscribed",
+            ErrorCode::DocumentNotOpen => "ot.not_open",
+            ErrorCode::TooManyDocuments => "ot.too_many_documents",
+            ErrorCode::EditRefused(e) => e.code(),
         }
     }
 
@@ -94,6 +104,9 @@ impl ErrorCode {
             ErrorCode::NotYourMessage => "only the author can update a message",
             ErrorCode::UnknownMessage => "no such message in this room",
             ErrorCode::NotSubscribed => "not subscribed to this channel",
+            ErrorCode::DocumentNotOpen => "open the document first",
+            ErrorCode::TooManyDocuments => "no room for another document on this server",
+            ErrorCode::EditRefused(e) => e.message(),
         }
     }
 }
@@ -162,6 +175,19 @@ pub enum Command {
     Claim { max: usize },
     /// The members of a channel.
     Members { channel: Box<str>, receipt: Receipt },
+    /// Open a collaborative document: its text and revision now, then every edit the
+    /// document accepts from others. Closing it is [`Command::Unsubscribe`].
+    OpenDocument {
+        document: Box<str>,
+        receipt: Receipt,
+    },
+    /// Edit an open document; `base` is the revision the delta was made against.
+    EditDocument {
+        document: Box<str>,
+        base: u64,
+        delta: Delta,
+        receipt: Receipt,
+    },
 }
 
 /// A chat room member as the room sees them.
@@ -236,6 +262,29 @@ pub enum Event {
         members: Vec<Box<str>>,
         receipt: Receipt,
     },
+    /// The document's text at `revision`, for a connection that opened it.
+    DocumentOpened {
+        document: Box<str>,
+        text: Box<str>,
+        revision: u64,
+        receipt: Receipt,
+    },
+    /// The connection's edit became `revision` (edits by others that precede it were
+    /// delivered first).
+    EditAccepted {
+        document: Box<str>,
+        revision: u64,
+        receipt: Receipt,
+    },
+    /// `user` edited a document the connection has open: `delta`, transformed to apply
+    /// to the previous revision, makes `revision`. `skip` is the editor's connection.
+    DocumentEdited {
+        document: Box<str>,
+        revision: u64,
+        user: Box<str>,
+        delta: Delta,
+        skip: Option<ConnAddr>,
+    },
     /// The connection is in the room as `profile` (a JSON user object).
     RoomConnected { profile: Box<str> },
     /// Everyone in the room (JSON user objects), sent to a newcomer.
@@ -257,6 +306,16 @@ pub enum Event {
         private: bool,
         update: bool,
     },
+}
+
+impl Event {
+    /// The connection a channel event is not for: its own publisher or editor.
+    pub fn skipped(&self) -> Option<ConnAddr> {
+        match self {
+            Event::Message { skip, .. } | Event::DocumentEdited { skip, .. } => *skip,
+            _ => None,
+        }
+    }
 }
 
 /// What one shard tells another over the mesh. The first group goes to a user's owner,
@@ -312,6 +371,22 @@ pub enum ShardMsg {
         mode: PublishMode,
     },
 
+    /// A connection opens a document (to the owner of its channel).
+    OpenDocument {
+        document: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+    },
+    /// A connection edits a document (to the owner of its channel).
+    EditDocument {
+        document: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        base: u64,
+        delta: Delta,
+        receipt: Receipt,
+    },
+
     /// The owner counted this shard's connections of `user` (the answer to `UserUp`).
     UserCounted { user: Box<str>, conn: ConnId },
     /// A watched user's status (the answer to `Watch`, then every change).
@@ -329,6 +404,15 @@ pub enum ShardMsg {
     Subscribed {
         channel: Box<str>,
         conn: ConnId,
+        receipt: Receipt,
+    },
+    /// The document owner's answer to `OpenDocument`: the connection now listens to the
+    /// document's channel, and this is the text it starts from.
+    DocumentOpened {
+        document: Box<str>,
+        conn: ConnId,
+        text: Box<str>,
+        revision: u64,
         receipt: Receipt,
     },
     /// Deliver `event` to this shard's members of `channel`.

@@ -11,6 +11,7 @@
 
 pub mod channels;
 mod claims;
+mod documents;
 pub mod message;
 pub mod ot;
 pub mod owned;
@@ -32,6 +33,7 @@ pub use message::{
     Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, RoomChange, RoomMember,
     ShardMsg, Status,
 };
+use ot::Document;
 use owned::Owned;
 pub use ownership::{ShardId, owner_shard};
 use presence::{PendingSnapshot, UserRecord, Watches};
@@ -56,6 +58,10 @@ pub struct Limits {
     /// How long a chat room member whose connections all dropped stays (idle) before
     /// the room is told they left.
     pub room_idle_grace_ms: u64,
+    /// Collaborative documents one shard holds.
+    pub max_documents: usize,
+    /// A document's longest text, in UTF-16 units.
+    pub max_document_len: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +70,8 @@ impl Default for Limits {
             max_watches_per_conn: 10_000,
             max_channels_per_conn: 1_000,
             room_idle_grace_ms: 30_000,
+            max_documents: 10_000,
+            max_document_len: 1 << 20,
         }
     }
 }
@@ -124,6 +132,8 @@ pub struct Engine {
     idle: IdleMembers,
     /// Claimed connections of the users this shard owns.
     claims: Owned<ClaimList>,
+    /// Collaborative documents this shard owns, by name (the name of their channel).
+    documents: AHashMap<Box<str>, Document>,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
@@ -148,6 +158,7 @@ impl Engine {
             seats: RoomSeats::default(),
             idle: IdleMembers::default(),
             claims: Owned::default(),
+            documents: AHashMap::new(),
             now_ms: 0,
             loopback: VecDeque::new(),
         }
@@ -258,6 +269,9 @@ impl Engine {
             | Command::Unsubscribe { .. }
             | Command::Publish { .. }
             | Command::Members { .. } => self.channel_command(conn, user, cmd, out),
+            Command::OpenDocument { .. } | Command::EditDocument { .. } => {
+                self.document_command(conn, user.as_deref().unwrap_or(""), cmd, out)
+            }
             Command::SetStatus(_)
             | Command::Watch(_)
             | Command::Unwatch(_)
@@ -518,6 +532,9 @@ impl Engine {
             | ShardMsg::Subscribed { .. }
             | ShardMsg::Members { .. }
             | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),
+            msg @ (ShardMsg::OpenDocument { .. }
+            | ShardMsg::EditDocument { .. }
+            | ShardMsg::DocumentOpened { .. }) => self.on_document_msg(msg, out),
             msg @ (ShardMsg::Claim { .. } | ShardMsg::Release { .. }) => {
                 self.on_claim_msg(msg, out)
             }

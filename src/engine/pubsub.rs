@@ -78,7 +78,7 @@ impl Engine {
 
     /// Adds a tie unless the connection has one to `channel`; false (after refusing) if
     /// that would exceed the per-connection limit.
-    fn tie(
+    pub(super) fn tie(
         &mut self,
         conn: ConnId,
         channel: &str,
@@ -246,14 +246,20 @@ impl Engine {
         }
     }
 
-    fn send_to_owner_of_channel(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+    pub(super) fn send_to_owner_of_channel(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
         let channel = match &msg {
             ShardMsg::Join { channel, .. }
             | ShardMsg::Leave { channel, .. }
             | ShardMsg::Subscribe { channel, .. }
             | ShardMsg::Unsubscribe { channel, .. }
             | ShardMsg::Publish { channel, .. }
-            | ShardMsg::Members { channel, .. } => channel,
+            | ShardMsg::Members { channel, .. }
+            | ShardMsg::OpenDocument {
+                document: channel, ..
+            }
+            | ShardMsg::EditDocument {
+                document: channel, ..
+            } => channel,
             _ => unreachable!("only channel messages go to a channel's owner"),
         };
         let owner = self.owner(channel);
@@ -371,7 +377,7 @@ impl Engine {
 
     /// Marks a pending tie done and adds the connection to the channel's local
     /// receivers; false if there was no pending tie (closed, left, or a repeat).
-    fn tie_done(&mut self, conn: ConnId, channel: &str) -> bool {
+    pub(super) fn tie_done(&mut self, conn: ConnId, channel: &str) -> bool {
         let Some(local) = self.conns.get_mut(&conn) else {
             return false;
         };
@@ -439,6 +445,9 @@ impl Engine {
         mode: PublishMode,
         out: &mut impl Outbox,
     ) {
+        if self.is_document(&channel) {
+            return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
+        }
         let rec = self.owned_channels.get_mut(&channel);
         if mode.members_only && !rec.as_ref().is_some_and(|rec| rec.has_conn(conn)) {
             return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
@@ -478,10 +487,8 @@ impl Engine {
     /// asked not to get its own publication.
     fn deliver_to_channel(&mut self, channel: &str, event: &Event, out: &mut impl Outbox) {
         let receivers = self.memberships.conns(channel);
-        match event {
-            Event::Message {
-                skip: Some(skip), ..
-            } if skip.shard == self.me && receivers.contains(&skip.conn) => {
+        match event.skipped() {
+            Some(skip) if skip.shard == self.me && receivers.contains(&skip.conn) => {
                 let others: Vec<ConnId> = receivers
                     .iter()
                     .copied()

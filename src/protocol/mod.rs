@@ -1,6 +1,7 @@
 //! Client dialects: each file turns its clients' frames into engine commands and engine
 //! events into its frames. The only place that knows any dialect's JSON shapes.
 
+pub mod delta;
 pub mod json;
 pub mod socketcluster;
 pub mod talker;

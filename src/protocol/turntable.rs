@@ -331,7 +331,10 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         | Event::Unsubscribed { .. }
         | Event::Published { .. }
         | Event::Replaced
-        | Event::Members { .. } => return false,
+        | Event::Members { .. }
+        | Event::DocumentOpened { .. }
+        | Event::EditAccepted { .. }
+        | Event::DocumentEdited { .. } => return false,
     }
     true
 }

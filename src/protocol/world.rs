@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
-use super::Action;
 use super::json::{write_key, write_str, write_str_array, write_u64};
+use super::{Action, delta};
 use crate::auth::Auth;
 use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
 use crate::protocol::turntable::MAX_ID_LEN;
@@ -22,6 +22,9 @@ use crate::protocol::turntable::MAX_ID_LEN;
 pub const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
 /// What a connection gets when an internal error ends it.
 pub const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
+
+/// How the engine names a world's documents after the world's prefix.
+const DOCUMENT_PREFIX: &str = "ot:";
 
 /// What a session needs from the server.
 pub struct Context<'a> {
@@ -113,7 +116,14 @@ impl Session {
         }
         let known = matches!(
             action,
-            "channel.join" | "channel.leave" | "channel.send" | "channel.members" | "test.fail"
+            "channel.join"
+                | "channel.leave"
+                | "channel.send"
+                | "channel.members"
+                | "ot.open"
+                | "ot"
+                | "ot.close"
+                | "test.fail"
         );
         if !known {
             return Err(Refusal {
@@ -152,6 +162,25 @@ impl Session {
                 channel: channel()?,
                 receipt: Some(receipt),
             },
+            "ot.open" => Command::OpenDocument {
+                document: self.document(payload)?,
+                receipt: Some(receipt),
+            },
+            "ot" => Command::EditDocument {
+                document: self.document(payload)?,
+                base: payload.get_u64("variant").ok_or_else(|| {
+                    invalid("variant must be the revision the ops were made against")
+                })?,
+                delta: payload
+                    .get("ops")
+                    .and_then(delta::parse)
+                    .ok_or_else(|| invalid(delta::SHAPE))?,
+                receipt: Some(receipt),
+            },
+            "ot.close" => Command::Unsubscribe {
+                channel: self.document(payload)?,
+                receipt: Some(receipt),
+            },
             _ => {
                 assert!(!cx.fault_injection, "test.fail: a deliberate failure");
                 return Err(Refusal {
@@ -164,14 +193,30 @@ impl Session {
         Ok(())
     }
 
-    /// The engine's name of the channel a payload names.
+    /// The engine's name of the channel a payload names. Names starting `ot:` are the
+    /// channels of documents, not for `channel.*` actions.
     fn channel(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
         match payload.get_str("channel") {
+            Some(name) if name.starts_with(DOCUMENT_PREFIX) => Err(invalid(format!(
+                "channel names starting {DOCUMENT_PREFIX:?} are reserved for documents"
+            ))),
             Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
                 Ok(format!("world:{}:{name}", self.world).into_boxed_str())
             }
             _ => Err(invalid(format!(
                 "channel must be a string of 1 to {MAX_ID_LEN} bytes"
+            ))),
+        }
+    }
+
+    /// The engine's name of the document a payload names: `world:<id>:ot:<name>`.
+    fn document(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
+        match payload.get_str("document") {
+            Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
+                Ok(format!("world:{}:{DOCUMENT_PREFIX}{name}", self.world).into_boxed_str())
+            }
+            _ => Err(invalid(format!(
+                "document must be a string of 1 to {MAX_ID_LEN} bytes"
             ))),
         }
     }
@@ -263,6 +308,22 @@ fn local_name(scoped: &str) -> &str {
         .map_or(scoped, |(_, name)| name)
 }
 
+/// A world-scoped document name without its `world:<id>:ot:` prefix.
+fn document_name(scoped: &str) -> &str {
+    let name = local_name(scoped);
+    name.strip_prefix(DOCUMENT_PREFIX).unwrap_or(name)
+}
+
+/// Starts `["success",id,{"document":name,"variant":revision` (closed by the caller).
+fn success_for_document(out: &mut Vec<u8>, id: &str, document: &str, revision: u64) {
+    out.extend_from_slice(br#"["success","#);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(br#",{"document":"#);
+    write_str(out, document_name(document));
+    out.extend_from_slice(br#","variant":"#);
+    write_u64(out, revision);
+}
+
 /// Starts `["success",id,{"channel":name` (the caller closes it with `}]`).
 fn success_for_channel(out: &mut Vec<u8>, id: &str, channel: &str) {
     out.extend_from_slice(br#"["success","#);
@@ -285,6 +346,7 @@ fn code_of(code: ErrorCode) -> &'static str {
         ErrorCode::NotIdentified => "auth.required",
         ErrorCode::NotMember => "channel.not_member",
         ErrorCode::TooManyChannels => "channel.too_many",
+        ErrorCode::NotSubscribed => "ot.not_open",
         other => other.as_str(),
     }
 }
@@ -351,6 +413,46 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         Event::Replaced => {
             write_error(out, None, "connection.replaced", None);
             return true;
+        }
+        Event::DocumentOpened {
+            document,
+            text,
+            revision,
+            receipt: Some(id),
+        } => {
+            success_for_document(out, id, document, *revision);
+            out.extend_from_slice(br#","text":"#);
+            write_str(out, text);
+        }
+        Event::EditAccepted {
+            document,
+            revision,
+            receipt: Some(id),
+        } => success_for_document(out, id, document, *revision),
+        Event::Unsubscribed {
+            channel,
+            receipt: Some(id),
+        } => {
+            out.extend_from_slice(br#"["success","#);
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(br#",{"document":"#);
+            write_str(out, document_name(channel));
+        }
+        Event::DocumentEdited {
+            document,
+            revision,
+            user,
+            delta,
+            ..
+        } => {
+            out.extend_from_slice(br#"["ot",{"document":"#);
+            write_str(out, document_name(document));
+            out.extend_from_slice(br#","variant":"#);
+            write_u64(out, *revision);
+            out.extend_from_slice(br#","user":"#);
+            write_str(out, user);
+            out.extend_from_slice(br#","ops":"#);
+            delta::write(out, delta);
         }
         _ => return false,
     }

@@ -1,0 +1,174 @@
+//! Collaborative documents in the engine: a document lives on the owner shard of its
+//! name, which orders every edit, transforms it against the edits its author had not
+//! seen (see [`super::ot`]) and broadcasts the result to the connections that opened
+//! it.
+//!
+//! A connection that opens a document listens to the channel of the same name, so the
+//! broadcasts travel the channel's path; the owner answers an open with the text and
+//! revision after registering the listener, and answers an edit after sending its
+//! broadcast, over the same ordered mesh queue. So a client always sees the edits before
+//! its own in order, then its acknowledgement: what an OT client needs to converge.
+//!
+//! Documents stay in memory while the server runs (there is no storage yet); a shard
+//! holds at most `Limits::max_documents` and each at most `Limits::max_document_len`
+//! UTF-16 units.
+
+use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, Receipt, ShardMsg};
+use super::ot::Document;
+use super::pubsub::JoinState;
+use super::{Engine, Outbox, refuse};
+
+/// Accepted edits a document keeps to transform late edits against; an edit made
+/// against an older revision is refused (`ot.revision_too_old`) and the client reopens.
+const HISTORY: usize = 256;
+
+impl Engine {
+    /// Open or edit a document for a local connection.
+    pub(super) fn document_command(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        cmd: Command,
+        out: &mut impl Outbox,
+    ) {
+        match cmd {
+            Command::OpenDocument { document, receipt } => {
+                if !self.tie(conn, &document, false, &receipt, out) {
+                    return;
+                }
+                let msg = ShardMsg::OpenDocument {
+                    conn: self.addr(conn),
+                    receipt,
+                    document,
+                };
+                self.send_to_owner_of_channel(msg, out);
+            }
+            Command::EditDocument {
+                document,
+                base,
+                delta,
+                receipt,
+            } => {
+                let open = self.conns[&conn]
+                    .tie(&document)
+                    .is_some_and(|t| !t.member && t.state == JoinState::Done);
+                if !open {
+                    return refuse(conn, ErrorCode::DocumentNotOpen, receipt, out);
+                }
+                let msg = ShardMsg::EditDocument {
+                    user: Box::from(user),
+                    conn: self.addr(conn),
+                    base,
+                    delta,
+                    receipt,
+                    document,
+                };
+                self.send_to_owner_of_channel(msg, out);
+            }
+            _ => unreachable!("only document commands are routed here"),
+        }
+    }
+
+    /// A document message from another shard (or this one).
+    pub(super) fn on_document_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+        match msg {
+            ShardMsg::OpenDocument {
+                document,
+                conn,
+                receipt,
+            } => self.owner_open(document, conn, receipt, out),
+            ShardMsg::EditDocument {
+                document,
+                user,
+                conn,
+                base,
+                delta,
+                receipt,
+            } => {
+                let Some(doc) = self.documents.get_mut(&document) else {
+                    return self.refuse_at(conn, ErrorCode::DocumentNotOpen, receipt, out);
+                };
+                let (revision, delta) = match doc.submit(base, delta) {
+                    Ok(accepted) => accepted,
+                    Err(e) => return self.refuse_at(conn, ErrorCode::EditRefused(e), receipt, out),
+                };
+                if !delta.is_noop() {
+                    let edited = Event::DocumentEdited {
+                        document: document.clone(),
+                        revision,
+                        user,
+                        delta,
+                        skip: Some(conn),
+                    };
+                    self.send_to_channel(&document, edited, out);
+                }
+                let accepted = Event::EditAccepted {
+                    document,
+                    revision,
+                    receipt,
+                };
+                self.send_to_conn(conn, accepted, out);
+            }
+            ShardMsg::DocumentOpened {
+                document,
+                conn,
+                text,
+                revision,
+                receipt,
+            } => {
+                self.tie_done(conn, &document);
+                let listening = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|l| l.tie(&document).is_some());
+                if listening {
+                    let opened = Event::DocumentOpened {
+                        document,
+                        text,
+                        revision,
+                        receipt,
+                    };
+                    out.deliver(&[conn], &opened);
+                }
+            }
+            _ => unreachable!("only document messages are routed here"),
+        }
+    }
+
+    /// Registers the connection as a listener of the document (creating the document
+    /// if it is new) and sends it the text to start from.
+    fn owner_open(
+        &mut self,
+        document: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        if !self.documents.contains_key(&document)
+            && self.documents.len() >= self.limits.max_documents
+        {
+            return self.refuse_at(conn, ErrorCode::TooManyDocuments, receipt, out);
+        }
+        let max_len = self.limits.max_document_len;
+        let doc = self
+            .documents
+            .entry(document.clone())
+            .or_insert_with(|| Document::new(HISTORY, max_len));
+        let (text, revision) = (Box::from(doc.text()), doc.revision());
+        self.owned_channels.entry(&document).listen(conn);
+        let msg = ShardMsg::DocumentOpened {
+            document,
+            conn: conn.conn,
+            text,
+            revision,
+            receipt,
+        };
+        self.route(conn.shard, msg, out);
+    }
+
+    /// A publication or join on a document's channel: refused, only edits reach the
+    /// connections that opened a document.
+    pub(super) fn is_document(&self, channel: &str) -> bool {
+        self.documents.contains_key(channel)
+    }
+}

@@ -1,0 +1,358 @@
+//! Collaborative documents of the World dialect over real WebSocket connections on a
+//! 2-shard server: `ot.open`, `ot` edits answered with the new revision (`variant`) and
+//! broadcast transformed to the other clients, `ot.close`, the `ot.*` error codes, and
+//! clients on both shards editing concurrently converging on the server's text.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::Client;
+use serde_json::{Value, json};
+use turntable::engine::ot::{Delta, Op};
+
+fn member(addr: SocketAddr, shard: usize, user: &str) -> Client {
+    let mut c = Client::connect_on_shard(addr, "/ws/world/default", shard);
+    c.send(json!(["authenticate", {"user": {"id": user}}]));
+    assert_eq!(c.recv()[0], "authenticated");
+    c
+}
+
+fn rpc(c: &mut Client, action: &str, id: u64, payload: Value) -> Value {
+    c.send(json!([action, id, payload]));
+    c.recv()
+}
+
+fn edit(c: &mut Client, id: u64, variant: u64, ops: Value) -> Value {
+    rpc(
+        c,
+        "ot",
+        id,
+        json!({"document": "notes", "variant": variant, "ops": ops}),
+    )
+}
+
+fn error_code(reply: &Value) -> &str {
+    assert_eq!(reply[0], "error", "{reply}");
+    reply[2]["code"].as_str().unwrap()
+}
+
+fn ops_json(delta: &Delta) -> Value {
+    Value::Array(
+        delta
+            .ops()
+            .iter()
+            .map(|op| match op {
+                Op::Retain(n) => json!({"retain": n}),
+                Op::Insert(s) => json!({"insert": s}),
+                Op::Delete(n) => json!({"delete": n}),
+            })
+            .collect(),
+    )
+}
+
+fn delta_of(ops: &Value) -> Delta {
+    ops.as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            if let Some(n) = op.get("retain") {
+                Op::Retain(n.as_u64().unwrap() as usize)
+            } else if let Some(n) = op.get("delete") {
+                Op::Delete(n.as_u64().unwrap() as usize)
+            } else {
+                Op::Insert(op["insert"].as_str().unwrap().into())
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn edits_reach_the_other_clients_across_shards() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let mut ann = member(addr, 0, "ann");
+    let mut bob = member(addr, 1, "bob");
+    let opened = json!(["success", 1, {"document": "notes", "variant": 0, "text": ""}]);
+    assert_eq!(
+        rpc(&mut ann, "ot.open", 1, json!({"document": "notes"})),
+        opened
+    );
+    assert_eq!(
+        rpc(&mut bob, "ot.open", 1, json!({"document": "notes"})),
+        opened
+    );
+
+    let ops = json!([{"insert": "hello world"}]);
+    assert_eq!(
+        edit(&mut ann, 2, 0, ops.clone()),
+        json!(["success", 2, {"document": "notes", "variant": 1}])
+    );
+    assert_eq!(
+        bob.recv(),
+        json!(["ot", {"document": "notes", "variant": 1, "user": "ann", "ops": ops}])
+    );
+    // The seed's example, against the revision bob saw.
+    let seed = json!([{"retain": 5}, {"insert": "foobar"}]);
+    assert_eq!(edit(&mut bob, 2, 1, seed.clone())[2]["variant"], 2);
+    assert_eq!(ann.recv()[1]["ops"], seed);
+
+    let mut carol = member(addr, 1, "carol");
+    let reopened = rpc(&mut carol, "ot.open", 7, json!({"document": "notes"}));
+    assert_eq!(
+        reopened,
+        json!(["success", 7, {"document": "notes", "variant": 2, "text": "hellofoobar world"}])
+    );
+
+    assert_eq!(
+        rpc(&mut bob, "ot.close", 3, json!({"document": "notes"})),
+        json!(["success", 3, {"document": "notes"}])
+    );
+    edit(&mut ann, 3, 2, json!([{"delete": 5}]));
+    assert_eq!(carol.recv()[1]["ops"], json!([{"delete": 5}]));
+    bob.expect_silence(Duration::from_millis(200));
+    ann.expect_silence(Duration::from_millis(50));
+    assert_eq!(
+        error_code(&edit(&mut bob, 4, 3, json!([{"insert": "x"}]))),
+        "ot.not_open"
+    );
+}
+
+#[test]
+fn concurrent_edits_are_transformed_so_both_sides_agree() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let mut ann = member(addr, 0, "ann");
+    let mut bob = member(addr, 1, "bob");
+    rpc(&mut ann, "ot.open", 1, json!({"document": "notes"}));
+    rpc(&mut bob, "ot.open", 1, json!({"document": "notes"}));
+    edit(&mut ann, 2, 0, json!([{"insert": "abc"}]));
+    bob.recv();
+
+    // Both edit revision 1 at the same place; ann's reaches the server first.
+    let first = edit(&mut ann, 3, 1, json!([{"retain": 1}, {"insert": "X"}]));
+    assert_eq!(first[2]["variant"], 2);
+    let before_ack = edit(&mut bob, 3, 1, json!([{"retain": 1}, {"insert": "Y"}]));
+    assert_eq!(
+        before_ack,
+        json!(["ot", {"document": "notes", "variant": 2, "user": "ann",
+                      "ops": [{"retain": 1}, {"insert": "X"}]}]),
+        "bob gets ann's edit before his own acknowledgement"
+    );
+    assert_eq!(bob.recv()[2]["variant"], 3);
+    assert_eq!(
+        ann.recv()[1]["ops"],
+        json!([{"retain": 2}, {"insert": "Y"}]),
+        "bob's edit, transformed to follow ann's"
+    );
+    let mut carol = member(addr, 0, "carol");
+    assert_eq!(
+        rpc(&mut carol, "ot.open", 1, json!({"document": "notes"}))[2]["text"],
+        "aXYbc"
+    );
+}
+
+/// A client as ot.js models one: at most one edit awaiting its acknowledgement, later
+/// local edits composed into a buffer, server edits transformed over both.
+struct Editor {
+    conn: Client,
+    text: String,
+    revision: u64,
+    in_flight: Option<Delta>,
+    buffer: Option<Delta>,
+    next_id: u64,
+}
+
+impl Editor {
+    fn open(addr: SocketAddr, shard: usize, user: &str) -> Editor {
+        let mut conn = member(addr, shard, user);
+        let opened = rpc(&mut conn, "ot.open", 0, json!({"document": "notes"}));
+        Editor {
+            text: opened[2]["text"].as_str().unwrap().to_owned(),
+            revision: opened[2]["variant"].as_u64().unwrap(),
+            conn,
+            in_flight: None,
+            buffer: None,
+            next_id: 1,
+        }
+    }
+
+    fn edit_locally(&mut self, delta: Delta) {
+        self.text = delta.apply(&self.text).unwrap();
+        if self.in_flight.is_none() {
+            self.send(delta);
+        } else {
+            self.buffer = Some(match self.buffer.take() {
+                Some(buffer) => buffer.compose(&delta),
+                None => delta,
+            });
+        }
+    }
+
+    fn send(&mut self, delta: Delta) {
+        self.next_id += 1;
+        let frame = json!(["ot", self.next_id, {
+            "document": "notes", "variant": self.revision, "ops": ops_json(&delta)
+        }]);
+        self.conn.send(frame);
+        self.in_flight = Some(delta);
+    }
+
+    /// Handles one message from the server.
+    fn receive(&mut self) {
+        let message = self.conn.recv();
+        match message[0].as_str() {
+            Some("success") => {
+                self.revision = message[2]["variant"].as_u64().unwrap();
+                self.in_flight = None;
+                if let Some(buffer) = self.buffer.take() {
+                    self.send(buffer);
+                }
+            }
+            Some("ot") => {
+                let mut theirs = delta_of(&message[1]["ops"]);
+                for pending in [&mut self.in_flight, &mut self.buffer]
+                    .into_iter()
+                    .flatten()
+                {
+                    let mine = pending.clone();
+                    *pending = theirs.transform(&mine, true);
+                    theirs = mine.transform(&theirs, false);
+                }
+                self.text = theirs.apply(&self.text).unwrap();
+                self.revision = message[1]["variant"].as_u64().unwrap();
+            }
+            _ => panic!("unexpected {message}"),
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift), so a failure replays.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+
+    /// A random edit of `text`: an insert (sometimes of an astral character) or a delete.
+    fn edit(&mut self, text: &str) -> Delta {
+        let chars: Vec<char> = text.chars().collect();
+        let at = self.below(chars.len() + 1);
+        let units = |cs: &[char]| cs.iter().map(|c| c.len_utf16()).sum::<usize>();
+        let mut delta = Delta::new();
+        delta.push(Op::Retain(units(&chars[..at])));
+        if at < chars.len() && self.below(3) == 0 {
+            let end = (at + 1 + self.below(3)).min(chars.len());
+            delta.push(Op::Delete(units(&chars[at..end])));
+        } else {
+            let pieces = ["a", "bc", "é", "🎲", " "];
+            delta.push(Op::Insert(pieces[self.below(pieces.len())].into()));
+        }
+        delta
+    }
+}
+
+#[test]
+fn clients_on_both_shards_editing_at_once_converge() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let mut editors: Vec<Editor> = (0..4)
+        .map(|i| Editor::open(addr, i % 2, &format!("user{i}")))
+        .collect();
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    for _round in 0..40 {
+        for editor in editors.iter_mut() {
+            for _ in 0..=random.below(2) {
+                let delta = random.edit(&editor.text);
+                editor.edit_locally(delta);
+            }
+        }
+        // Read a little of what arrived, leaving the rest to interleave with new edits.
+        for editor in editors.iter_mut() {
+            if editor.in_flight.is_some() {
+                editor.receive();
+            }
+        }
+    }
+    while editors.iter().any(|e| e.in_flight.is_some()) {
+        for editor in editors.iter_mut().filter(|e| e.in_flight.is_some()) {
+            editor.receive();
+        }
+    }
+    let mut observer = member(addr, 0, "observer");
+    let final_state = rpc(&mut observer, "ot.open", 1, json!({"document": "notes"}));
+    let (text, revision) = (&final_state[2]["text"], &final_state[2]["variant"]);
+    assert!(revision.as_u64().unwrap() > 40, "{final_state}");
+    for editor in editors.iter_mut() {
+        while editor.revision < revision.as_u64().unwrap() {
+            editor.receive();
+        }
+        assert_eq!(editor.text, text.as_str().unwrap(), "a client diverged");
+        editor.conn.expect_silence(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_edits_get_ot_codes_and_change_nothing() {
+    let server = common::server_with(|c| c.limits.max_document_len = 20);
+    let addr = server.local_addr();
+    let mut ann = member(addr, 0, "ann");
+    assert_eq!(
+        error_code(&edit(&mut ann, 1, 0, json!([{"insert": "x"}]))),
+        "ot.not_open"
+    );
+    rpc(&mut ann, "ot.open", 2, json!({"document": "notes"}));
+    edit(&mut ann, 3, 0, json!([{"insert": "a🎲b"}]));
+    let cases = [
+        (json!([{"insert": "x"}]), 5, "ot.revision_in_future"),
+        (
+            json!([{"retain": 9}, {"insert": "x"}]),
+            1,
+            "ot.out_of_range",
+        ),
+        (
+            json!([{"retain": 2}, {"insert": "x"}]),
+            1,
+            "ot.splits_character",
+        ),
+        (json!([{"insert": "x".repeat(30)}]), 1, "ot.too_large"),
+    ];
+    for (ops, variant, code) in cases {
+        let reply = edit(&mut ann, 4, variant, ops.clone());
+        assert_eq!(error_code(&reply), code, "{ops} -> {reply}");
+    }
+    for payload in [
+        json!({"document": "notes", "ops": []}),
+        json!({"document": "notes", "variant": 1}),
+        json!({"document": "notes", "variant": 1, "ops": [{"insert": "x", "attributes": {"bold": true}}]}),
+        json!({"variant": 1, "ops": []}),
+    ] {
+        let reply = rpc(&mut ann, "ot", 5, payload.clone());
+        assert_eq!(error_code(&reply), "protocol.invalid_payload", "{payload}");
+    }
+    let reserved = rpc(&mut ann, "channel.join", 6, json!({"channel": "ot:notes"}));
+    assert_eq!(error_code(&reserved), "protocol.invalid_payload");
+    let reopened = rpc(&mut ann, "ot.open", 7, json!({"document": "notes"}));
+    assert_eq!(
+        reopened[2],
+        json!({"document": "notes", "variant": 1, "text": "a🎲b"})
+    );
+}
+
+#[test]
+fn an_edit_against_a_revision_older_than_the_history_is_refused() {
+    let server = common::server();
+    let mut ann = member(server.local_addr(), 1, "ann");
+    rpc(&mut ann, "ot.open", 1, json!({"document": "notes"}));
+    for variant in 0..300 {
+        let reply = edit(&mut ann, 2, variant, json!([{"insert": "x"}]));
+        assert_eq!(reply[2]["variant"], variant + 1);
+    }
+    let stale = edit(&mut ann, 3, 2, json!([{"insert": "y"}]));
+    assert_eq!(error_code(&stale), "ot.revision_too_old");
+}
