@@ -237,8 +237,8 @@ fn authentication_valid_invalid_expired_and_removed() {
 }
 
 #[test]
-fn a_token_past_half_its_life_is_renewed_with_set_auth_token() {
-    let server = sc_server(|_| {});
+fn a_token_past_half_its_life_is_renewed_with_set_auth_token_after_a_pong() {
+    let server = sc_server(|c| c.sc_ping_interval = Duration::from_millis(200));
     let a = auth();
     let mut claims = Map::new();
     claims.insert("sub".into(), json!("alice"));
@@ -247,6 +247,12 @@ fn a_token_past_half_its_life_is_renewed_with_set_auth_token() {
     let mut c = Client::connect(server.local_addr(), "/socketcluster/");
     c.send(json!({"event":"#handshake","data":{"authToken":a.sign(&claims)},"cid":1}));
     assert_eq!(recv(&mut c)["data"]["isAuthenticated"], true);
+    // Held back until the client's next #2 (socketcluster-client 20.x would otherwise
+    // apply it before the handshake response and then revert to the old token).
+    match c.next() {
+        Message::Text(t) if t.as_str() == "#1" => c.send_text("#2"),
+        other => panic!("expected #1 before the renewal, got {other:?}"),
+    }
     let set = recv(&mut c);
     assert_eq!(set["event"], "#setAuthToken");
     assert!(set.get("cid").is_none());

@@ -23,6 +23,8 @@ pub const CLOSE_NO_HANDSHAKE: u16 = 4009;
 pub const CLOSE_PING_TIMEOUT: u16 = 4001;
 /// The server's keepalive message.
 pub const PING: &[u8] = b"#1";
+/// The client's answer to [`PING`].
+const PONG: &[u8] = b"#2";
 
 /// What a session needs from the server to answer.
 pub struct Context<'a> {
@@ -39,6 +41,8 @@ pub struct Session {
     id: Box<str>,
     handshaken: bool,
     authenticated: bool,
+    /// A renewed token held back until the client's next `#2` (see [`Session::on_text`]).
+    renewed: Option<String>,
 }
 
 impl Session {
@@ -48,6 +52,7 @@ impl Session {
             id,
             handshaken: false,
             authenticated: false,
+            renewed: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Session {
 
     /// Handles one text message; every resulting action goes to `act`, in order.
     pub fn on_text(&mut self, text: &mut [u8], cx: &Context<'_>, act: &mut impl FnMut(Action)) {
+        let pong = text == PONG;
         let json = matches!(
             text.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{' | b'[')
@@ -77,8 +83,19 @@ impl Session {
             Some(value) => {
                 self.on_value(&value, cx, act);
             }
-            // Raw messages (`#2`, anything not JSON) are ignored once handshaken.
             None if !self.handshaken => act(Action::Close(CLOSE_NO_HANDSHAKE)),
+            // A pong delivers a renewed token. Sent right after the handshake or
+            // #authenticate response, #setAuthToken reaches socketcluster-client 20.x in
+            // the same read and is applied before the response's awaited continuation,
+            // which then puts the old token back. A `#2` answers a `#1`, which (but for
+            // a ping already on its way) left after the response: by the time the token
+            // arrives the client has finished with the response.
+            None if pong => {
+                if let Some(token) = self.renewed.take() {
+                    act(Action::Send(set_auth_token(&token)));
+                }
+            }
+            // Other raw messages (anything not JSON) are ignored once handshaken.
             None => {}
         }
     }
@@ -146,6 +163,7 @@ impl Session {
             }
             "#removeAuthToken" => {
                 self.authenticated = false;
+                self.renewed = None;
                 if let Some(cid) = cid {
                     act(Action::Send(response(&cid, None)));
                 }
@@ -209,8 +227,8 @@ impl Session {
         });
         out.extend_from_slice(b"}}");
         act(Action::Send(out));
-        if let Some(Ok(Some(renewed))) = checked.map(|c| c.map(|claims| renew(cx.auth, claims))) {
-            act(Action::Send(set_auth_token(&renewed)));
+        if let Some(Ok(claims)) = checked {
+            self.renewed = renew(cx.auth, claims);
         }
     }
 
@@ -228,12 +246,11 @@ impl Session {
                     let data = br##"{"isAuthenticated":true,"authError":null}"##;
                     act(Action::Send(response(&cid, Some(data))));
                 }
-                if let Some(renewed) = renew(cx.auth, claims) {
-                    act(Action::Send(set_auth_token(&renewed)));
-                }
+                self.renewed = renew(cx.auth, claims);
             }
             Err(e) => {
                 self.authenticated = false;
+                self.renewed = None;
                 act(Action::Send(REMOVE_AUTH_TOKEN.to_vec()));
                 let Some(cid) = cid else { return };
                 let mut out = Vec::with_capacity(256);
@@ -622,31 +639,44 @@ mod tests {
     }
 
     #[test]
-    fn tokens_past_half_their_life_are_renewed() {
+    fn tokens_past_half_their_life_are_renewed_on_the_next_pong() {
         let auth = secret();
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::from("alice"));
         claims.insert("iat".into(), Value::from(now_secs() - 100));
         claims.insert("exp".into(), Value::from(now_secs() + 20));
+        let aging = auth.sign(&claims);
+        let authenticate = |cid: u32, token: &str| {
+            format!(r##"{{"event":"#authenticate","data":"{token}","cid":{cid}}}"##)
+        };
         let mut s = handshaken();
-        let text = format!(
-            r##"{{"event":"#authenticate","data":"{}","cid":3}}"##,
-            auth.sign(&claims)
+        let out = sent(&run(&mut s, &authenticate(3, &aging), Some(&auth)));
+        assert_eq!(
+            out,
+            vec![serde_json::json!({"rid":3,"data":{"isAuthenticated":true,"authError":null}})]
         );
-        let out = sent(&run(&mut s, &text, Some(&auth)));
-        assert_eq!(out[1]["event"], "#setAuthToken");
+        let out = sent(&run(&mut s, "#2", Some(&auth)));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["event"], "#setAuthToken");
         let renewed = auth
-            .verify_claims(out[1]["data"]["token"].as_str().unwrap())
+            .verify_claims(out[0]["data"]["token"].as_str().unwrap())
             .unwrap();
         assert_eq!(renewed["sub"], "alice");
         assert!(renewed["exp"].as_u64().unwrap() >= now_secs() + 119);
+        assert_eq!(run(&mut s, "#2", Some(&auth)), vec![], "sent once");
 
-        claims.insert("iat".into(), Value::from(now_secs()));
-        let text = format!(
-            r##"{{"event":"#authenticate","data":"{}","cid":4}}"##,
-            auth.sign(&claims)
-        );
+        // At the handshake too; deauthenticating drops a renewal not yet sent.
+        let mut s = session();
+        let text =
+            format!(r##"{{"event":"#handshake","data":{{"authToken":"{aging}"}},"cid":1}}"##);
         assert_eq!(sent(&run(&mut s, &text, Some(&auth))).len(), 1);
+        run(&mut s, r##"{"event":"#removeAuthToken"}"##, Some(&auth));
+        assert_eq!(run(&mut s, "#2", Some(&auth)), vec![]);
+
+        // A token with more than half its lifetime left is not renewed.
+        claims.insert("iat".into(), Value::from(now_secs()));
+        run(&mut s, &authenticate(4, &auth.sign(&claims)), Some(&auth));
+        assert_eq!(run(&mut s, "#2", Some(&auth)), vec![]);
     }
 
     #[test]
