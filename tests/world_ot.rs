@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::Client;
 use serde_json::{Value, json};
 use turntable::engine::ot::{Delta, Op};
+use turntable::engine::ot_client::{Outgoing, Replica};
 
 fn member(addr: SocketAddr, shard: usize, user: &str) -> Client {
     let mut c = Client::connect_on_shard(addr, "/ws/world/default", shard);
@@ -153,14 +154,10 @@ fn concurrent_edits_are_transformed_so_both_sides_agree() {
     );
 }
 
-/// A client as ot.js models one: at most one edit awaiting its acknowledgement, later
-/// local edits composed into a buffer, server edits transformed over both.
+/// A client with its document replica, speaking `ot` over its connection.
 struct Editor {
     conn: Client,
-    text: String,
-    revision: u64,
-    in_flight: Option<Delta>,
-    buffer: Option<Delta>,
+    replica: Replica,
     next_id: u64,
 }
 
@@ -168,35 +165,28 @@ impl Editor {
     fn open(addr: SocketAddr, shard: usize, user: &str) -> Editor {
         let mut conn = member(addr, shard, user);
         let opened = rpc(&mut conn, "ot.open", 0, json!({"document": "notes"}));
+        let text = opened[2]["text"].as_str().unwrap().to_owned();
         Editor {
-            text: opened[2]["text"].as_str().unwrap().to_owned(),
-            revision: opened[2]["variant"].as_u64().unwrap(),
+            replica: Replica::new(text, opened[2]["variant"].as_u64().unwrap()),
             conn,
-            in_flight: None,
-            buffer: None,
             next_id: 1,
         }
     }
 
     fn edit_locally(&mut self, delta: Delta) {
-        self.text = delta.apply(&self.text).unwrap();
-        if self.in_flight.is_none() {
-            self.send(delta);
-        } else {
-            self.buffer = Some(match self.buffer.take() {
-                Some(buffer) => buffer.compose(&delta),
-                None => delta,
-            });
-        }
+        let outgoing = self.replica.edit(delta).unwrap();
+        self.send(outgoing);
     }
 
-    fn send(&mut self, delta: Delta) {
+    fn send(&mut self, outgoing: Option<Outgoing>) {
+        let Some((variant, delta)) = outgoing else {
+            return;
+        };
         self.next_id += 1;
         let frame = json!(["ot", self.next_id, {
-            "document": "notes", "variant": self.revision, "ops": ops_json(&delta)
+            "document": "notes", "variant": variant, "ops": ops_json(&delta)
         }]);
         self.conn.send(frame);
-        self.in_flight = Some(delta);
     }
 
     /// Handles one message from the server.
@@ -204,24 +194,15 @@ impl Editor {
         let message = self.conn.recv();
         match message[0].as_str() {
             Some("success") => {
-                self.revision = message[2]["variant"].as_u64().unwrap();
-                self.in_flight = None;
-                if let Some(buffer) = self.buffer.take() {
-                    self.send(buffer);
-                }
+                let next = self
+                    .replica
+                    .acknowledge(message[2]["variant"].as_u64().unwrap());
+                self.send(next);
             }
             Some("ot") => {
-                let mut theirs = delta_of(&message[1]["ops"]);
-                for pending in [&mut self.in_flight, &mut self.buffer]
-                    .into_iter()
-                    .flatten()
-                {
-                    let mine = pending.clone();
-                    *pending = theirs.transform(&mine, true);
-                    theirs = mine.transform(&theirs, false);
-                }
-                self.text = theirs.apply(&self.text).unwrap();
-                self.revision = message[1]["variant"].as_u64().unwrap();
+                let revision = message[1]["variant"].as_u64().unwrap();
+                let theirs = delta_of(&message[1]["ops"]);
+                self.replica.receive(revision, theirs).unwrap();
             }
             _ => panic!("unexpected {message}"),
         }
@@ -268,19 +249,19 @@ fn clients_on_both_shards_editing_at_once_converge() {
     for _round in 0..40 {
         for editor in editors.iter_mut() {
             for _ in 0..=random.below(2) {
-                let delta = random.edit(&editor.text);
+                let delta = random.edit(editor.replica.text());
                 editor.edit_locally(delta);
             }
         }
         // Read a little of what arrived, leaving the rest to interleave with new edits.
         for editor in editors.iter_mut() {
-            if editor.in_flight.is_some() {
+            if editor.replica.awaiting() {
                 editor.receive();
             }
         }
     }
-    while editors.iter().any(|e| e.in_flight.is_some()) {
-        for editor in editors.iter_mut().filter(|e| e.in_flight.is_some()) {
+    while editors.iter().any(|e| e.replica.awaiting()) {
+        for editor in editors.iter_mut().filter(|e| e.replica.awaiting()) {
             editor.receive();
         }
     }
@@ -289,10 +270,14 @@ fn clients_on_both_shards_editing_at_once_converge() {
     let (text, revision) = (&final_state[2]["text"], &final_state[2]["variant"]);
     assert!(revision.as_u64().unwrap() > 40, "{final_state}");
     for editor in editors.iter_mut() {
-        while editor.revision < revision.as_u64().unwrap() {
+        while editor.replica.revision() < revision.as_u64().unwrap() {
             editor.receive();
         }
-        assert_eq!(editor.text, text.as_str().unwrap(), "a client diverged");
+        assert_eq!(
+            editor.replica.text(),
+            text.as_str().unwrap(),
+            "a client diverged"
+        );
         editor.conn.expect_silence(Duration::from_millis(20));
     }
 }

@@ -14,6 +14,7 @@ mod claims;
 mod documents;
 pub mod message;
 pub mod ot;
+pub mod ot_client;
 pub mod owned;
 pub mod ownership;
 pub mod presence;

@@ -505,6 +505,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::engine::ot_client::{Outgoing, Replica};
+
     fn retain(n: usize) -> Op {
         Op::Retain(n)
     }
@@ -720,70 +722,33 @@ mod tests {
         Op(u64, Delta),
     }
 
-    /// A client as ot.js runs one: at most one delta awaiting the server's ack, and
-    /// later local edits composed into a buffer sent on ack.
+    /// A client with its queues to and from the server.
     struct Client {
-        text: String,
-        revision: u64,
-        inflight: Option<Delta>,
-        buffer: Option<Delta>,
-        up: VecDeque<(u64, Delta)>,
+        replica: Replica,
+        up: VecDeque<Outgoing>,
         down: VecDeque<Down>,
     }
 
     impl Client {
         fn new(doc: &Document) -> Client {
             Client {
-                text: doc.text().to_owned(),
-                revision: doc.revision(),
-                inflight: None,
-                buffer: None,
+                replica: Replica::new(doc.text().to_owned(), doc.revision()),
                 up: VecDeque::new(),
                 down: VecDeque::new(),
             }
         }
 
         fn edit(&mut self, steps: &[Step]) {
-            let delta = edit(&self.text, steps);
-            self.text = delta.apply(&self.text).unwrap();
-            if self.inflight.is_none() {
-                self.send(delta);
-            } else {
-                self.buffer = Some(match self.buffer.take() {
-                    Some(buffer) => buffer.compose(&delta),
-                    None => delta,
-                });
-            }
-        }
-
-        fn send(&mut self, delta: Delta) {
-            self.up.push_back((self.revision, delta.clone()));
-            self.inflight = Some(delta);
+            let delta = edit(self.replica.text(), steps);
+            self.up.extend(self.replica.edit(delta).unwrap());
         }
 
         fn receive(&mut self) {
             match self.down.pop_front() {
-                Some(Down::Ack(revision)) => {
-                    self.revision = revision;
-                    self.inflight = None;
-                    if let Some(buffer) = self.buffer.take() {
-                        self.send(buffer);
-                    }
-                }
-                Some(Down::Op(revision, theirs)) => self.apply_server(revision, theirs),
+                Some(Down::Ack(revision)) => self.up.extend(self.replica.acknowledge(revision)),
+                Some(Down::Op(revision, theirs)) => self.replica.receive(revision, theirs).unwrap(),
                 None => {}
             }
-        }
-
-        /// The server accepted `theirs` before our pending deltas, so it wins ties.
-        fn apply_server(&mut self, revision: u64, mut theirs: Delta) {
-            for mine in [&mut self.inflight, &mut self.buffer].into_iter().flatten() {
-                let transformed = theirs.transform(mine, true);
-                theirs = mine.transform(&theirs, false);
-                *mine = transformed;
-            }
-            self.text = theirs.apply(&self.text).unwrap();
-            self.revision = revision;
         }
     }
 
@@ -852,8 +817,8 @@ mod tests {
             deliver_everything(&mut doc, &mut clients);
             prop_assert_eq!(doc.len_utf16(), doc.text().encode_utf16().count());
             for client in &clients {
-                prop_assert_eq!(&client.text, doc.text());
-                prop_assert_eq!(client.revision, doc.revision());
+                prop_assert_eq!(client.replica.text(), doc.text());
+                prop_assert_eq!(client.replica.revision(), doc.revision());
             }
         }
     }

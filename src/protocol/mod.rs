@@ -21,3 +21,15 @@ pub enum Action {
     /// Close the connection with this code and no reason.
     Close(u16),
 }
+
+/// The texts a session sent, parsed: what the dialects' unit tests assert on.
+#[cfg(test)]
+fn sent(actions: &[Action]) -> Vec<serde_json::Value> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(bytes) => Some(serde_json::from_slice(bytes).unwrap()),
+            _ => None,
+        })
+        .collect()
+}

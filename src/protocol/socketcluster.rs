@@ -431,6 +431,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
 mod tests {
     use super::*;
     use crate::auth::Secret;
+    use crate::protocol::sent;
 
     fn run(session: &mut Session, text: &str, auth: Option<&Auth>) -> Vec<Action> {
         let cx = Context {
@@ -440,16 +441,6 @@ mod tests {
         let mut actions = Vec::new();
         session.on_text(&mut text.as_bytes().to_vec(), &cx, &mut |a| actions.push(a));
         actions
-    }
-
-    fn sent(actions: &[Action]) -> Vec<Value> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Send(bytes) => Some(serde_json::from_slice(bytes).unwrap()),
-                _ => None,
-            })
-            .collect()
     }
 
     fn session() -> Session {

@@ -464,21 +464,12 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
 mod tests {
     use super::*;
     use crate::auth::{Secret, now_secs};
+    use crate::protocol::sent;
 
     fn run(session: &mut Session, text: &str, cx: &Context<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
         session.on_text(&mut text.as_bytes().to_vec(), cx, &mut |a| actions.push(a));
         actions
-    }
-
-    fn sent(actions: &[Action]) -> Vec<Value> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Send(bytes) => Some(serde_json::from_slice(bytes).unwrap()),
-                _ => None,
-            })
-            .collect()
     }
 
     const TRUSTING: Context<'static> = Context {

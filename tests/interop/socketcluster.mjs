@@ -95,8 +95,18 @@ function observe(c, s) {
   s.transport.socket.once('upgrade', (res) => { c.shard = res.headers['x-turntable-shard']; });
 }
 
-class Sc14 {
+// What both adapters read straight off the client socket.
+class Adapter {
+  get id() { return this.s.id; }
+  get state() { return this.s.state; }
+  get authState() { return this.s.authState; }
+  get authToken() { return this.s.authToken; }
+  get ws() { return this.s.transport.socket; }
+}
+
+class Sc14 extends Adapter {
   constructor(storedToken) {
+    super();
     const [engine, opts] = common(storedToken);
     // multiplex:false, or a second create() for the same URL returns the same socket.
     const s = this.s = scClient.create({ ...opts, multiplex: false });
@@ -110,11 +120,6 @@ class Sc14 {
     });
     this.closed = new Promise((res) => s.on('close', (code, reason) => res({ code, reason })));
   }
-  get id() { return this.s.id; }
-  get state() { return this.s.state; }
-  get authState() { return this.s.authState; }
-  get authToken() { return this.s.authToken; }
-  get ws() { return this.s.transport.socket; }
   subscribe(ch) {
     const c = this.s.subscribe(ch);
     return new Promise((res, rej) => { c.on('subscribe', () => res()); c.on('subscribeFail', (e) => rej(e)); });
@@ -132,8 +137,9 @@ class Sc14 {
   destroy() { this.s.destroy(); }
 }
 
-class Sc20 {
+class Sc20 extends Adapter {
   constructor(storedToken) {
+    super();
     const [engine, opts] = common(storedToken);
     const s = this.s = scClient.create({ ...opts, protocolVersion: 1 });
     this.engine = engine;
@@ -147,11 +153,6 @@ class Sc20 {
     this.closed = s.listener('close').once();
     this.channels = new Map();
   }
-  get id() { return this.s.id; }
-  get state() { return this.s.state; }
-  get authState() { return this.s.authState; }
-  get authToken() { return this.s.authToken; }
-  get ws() { return this.s.transport.socket; }
   subscribe(ch) {
     const c = this.s.subscribe(ch);
     this.channels.set(ch, c);
