@@ -8,12 +8,14 @@ use turntable::net::conns::{ConnTable, Dialect};
 use turntable::protocol::turntable as v1;
 use turntable::runtime::mesh::MeshOut;
 use turntable::runtime::outbox::ShardOutbox;
+use turntable::runtime::queries::Pending;
 
 const SUBSCRIBERS: usize = 1000;
 const ACTION: &str = r#"{"command":"game","data":{"channel":"bench","actions":[{"timestamp":10223232,"from":"pub","data":{"strike_one":"1:1234"}}]}}"#;
 
 fn fanout(c: &mut Criterion) {
     let mesh = MeshOut::new(1);
+    let pending = Pending::default();
     let mut conns = ConnTable::new(usize::MAX / 2);
     let mut engine = Engine::new(0, 1, Limits::default());
     let mut ids = Vec::new();
@@ -28,6 +30,7 @@ fn fanout(c: &mut Criterion) {
         let mut out = ShardOutbox {
             conns: &mut conns,
             mesh: &mesh,
+            pending: &pending,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
         let join = Command::Join {
@@ -58,6 +61,7 @@ fn fanout(c: &mut Criterion) {
             let mut out = ShardOutbox {
                 conns: &mut conns,
                 mesh: &mesh,
+                pending: &pending,
             };
             engine.command(publisher, cmd, &mut out);
             drain(&mut conns);

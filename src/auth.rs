@@ -3,6 +3,8 @@
 //! checked, and every other claim is profile data the dialects may pass on to others.
 //! Signatures are checked by the `jsonwebtoken` crate (constant-time HMAC comparison).
 
+use std::cell::Cell;
+
 use std::fmt;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -94,6 +96,13 @@ struct Claims {
     profile: Map<String, Value>,
 }
 
+fn kind_of(e: &jsonwebtoken::errors::Error) -> AuthError {
+    match e.kind() {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        _ => AuthError::Invalid,
+    }
+}
+
 /// Verifies (and, for the `token` command and tests, issues) tokens with one secret.
 pub struct Auth {
     decoding: DecodingKey,
@@ -101,6 +110,8 @@ pub struct Auth {
     validation: Validation,
     /// The same checks without requiring `sub`, for free-form tokens.
     free_form: Validation,
+    /// Tokens refused so far (an `Auth` belongs to one shard), for metrics.
+    failures: Cell<u64>,
 }
 
 impl Auth {
@@ -115,22 +126,31 @@ impl Auth {
             encoding: EncodingKey::from_secret(secret.0.as_bytes()),
             validation,
             free_form,
+            failures: Cell::new(0),
         }
+    }
+
+    /// Tokens refused so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.get()
+    }
+
+    /// Counts a refusal on its way out.
+    fn refused(&self, e: AuthError) -> AuthError {
+        self.failures.set(self.failures.get() + 1);
+        e
     }
 
     /// Checks a token's signature, algorithm and expiry and returns who it names.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if token.is_empty() {
-            return Err(AuthError::Missing);
+            return Err(self.refused(AuthError::Missing));
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })?
+            .map_err(|e| self.refused(kind_of(&e)))?
             .claims;
         if claims.sub.is_empty() || claims.sub.len() > MAX_ID_LEN {
-            return Err(AuthError::Invalid);
+            return Err(self.refused(AuthError::Invalid));
         }
         Ok(Identity {
             user: claims.sub.into_boxed_str(),
@@ -143,14 +163,11 @@ impl Auth {
     /// checked when present) and returns its claims, as SocketCluster clients expect.
     pub fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
         if token.is_empty() {
-            return Err(AuthError::Missing);
+            return Err(self.refused(AuthError::Missing));
         }
         jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.free_form)
             .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })
+            .map_err(|e| self.refused(kind_of(&e)))
     }
 
     /// Signs free-form claims as they are.

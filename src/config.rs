@@ -62,6 +62,11 @@ pub struct Settings {
     /// TURNTABLE_AUTH_SECRET; without one the server trusts client ids].
     #[arg(long, value_name = "SECRET")]
     pub auth_secret: Option<String>,
+    /// Key application servers present to the HTTP API (`Authorization: apikey KEY`),
+    /// at least 16 bytes [default: TURNTABLE_API_KEY; without one the API answers 403,
+    /// except in development mode: no auth secret, loopback address].
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
     /// Allow running without an auth secret on a non-loopback address (clients are
     /// trusted to say who they are).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
@@ -135,6 +140,7 @@ impl Settings {
             ping_timeout: over.ping_timeout.or(self.ping_timeout),
             auth_secret: over.auth_secret.or(self.auth_secret),
             insecure: over.insecure.or(self.insecure),
+            api_key: over.api_key.or(self.api_key),
             sc_ping_interval: over.sc_ping_interval.or(self.sc_ping_interval),
             sc_ping_timeout: over.sc_ping_timeout.or(self.sc_ping_timeout),
             world: over.world.or(self.world),
@@ -167,7 +173,7 @@ impl Settings {
         let insecure = self.insecure.unwrap_or(false);
         if auth_secret.is_none() && !insecure && !listen.ip().is_loopback() {
             return Err(format!(
-                "invalid setting listen: {listen} is not a loopback address and no auth_secret                  is set (set one, or pass --insecure to trust client ids)"
+                "invalid setting listen: {listen} is not a loopback address and no auth_secret is set (set one, or pass --insecure to trust client ids)"
             ));
         }
         let sc_ping_timeout = millis("sc_ping_timeout", self.sc_ping_timeout.unwrap_or(20_000))?;
@@ -185,6 +191,12 @@ impl Settings {
                 "invalid setting world: {bad:?} (1 to 64 letters, digits, '-' or '_')"
             ));
         }
+        if let Some(key) = self.api_key.as_ref().filter(|k| k.len() < 16) {
+            return Err(format!(
+                "invalid setting api_key: {} bytes (must be at least 16)",
+                key.len()
+            ));
+        }
         let max_connections_per_user = self
             .max_connections_per_user
             .map(|n| within("max_connections_per_user", n, 1, 1 << 20))
@@ -195,6 +207,7 @@ impl Settings {
             sc_ping_timeout,
             worlds: worlds.into_iter().map(String::into_boxed_str).collect(),
             max_connections_per_user,
+            api_key: self.api_key.map(String::into_boxed_str),
             fault_injection: false,
             shards,
             pin,
@@ -327,6 +340,8 @@ pub struct Config {
     pub worlds: Vec<Box<str>>,
     /// World connections per user; `None` is no limit.
     pub max_connections_per_user: Option<usize>,
+    /// The HTTP API key; `None` closes the API (but in development mode).
+    pub api_key: Option<Box<str>>,
     /// Lets clients reach handlers that fail on purpose (World's `test.fail`); only
     /// tests set it, there is no flag.
     pub fault_injection: bool,

@@ -23,8 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (settings: embedded defaults < TURNTABLE_AUTH_SECRET < --config
-    /// file < flags).
+    /// Run the server (settings: embedded defaults < TURNTABLE_AUTH_SECRET and
+    /// TURNTABLE_API_KEY < --config file < flags).
     Serve {
         /// TOML file with the same settings as the flags (snake_case names).
         #[arg(long, value_name = "FILE")]
@@ -81,6 +81,7 @@ fn main() -> ExitCode {
 fn load_settings(config: Option<PathBuf>, flags: Settings) -> Result<Settings, String> {
     let env = Settings {
         auth_secret: std::env::var("TURNTABLE_AUTH_SECRET").ok(),
+        api_key: std::env::var("TURNTABLE_API_KEY").ok(),
         ..Settings::default()
     };
     let file = config

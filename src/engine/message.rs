@@ -285,6 +285,11 @@ pub enum Event {
         delta: Delta,
         skip: Option<ConnAddr>,
     },
+    /// The server asks the client to reload (HTTP API `POST /api/clients/reload`).
+    Reload,
+    /// The server ends the connection (HTTP API `POST /api/users/{id}/disconnect`).
+    /// The network layer closes a connection after queueing this event.
+    Disconnected,
     /// The connection is in the room as `profile` (a JSON user object).
     RoomConnected { profile: Box<str> },
     /// Everyone in the room (JSON user objects), sent to a newcomer.
@@ -316,6 +321,37 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// A question or order from the HTTP API, for one shard's engine (see
+/// `engine::queries`); every shard answers with an [`Answer`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Query {
+    /// To every shard: the user's local connections, and its status from its owner.
+    User { user: Box<str> },
+    /// To every shard: close the user's local connections.
+    Disconnect { user: Box<str> },
+    /// To every shard: tell every local connection to reload.
+    Reload,
+    /// To the channel's owner: its members.
+    Members { channel: Box<str> },
+    /// To the channel's owner: publish `data` (JSON) with no publisher.
+    Publish { channel: Box<str>, data: Box<str> },
+}
+
+/// One shard's answer to a [`Query`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// How many local connections the query found (or closed, or told to reload), and
+    /// the user's status when this shard owns the user.
+    Count {
+        connections: usize,
+        status: Option<Status>,
+    },
+    /// A channel's members (empty if the channel does not exist).
+    Members(Vec<Box<str>>),
+    /// The publication's sequence number; `None` if the channel had no receivers.
+    Published { seq: Option<u64> },
 }
 
 /// What one shard tells another over the mesh. The first group goes to a user's owner,
@@ -419,6 +455,14 @@ pub enum ShardMsg {
     ToChannel { channel: Box<str>, event: Event },
     /// Deliver `event` to one connection of this shard.
     ToConn { conn: ConnId, event: Event },
+    /// An HTTP API question for this shard; the answer goes back to `from`.
+    Query {
+        from: ShardId,
+        ticket: u64,
+        query: Query,
+    },
+    /// This shard's answer to the query `ticket`.
+    Answer { ticket: u64, answer: Answer },
 
     /// A connection enters a chat room (to the room's owner).
     RoomEnter {

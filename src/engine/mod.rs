@@ -19,6 +19,7 @@ pub mod owned;
 pub mod ownership;
 pub mod presence;
 mod pubsub;
+mod queries;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
@@ -31,8 +32,8 @@ use ahash::{AHashMap, AHashSet};
 use channels::{ChannelRecord, Memberships};
 use claims::ClaimList;
 pub use message::{
-    Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, RoomChange, RoomMember,
-    ShardMsg, Status,
+    Answer, Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange,
+    RoomMember, ShardMsg, Status,
 };
 use ot::Document;
 use owned::Owned;
@@ -48,6 +49,9 @@ pub trait Outbox {
     /// Sends a message to another shard (never to this one: the engine loops those back
     /// itself).
     fn send(&mut self, shard: ShardId, msg: ShardMsg);
+    /// Completes the HTTP API query `ticket` (asked with [`Engine::ask`]) with one
+    /// shard's answer.
+    fn answer(&mut self, ticket: u64, answer: Answer);
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
@@ -84,6 +88,7 @@ pub struct EngineStats {
     pub owned_users: usize,
     pub owned_channels: usize,
     pub owned_rooms: usize,
+    pub owned_documents: usize,
 }
 
 /// What the engine keeps about one local connection.
@@ -175,6 +180,7 @@ impl Engine {
             owned_users: self.owned_users.len(),
             owned_channels: self.owned_channels.len(),
             owned_rooms: self.rooms.len(),
+            owned_documents: self.documents.len(),
         }
     }
 
@@ -539,6 +545,12 @@ impl Engine {
             msg @ (ShardMsg::Claim { .. } | ShardMsg::Release { .. }) => {
                 self.on_claim_msg(msg, out)
             }
+            ShardMsg::Query {
+                from,
+                ticket,
+                query,
+            } => self.on_query(from, ticket, query, out),
+            ShardMsg::Answer { ticket, answer } => out.answer(ticket, answer),
             ShardMsg::StatusOf { user, status } => self.on_status(&user, status, out),
             ShardMsg::ToLocalUser { user, event } => {
                 if let Some(local_user) = self.local_users.get(&*user) {

@@ -448,24 +448,43 @@ impl Engine {
         if self.is_document(&channel) {
             return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
         }
-        let rec = self.owned_channels.get_mut(&channel);
-        if mode.members_only && !rec.as_ref().is_some_and(|rec| rec.has_conn(conn)) {
+        let member = self
+            .owned_channels
+            .get(&channel)
+            .is_some_and(|rec| rec.has_conn(conn));
+        if mode.members_only && !member {
             return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
         }
-        if let Some(rec) = rec {
-            rec.seq += 1;
-            let event = Event::Message {
-                channel: channel.clone(),
-                seq: rec.seq,
-                from: user,
-                data,
-                skip: (!mode.echo).then_some(conn),
-            };
-            self.send_to_channel(&channel, event, out);
-        }
+        let skip = (!mode.echo).then_some(conn);
+        self.sequence_and_send(&channel, user, data, skip, out);
         if let Some(receipt) = mode.receipt {
             self.send_to_conn(conn, Event::Published { channel, receipt }, out);
         }
+    }
+
+    /// Stamps a publication with the channel's next sequence number and sends it to
+    /// every receiver; `None` (nothing sent) if the channel has no members or
+    /// subscribers.
+    pub(super) fn sequence_and_send(
+        &mut self,
+        channel: &str,
+        from: Box<str>,
+        data: Box<str>,
+        skip: Option<ConnAddr>,
+        out: &mut impl Outbox,
+    ) -> Option<u64> {
+        let rec = self.owned_channels.get_mut(channel)?;
+        rec.seq += 1;
+        let seq = rec.seq;
+        let event = Event::Message {
+            channel: Box::from(channel),
+            seq,
+            from,
+            data,
+            skip,
+        };
+        self.send_to_channel(channel, event, out);
+        Some(seq)
     }
 
     /// Sends a channel event to every shard with receivers, one message per shard.

@@ -32,6 +32,7 @@ struct SimOut<'a> {
     from: ShardId,
     links: &'a mut BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: &'a mut BTreeMap<(ShardId, u64), Vec<Event>>,
+    answers: &'a mut Vec<(ShardId, u64, Answer)>,
 }
 
 impl Outbox for SimOut<'_> {
@@ -51,12 +52,18 @@ impl Outbox for SimOut<'_> {
             .or_default()
             .push_back(msg);
     }
+
+    fn answer(&mut self, ticket: u64, answer: Answer) {
+        self.answers.push((self.from, ticket, answer));
+    }
 }
 
 struct Sim {
     engines: Vec<Engine>,
     links: BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
+    /// Answers to HTTP API queries: the asking shard, the ticket, the answer.
+    answers: Vec<(ShardId, u64, Answer)>,
     rng: Rng,
     next_conn: u64,
 }
@@ -73,6 +80,7 @@ impl Sim {
                 .collect(),
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
+            answers: Vec::new(),
             rng: Rng(seed.max(1)),
             next_conn: 1,
         }
@@ -83,6 +91,7 @@ impl Sim {
             from: shard,
             links: &mut self.links,
             inbox: &mut self.inbox,
+            answers: &mut self.answers,
         };
         (&mut self.engines[shard], out)
     }
@@ -765,4 +774,84 @@ fn room_commands_need_a_room_and_only_one() {
             code: ErrorCode::AlreadyInRoom
         }]
     );
+}
+
+#[test]
+fn queries_are_answered_by_the_shards_that_know() {
+    let mut sim = Sim::new(3, 11);
+    let ann = sim.identified(0, "ann");
+    let ann_again = sim.identified(2, "ann");
+    let bob = sim.identified(1, "bob");
+    for c in [ann, bob] {
+        sim.cmd(
+            c,
+            Command::Join {
+                channel: "lobby".into(),
+                invite: Vec::new(),
+                receipt: None,
+            },
+        );
+    }
+    sim.settle();
+    for c in [ann, ann_again, bob] {
+        sim.take(c);
+    }
+    let ask = |sim: &mut Sim, to: ShardId, ticket: u64, query: Query| {
+        let (engine, mut out) = sim.out(1);
+        engine.ask(to, ticket, query, &mut out);
+    };
+    for to in 0..3 {
+        ask(&mut sim, to, 1, Query::User { user: "ann".into() });
+    }
+    let lobby_owner = sim.engines[0].owner_of("lobby");
+    ask(
+        &mut sim,
+        lobby_owner,
+        2,
+        Query::Members {
+            channel: "lobby".into(),
+        },
+    );
+    let publish = Query::Publish {
+        channel: "lobby".into(),
+        data: "[1]".into(),
+    };
+    ask(&mut sim, lobby_owner, 3, publish);
+    sim.settle();
+    let mut answers = std::mem::take(&mut sim.answers);
+    answers.sort_by_key(|(_, ticket, _)| *ticket);
+    assert!(answers.iter().all(|(asker, _, _)| *asker == 1));
+    let counts: usize = answers[..3]
+        .iter()
+        .map(|(_, _, a)| match a {
+            Answer::Count { connections, .. } => *connections,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(counts, 2);
+    let statuses: Vec<_> = answers[..3]
+        .iter()
+        .filter_map(|(_, _, a)| match a {
+            Answer::Count { status, .. } => *status,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![Status::Online],
+        "only the owner knows the status"
+    );
+    assert_eq!(answers[3].2, Answer::Members(ids(&["ann", "bob"])));
+    assert_eq!(answers[4].2, Answer::Published { seq: Some(1) });
+    for c in [ann, bob] {
+        assert!(matches!(&sim.take(c)[..], [Event::Message { seq: 1, .. }]));
+    }
+
+    for to in 0..3 {
+        ask(&mut sim, to, 4, Query::Disconnect { user: "ann".into() });
+    }
+    sim.settle();
+    assert_eq!(sim.take(ann), vec![Event::Disconnected]);
+    assert_eq!(sim.take(ann_again), vec![Event::Disconnected]);
+    assert!(sim.take(bob).is_empty());
 }

@@ -18,12 +18,14 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use super::api;
 use super::conns::{CloseReason, Dialect, Frame};
 use super::dispatch::{self, Session};
 use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
 use crate::engine::ConnId;
+use crate::runtime::metrics::Tally;
 use crate::runtime::shard::Shard;
 
 /// How long a closing connection waits for the client's close frame.
@@ -43,11 +45,25 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         };
         match decision {
             Decision::Reject { response } => {
+                shard.tally.http_response(http::status_of(&response));
                 let _ = stream.write_all(&response).await;
                 return;
             }
+            Decision::Api(request) => {
+                let end = head_len + request.body_len;
+                if !read_at_least(&shard, &mut stream, &mut head, end).await {
+                    return;
+                }
+                let response = api::answer(&shard, &request, &head[head_len..end]).await;
+                shard.tally.http_response(http::status_of(&response));
+                if stream.write_all(&response).await.is_err() || !request.keep_alive {
+                    return;
+                }
+                head.drain(..end);
+            }
             Decision::Http { route, keep_alive } => {
                 let response = answer_http(&shard, route, keep_alive);
+                shard.tally.http_response(http::status_of(&response));
                 if stream.write_all(&response).await.is_err() || !keep_alive {
                     return;
                 }
@@ -58,6 +74,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                     return;
                 };
                 let response = with_shard_header(response, shard.id);
+                shard.tally.http_response(101);
                 if stream.write_all(&response).await.is_err() {
                     return;
                 }
@@ -65,6 +82,41 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 return websocket(shard, stream, dialect, session, head).await;
             }
         }
+    }
+}
+
+/// Reads until `buf` holds at least `len` bytes (a request body after its head); false
+/// on timeout, EOF or error.
+async fn read_at_least(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    len: usize,
+) -> bool {
+    let deadline = Instant::now() + shard.config.handshake_timeout;
+    while buf.len() < len {
+        if !read_more(stream, buf, deadline).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads once more into `buf`; false on timeout, EOF or error.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
+    let mut chunk = [0u8; 2048];
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let read = future::or(async { Some(stream.read(&mut chunk).await) }, async {
+        Timer::new(remaining).await;
+        None
+    })
+    .await;
+    match read {
+        Some(Ok(n)) if n > 0 => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -79,16 +131,8 @@ async fn read_head(
         if let Parsed::Done { head_len, decision } = http::parse_request(head, &shard.routes) {
             return Some((head_len, decision));
         }
-        let mut chunk = [0u8; 2048];
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let read = future::or(async { Some(stream.read(&mut chunk).await) }, async {
-            Timer::new(remaining).await;
-            None
-        })
-        .await;
-        match read {
-            Some(Ok(n)) if n > 0 => head.extend_from_slice(&chunk[..n]),
-            _ => return None,
+        if !read_more(stream, head, deadline).await {
+            return None;
         }
     }
 }
@@ -96,7 +140,7 @@ async fn read_head(
 fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
     match route {
         Route::Healthz => {
-            let per_shard = shard.counters.per_shard();
+            let per_shard = shard.figures.connections();
             let total: usize = per_shard.iter().sum();
             let body = format!(
                 r#"{{"status":"ok","shard":{},"shards":{},"connections":{},"per_shard":{}}}"#,
@@ -106,6 +150,15 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
                 serde_json::to_string(&per_shard).expect("a list of numbers")
             );
             http::respond(200, "application/json", body.as_bytes(), keep_alive)
+        }
+        Route::Metrics => {
+            let text = shard.figures.prometheus();
+            http::respond(
+                200,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text.as_bytes(),
+                keep_alive,
+            )
         }
         _ => http::respond(404, "text/plain", b"not found\n", false),
     }
@@ -130,7 +183,8 @@ async fn websocket(
     leftover: Vec<u8>,
 ) {
     let id = shard.conns.borrow_mut().insert(dialect);
-    shard.counters.connections[shard.id].fetch_add(1, Ordering::Relaxed);
+    let figures = &shard.figures.shards[shard.id];
+    figures.connections.fetch_add(1, Ordering::Relaxed);
     if dialect != Dialect::Echo {
         shard.engine.borrow_mut().open(id);
     }
@@ -163,7 +217,7 @@ async fn websocket(
         shard.with_engine(|engine, out| engine.close(id, out));
     }
     shard.conns.borrow_mut().remove(id);
-    shard.counters.connections[shard.id].fetch_sub(1, Ordering::Relaxed);
+    figures.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// A WebSocket connection's own state (the shared part lives in the shard's table).
@@ -275,7 +329,9 @@ impl WsConn {
                 count += 1;
             }
             match send_vectored(self.stream.as_raw_fd(), &slices[..count]) {
-                Ok(n) => slot.advance(n),
+                Ok(n) => {
+                    self.shard.tally.wrote(n, slot.advance(n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Let glommio register interest in writability: it retries the
@@ -283,7 +339,9 @@ impl WsConn {
                     let front = slot.queue.front().expect("not empty").clone();
                     let start = slot.front_written;
                     match Pin::new(&mut self.stream).poll_write(cx, &front[start..]) {
-                        Poll::Ready(Ok(n)) => slot.advance(n),
+                        Poll::Ready(Ok(n)) => {
+                            self.shard.tally.wrote(n, slot.advance(n));
+                        }
                         Poll::Ready(Err(e)) => return Err(e),
                         Poll::Pending => return Ok(()),
                     }
@@ -307,6 +365,7 @@ impl WsConn {
             self.eof = true;
             return Poll::Ready(Ok(()));
         }
+        Tally::add(&shard.tally.bytes_in, n);
         if let Some(slot) = shard.conns.borrow_mut().get_mut(self.id) {
             slot.last_heard = Instant::now();
             slot.pinged = false;
@@ -356,6 +415,7 @@ impl WsConn {
             }
             _ if closing => Flow::Continue,
             other => {
+                shard.tally.message_in();
                 dispatch::on_message(shard, id, dialect, session, other);
                 Flow::Continue
             }

@@ -28,6 +28,13 @@ pub enum Dialect {
 impl Dialect {
     /// How many dialects engine events are encoded for (all but `Echo`).
     pub const ENCODED: usize = 4;
+    /// How many dialects there are.
+    pub const COUNT: usize = 5;
+
+    /// This dialect's slot among all [`Dialect::COUNT`] (the encoded ones first).
+    pub fn index(self) -> usize {
+        self.encoded_index().unwrap_or(Dialect::ENCODED)
+    }
 
     /// This dialect's slot among the [`Dialect::ENCODED`] ones; `None` for `Echo`.
     pub fn encoded_index(self) -> Option<usize> {
@@ -60,6 +67,10 @@ impl CloseReason {
     pub const IDLE: CloseReason = CloseReason {
         code: 1001,
         reason: "idle timeout",
+    };
+    pub const DISCONNECTED: CloseReason = CloseReason {
+        code: 4003,
+        reason: "disconnected by the server",
     };
     pub const REPLACED: CloseReason = CloseReason {
         code: 4000,
@@ -110,23 +121,27 @@ impl Slot {
         true
     }
 
-    /// Marks `n` more bytes as written, dropping finished frames.
-    pub fn advance(&mut self, mut n: usize) {
+    /// Marks `n` more bytes as written, dropping finished frames; returns how many
+    /// frames finished.
+    pub fn advance(&mut self, mut n: usize) -> usize {
+        let mut finished = 0;
         while n > 0 {
             let front = self.queue.front().expect("wrote more than was queued");
             let left = front.len() - self.front_written;
             if n < left {
                 self.front_written += n;
-                return;
+                return finished;
             }
             n -= left;
             self.queued_bytes -= front.len();
             self.front_written = 0;
             self.queue.pop_front();
+            finished += 1;
         }
         if self.queue.is_empty() && self.queue.capacity() > 64 {
             self.queue = VecDeque::new();
         }
+        finished
     }
 
     /// Queues a control frame (keepalive ping, close) past the bound: there is at most
@@ -165,6 +180,10 @@ pub struct ConnTable {
     slots: Slab<Slot>,
     next_generation: u32,
     max_outbound_bytes: usize,
+    /// Open connections by [`Dialect::index`].
+    pub by_dialect: [u64; Dialect::COUNT],
+    /// Connections closed as slow consumers since the start.
+    pub slow_consumers: u64,
 }
 
 impl ConnTable {
@@ -173,6 +192,8 @@ impl ConnTable {
             slots: Slab::new(),
             next_generation: 0,
             max_outbound_bytes,
+            by_dialect: [0; Dialect::COUNT],
+            slow_consumers: 0,
         }
     }
 
@@ -180,6 +201,7 @@ impl ConnTable {
     pub fn insert(&mut self, dialect: Dialect) -> ConnId {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
+        self.by_dialect[dialect.index()] += 1;
         let key = self.slots.insert(Slot {
             generation,
             dialect,
@@ -195,7 +217,9 @@ impl ConnTable {
     }
 
     pub fn remove(&mut self, id: ConnId) {
-        if self.get_mut(id).is_some() {
+        if let Some(slot) = self.get_mut(id) {
+            let dialect = slot.dialect;
+            self.by_dialect[dialect.index()] -= 1;
             self.slots.remove(key_of(id));
         }
     }
@@ -240,6 +264,7 @@ impl ConnTable {
         let was_empty = slot.queue.is_empty();
         if !slot.push(frame, max) {
             slot.request_close(CloseReason::SLOW_CONSUMER);
+            self.slow_consumers += 1;
             return false;
         }
         if was_empty {

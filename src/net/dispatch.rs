@@ -48,7 +48,7 @@ impl Session {
                 let world = world.map(|i| world::Session::new(shard.config.worlds[i].clone()));
                 (Dialect::World, Session::World(world))
             }
-            Route::Healthz => return None,
+            Route::Healthz | Route::Metrics | Route::Api => return None,
         })
     }
 }

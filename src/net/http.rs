@@ -28,12 +28,32 @@ pub enum Route {
     Echo,
     /// `GET /healthz`: liveness and connection counts as JSON.
     Healthz,
+    /// `GET /metrics`: the Prometheus text exposition.
+    Metrics,
+    /// `/api/...`: the HTTP API for application servers (see `net::api`).
+    Api,
 }
 
 impl Route {
     fn is_websocket(self) -> bool {
-        !matches!(self, Route::Healthz)
+        !matches!(self, Route::Healthz | Route::Metrics | Route::Api)
     }
+}
+
+/// API request bodies longer than this are refused with 413.
+pub const MAX_API_BODY: usize = 64 << 10;
+
+/// An HTTP API request head, with what the API needs of it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub method: String,
+    /// The path without its query string, still percent-encoded.
+    pub path: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    /// The body's length (`Content-Length`), read after the head.
+    pub body_len: usize,
+    pub keep_alive: bool,
 }
 
 /// The routes this server offers; optional ones are switched on by settings.
@@ -51,6 +71,8 @@ pub enum Decision {
     Upgrade { route: Route, response: Vec<u8> },
     /// Answer over HTTP, then keep reading requests if `keep_alive`.
     Http { route: Route, keep_alive: bool },
+    /// Read the body, then answer an API request.
+    Api(ApiRequest),
     /// Write `response` and close.
     Reject { response: Vec<u8> },
 }
@@ -97,6 +119,8 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
         "/socketcluster/" | "/socketcluster" => Some(Route::SocketCluster),
         "/echo" if routes.echo => Some(Route::Echo),
         "/healthz" => Some(Route::Healthz),
+        "/metrics" => Some(Route::Metrics),
+        _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
         _ => {
             let id = path.strip_prefix("/ws/world/")?;
             let id = id.strip_suffix('/').unwrap_or(id);
@@ -110,6 +134,9 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     let Some(route) = route(request.path.unwrap_or("/"), routes) else {
         return reject(404, "not found\n", &[]);
     };
+    if route == Route::Api {
+        return api_request(request);
+    }
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
@@ -153,6 +180,58 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     }
 }
 
+/// An API request, or its refusal when its body cannot be read: the API takes bodies
+/// with a `Content-Length` of at most [`MAX_API_BODY`] bytes.
+fn api_request(request: &httparse::Request<'_, '_>) -> Decision {
+    if header(request, "transfer-encoding").is_some() {
+        return api_reject(
+            411,
+            "api.length_required",
+            "send the body with a Content-Length",
+        );
+    }
+    let body_len = match header(request, "content-length").map(|v| v.trim().parse::<usize>()) {
+        None => 0,
+        Some(Ok(n)) if n <= MAX_API_BODY => n,
+        Some(Ok(_)) => {
+            return api_reject(413, "api.too_large", "the body is over 65536 bytes");
+        }
+        Some(Err(_)) => return api_reject(400, "api.malformed", "invalid Content-Length"),
+    };
+    let path = request.path.unwrap_or("/");
+    Decision::Api(ApiRequest {
+        method: request.method.unwrap_or("").to_owned(),
+        path: path.split_once('?').map_or(path, |(p, _)| p).to_owned(),
+        authorization: header(request, "authorization").map(str::to_owned),
+        content_type: header(request, "content-type").map(str::to_owned),
+        body_len,
+        keep_alive: keep_alive(request),
+    })
+}
+
+/// A JSON API error that closes the connection (the body, if any, is not read).
+fn api_reject(status: u16, code: &str, message: &str) -> Decision {
+    Decision::Reject {
+        response: response(
+            status,
+            &[],
+            "application/json",
+            &api_error(code, message),
+            false,
+        ),
+    }
+}
+
+/// `{"error":{"code","message"}}`, the API's error body.
+pub fn api_error(code: &str, message: &str) -> Vec<u8> {
+    let mut body = br#"{"error":{"code":"#.to_vec();
+    crate::protocol::json::write_str(&mut body, code);
+    body.extend_from_slice(br#","message":"#);
+    crate::protocol::json::write_str(&mut body, message);
+    body.extend_from_slice(b"}}");
+    body
+}
+
 /// The value of the first header named `name` (case-insensitive), if it is text.
 fn header<'a>(request: &httparse::Request<'_, 'a>, name: &str) -> Option<&'a str> {
     request
@@ -194,12 +273,21 @@ fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
     }
 }
 
+/// The status code of a response this module made.
+pub fn status_of(response: &[u8]) -> u16 {
+    std::str::from_utf8(response.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A complete HTTP/1.1 response with a body.
 pub fn respond(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     response(status, &[], content_type, body, keep_alive)
 }
 
-fn response(
+/// A complete HTTP/1.1 response with extra headers.
+pub fn response(
     status: u16,
     extra: &[(&str, &str)],
     content_type: &str,
@@ -228,8 +316,13 @@ fn reason_phrase(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

@@ -1,5 +1,6 @@
 //! Network layer: HTTP front door, WebSocket framing, connection I/O.
 
+pub mod api;
 pub mod conn;
 pub mod conns;
 pub mod dispatch;

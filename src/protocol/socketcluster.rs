@@ -422,6 +422,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_error(out, "BrokerError", message);
             out.push(b'}');
         }
+        Event::Reload => out.extend_from_slice(br#"{"event":"reload","data":{}}"#),
         _ => return false,
     }
     true

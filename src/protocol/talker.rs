@@ -216,6 +216,8 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.push(b'}');
         }
         Event::Error { code, .. } => encode_error(code.message(), out),
+        Event::Reload => out.extend_from_slice(br#"{"type":"reload"}"#),
+        Event::Disconnected => encode_error("disconnected by the server", out),
         _ => return false,
     }
     true

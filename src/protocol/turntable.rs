@@ -260,6 +260,7 @@ fn id_list(value: &BorrowedValue, command: &str) -> Result<Vec<Box<str>>, Protoc
 /// such event (the connection is not sent anything).
 pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
     match event {
+        Event::Reload => out.extend_from_slice(br#"{"command":"reload","data":{}}"#),
         Event::Identified { user } => {
             out.extend_from_slice(br#"{"command":"identified","data":{"id":"#);
             write_str(out, user);
@@ -332,6 +333,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         | Event::Published { .. }
         | Event::Replaced
         | Event::Members { .. }
+        | Event::Disconnected
         | Event::DocumentOpened { .. }
         | Event::EditAccepted { .. }
         | Event::DocumentEdited { .. } => return false,

@@ -414,6 +414,14 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_error(out, None, "connection.replaced", None);
             return true;
         }
+        Event::Disconnected => {
+            write_error(out, None, "connection.disconnected", None);
+            return true;
+        }
+        Event::Reload => {
+            out.extend_from_slice(br#"["connection.reload",{}]"#);
+            return true;
+        }
         Event::DocumentOpened {
             document,
             text,

@@ -48,6 +48,14 @@ impl MeshOut {
         }
     }
 
+    /// Messages waiting for each peer.
+    pub fn depths(&self) -> Vec<u64> {
+        self.peers
+            .iter()
+            .map(|p| p.msgs.borrow().len() as u64)
+            .collect()
+    }
+
     /// Ships `peer`'s queue in batches until the mesh closes.
     pub async fn pump(&self, peer: ShardId, senders: Rc<Senders<Batch>>) {
         let queue = self.peers[peer].clone();

@@ -4,7 +4,9 @@
 //! signal, in the binary) drains them.
 
 pub mod mesh;
+pub mod metrics;
 pub mod outbox;
+pub mod queries;
 pub mod shard;
 
 use std::io;
@@ -18,7 +20,8 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
-use shard::{NodeCounters, ShardSetup};
+use metrics::NodeFigures;
+use shard::ShardSetup;
 
 /// Batches a mesh channel holds before a pump waits for the peer to catch up.
 const MESH_CAPACITY: usize = 1024;
@@ -98,7 +101,7 @@ pub fn start(config: Config) -> io::Result<Server> {
         )));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new(NodeCounters::new(config.shards));
+    let figures = Arc::new(NodeFigures::new(config.shards));
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let mut server = Server {
@@ -117,7 +120,7 @@ pub fn start(config: Config) -> io::Result<Server> {
             addr,
             config: config.clone(),
             mesh: mesh.clone(),
-            counters: counters.clone(),
+            figures: figures.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),
         };

@@ -3,17 +3,20 @@
 
 use std::cell::RefCell;
 
-use crate::engine::{ConnId, Event, Outbox, ShardId, ShardMsg};
+use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
 use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
 use crate::protocol::{socketcluster, talker, turntable, world};
 
 use super::mesh::MeshOut;
+use super::queries::Pending;
 
 /// Borrowed pieces of a shard that engine output goes to, for one engine call.
 pub struct ShardOutbox<'a> {
     pub conns: &'a mut ConnTable,
     pub mesh: &'a MeshOut,
+    /// HTTP API requests waiting for answers.
+    pub pending: &'a Pending,
 }
 
 impl Outbox for ShardOutbox<'_> {
@@ -26,16 +29,25 @@ impl Outbox for ShardOutbox<'_> {
                 let cached = &mut frames[dialect.encoded_index()?];
                 cached.get_or_insert_with(|| encode(dialect, event)).clone()
             });
-            if let Event::Replaced = event
+            let close = match event {
+                Event::Replaced => Some(CloseReason::REPLACED),
+                Event::Disconnected => Some(CloseReason::DISCONNECTED),
+                _ => None,
+            };
+            if let Some(reason) = close
                 && let Some(slot) = self.conns.get_mut(conn)
             {
-                slot.request_close(CloseReason::REPLACED);
+                slot.request_close(reason);
             }
         }
     }
 
     fn send(&mut self, shard: ShardId, msg: ShardMsg) {
         self.mesh.send(shard, msg);
+    }
+
+    fn answer(&mut self, ticket: u64, answer: Answer) {
+        self.pending.answer(ticket, answer);
     }
 }
 

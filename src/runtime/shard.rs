@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
@@ -16,7 +16,9 @@ use glommio::timer::Timer;
 use glommio::{spawn_local, yield_if_needed};
 
 use super::mesh::{self, Batch, MeshOut};
+use super::metrics::{NodeFigures, Snapshot, Tally};
 use super::outbox::{ShardOutbox, frame};
+use super::queries::Pending;
 use crate::auth::Auth;
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -25,29 +27,6 @@ use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::http::Routes;
 use crate::net::{conn, ws::Opcode};
 use crate::protocol::socketcluster;
-
-/// Counters every shard can read (health checks answer for the whole node from any
-/// shard); each shard writes only its own slot.
-#[derive(Debug)]
-pub struct NodeCounters {
-    pub connections: Vec<AtomicUsize>,
-}
-
-impl NodeCounters {
-    pub fn new(shards: usize) -> Self {
-        NodeCounters {
-            connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
-        }
-    }
-
-    /// Open WebSocket connections per shard.
-    pub fn per_shard(&self) -> Vec<usize> {
-        self.connections
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect()
-    }
-}
 
 /// Everything one shard owns, shared by its tasks (all on one thread).
 pub struct Shard {
@@ -62,7 +41,12 @@ pub struct Shard {
     /// The one read buffer of the shard: connections read into it and keep only the
     /// leftover of a partial frame, so an idle connection holds no read buffer.
     pub read_buf: RefCell<Box<[u8]>>,
-    pub counters: Arc<NodeCounters>,
+    /// Every shard's published figures; this shard writes `figures.shards[id]`.
+    pub figures: Arc<NodeFigures>,
+    /// This shard's traffic, counted on its thread.
+    pub tally: Tally,
+    /// HTTP API requests waiting for other shards.
+    pub pending: Pending,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -74,8 +58,32 @@ impl Shard {
         let mut out = ShardOutbox {
             conns: &mut conns,
             mesh: &self.mesh,
+            pending: &self.pending,
         };
         f(&mut engine, &mut out)
+    }
+
+    /// Publishes this shard's figures for every shard to read.
+    pub fn publish_figures(&self) {
+        let engine = self.engine.borrow().stats();
+        let conns = self.conns.borrow();
+        let t = &self.tally;
+        let snapshot = Snapshot {
+            by_dialect: conns.by_dialect,
+            messages_in: t.messages_in.get(),
+            messages_out: t.frames_out.get(),
+            bytes_in: t.bytes_in.get(),
+            bytes_out: t.bytes_out.get(),
+            slow_consumers: conns.slow_consumers,
+            auth_failures: self.auth.as_ref().map_or(0, Auth::failures),
+            http: t.http.each_ref().map(|c| c.get()),
+            mesh_depth: self.mesh.depths(),
+            users: engine.owned_users as u64,
+            channels: engine.owned_channels as u64,
+            rooms: engine.owned_rooms as u64,
+            documents: engine.owned_documents as u64,
+        };
+        self.figures.shards[self.id].publish(&snapshot);
     }
 
     pub fn stopping(&self) -> bool {
@@ -89,7 +97,7 @@ pub struct ShardSetup {
     pub addr: SocketAddr,
     pub config: Arc<Config>,
     pub mesh: MeshBuilder<Batch, Full>,
-    pub counters: Arc<NodeCounters>,
+    pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
     pub ready: std::sync::mpsc::Sender<Result<(), String>>,
 }
@@ -117,7 +125,9 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
-        counters: setup.counters,
+        figures: setup.figures,
+        tally: Tally::default(),
+        pending: Pending::default(),
         stop: setup.stop,
         config,
     });
@@ -189,6 +199,7 @@ async fn clock(shard: Rc<Shard>) {
     while !shard.stopping() {
         Timer::new(tick).await;
         shard.with_engine(|engine, out| engine.tick(now_ms(), out));
+        shard.publish_figures();
     }
 }
 

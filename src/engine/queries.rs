@@ -1,0 +1,79 @@
+//! Questions and orders from the HTTP API. The shard serving a request sends a
+//! [`Query`] to the shards that know the answer (the owner of a channel, or every
+//! shard for what is spread over them, like a user's connections); each answers with an
+//! [`Answer`] routed back to the asking shard, where the engine hands it to the runtime
+//! through [`Outbox::answer`] to complete the request.
+
+use super::message::{Answer, Event, Query, ShardMsg};
+use super::ownership::ShardId;
+use super::{Engine, Outbox};
+
+impl Engine {
+    /// Sends `query` to shard `to`; its answer comes back through [`Outbox::answer`]
+    /// with the same `ticket`.
+    pub fn ask(&mut self, to: ShardId, ticket: u64, query: Query, out: &mut impl Outbox) {
+        let msg = ShardMsg::Query {
+            from: self.me,
+            ticket,
+            query,
+        };
+        self.route(to, msg, out);
+        self.drain_loopback(out);
+    }
+
+    /// The owner shard of a channel or user, for queries that go to one shard.
+    pub fn owner_of(&self, id: &str) -> ShardId {
+        self.owner(id)
+    }
+
+    /// Answers a query from shard `from`.
+    pub(super) fn on_query(
+        &mut self,
+        from: ShardId,
+        ticket: u64,
+        query: Query,
+        out: &mut impl Outbox,
+    ) {
+        let answer = match query {
+            Query::User { user } => Answer::Count {
+                connections: self.local_users.get(&*user).map_or(0, |u| u.conns.len()),
+                status: self.owned_users.get(&user).map(|rec| rec.status),
+            },
+            Query::Disconnect { user } => {
+                let conns = self
+                    .local_users
+                    .get(&*user)
+                    .map(|u| u.conns.clone())
+                    .unwrap_or_default();
+                out.deliver(&conns, &Event::Disconnected);
+                Answer::Count {
+                    connections: conns.len(),
+                    status: None,
+                }
+            }
+            Query::Reload => {
+                let conns: Vec<_> = self.conns.keys().copied().collect();
+                out.deliver(&conns, &Event::Reload);
+                Answer::Count {
+                    connections: conns.len(),
+                    status: None,
+                }
+            }
+            Query::Members { channel } => Answer::Members(
+                self.owned_channels
+                    .get(&channel)
+                    .map(|rec| rec.members().map(Box::from).collect())
+                    .unwrap_or_default(),
+            ),
+            Query::Publish { channel, data } => {
+                if self.is_document(&channel) {
+                    Answer::Published { seq: None }
+                } else {
+                    let seq = self.sequence_and_send(&channel, Box::from(""), data, None, out);
+                    Answer::Published { seq }
+                }
+            }
+        };
+        self.route(from, ShardMsg::Answer { ticket, answer }, out);
+    }
+}

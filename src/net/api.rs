@@ -1,0 +1,304 @@
+//! The HTTP API for application servers: JSON over `/api/...`, authenticated with an
+//! API key (`Authorization: apikey KEY`). Any shard can serve any request: what it does
+//! not know it asks of the shards that do (see `runtime::queries`), so every shard gives
+//! the same answer.
+//!
+//! Errors are `{"error":{"code","message"}}` with the status that fits: 400 malformed
+//! body, 401 missing or wrong key, 403 API closed (no key configured), 404 unknown
+//! path, 405 wrong method, 411/413 body without length or too large (refused from the
+//! head, see `http::api_request`), 415 a body that is not JSON, 503 a shard did not
+//! answer in time.
+
+use serde_json::{Value, json};
+
+use super::http::{self, ApiRequest};
+use crate::engine::{Answer, Query, ShardId, Status};
+use crate::runtime::queries::ask;
+use crate::runtime::shard::Shard;
+
+/// A refused request.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// The whole HTTP response to an API request with its body (`X-Turntable-Shard` says
+/// which shard answered).
+pub async fn answer(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Vec<u8> {
+    let (status, extra, body) = match handle(shard, request, body).await {
+        Ok(value) => (200, None, value.to_string().into_bytes()),
+        Err(r) => {
+            let extra = match r.status {
+                401 => Some(("WWW-Authenticate", "apikey")),
+                405 => Some(("Allow", allowed(&request.path))),
+                _ => None,
+            };
+            (r.status, extra, http::api_error(r.code, &r.message))
+        }
+    };
+    let shard_id = shard.id.to_string();
+    let mut headers = vec![("X-Turntable-Shard", shard_id.as_str())];
+    headers.extend(extra);
+    http::response(
+        status,
+        &headers,
+        "application/json",
+        &body,
+        request.keep_alive,
+    )
+}
+
+async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Value, Refusal> {
+    authorize(shard, request.authorization.as_deref())?;
+    let segments: Vec<String> = request
+        .path
+        .trim_start_matches("/api")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect::<Option<_>>()
+        .ok_or_else(|| refuse(400, "api.malformed", "invalid percent-encoding in the path"))?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = request.method.as_str();
+    if allowed(&request.path).split(", ").all(|m| m != method) {
+        return Err(if allowed(&request.path).is_empty() {
+            refuse(
+                404,
+                "api.not_found",
+                format!("no endpoint {}", request.path),
+            )
+        } else {
+            refuse(
+                405,
+                "api.method_not_allowed",
+                format!("{method} is not allowed here"),
+            )
+        });
+    }
+    match segments[..] {
+        ["stats"] => Ok(serde_json::from_str(&shard.figures.json()).expect("valid JSON")),
+        ["publish"] => publish(shard, json_body(request, body)?).await,
+        ["channels", channel, "presence"] => presence(shard, channel).await,
+        ["users", user] => user_info(shard, user).await,
+        ["users", user, "disconnect"] => {
+            let answers = ask_all(shard, Query::Disconnect { user: user.into() }).await?;
+            Ok(json!({"id": user, "disconnected": count(&answers)}))
+        }
+        ["clients", "reload"] => {
+            let answers = ask_all(shard, Query::Reload).await?;
+            Ok(json!({"reloaded": count(&answers)}))
+        }
+        _ => unreachable!("allowed() knows only these paths"),
+    }
+}
+
+/// The methods a path takes, as an `Allow` header lists them; empty if it is unknown.
+fn allowed(path: &str) -> &'static str {
+    let segments: Vec<&str> = path
+        .trim_start_matches("/api")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segments[..] {
+        ["stats"] | ["channels", _, "presence"] | ["users", _] => "GET",
+        ["publish"] | ["users", _, "disconnect"] | ["clients", "reload"] => "POST",
+        _ => "",
+    }
+}
+
+/// Checks the API key. Without one configured the API is closed (403), except in
+/// development mode: no auth secret and a loopback address, where it is open.
+fn authorize(shard: &Shard, authorization: Option<&str>) -> Result<(), Refusal> {
+    let config = &shard.config;
+    let Some(key) = config.api_key.as_deref() else {
+        if config.auth_secret.is_none() && config.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        return Err(refuse(
+            403,
+            "api.disabled",
+            "the HTTP API needs --api-key (or TURNTABLE_API_KEY)",
+        ));
+    };
+    let given = authorization
+        .and_then(|a| a.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("apikey"))
+        .map(|(_, k)| k.trim());
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => Ok(()),
+        Some(_) => Err(refuse(401, "api.unauthorized", "wrong API key")),
+        None => Err(refuse(
+            401,
+            "api.unauthorized",
+            "send Authorization: apikey KEY",
+        )),
+    }
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The request body as a JSON object; it must say it is JSON.
+fn json_body(request: &ApiRequest, body: &[u8]) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let is_json = request.content_type.as_deref().is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        return Err(refuse(
+            415,
+            "api.unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(refuse(
+            400,
+            "api.malformed",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(refuse(
+            400,
+            "api.malformed",
+            format!("the body is not JSON: {e}"),
+        )),
+    }
+}
+
+/// A channel or user id from the request: 1 to 256 bytes.
+fn id<'a>(value: Option<&'a Value>, what: &str) -> Result<&'a str, Refusal> {
+    match value.and_then(Value::as_str) {
+        Some(s) if !s.is_empty() && s.len() <= 256 => Ok(s),
+        _ => Err(refuse(
+            400,
+            "api.malformed",
+            format!("{what} must be a string of 1 to 256 bytes"),
+        )),
+    }
+}
+
+async fn publish(shard: &Shard, body: serde_json::Map<String, Value>) -> Result<Value, Refusal> {
+    let channel = id(body.get("channel"), "channel")?;
+    let data = body
+        .get("data")
+        .ok_or_else(|| refuse(400, "api.malformed", "data is missing"))?;
+    let owner = owner(shard, channel);
+    let query = Query::Publish {
+        channel: channel.into(),
+        data: data.to_string().into_boxed_str(),
+    };
+    match &ask_shards(shard, &[owner], query).await?[..] {
+        [Answer::Published { seq }] => Ok(json!({"channel": channel, "seq": seq})),
+        other => unreachable!("a publish is answered Published: {other:?}"),
+    }
+}
+
+async fn presence(shard: &Shard, channel: &str) -> Result<Value, Refusal> {
+    let owner = owner(shard, channel);
+    let query = Query::Members {
+        channel: channel.into(),
+    };
+    match &ask_shards(shard, &[owner], query).await?[..] {
+        [Answer::Members(members)] => {
+            let members: Vec<Value> = members.iter().map(|m| json!({"id": &**m})).collect();
+            Ok(json!({"channel": channel, "members": members}))
+        }
+        other => unreachable!("members are answered Members: {other:?}"),
+    }
+}
+
+async fn user_info(shard: &Shard, user: &str) -> Result<Value, Refusal> {
+    let answers = ask_all(shard, Query::User { user: user.into() }).await?;
+    let status = answers
+        .iter()
+        .find_map(|a| match a {
+            Answer::Count { status, .. } => *status,
+            _ => None,
+        })
+        .unwrap_or(Status::Offline);
+    Ok(json!({"id": user, "status": status.as_str(), "connections": count(&answers)}))
+}
+
+fn owner(shard: &Shard, id: &str) -> ShardId {
+    shard.engine.borrow().owner_of(id)
+}
+
+async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
+    let all: Vec<ShardId> = (0..shard.config.shards).collect();
+    ask_shards(shard, &all, query).await
+}
+
+async fn ask_shards(shard: &Shard, to: &[ShardId], query: Query) -> Result<Vec<Answer>, Refusal> {
+    ask(shard, to, query)
+        .await
+        .ok_or_else(|| refuse(503, "api.unavailable", "a shard did not answer in time"))
+}
+
+/// The connections the shards' answers count.
+fn count(answers: &[Answer]) -> usize {
+    answers
+        .iter()
+        .map(|a| match a {
+            Answer::Count { connections, .. } => *connections,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Decodes `%XX` escapes; `None` if one is malformed or the result is not UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_decode_and_know_their_methods() {
+        assert_eq!(
+            percent_decode("world%3Adefault%3Alobby").unwrap(),
+            "world:default:lobby"
+        );
+        assert_eq!(percent_decode("caf%C3%A9").unwrap(), "café");
+        assert!(percent_decode("bad%2").is_none());
+        assert!(percent_decode("%ff").is_none());
+        assert_eq!(allowed("/api/users/ann"), "GET");
+        assert_eq!(allowed("/api/users/ann/disconnect"), "POST");
+        assert_eq!(allowed("/api/nothing"), "");
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
