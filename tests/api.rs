@@ -431,3 +431,62 @@ fn parse_openmetrics(text: &str) -> Vec<(String, String, f64)> {
     }
     samples
 }
+
+#[test]
+fn kick_takes_connections_out_of_a_channel_in_every_dialect() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let mut sc = sc_subscriber(addr, 0, "world:default:lobby");
+    let mut ann = world_member(addr, 1, "ann");
+    let mut bob = world_member(addr, 0, "bob");
+    for c in [&mut ann, &mut bob] {
+        c.send(json!(["channel.join", 1, {"channel": "lobby"}]));
+        assert_eq!(c.recv()[0], "success");
+    }
+    assert_eq!(ann.recv()[0], "channel.member_joined");
+
+    let one = post(
+        addr,
+        "/api/channels/world%3Adefault%3Alobby/kick",
+        json!({"user": "bob", "message": "afk"}),
+    );
+    assert_eq!(
+        one.json(),
+        json!({"channel": "world:default:lobby", "kicked": 1})
+    );
+    assert_eq!(
+        bob.recv(),
+        json!(["channel.kicked", {"channel": "lobby", "message": "afk"}])
+    );
+    assert_eq!(
+        ann.recv(),
+        json!(["channel.member_left", {"channel": "lobby", "user": "bob"}])
+    );
+
+    let all = post(
+        addr,
+        "/api/channels/world%3Adefault%3Alobby/kick",
+        json!({"message": "closing"}),
+    );
+    assert_eq!(all.json()["kicked"], 2);
+    assert_eq!(
+        sc.recv(),
+        json!({"event":"#kickOut","data":{"message":"closing","channel":"world:default:lobby"}})
+    );
+    assert_eq!(ann.recv()[0], "channel.kicked");
+    let published = post(
+        addr,
+        "/api/publish",
+        json!({"channel": "world:default:lobby", "data": 1}),
+    );
+    assert_eq!(
+        published.json()["seq"],
+        Value::Null,
+        "nobody is left to receive it"
+    );
+    let bad = post(addr, "/api/channels/x/kick", json!({"user": 5}));
+    assert_eq!(
+        (bad.status, bad.error_code().as_str()),
+        (400, "api.malformed")
+    );
+}

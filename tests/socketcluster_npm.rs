@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use turntable::auth::Secret;
 
 const SECRET: &str = "socketcluster-npm-interop-secret-long-enough";
+const API_KEY: &str = "socketcluster-npm-interop-api-key";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs `scripts/setup-node.sh` once per test process; panics with its output if it fails.
@@ -59,12 +60,15 @@ fn harness(client: &str) {
         c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
         c.sc_ping_interval = Duration::from_millis(500);
         c.sc_ping_timeout = Duration::from_millis(1500);
+        c.api_key = Some(API_KEY.into());
     });
     let url = format!("ws://{}/socketcluster/", server.local_addr());
+    let api = format!("http://{}", server.local_addr());
     let started = Instant::now();
     let out = Command::new("node")
         .arg("tests/interop/socketcluster.mjs")
         .args(["--url", &url, "--secret", SECRET, "--client", client])
+        .args(["--api", &api, "--api-key", API_KEY])
         .current_dir(ROOT)
         .output()
         .expect("run node");

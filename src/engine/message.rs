@@ -287,6 +287,12 @@ pub enum Event {
     },
     /// The server asks the client to reload (HTTP API `POST /api/clients/reload`).
     Reload,
+    /// The server took the connection out of `channel` (HTTP API
+    /// `POST /api/channels/{channel}/kick`).
+    Kicked {
+        channel: Box<str>,
+        message: Box<str>,
+    },
     /// The server ends the connection (HTTP API `POST /api/users/{id}/disconnect`).
     /// The network layer closes a connection after queueing this event.
     Disconnected,
@@ -333,6 +339,13 @@ pub enum Query {
     Disconnect { user: Box<str> },
     /// To every shard: tell every local connection to reload.
     Reload,
+    /// To every shard: take the local connections of `user` (or all of them) out of
+    /// `channel`, telling each why.
+    Kick {
+        channel: Box<str>,
+        user: Option<Box<str>>,
+        message: Box<str>,
+    },
     /// To the channel's owner: its members.
     Members { channel: Box<str> },
     /// To the channel's owner: publish `data` (JSON) with no publisher.

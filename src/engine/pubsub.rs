@@ -150,7 +150,13 @@ impl Engine {
     }
 
     /// Removes the connection's tie to `channel` locally and tells the owner.
-    fn untie(&mut self, conn: ConnId, user: &str, channel: &str, out: &mut impl Outbox) -> bool {
+    pub(super) fn untie(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        channel: &str,
+        out: &mut impl Outbox,
+    ) -> bool {
         let local = self.conns.get_mut(&conn).expect("checked by caller");
         let Some(i) = local.ties.iter().position(|t| &*t.channel == channel) else {
             return false;

@@ -4,7 +4,9 @@
 //! [`Answer`] routed back to the asking shard, where the engine hands it to the runtime
 //! through [`Outbox::answer`] to complete the request.
 
-use super::message::{Answer, Event, Query, ShardMsg};
+use std::rc::Rc;
+
+use super::message::{Answer, ConnId, Event, Query, ShardMsg};
 use super::ownership::ShardId;
 use super::{Engine, Outbox};
 
@@ -59,6 +61,14 @@ impl Engine {
                     status: None,
                 }
             }
+            Query::Kick {
+                channel,
+                user,
+                message,
+            } => Answer::Count {
+                connections: self.kick(&channel, user.as_deref(), message, out),
+                status: None,
+            },
             Query::Members { channel } => Answer::Members(
                 self.owned_channels
                     .get(&channel)
@@ -75,5 +85,32 @@ impl Engine {
             }
         };
         self.route(from, ShardMsg::Answer { ticket, answer }, out);
+    }
+
+    /// Takes this shard's connections (of `user`, or all) out of `channel`; returns
+    /// how many there were.
+    fn kick(
+        &mut self,
+        channel: &str,
+        user: Option<&str>,
+        message: Box<str>,
+        out: &mut impl Outbox,
+    ) -> usize {
+        let kicked: Vec<(ConnId, Rc<str>)> = self
+            .conns
+            .iter()
+            .filter(|(_, local)| local.tie(channel).is_some())
+            .map(|(conn, local)| (*conn, local.user.clone().unwrap_or_else(|| Rc::from(""))))
+            .filter(|(_, who)| user.is_none_or(|u| **who == *u))
+            .collect();
+        let event = Event::Kicked {
+            channel: Box::from(channel),
+            message,
+        };
+        for (conn, who) in &kicked {
+            self.untie(*conn, who, channel, out);
+            out.deliver(&[*conn], &event);
+        }
+        kicked.len()
     }
 }

@@ -94,6 +94,7 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
             let answers = ask_all(shard, Query::Disconnect { user: user.into() }).await?;
             Ok(json!({"id": user, "disconnected": count(&answers)}))
         }
+        ["channels", channel, "kick"] => kick(shard, channel, json_body(request, body)?).await,
         ["clients", "reload"] => {
             let answers = ask_all(shard, Query::Reload).await?;
             Ok(json!({"reloaded": count(&answers)}))
@@ -111,7 +112,10 @@ fn allowed(path: &str) -> &'static str {
         .collect();
     match segments[..] {
         ["stats"] | ["channels", _, "presence"] | ["users", _] => "GET",
-        ["publish"] | ["users", _, "disconnect"] | ["clients", "reload"] => "POST",
+        ["publish"]
+        | ["users", _, "disconnect"]
+        | ["channels", _, "kick"]
+        | ["clients", "reload"] => "POST",
         _ => "",
     }
 }
@@ -205,6 +209,31 @@ async fn publish(shard: &Shard, body: serde_json::Map<String, Value>) -> Result<
         [Answer::Published { seq }] => Ok(json!({"channel": channel, "seq": seq})),
         other => unreachable!("a publish is answered Published: {other:?}"),
     }
+}
+
+/// Takes `user`'s connections (or everyone's) out of a channel: SocketCluster
+/// subscribers get `#kickOut`, the others their dialect's notice.
+async fn kick(
+    shard: &Shard,
+    channel: &str,
+    body: serde_json::Map<String, Value>,
+) -> Result<Value, Refusal> {
+    let user = match body.get("user") {
+        None => None,
+        some => Some(id(some, "user")?),
+    };
+    let message = match body.get("message") {
+        None => "",
+        Some(Value::String(m)) => m.as_str(),
+        Some(_) => return Err(refuse(400, "api.malformed", "message must be a string")),
+    };
+    let query = Query::Kick {
+        channel: channel.into(),
+        user: user.map(Box::from),
+        message: message.into(),
+    };
+    let answers = ask_all(shard, query).await?;
+    Ok(json!({"channel": channel, "kicked": count(&answers)}))
 }
 
 async fn presence(shard: &Shard, channel: &str) -> Result<Value, Refusal> {

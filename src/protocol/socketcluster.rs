@@ -423,6 +423,13 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.push(b'}');
         }
         Event::Reload => out.extend_from_slice(br#"{"event":"reload","data":{}}"#),
+        Event::Kicked { channel, message } => {
+            out.extend_from_slice(br##"{"event":"#kickOut","data":{"message":"##);
+            write_str(out, message);
+            out.extend_from_slice(br#","channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(b"}}");
+        }
         _ => return false,
     }
     true

@@ -261,6 +261,13 @@ fn id_list(value: &BorrowedValue, command: &str) -> Result<Vec<Box<str>>, Protoc
 pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
     match event {
         Event::Reload => out.extend_from_slice(br#"{"command":"reload","data":{}}"#),
+        Event::Kicked { channel, message } => {
+            out.extend_from_slice(br#"{"command":"kicked","data":{"channel":"#);
+            write_str(out, channel);
+            out.extend_from_slice(br#","message":"#);
+            write_str(out, message);
+            out.extend_from_slice(b"}}");
+        }
         Event::Identified { user } => {
             out.extend_from_slice(br#"{"command":"identified","data":{"id":"#);
             write_str(out, user);

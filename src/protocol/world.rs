@@ -422,6 +422,11 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(br#"["connection.reload",{}]"#);
             return true;
         }
+        Event::Kicked { channel, message } => {
+            broadcast_for_channel(out, "channel.kicked", channel);
+            out.extend_from_slice(br#","message":"#);
+            write_str(out, message);
+        }
         Event::DocumentOpened {
             document,
             text,

@@ -2,7 +2,8 @@
 //
 //   bash scripts/setup-node.sh      # once: installs the pinned packages into .cache/node
 //   node tests/interop/socketcluster.mjs --url ws://127.0.0.1:PORT/socketcluster/ \
-//        --secret SECRET --client sc14|sc20 [--reference] [--verbose]
+//        --secret SECRET --client sc14|sc20 [--api http://127.0.0.1:PORT --api-key KEY]
+//        [--reference] [--verbose]
 //
 // sc14 = socketcluster-client@14.3.2 (V1 only); sc20 = socketcluster-client@20.0.2 created with
 // protocolVersion: 1. Packages are loaded with createRequire() anchored at
@@ -44,6 +45,9 @@ const url = new URL(arg('--url', 'ws://127.0.0.1:8080/socketcluster/'));
 const secret = arg('--secret', 'interop-secret');
 const kind = arg('--client', 'sc14');
 const reference = argv.includes('--reference');
+// turntable's HTTP API (base URL and key), to have the server kick a socket out of a channel.
+const api = arg('--api', null);
+const apiKey = arg('--api-key', '');
 const verbose = argv.includes('--verbose');
 const ACK_TIMEOUT = 2000;
 if (kind !== 'sc14' && kind !== 'sc20') { console.error('--client must be sc14 or sc20'); process.exit(2); }
@@ -125,6 +129,8 @@ class Sc14 extends Adapter {
     return new Promise((res, rej) => { c.on('subscribe', () => res()); c.on('subscribeFail', (e) => rej(e)); });
   }
   watch(ch, fn) { this.s.watch(ch, fn); }
+  nextKickOut() { return new Promise((res) => this.s.once('kickOut', (message, channel) => res({ message, channel }))); }
+  isSubscribed(ch) { return this.s.isSubscribed(ch, true); }
   unsubscribe(ch) { this.s.unsubscribe(ch); }
   transmitPublish(ch, data) { this.s.publish(ch, data); }
   invokePublish(ch, data) { return new Promise((res, rej) => this.s.publish(ch, data, (e, d) => (e ? rej(e) : res(d)))); }
@@ -162,6 +168,8 @@ class Sc20 extends Adapter {
     ]);
   }
   watch(ch, fn) { const c = this.channels.get(ch) ?? this.s.channel(ch); (async () => { for await (const d of c) fn(d); })(); }
+  nextKickOut() { return this.s.listener('kickOut').once(); }
+  isSubscribed(ch) { return this.s.isSubscribed(ch, true); }
   unsubscribe(ch) { this.s.unsubscribe(ch); }
   transmitPublish(ch, data) { this.s.transmitPublish(ch, data); }
   invokePublish(ch, data) { return this.s.invokePublish(ch, data); }
@@ -453,6 +461,27 @@ if (reference) {
     await renewed(c, old, 'dave', now);
     c.destroy();
   });
+}
+
+if (api) {
+  await check('#kickOut from the server unsubscribes the client with the message', async () => {
+    const [c] = await connected();
+    const ch = `kick-${Math.random().toString(36).slice(2, 8)}`;
+    await within(ACK_TIMEOUT, c.subscribe(ch), 'subscribe ack');
+    const kicked = c.nextKickOut();
+    const res = await fetch(`${api}/api/channels/${encodeURIComponent(ch)}/kick`, {
+      method: 'POST',
+      headers: { authorization: `apikey ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'bye now' }),
+    });
+    assert(res.status === 200, `the API answered ${res.status}: ${await res.text()}`);
+    const got = await within(2000, kicked, 'kickOut event');
+    assert(got.channel === ch && got.message === 'bye now', `kickOut ${JSON.stringify(got)}`);
+    assert(!c.isSubscribed(ch), 'the client still counts itself subscribed');
+    c.destroy();
+  });
+} else {
+  skip('#kickOut from the server unsubscribes the client with the message', 'no --api (the reference server has no HTTP API)');
 }
 
 await check('keepalive: an idle connection stays open for 4 s (8 ping intervals)', async () => {
