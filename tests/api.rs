@@ -240,7 +240,7 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
     let mut game = turntable_member(addr, 0, "1:1", "arena");
     let mut sc = sc_subscriber(addr, 1, "arena");
     let mut world = world_member(addr, 1, "ann");
-    world.send(json!(["channel.join", 1, {"channel": "lobby"}]));
+    world.send(json!(["channel.join", 1, {"channel": "hall"}]));
     assert_eq!(world.recv()[0], "success");
 
     for i in 1..=3 {
@@ -267,12 +267,12 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
     let answer = post(
         addr,
         "/api/publish",
-        json!({"channel": "world:default:lobby", "data": "hi"}),
+        json!({"channel": "world:default:hall", "data": "hi"}),
     );
     assert_eq!(answer.json()["seq"], 1);
     assert_eq!(
         world.recv(),
-        json!(["channel.event", {"channel": "lobby", "seq": 1, "user": "", "data": "hi"}])
+        json!(["channel.event", {"channel": "hall", "seq": 1, "user": "", "data": "hi"}])
     );
     let nobody = post(addr, "/api/publish", json!({"channel": "empty", "data": 1}));
     assert_eq!(nobody.json(), json!({"channel": "empty", "seq": null}));
@@ -436,48 +436,48 @@ fn parse_openmetrics(text: &str) -> Vec<(String, String, f64)> {
 fn kick_takes_connections_out_of_a_channel_in_every_dialect() {
     let server = api_server();
     let addr = server.local_addr();
-    let mut sc = sc_subscriber(addr, 0, "world:default:lobby");
+    let mut sc = sc_subscriber(addr, 0, "world:default:hall");
     let mut ann = world_member(addr, 1, "ann");
     let mut bob = world_member(addr, 0, "bob");
     for c in [&mut ann, &mut bob] {
-        c.send(json!(["channel.join", 1, {"channel": "lobby"}]));
+        c.send(json!(["channel.join", 1, {"channel": "hall"}]));
         assert_eq!(c.recv()[0], "success");
     }
     assert_eq!(ann.recv()[0], "channel.member_joined");
 
     let one = post(
         addr,
-        "/api/channels/world%3Adefault%3Alobby/kick",
+        "/api/channels/world%3Adefault%3Ahall/kick",
         json!({"user": "bob", "message": "afk"}),
     );
     assert_eq!(
         one.json(),
-        json!({"channel": "world:default:lobby", "kicked": 1})
+        json!({"channel": "world:default:hall", "kicked": 1})
     );
     assert_eq!(
         bob.recv(),
-        json!(["channel.kicked", {"channel": "lobby", "message": "afk"}])
+        json!(["channel.kicked", {"channel": "hall", "message": "afk"}])
     );
     assert_eq!(
         ann.recv(),
-        json!(["channel.member_left", {"channel": "lobby", "user": "bob"}])
+        json!(["channel.member_left", {"channel": "hall", "user": "bob"}])
     );
 
     let all = post(
         addr,
-        "/api/channels/world%3Adefault%3Alobby/kick",
+        "/api/channels/world%3Adefault%3Ahall/kick",
         json!({"message": "closing"}),
     );
     assert_eq!(all.json()["kicked"], 2);
     assert_eq!(
         sc.recv(),
-        json!({"event":"#kickOut","data":{"message":"closing","channel":"world:default:lobby"}})
+        json!({"event":"#kickOut","data":{"message":"closing","channel":"world:default:hall"}})
     );
     assert_eq!(ann.recv()[0], "channel.kicked");
     let published = post(
         addr,
         "/api/publish",
-        json!({"channel": "world:default:lobby", "data": 1}),
+        json!({"channel": "world:default:hall", "data": 1}),
     );
     assert_eq!(
         published.json()["seq"],
@@ -488,5 +488,128 @@ fn kick_takes_connections_out_of_a_channel_in_every_dialect() {
     assert_eq!(
         (bad.status, bad.error_code().as_str()),
         (400, "api.malformed")
+    );
+}
+
+fn delete(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "DELETE", path, Some(KEY), None)
+}
+
+#[test]
+fn lobby_games_are_created_joined_left_and_closed_in_view_of_every_dialect() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let mut lobby_v1 = turntable_member(addr, 0, "watcher", "lobby");
+    let mut lobby_sc = sc_subscriber(addr, 1, "lobby");
+    let mut lobby_world = world_member(addr, 1, "onlooker");
+    lobby_world.send(json!(["channel.join", 1, {"channel": "lobby"}]));
+    assert_eq!(
+        lobby_world.recv()[2]["channel"],
+        "lobby",
+        "the lobby is the node's"
+    );
+    assert_eq!(lobby_v1.recv()["command"], "memberjoined");
+
+    let created = post(
+        addr,
+        "/api/games",
+        json!({"id": "duel", "name": "Duel", "max_players": 2, "metadata": {"map": "dust"}}),
+    );
+    let game = json!({"id": "duel", "name": "Duel", "max_players": 2, "players": 0, "metadata": {"map": "dust"}});
+    assert_eq!((created.status, created.json()), (200, game.clone()));
+    let news = json!({"type": "game_created", "game": game});
+    assert_eq!(lobby_v1.recv()["data"]["actions"], news);
+    assert_eq!(lobby_sc.recv()["data"]["data"], news);
+    assert_eq!(lobby_world.recv()[1]["data"], news);
+    assert_eq!(get(addr, "/api/games").json(), json!({"games": [game]}));
+
+    let mut ann = turntable_member(addr, 0, "ann", "game:duel");
+    let joined = |user: &str, players: u64| json!({"type": "player_joined", "game": "duel", "user": user, "players": players});
+    assert_eq!(lobby_sc.recv()["data"]["data"], joined("ann", 1));
+    let mut bob = world_member(addr, 1, "bob");
+    bob.send(json!(["channel.join", 2, {"channel": "game:duel"}]));
+    assert_eq!(bob.recv()[2]["members"], json!(["ann", "bob"]));
+    assert_eq!(
+        ann.recv(),
+        json!({"command":"memberjoined","data":{"channel":"game:duel","user":"bob"}})
+    );
+    assert_eq!(lobby_sc.recv()["data"]["data"], joined("bob", 2));
+
+    let mut late = world_member(addr, 0, "cy");
+    late.send(json!(["channel.join", 3, {"channel": "game:duel"}]));
+    assert_eq!(late.recv()[2]["code"], "game.full");
+    late.send(json!(["channel.join", 4, {"channel": "game:nope"}]));
+    assert_eq!(late.recv()[2]["code"], "game.unknown");
+    late.send(json!(["channel.send", 5, {"channel": "game:duel", "data": 1}]));
+    assert_eq!(
+        late.recv()[2]["code"],
+        "channel.not_member",
+        "a refused join leaves nothing behind"
+    );
+
+    bob.send(json!(["channel.leave", 6, {"channel": "game:duel"}]));
+    assert_eq!(bob.recv()[0], "success");
+    assert_eq!(ann.recv()["command"], "memberleft");
+    assert_eq!(
+        lobby_sc.recv()["data"]["data"],
+        json!({"type": "player_left", "game": "duel", "user": "bob", "players": 1})
+    );
+    assert_eq!(get(addr, "/api/games").json()["games"][0]["players"], 1);
+
+    let closed = delete(addr, "/api/games/duel");
+    assert_eq!(
+        closed.json(),
+        json!({"id": "duel", "closed": true, "kicked": 1})
+    );
+    assert_eq!(
+        ann.recv(),
+        json!({"command":"kicked","data":{"channel":"game:duel","message":"game closed"}})
+    );
+    assert_eq!(
+        lobby_sc.recv()["data"]["data"],
+        json!({"type": "game_closed", "game": "duel"})
+    );
+    assert_eq!(get(addr, "/api/games").json(), json!({"games": []}));
+    assert_eq!(delete(addr, "/api/games/duel").status, 404);
+}
+
+#[test]
+fn game_requests_are_checked() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let made = post(
+        addr,
+        "/api/games",
+        json!({"name": "Open", "max_players": 4}),
+    );
+    let id = made.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 12);
+    assert_eq!(made.json()["metadata"], Value::Null);
+    let again = post(
+        addr,
+        "/api/games",
+        json!({"id": id, "name": "Twin", "max_players": 4}),
+    );
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (409, "api.conflict")
+    );
+    for body in [
+        json!({"max_players": 4}),
+        json!({"name": "x", "max_players": 0}),
+        json!({"name": "x", "max_players": "4"}),
+        json!({"name": "x", "max_players": 4, "id": ""}),
+    ] {
+        let refused = post(addr, "/api/games", body.clone());
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (400, "api.malformed"),
+            "{body}"
+        );
+    }
+    let wrong = request(addr, "PUT", "/api/games", Some(KEY), None);
+    assert_eq!(
+        (wrong.status, wrong.header("allow")),
+        (405, Some("GET, POST"))
     );
 }

@@ -101,34 +101,34 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
     let mut cy = member(addr, 1, "cy");
 
     assert_eq!(
-        rpc(&mut ann, "channel.join", 1, json!({"channel": "lobby"})),
-        json!(["success", 1, {"channel": "lobby", "members": ["ann"]}])
+        rpc(&mut ann, "channel.join", 1, json!({"channel": "hall"})),
+        json!(["success", 1, {"channel": "hall", "members": ["ann"]}])
     );
-    let joined = rpc(&mut bob, "channel.join", "b1", json!({"channel": "lobby"}));
+    let joined = rpc(&mut bob, "channel.join", "b1", json!({"channel": "hall"}));
     assert_eq!(joined[1], "b1");
     let mut members = joined[2]["members"].as_array().unwrap().clone();
     members.sort_by_key(|m| m.to_string());
     assert_eq!(members, vec![json!("ann"), json!("bob")]);
     assert_eq!(
         ann.recv(),
-        json!(["channel.member_joined", {"channel": "lobby", "user": "bob"}])
+        json!(["channel.member_joined", {"channel": "hall", "user": "bob"}])
     );
 
     let sent = rpc(
         &mut ann,
         "channel.send",
         2,
-        json!({"channel": "lobby", "data": {"text": "hi"}}),
+        json!({"channel": "hall", "data": {"text": "hi"}}),
     );
-    assert_eq!(sent, json!(["success", 2, {"channel": "lobby"}]));
+    assert_eq!(sent, json!(["success", 2, {"channel": "hall"}]));
     let event = bob.recv();
     assert_eq!(event[0], "channel.event");
-    assert_eq!(event[1]["channel"], "lobby");
+    assert_eq!(event[1]["channel"], "hall");
     assert_eq!(event[1]["user"], "ann");
     assert_eq!(event[1]["data"], json!({"text": "hi"}));
     assert!(event[1]["seq"].is_u64(), "{event}");
 
-    let listed = rpc(&mut cy, "channel.members", 3, json!({"channel": "lobby"}));
+    let listed = rpc(&mut cy, "channel.members", 3, json!({"channel": "hall"}));
     let mut listed = listed[2]["members"].as_array().unwrap().clone();
     listed.sort_by_key(|m| m.to_string());
     assert_eq!(listed, vec![json!("ann"), json!("bob")]);
@@ -136,23 +136,23 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
         &mut cy,
         "channel.send",
         4,
-        json!({"channel": "lobby", "data": 1}),
+        json!({"channel": "hall", "data": 1}),
     );
     assert_eq!(error_code(&outsider), "channel.not_member");
 
     assert_eq!(
-        rpc(&mut bob, "channel.leave", 5, json!({"channel": "lobby"})),
-        json!(["success", 5, {"channel": "lobby"}])
+        rpc(&mut bob, "channel.leave", 5, json!({"channel": "hall"})),
+        json!(["success", 5, {"channel": "hall"}])
     );
     assert_eq!(
         ann.recv(),
-        json!(["channel.member_left", {"channel": "lobby", "user": "bob"}])
+        json!(["channel.member_left", {"channel": "hall", "user": "bob"}])
     );
     let after = rpc(
         &mut bob,
         "channel.send",
         6,
-        json!({"channel": "lobby", "data": 1}),
+        json!({"channel": "hall", "data": 1}),
     );
     assert_eq!(error_code(&after), "channel.not_member");
 
@@ -168,14 +168,14 @@ fn worlds_do_not_share_channels() {
     let mut other = Client::connect_on_shard(addr, "/ws/world/beta", 1);
     other.send(json!(["authenticate", {"token": token("bob")}]));
     assert_eq!(other.recv()[0], "authenticated");
-    rpc(&mut ann, "channel.join", 1, json!({"channel": "lobby"}));
-    let joined = rpc(&mut other, "channel.join", 1, json!({"channel": "lobby"}));
+    rpc(&mut ann, "channel.join", 1, json!({"channel": "hall"}));
+    let joined = rpc(&mut other, "channel.join", 1, json!({"channel": "hall"}));
     assert_eq!(joined[2]["members"], json!(["bob"]));
     rpc(
         &mut other,
         "channel.send",
         2,
-        json!({"channel": "lobby", "data": 1}),
+        json!({"channel": "hall", "data": 1}),
     );
     ann.expect_silence(Duration::from_millis(200));
 }
@@ -230,7 +230,7 @@ fn one_connection_too_many_replaces_the_oldest() {
     let addr = server.local_addr();
     let mut first = member(addr, 0, "ann");
     let mut second = member(addr, 1, "ann");
-    rpc(&mut first, "channel.join", 1, json!({"channel": "lobby"}));
+    rpc(&mut first, "channel.join", 1, json!({"channel": "hall"}));
     let mut third = member(addr, 1, "ann");
     assert_eq!(
         first.recv(),
@@ -265,9 +265,9 @@ fn a_failing_handler_ends_only_its_own_connection() {
         &mut neighbour,
         "channel.join",
         1,
-        json!({"channel": "lobby"}),
+        json!({"channel": "hall"}),
     );
-    rpc(&mut victim, "channel.join", 1, json!({"channel": "lobby"}));
+    rpc(&mut victim, "channel.join", 1, json!({"channel": "hall"}));
     assert_eq!(neighbour.recv()[0], "channel.member_joined");
 
     victim.send(json!(["test.fail", 2, {}]));
@@ -275,18 +275,13 @@ fn a_failing_handler_ends_only_its_own_connection() {
     assert_eq!(victim.expect_close(), (1011, "internal error".into()));
     assert_eq!(
         neighbour.recv(),
-        json!(["channel.member_left", {"channel": "lobby", "user": "ann"}])
+        json!(["channel.member_left", {"channel": "hall", "user": "ann"}])
     );
     neighbour.send(json!(["ping", 1]));
     assert_eq!(neighbour.recv(), json!(["pong", 1]));
     let mut newcomer = member(addr, 0, "cy");
     assert_eq!(
-        rpc(
-            &mut newcomer,
-            "channel.join",
-            1,
-            json!({"channel": "lobby"})
-        )[2]["members"]
+        rpc(&mut newcomer, "channel.join", 1, json!({"channel": "hall"}))[2]["members"]
             .as_array()
             .unwrap()
             .len(),

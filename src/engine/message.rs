@@ -2,6 +2,7 @@
 //! ([`Command`]), what the engine tells connections ([`Event`]) and what shards tell
 //! each other ([`ShardMsg`]). None of it knows any dialect's JSON shape.
 
+use super::lobby::GameInfo;
 use super::ot::{Delta, OtError};
 use super::ownership::ShardId;
 
@@ -61,6 +62,10 @@ pub enum ErrorCode {
     UnknownMessage,
     /// An unsubscribe from a channel the connection is not subscribed to.
     NotSubscribed,
+    /// A join of `game:<id>` when no such game is open.
+    UnknownGame,
+    /// A join of a game that has as many players as it allows.
+    GameFull,
     /// An edit of a document the connection has not opened.
     DocumentNotOpen,
     /// A new document on a shard that holds as many as it may.
@@ -84,6 +89,8 @@ impl ErrorCode {
             ErrorCode::NotYourMessage => "room.not_your_message",
             ErrorCode::UnknownMessage => "room.unknown_message",
             ErrorCode::NotSubscribed => "channel.not_subscribed",
+            ErrorCode::UnknownGame => "game.unknown",
+            ErrorCode::GameFull => "game.full",
             ErrorCode::DocumentNotOpen => "ot.not_open",
             ErrorCode::TooManyDocuments => "ot.too_many_documents",
             ErrorCode::EditRefused(e) => e.code(),
@@ -104,6 +111,8 @@ impl ErrorCode {
             ErrorCode::NotYourMessage => "only the author can update a message",
             ErrorCode::UnknownMessage => "no such message in this room",
             ErrorCode::NotSubscribed => "not subscribed to this channel",
+            ErrorCode::UnknownGame => "no such game is open",
+            ErrorCode::GameFull => "the game is full",
             ErrorCode::DocumentNotOpen => "open the document first",
             ErrorCode::TooManyDocuments => "no room for another document on this server",
             ErrorCode::EditRefused(e) => e.message(),
@@ -350,6 +359,12 @@ pub enum Query {
     Members { channel: Box<str> },
     /// To the channel's owner: publish `data` (JSON) with no publisher.
     Publish { channel: Box<str>, data: Box<str> },
+    /// To the owner of `game:<id>`: open a game.
+    CreateGame(GameInfo),
+    /// To every shard: the games it owns.
+    ListGames,
+    /// To the owner of `game:<id>`: close the game.
+    CloseGame { id: Box<str> },
 }
 
 /// One shard's answer to a [`Query`].
@@ -365,6 +380,8 @@ pub enum Answer {
     Members(Vec<Box<str>>),
     /// The publication's sequence number; `None` if the channel had no receivers.
     Published { seq: Option<u64> },
+    /// Games created, listed or closed (empty: the id was taken, or unknown).
+    Games(Vec<GameInfo>),
 }
 
 /// What one shard tells another over the mesh. The first group goes to a user's owner,
@@ -409,6 +426,8 @@ pub enum ShardMsg {
         conn: ConnAddr,
         receipt: Receipt,
     },
+    /// Publish `data` with no publisher on the channel (to its owner): lobby news.
+    Announce { channel: Box<str>, data: Box<str> },
     /// A connection unsubscribes from a channel.
     Unsubscribe { channel: Box<str>, conn: ConnAddr },
     /// A connection publishes to a channel.
@@ -447,6 +466,13 @@ pub enum ShardMsg {
         channel: Box<str>,
         conn: ConnId,
         members: Vec<Box<str>>,
+        receipt: Receipt,
+    },
+    /// The channel owner refused a join (a game that is unknown or full).
+    JoinRefused {
+        channel: Box<str>,
+        conn: ConnId,
+        code: ErrorCode,
         receipt: Receipt,
     },
     /// The channel owner counted a subscription.

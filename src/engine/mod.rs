@@ -12,6 +12,7 @@
 pub mod channels;
 mod claims;
 mod documents;
+pub mod lobby;
 pub mod message;
 pub mod ot;
 pub mod ot_client;
@@ -31,6 +32,7 @@ use ahash::{AHashMap, AHashSet};
 
 use channels::{ChannelRecord, Memberships};
 use claims::ClaimList;
+use lobby::Game;
 pub use message::{
     Answer, Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange,
     RoomMember, ShardMsg, Status,
@@ -138,6 +140,8 @@ pub struct Engine {
     idle: IdleMembers,
     /// Claimed connections of the users this shard owns.
     claims: Owned<ClaimList>,
+    /// Lobby games this shard owns, by channel (`game:<id>`).
+    games: AHashMap<Box<str>, Game>,
     /// Collaborative documents this shard owns, by name (the name of their channel).
     documents: AHashMap<Box<str>, Document>,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
@@ -165,6 +169,7 @@ impl Engine {
             idle: IdleMembers::default(),
             claims: Owned::default(),
             documents: AHashMap::new(),
+            games: AHashMap::new(),
             now_ms: 0,
             loopback: VecDeque::new(),
         }
@@ -537,6 +542,8 @@ impl Engine {
             | ShardMsg::Publish { .. }
             | ShardMsg::Joined { .. }
             | ShardMsg::Subscribed { .. }
+            | ShardMsg::JoinRefused { .. }
+            | ShardMsg::Announce { .. }
             | ShardMsg::Members { .. }
             | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),
             msg @ (ShardMsg::OpenDocument { .. }

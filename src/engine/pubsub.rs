@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use super::channels::RosterChange;
+use super::lobby::PlayerChange;
 use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg};
 use super::{Engine, Outbox, refuse};
 
@@ -260,6 +261,7 @@ impl Engine {
             | ShardMsg::Unsubscribe { channel, .. }
             | ShardMsg::Publish { channel, .. }
             | ShardMsg::Members { channel, .. }
+            | ShardMsg::Announce { channel, .. }
             | ShardMsg::OpenDocument {
                 document: channel, ..
             }
@@ -291,6 +293,7 @@ impl Engine {
                     return;
                 };
                 if rec.leave(&user, conn) == RosterChange::Member {
+                    self.player_changed(&channel, &user, PlayerChange::Left, out);
                     let event = Event::MemberLeft {
                         channel: channel.clone(),
                         user,
@@ -360,6 +363,23 @@ impl Engine {
             ShardMsg::ToChannel { channel, event } => {
                 self.deliver_to_channel(&channel, &event, out)
             }
+            ShardMsg::JoinRefused {
+                channel,
+                conn,
+                code,
+                receipt,
+            } => {
+                let Some(local) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                local
+                    .ties
+                    .retain(|t| !(*t.channel == *channel && t.state == JoinState::Pending));
+                refuse(conn, code, receipt, out);
+            }
+            ShardMsg::Announce { channel, data } => {
+                self.sequence_and_send(&channel, Box::from(""), data, None, out);
+            }
             ShardMsg::Members {
                 channel,
                 conn,
@@ -407,6 +427,15 @@ impl Engine {
         receipt: Receipt,
         out: &mut impl Outbox,
     ) {
+        if let Some(code) = self.game_refusal(&channel, &user) {
+            let refused = ShardMsg::JoinRefused {
+                channel,
+                conn: conn.conn,
+                code,
+                receipt,
+            };
+            return self.route(conn.shard, refused, out);
+        }
         let rec = self.owned_channels.entry(&channel);
         if rec.join(&user, conn) == RosterChange::Member {
             // Sent before `Joined`, so the newcomer's shard has not added it to the
@@ -416,6 +445,7 @@ impl Engine {
                 user: user.clone(),
             };
             self.send_to_channel(&channel, event, out);
+            self.player_changed(&channel, &user, PlayerChange::Joined, out);
         }
         let members = self.owned_channels.get(&channel).expect("joined above");
         let members = members.members().map(Box::from).collect();

@@ -69,6 +69,13 @@ impl Engine {
                 connections: self.kick(&channel, user.as_deref(), message, out),
                 status: None,
             },
+            Query::CreateGame(info) => {
+                Answer::Games(self.create_game(info, out).into_iter().collect())
+            }
+            Query::ListGames => Answer::Games(self.local_games()),
+            Query::CloseGame { id } => {
+                Answer::Games(self.close_game(&id, out).into_iter().collect())
+            }
             Query::Members { channel } => Answer::Members(
                 self.owned_channels
                     .get(&channel)

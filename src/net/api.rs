@@ -12,6 +12,7 @@
 use serde_json::{Value, json};
 
 use super::http::{self, ApiRequest};
+use crate::engine::lobby::{GAME_PREFIX, GameInfo};
 use crate::engine::{Answer, Query, ShardId, Status};
 use crate::runtime::queries::ask;
 use crate::runtime::shard::Shard;
@@ -95,6 +96,9 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
             Ok(json!({"id": user, "disconnected": count(&answers)}))
         }
         ["channels", channel, "kick"] => kick(shard, channel, json_body(request, body)?).await,
+        ["games"] if method == "GET" => list_games(shard).await,
+        ["games"] => create_game(shard, json_body(request, body)?).await,
+        ["games", game] => close_game(shard, game).await,
         ["clients", "reload"] => {
             let answers = ask_all(shard, Query::Reload).await?;
             Ok(json!({"reloaded": count(&answers)}))
@@ -112,6 +116,8 @@ fn allowed(path: &str) -> &'static str {
         .collect();
     match segments[..] {
         ["stats"] | ["channels", _, "presence"] | ["users", _] => "GET",
+        ["games"] => "GET, POST",
+        ["games", _] => "DELETE",
         ["publish"]
         | ["users", _, "disconnect"]
         | ["channels", _, "kick"]
@@ -234,6 +240,81 @@ async fn kick(
     };
     let answers = ask_all(shard, query).await?;
     Ok(json!({"channel": channel, "kicked": count(&answers)}))
+}
+
+async fn list_games(shard: &Shard) -> Result<Value, Refusal> {
+    let mut games: Vec<GameInfo> = ask_all(shard, Query::ListGames)
+        .await?
+        .into_iter()
+        .flat_map(|a| match a {
+            Answer::Games(games) => games,
+            _ => Vec::new(),
+        })
+        .collect();
+    games.sort_by(|a, b| a.id.cmp(&b.id));
+    let games: Vec<Value> = games.iter().map(GameInfo::to_json).collect();
+    Ok(json!({"games": games}))
+}
+
+async fn create_game(
+    shard: &Shard,
+    body: serde_json::Map<String, Value>,
+) -> Result<Value, Refusal> {
+    let name = id(body.get("name"), "name")?;
+    let max_players = body
+        .get("max_players")
+        .and_then(Value::as_u64)
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| refuse(400, "api.malformed", "max_players must be 1 to 10000"))?;
+    let id = match body.get("id") {
+        None => new_game_id(),
+        some => id(some, "id")?.to_owned(),
+    };
+    let info = GameInfo {
+        id: id.clone().into_boxed_str(),
+        name: name.into(),
+        max_players: max_players as usize,
+        metadata: body
+            .get("metadata")
+            .unwrap_or(&Value::Null)
+            .to_string()
+            .into_boxed_str(),
+        players: 0,
+    };
+    let owner = owner(shard, &format!("{GAME_PREFIX}{id}"));
+    match &ask_shards(shard, &[owner], Query::CreateGame(info)).await?[..] {
+        [Answer::Games(created)] if created.len() == 1 => Ok(created[0].to_json()),
+        _ => Err(refuse(
+            409,
+            "api.conflict",
+            format!("a game {id:?} is already open"),
+        )),
+    }
+}
+
+async fn close_game(shard: &Shard, id: &str) -> Result<Value, Refusal> {
+    let owner = owner(shard, &format!("{GAME_PREFIX}{id}"));
+    let query = Query::CloseGame { id: id.into() };
+    let closed = matches!(&ask_shards(shard, &[owner], query).await?[..], [Answer::Games(g)] if g.len() == 1);
+    if !closed {
+        return Err(refuse(
+            404,
+            "api.not_found",
+            format!("no game {id:?} is open"),
+        ));
+    }
+    let kick = Query::Kick {
+        channel: format!("{GAME_PREFIX}{id}").into_boxed_str(),
+        user: None,
+        message: "game closed".into(),
+    };
+    let kicked = count(&ask_all(shard, kick).await?);
+    Ok(json!({"id": id, "closed": true, "kicked": kicked}))
+}
+
+/// A fresh game id: 12 random letters and digits.
+fn new_game_id() -> String {
+    super::dispatch::new_random_id()[..12].to_owned()
 }
 
 async fn presence(shard: &Shard, channel: &str) -> Result<Value, Refusal> {

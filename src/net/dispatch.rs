@@ -42,7 +42,7 @@ impl Session {
             Route::Echo => (Dialect::Echo, Session::Stateless),
             Route::SocketCluster => (
                 Dialect::SocketCluster,
-                Session::SocketCluster(socketcluster::Session::new(new_socket_id())),
+                Session::SocketCluster(socketcluster::Session::new(new_random_id())),
             ),
             Route::World { world } => {
                 let world = world.map(|i| world::Session::new(shard.config.worlds[i].clone()));
@@ -72,9 +72,10 @@ pub fn on_open(shard: &Shard, id: ConnId, session: &Session) {
     }
 }
 
-/// A fresh SocketCluster socket id: a per-thread counter hashed with the process's
-/// random hash keys (unique, and not guessable from other ids).
-fn new_socket_id() -> Box<str> {
+/// A fresh 20-character id (SocketCluster socket ids, lobby game ids): a per-thread
+/// counter hashed with the process's random hash keys (unique, and not guessable from
+/// other ids).
+pub fn new_random_id() -> Box<str> {
     thread_local! {
         static KEYS: ahash::RandomState = ahash::RandomState::new();
         static COUNTER: Cell<u64> = const { Cell::new(0) };

@@ -15,6 +15,7 @@ use simd_json::prelude::*;
 use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{Action, delta};
 use crate::auth::Auth;
+use crate::engine::lobby::{GAME_PREFIX, LOBBY};
 use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
 use crate::protocol::turntable::MAX_ID_LEN;
 
@@ -194,12 +195,14 @@ impl Session {
     }
 
     /// The engine's name of the channel a payload names. Names starting `ot:` are the
-    /// channels of documents, not for `channel.*` actions.
+    /// channels of documents, not for `channel.*` actions; the lobby and its games
+    /// (`lobby`, `game:<id>`) are the node's, shared with every world and dialect.
     fn channel(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
         match payload.get_str("channel") {
             Some(name) if name.starts_with(DOCUMENT_PREFIX) => Err(invalid(format!(
                 "channel names starting {DOCUMENT_PREFIX:?} are reserved for documents"
             ))),
+            Some(name) if name == LOBBY || name.starts_with(GAME_PREFIX) => Ok(Box::from(name)),
             Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
                 Ok(format!("world:{}:{name}", self.world).into_boxed_str())
             }
@@ -562,13 +565,13 @@ mod tests {
         let mut s = authenticated();
         let actions = run(
             &mut s,
-            r#"["channel.send","c9",{"channel":"lobby","data":{"t":"hi"}}]"#,
+            r#"["channel.send","c9",{"channel":"hall","data":{"t":"hi"}}]"#,
             &TRUSTING,
         );
         assert_eq!(
             actions,
             vec![Action::Engine(Command::Publish {
-                channel: "world:w1:lobby".into(),
+                channel: "world:w1:hall".into(),
                 data: r#"{"t":"hi"}"#.into(),
                 mode: PublishMode {
                     members_only: true,
@@ -576,6 +579,20 @@ mod tests {
                     receipt: Some(r#""c9""#.into())
                 }
             })]
+        );
+        let lobby = run(
+            &mut s,
+            r#"["channel.join",1,{"channel":"game:g1"}]"#,
+            &TRUSTING,
+        );
+        assert_eq!(
+            lobby,
+            vec![Action::Engine(Command::Join {
+                channel: "game:g1".into(),
+                invite: Vec::new(),
+                receipt: Some("1".into())
+            })],
+            "the lobby's games are the node's"
         );
     }
 

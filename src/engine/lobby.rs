@@ -1,0 +1,170 @@
+//! The game lobby (the MMOTD seed's "creating and managing games"). A game is the
+//! channel `game:<id>`: its record (name, player limit, metadata) lives on that
+//! channel's owner shard, beside the roster, so a join is checked against the limit
+//! where the roster is. Players join and leave the game's channel over any dialect;
+//! its members hear of it as of any channel, and the lobby — the channel `lobby` — gets
+//! a publication for every change:
+//!
+//! ```text
+//! {"type":"game_created","game":{"id","name","max_players","players","metadata"}}
+//! {"type":"player_joined","game":ID,"user":U,"players":N}
+//! {"type":"player_left","game":ID,"user":U,"players":N}
+//! {"type":"game_closed","game":ID}
+//! ```
+//!
+//! The `game:` prefix is reserved: joining `game:<id>` needs the game to exist and
+//! have room.
+
+use serde_json::{Value, json};
+
+use super::message::{ErrorCode, ShardMsg};
+use super::{Engine, Outbox};
+
+/// The channel every lobby change is published on.
+pub const LOBBY: &str = "lobby";
+/// The prefix of game channels.
+pub const GAME_PREFIX: &str = "game:";
+
+/// A game as the lobby lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GameInfo {
+    pub id: Box<str>,
+    pub name: Box<str>,
+    pub max_players: usize,
+    /// Application data as JSON, passed through.
+    pub metadata: Box<str>,
+    /// Members of the game's channel now.
+    pub players: usize,
+}
+
+impl GameInfo {
+    /// The game as the API and the lobby's `game_created` show it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": &*self.id,
+            "name": &*self.name,
+            "max_players": self.max_players,
+            "players": self.players,
+            "metadata": serde_json::from_str::<Value>(&self.metadata).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// What the owner keeps of a game (players are the channel's roster).
+#[derive(Debug)]
+pub(super) struct Game {
+    name: Box<str>,
+    max_players: usize,
+    metadata: Box<str>,
+}
+
+/// A player joined or left a game.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PlayerChange {
+    Joined,
+    Left,
+}
+
+impl Engine {
+    /// Creates a game on this (its channel's owner) shard and tells the lobby; `None`
+    /// if the id is taken.
+    pub(super) fn create_game(
+        &mut self,
+        info: GameInfo,
+        out: &mut impl Outbox,
+    ) -> Option<GameInfo> {
+        let channel = format!("{GAME_PREFIX}{}", info.id).into_boxed_str();
+        if self.games.contains_key(&channel) {
+            return None;
+        }
+        let game = Game {
+            name: info.name.clone(),
+            max_players: info.max_players,
+            metadata: info.metadata.clone(),
+        };
+        self.games.insert(channel, game);
+        let created = json!({"type": "game_created", "game": info.to_json()});
+        self.announce(created, out);
+        Some(info)
+    }
+
+    /// Closes a game: forgets it and tells the lobby (the caller kicks its players).
+    pub(super) fn close_game(&mut self, id: &str, out: &mut impl Outbox) -> Option<GameInfo> {
+        let channel = format!("{GAME_PREFIX}{id}");
+        let info = self.game_info(&channel)?;
+        self.games.remove(&*channel);
+        self.announce(json!({"type": "game_closed", "game": id}), out);
+        Some(info)
+    }
+
+    /// The games this shard owns.
+    pub(super) fn local_games(&self) -> Vec<GameInfo> {
+        self.games
+            .keys()
+            .filter_map(|channel| self.game_info(channel))
+            .collect()
+    }
+
+    fn game_info(&self, channel: &str) -> Option<GameInfo> {
+        let game = self.games.get(channel)?;
+        Some(GameInfo {
+            id: Box::from(&channel[GAME_PREFIX.len()..]),
+            name: game.name.clone(),
+            max_players: game.max_players,
+            metadata: game.metadata.clone(),
+            players: self.players(channel),
+        })
+    }
+
+    fn players(&self, channel: &str) -> usize {
+        self.owned_channels
+            .get(channel)
+            .map_or(0, |rec| rec.members().count())
+    }
+
+    /// Why `user` may not join `channel`, if it is a game that does not exist or is full.
+    pub(super) fn game_refusal(&self, channel: &str, user: &str) -> Option<ErrorCode> {
+        if !channel.starts_with(GAME_PREFIX) {
+            return None;
+        }
+        let Some(game) = self.games.get(channel) else {
+            return Some(ErrorCode::UnknownGame);
+        };
+        let rec = self.owned_channels.get(channel);
+        let already = rec.is_some_and(|rec| rec.members().any(|m| m == user));
+        (!already && self.players(channel) >= game.max_players).then_some(ErrorCode::GameFull)
+    }
+
+    /// Tells the lobby a player joined or left a game (no-op for other channels).
+    pub(super) fn player_changed(
+        &mut self,
+        channel: &str,
+        user: &str,
+        change: PlayerChange,
+        out: &mut impl Outbox,
+    ) {
+        if !self.games.contains_key(channel) {
+            return;
+        }
+        let kind = match change {
+            PlayerChange::Joined => "player_joined",
+            PlayerChange::Left => "player_left",
+        };
+        let event = json!({
+            "type": kind,
+            "game": &channel[GAME_PREFIX.len()..],
+            "user": user,
+            "players": self.players(channel),
+        });
+        self.announce(event, out);
+    }
+
+    /// Publishes a lobby change on the lobby channel, through its owner.
+    fn announce(&mut self, data: Value, out: &mut impl Outbox) {
+        let msg = ShardMsg::Announce {
+            channel: Box::from(LOBBY),
+            data: data.to_string().into_boxed_str(),
+        };
+        self.send_to_owner(LOBBY, msg, out);
+    }
+}
