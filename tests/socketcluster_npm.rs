@@ -9,53 +9,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use turntable::auth::Secret;
 
 const SECRET: &str = "socketcluster-npm-interop-secret-long-enough";
 const API_KEY: &str = "socketcluster-npm-interop-api-key";
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// Runs `scripts/setup-node.sh` once per test process; panics with its output if it fails.
-fn setup_node() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    let done = DONE.get_or_init(|| {
-        for tool in ["node", "npm"] {
-            if let Err(e) = Command::new(tool).arg("--version").output() {
-                return Err(format!(
-                    "`{tool} --version` failed ({e}): the npm interop tests need Node.js >= 18 \
-                     with npm on PATH"
-                ));
-            }
-        }
-        let out = Command::new("bash")
-            .arg(Path::new(ROOT).join("scripts/setup-node.sh"))
-            .current_dir(ROOT)
-            .output()
-            .map_err(|e| format!("cannot run scripts/setup-node.sh: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "scripts/setup-node.sh failed ({}):\n{}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(message) = done {
-        panic!("{message}");
-    }
-}
 
 /// Runs the harness with `client` against a fresh 2-shard server.
 fn harness(client: &str) {
-    setup_node();
     let server = common::server_with(|c| {
         c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
         c.sc_ping_interval = Duration::from_millis(500);
@@ -64,25 +26,10 @@ fn harness(client: &str) {
     });
     let url = format!("ws://{}/socketcluster/", server.local_addr());
     let api = format!("http://{}", server.local_addr());
-    let started = Instant::now();
-    let out = Command::new("node")
-        .arg("tests/interop/socketcluster.mjs")
-        .args(["--url", &url, "--secret", SECRET, "--client", client])
-        .args(["--api", &api, "--api-key", API_KEY])
-        .current_dir(ROOT)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the {client} harness failed ({}) after {:.1?}:\n{stdout}{stderr}",
-        out.status,
-        started.elapsed()
-    );
-    assert!(
-        stdout.contains(" passed, 0 failed"),
-        "no summary from the {client} harness:\n{stdout}{stderr}"
+    let args = ["--url", &url, "--secret", SECRET, "--client", client];
+    common::node::run_harness(
+        "socketcluster.mjs",
+        &[&args[..], &["--api", &api, "--api-key", API_KEY]].concat(),
     );
 }
 

@@ -25,7 +25,9 @@ use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
 use crate::engine::ConnId;
+use crate::protocol::sockjs;
 use crate::runtime::metrics::Tally;
+use crate::runtime::outbox::frame;
 use crate::runtime::shard::Shard;
 
 /// How long a closing connection waits for the client's close frame.
@@ -49,6 +51,13 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 let _ = stream.write_all(&response).await;
                 return;
             }
+            Decision::Respond { response } => {
+                shard.tally.http_response(http::status_of(&response));
+                if stream.write_all(&response).await.is_err() {
+                    return;
+                }
+                head.drain(..head_len);
+            }
             Decision::Api(request) => {
                 let end = head_len + request.body_len;
                 if !read_at_least(&shard, &mut stream, &mut head, end).await {
@@ -69,7 +78,11 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 }
                 head.drain(..head_len);
             }
-            Decision::Upgrade { route, response } => {
+            Decision::Upgrade {
+                route,
+                response,
+                sockjs,
+            } => {
                 let Some((dialect, session)) = Session::for_route(route, &shard) else {
                     return;
                 };
@@ -79,7 +92,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                     return;
                 }
                 head.drain(..head_len);
-                return websocket(shard, stream, dialect, session, head).await;
+                return websocket(shard, stream, dialect, sockjs, session, head).await;
             }
         }
     }
@@ -179,10 +192,14 @@ async fn websocket(
     shard: Rc<Shard>,
     stream: TcpStream,
     dialect: Dialect,
+    sockjs: bool,
     session: Session,
     leftover: Vec<u8>,
 ) {
     let id = shard.conns.borrow_mut().insert(dialect);
+    if let Some(slot) = shard.conns.borrow_mut().get_mut(id) {
+        slot.sockjs = sockjs;
+    }
     let figures = &shard.figures.shards[shard.id];
     figures.connections.fetch_add(1, Ordering::Relaxed);
     if dialect != Dialect::Echo {
@@ -193,6 +210,7 @@ async fn websocket(
         shard: shard.clone(),
         id,
         dialect,
+        sockjs,
         stream,
         session,
         decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
@@ -225,6 +243,8 @@ struct WsConn {
     shard: Rc<Shard>,
     id: ConnId,
     dialect: Dialect,
+    /// The dialect travels in SockJS frames.
+    sockjs: bool,
     /// The dialect's per-connection protocol state.
     session: Session,
     stream: TcpStream,
@@ -254,7 +274,13 @@ impl WsConn {
             };
             if let (Some(reason), false) = (close, self.close_sent) {
                 self.detach();
-                self.send_close(Some((reason.code, reason.reason)));
+                if self.sockjs {
+                    // SockJS clients read the code and reason from a `c` frame.
+                    self.push_sockjs_close(reason);
+                    self.send_close(Some((1000, "Normal closure")));
+                } else {
+                    self.send_close(Some((reason.code, reason.reason)));
+                }
                 continue;
             }
             if self.close_sent && queue_empty && (self.close_received || self.eof) {
@@ -295,6 +321,15 @@ impl WsConn {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => slot.waker = Some(cx.waker().clone()),
             }
+        }
+    }
+
+    /// Queues `c[code,"reason"]` for a SockJS client.
+    fn push_sockjs_close(&self, reason: CloseReason) {
+        let mut text = Vec::with_capacity(64);
+        sockjs::write_close(&mut text, reason.code, reason.reason);
+        if let Some(slot) = self.shard.conns.borrow_mut().get_mut(self.id) {
+            slot.push_control(frame(Opcode::Text, &text));
         }
     }
 
@@ -402,7 +437,7 @@ impl WsConn {
 
     /// Decodes complete frames from `data`, returning how many bytes were used.
     fn decode(&mut self, data: &mut [u8]) -> usize {
-        let (shard, id, dialect) = (&*self.shard, self.id, self.dialect);
+        let (shard, id, dialect, sockjs) = (&*self.shard, self.id, self.dialect, self.sockjs);
         let session = &mut self.session;
         // Once our close frame is queued nothing else may follow it: what the client
         // sends meanwhile is read only to find its close frame.
@@ -416,7 +451,7 @@ impl WsConn {
             _ if closing => Flow::Continue,
             other => {
                 shard.tally.message_in();
-                dispatch::on_message(shard, id, dialect, session, other);
+                dispatch::on_frame(shard, id, dialect, sockjs, session, other);
                 Flow::Continue
             }
         });

@@ -68,6 +68,10 @@ impl CloseReason {
         code: 1001,
         reason: "idle timeout",
     };
+    pub const BROKEN_FRAMING: CloseReason = CloseReason {
+        code: 3000,
+        reason: "Broken framing.",
+    };
     pub const DISCONNECTED: CloseReason = CloseReason {
         code: 4003,
         reason: "disconnected by the server",
@@ -95,6 +99,8 @@ impl CloseReason {
 pub struct Slot {
     generation: u32,
     pub dialect: Dialect,
+    /// The dialect's text travels in SockJS frames (`a[...]`, `c[...]`).
+    pub sockjs: bool,
     /// Frames waiting to be written, oldest first.
     pub queue: VecDeque<Frame>,
     /// Bytes of the front frame already written.
@@ -205,6 +211,7 @@ impl ConnTable {
         let key = self.slots.insert(Slot {
             generation,
             dialect,
+            sockjs: false,
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
@@ -241,15 +248,16 @@ impl ConnTable {
     /// Queues a frame for a connection and wakes it; a connection over its queue bound
     /// is closed as a slow consumer instead. Returns false when the frame was dropped.
     pub fn push(&mut self, id: ConnId, frame: Frame) -> bool {
-        self.push_with(id, |_| Some(frame))
+        self.push_with(id, |_, _| Some(frame))
     }
 
     /// [`ConnTable::push`] of the frame `frame_for` makes for the connection's dialect
-    /// (`None`: nothing to send it), looking the connection up once.
+    /// and framing (true: SockJS) — `None`: nothing to send it —, looking the
+    /// connection up once.
     pub fn push_with(
         &mut self,
         id: ConnId,
-        frame_for: impl FnOnce(Dialect) -> Option<Frame>,
+        frame_for: impl FnOnce(Dialect, bool) -> Option<Frame>,
     ) -> bool {
         let max = self.max_outbound_bytes;
         let Some(slot) = self.get_mut(id) else {
@@ -258,7 +266,7 @@ impl ConnTable {
         if slot.close.is_some() {
             return false;
         }
-        let Some(frame) = frame_for(slot.dialect) else {
+        let Some(frame) = frame_for(slot.dialect, slot.sockjs) else {
             return false;
         };
         let was_empty = slot.queue.is_empty();

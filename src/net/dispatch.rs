@@ -9,11 +9,11 @@ use super::http::Route;
 use super::ws::{Message, Opcode};
 use crate::clock::now_ms;
 use crate::engine::{Command, ConnId};
-use crate::protocol::socketcluster;
 use crate::protocol::talker::{self, Refusal, Request};
 use crate::protocol::turntable;
 use crate::protocol::{Action, world};
-use crate::runtime::outbox::{frame, frame_with};
+use crate::protocol::{socketcluster, sockjs};
+use crate::runtime::outbox::{frame, text_frame};
 use crate::runtime::shard::Shard;
 
 /// How a Talker connection ends after `{"type":"close"}`.
@@ -60,12 +60,15 @@ pub fn on_open(shard: &Shard, id: ConnId, session: &Session) {
     let Some(slot) = conns.get_mut(id) else {
         return;
     };
+    if slot.sockjs {
+        slot.push_control(frame(Opcode::Text, sockjs::OPEN));
+    }
     match (slot.dialect, session) {
         (Dialect::Turntable, _) => {
-            slot.push_control(frame(Opcode::Text, turntable::GREETING.as_bytes()))
+            slot.push_control(text_frame(slot.sockjs, turntable::GREETING.as_bytes()))
         }
         (_, Session::World(None)) => {
-            slot.push_control(frame(Opcode::Text, world::UNKNOWN_WORLD));
+            slot.push_control(text_frame(slot.sockjs, world::UNKNOWN_WORLD));
             slot.request_close(CloseReason::UNKNOWN_WORLD);
         }
         _ => {}
@@ -92,8 +95,33 @@ pub fn new_random_id() -> Box<str> {
     socketcluster::socket_id(random)
 }
 
+/// Hands a client frame to the connection's dialect: as it is, or, on a SockJS
+/// connection, each message its text carries.
+pub fn on_frame(
+    shard: &Shard,
+    id: ConnId,
+    dialect: Dialect,
+    sockjs: bool,
+    session: &mut Session,
+    msg: Message<'_>,
+) {
+    let text = match (sockjs, msg) {
+        (true, Message::Text(text) | Message::Binary(text)) => text,
+        (_, msg) => return on_message(shard, id, dialect, session, msg),
+    };
+    match sockjs::parse_client_frame(text) {
+        Ok(messages) => {
+            for message in messages {
+                let mut bytes = message.into_bytes();
+                on_message(shard, id, dialect, session, Message::Text(&mut bytes));
+            }
+        }
+        Err(_) => close(shard, id, CloseReason::BROKEN_FRAMING),
+    }
+}
+
 /// Hands one data or control message to the connection's dialect.
-pub fn on_message(
+fn on_message(
     shard: &Shard,
     id: ConnId,
     dialect: Dialect,
@@ -239,16 +267,17 @@ fn close(shard: &Shard, id: ConnId, reason: CloseReason) {
 
 /// Queues a text frame, written by `write`, for this connection only.
 fn reply_text(shard: &Shard, id: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
-    let frame = frame_with(Opcode::Text, |buf| {
-        write(buf);
-        true
-    });
-    if let Some(frame) = frame {
-        shard.conns.borrow_mut().push(id, frame);
-    }
+    let mut text = Vec::with_capacity(128);
+    write(&mut text);
+    reply(shard, id, Opcode::Text, &text);
 }
 
-/// Queues a frame for this connection only.
+/// Queues a frame for this connection only (text in a SockJS frame on SockJS).
 fn reply(shard: &Shard, id: ConnId, opcode: Opcode, payload: &[u8]) {
-    shard.conns.borrow_mut().push(id, frame(opcode, payload));
+    shard.conns.borrow_mut().push_with(id, |_, sockjs| {
+        Some(match opcode {
+            Opcode::Text => text_frame(sockjs, payload),
+            _ => frame(opcode, payload),
+        })
+    });
 }

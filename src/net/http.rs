@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::ws;
+use super::{sockjs, ws};
 
 /// Request heads longer than this are refused with 431.
 pub const MAX_HEAD_BYTES: usize = 8192;
@@ -67,12 +67,19 @@ pub struct Routes {
 /// What to do with a complete request head.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Switch to WebSocket after writing `response` (a 101 ending in a blank line).
-    Upgrade { route: Route, response: Vec<u8> },
+    /// Switch to WebSocket after writing `response` (a 101 ending in a blank line);
+    /// `sockjs`: the dialect travels in SockJS frames.
+    Upgrade {
+        route: Route,
+        response: Vec<u8>,
+        sockjs: bool,
+    },
     /// Answer over HTTP, then keep reading requests if `keep_alive`.
     Http { route: Route, keep_alive: bool },
     /// Read the body, then answer an API request.
     Api(ApiRequest),
+    /// Write `response`, then keep reading requests (it was made for this request).
+    Respond { response: Vec<u8> },
     /// Write `response` and close.
     Reject { response: Vec<u8> },
 }
@@ -131,7 +138,14 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
 }
 
 fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
-    let Some(route) = route(request.path.unwrap_or("/"), routes) else {
+    let path = request.path.unwrap_or("/");
+    if path.starts_with("/sockjs/")
+        && let Some(decision) =
+            sockjs::decide(request, path.split('?').next().unwrap_or(path), routes)
+    {
+        return decision;
+    }
+    let Some(route) = route(path, routes) else {
         return reject(404, "not found\n", &[]);
     };
     if route == Route::Api {
@@ -146,6 +160,15 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
         let keep_alive = !has_body && keep_alive(request);
         return Decision::Http { route, keep_alive };
     }
+    if has_body {
+        return reject(400, "a WebSocket upgrade has no body\n", &[]);
+    }
+    upgrade(request, route, false)
+}
+
+/// The 101 switching `request` to a WebSocket on `route` (in SockJS frames if
+/// `sockjs`), or the refusal of a request that is not a valid upgrade.
+pub fn upgrade(request: &httparse::Request<'_, '_>, route: Route, sockjs: bool) -> Decision {
     let upgrade = header(request, "upgrade").is_some_and(|v| has_token(v, "websocket"));
     let connection = header(request, "connection").is_some_and(|v| has_token(v, "upgrade"));
     if !upgrade || !connection {
@@ -166,9 +189,6 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     let Some(key) = key.filter(|k| is_websocket_key(k)) else {
         return reject(400, "missing or invalid Sec-WebSocket-Key\n", &[]);
     };
-    if has_body {
-        return reject(400, "a WebSocket upgrade has no body\n", &[]);
-    }
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
@@ -177,6 +197,7 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     Decision::Upgrade {
         route,
         response: response.into_bytes(),
+        sockjs,
     }
 }
 
@@ -233,7 +254,7 @@ pub fn api_error(code: &str, message: &str) -> Vec<u8> {
 }
 
 /// The value of the first header named `name` (case-insensitive), if it is text.
-fn header<'a>(request: &httparse::Request<'_, 'a>, name: &str) -> Option<&'a str> {
+pub fn header<'a>(request: &httparse::Request<'_, 'a>, name: &str) -> Option<&'a str> {
     request
         .headers
         .iter()
@@ -258,7 +279,8 @@ fn is_websocket_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
-fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
+/// The client wants the connection kept open after this request.
+pub fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
     let connection = header(request, "connection");
     if request.version == Some(0) {
         connection.is_some_and(|v| has_token(v, "keep-alive"))
@@ -302,10 +324,16 @@ pub fn response(
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let _ = write!(
         head,
-        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\
-         Cache-Control: no-store\r\n\r\n",
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n",
         body.len()
     );
+    if !extra
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("cache-control"))
+    {
+        head.push_str("Cache-Control: no-store\r\n");
+    }
+    head.push_str("\r\n");
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body);
     bytes
@@ -315,6 +343,8 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        204 => "No Content",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -376,7 +406,10 @@ mod tests {
         match parse_request(&bytes, &Routes::default()) {
             Parsed::Done {
                 head_len,
-                decision: Decision::Upgrade { route, response },
+                decision:
+                    Decision::Upgrade {
+                        route, response, ..
+                    },
             } => {
                 assert_eq!(head_len, request.len());
                 assert_eq!(route, Route::Turntable);

@@ -6,4 +6,5 @@ pub mod conns;
 pub mod dispatch;
 pub mod http;
 pub mod socket;
+pub mod sockjs;
 pub mod ws;

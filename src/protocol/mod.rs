@@ -4,6 +4,7 @@
 pub mod delta;
 pub mod json;
 pub mod socketcluster;
+pub mod sockjs;
 pub mod talker;
 pub mod turntable;
 pub mod world;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
 use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
 use crate::net::ws::{self, Opcode};
-use crate::protocol::{socketcluster, talker, turntable, world};
+use crate::protocol::{socketcluster, sockjs, talker, turntable, world};
 
 use super::mesh::MeshOut;
 use super::queries::Pending;
@@ -23,11 +23,14 @@ impl Outbox for ShardOutbox<'_> {
     fn deliver(&mut self, to: &[ConnId], event: &Event) {
         // Encoded at most once per dialect met (recipients of one event nearly always
         // share one), then the same frame is queued on every recipient.
-        let mut frames: [Option<Option<Frame>>; Dialect::ENCODED] = Default::default();
+        let mut frames: [Option<Option<Frame>>; 2 * Dialect::ENCODED] = Default::default();
         for &conn in to {
-            self.conns.push_with(conn, |dialect| {
-                let cached = &mut frames[dialect.encoded_index()?];
-                cached.get_or_insert_with(|| encode(dialect, event)).clone()
+            self.conns.push_with(conn, |dialect, sockjs| {
+                let index = dialect.encoded_index()? + if sockjs { Dialect::ENCODED } else { 0 };
+                let cached = &mut frames[index];
+                cached
+                    .get_or_insert_with(|| encode(dialect, sockjs, event))
+                    .clone()
             });
             let close = match event {
                 Event::Replaced => Some(CloseReason::REPLACED),
@@ -51,15 +54,36 @@ impl Outbox for ShardOutbox<'_> {
     }
 }
 
-/// `event` as a text frame of `dialect`; `None` if the dialect has no such event.
-fn encode(dialect: Dialect, event: &Event) -> Option<Frame> {
-    frame_with(Opcode::Text, |payload| match dialect {
+/// `event` as a text frame of `dialect`, in a SockJS message frame if `sockjs`; `None`
+/// if the dialect has no such event.
+fn encode(dialect: Dialect, sockjs: bool, event: &Event) -> Option<Frame> {
+    let write = |payload: &mut Vec<u8>| match dialect {
         Dialect::Turntable => turntable::encode(event, payload),
         Dialect::Talker => talker::encode(event, payload),
         Dialect::SocketCluster => socketcluster::encode(event, payload),
         Dialect::World => world::encode(event, payload),
         Dialect::Echo => false,
+    };
+    if !sockjs {
+        return frame_with(Opcode::Text, write);
+    }
+    let mut message = Vec::with_capacity(128);
+    if !write(&mut message) {
+        return None;
+    }
+    Some(text_frame(true, &message))
+}
+
+/// A text frame of `payload`, in a SockJS message frame if `sockjs`.
+pub fn text_frame(sockjs: bool, payload: &[u8]) -> Frame {
+    if !sockjs {
+        return frame(Opcode::Text, payload);
+    }
+    frame_with(Opcode::Text, |buf| {
+        sockjs::write_message(buf, payload);
+        true
     })
+    .expect("the payload is always written")
 }
 
 thread_local! {

@@ -1,0 +1,234 @@
+//! SockJS endpoints: one prefix per dialect — `/sockjs/turntable`, `/sockjs/talker`,
+//! `/sockjs/world/<id>` — with the routes sockjs-node 0.3.24 serves under a prefix:
+//! the greeting, `/info`, the iframe page, the raw WebSocket (`/websocket`, the bare
+//! dialect) and the SockJS WebSocket transport (`/<server>/<session>/websocket`, the
+//! dialect in SockJS frames, see `protocol::sockjs`).
+//!
+//! The HTTP transports (xhr, xhr_streaming, eventsource, htmlfile, jsonp) are not served
+//! yet: their URLs answer 404, and `/info` announces the WebSocket so clients use it.
+
+use std::fmt::Write;
+
+use super::http::{self, Decision, Route, Routes};
+
+/// What a browser loads for cross-domain transports.
+const SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
+const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
+const NO_CACHE: (&str, &str) = (
+    "Cache-Control",
+    "no-store, no-cache, no-transform, must-revalidate, max-age=0",
+);
+const CACHE_FOR_A_YEAR: (&str, &str) = ("Cache-Control", "public, max-age=31536000");
+
+/// The SockJS decision for a request under `/sockjs/`; `None` if the path names no
+/// dialect prefix.
+pub fn decide(
+    request: &httparse::Request<'_, '_>,
+    path: &str,
+    routes: &Routes,
+) -> Option<Decision> {
+    let (route, rest) = split_prefix(path, routes)?;
+    let method = request.method.unwrap_or("");
+    let keep_alive = http::keep_alive(request);
+    let trimmed = rest.strip_suffix('/').unwrap_or(rest);
+    let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
+    let decision = match (rest, &segments[..]) {
+        ("" | "/", _) => only(method, "GET", || {
+            respond(
+                200,
+                &[],
+                "text/plain; charset=UTF-8",
+                b"Welcome to SockJS!\n",
+                keep_alive,
+            )
+        }),
+        (_, ["info"]) => match method {
+            "GET" => info(request, keep_alive),
+            "OPTIONS" => options(request, "OPTIONS, GET", keep_alive),
+            _ => not_allowed("OPTIONS, GET"),
+        },
+        (_, [page]) if is_iframe(page) => only(method, "GET", || iframe(request, keep_alive)),
+        (_, ["websocket"]) => only(method, "GET", || http::upgrade(request, route, false)),
+        (_, [server, session, "websocket"]) if is_id(server) && is_id(session) => {
+            only(method, "GET", || {
+                if http::header(request, "upgrade").is_none() {
+                    return respond(
+                        400,
+                        &[],
+                        "text/plain; charset=UTF-8",
+                        b"Not a valid websocket request",
+                        false,
+                    );
+                }
+                http::upgrade(request, route, true)
+            })
+        }
+        _ => respond(404, &[], "text/plain; charset=UTF-8", NOT_FOUND, keep_alive),
+    };
+    Some(decision)
+}
+
+/// The dialect a prefix names, and the path after the prefix.
+fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Route, &'p str)> {
+    let rest = path.strip_prefix("/sockjs/")?;
+    let take = |name: &str| {
+        rest.strip_prefix(name)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+    };
+    if let Some(r) = take("turntable") {
+        return Some((Route::Turntable, r));
+    }
+    if let Some(r) = take("talker") {
+        return Some((Route::Talker, r));
+    }
+    let world_and_rest = rest.strip_prefix("world/")?;
+    let (id, r) = world_and_rest
+        .find('/')
+        .map_or((world_and_rest, ""), |i| world_and_rest.split_at(i));
+    let world = routes.worlds.iter().position(|w| **w == *id);
+    Some((Route::World { world }, r))
+}
+
+/// Server and session ids: non-empty, without `.` (and without `/`, by splitting).
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && !s.contains('.')
+}
+
+/// `iframe.html`, `iframe-1.2.3.html` and the like.
+fn is_iframe(page: &str) -> bool {
+    page.strip_prefix("iframe")
+        .and_then(|r| r.strip_suffix("html"))
+        .and_then(|r| r.strip_suffix(|c: char| c != '/'))
+        .is_some_and(|middle| {
+            middle
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || "-._".contains(c))
+        })
+}
+
+fn only(method: &str, allowed: &'static str, answer: impl FnOnce() -> Decision) -> Decision {
+    if method == allowed {
+        answer()
+    } else {
+        not_allowed(allowed)
+    }
+}
+
+/// 405 with `Allow`, no content type and an empty body, as sockjs-node answers.
+fn not_allowed(allow: &str) -> Decision {
+    let response = format!(
+        "HTTP/1.1 405 Method Not Allowed\r\nAllow: {allow}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    Decision::Reject {
+        response: response.into_bytes(),
+    }
+}
+
+fn respond(
+    status: u16,
+    extra: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> Decision {
+    finish(
+        http::response(status, extra, content_type, body, keep_alive),
+        keep_alive,
+    )
+}
+
+/// Writes `response`, then keeps reading requests or closes.
+fn finish(response: Vec<u8>, keep_alive: bool) -> Decision {
+    if keep_alive {
+        Decision::Respond { response }
+    } else {
+        Decision::Reject { response }
+    }
+}
+
+/// CORS as sockjs-node's `xhr_cors`: the Origin echoed with credentials (or `*`), and
+/// the requested headers allowed.
+fn cors(request: &httparse::Request<'_, '_>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("Vary", "Origin".to_owned())];
+    match http::header(request, "origin") {
+        Some(origin) => {
+            headers.push(("Access-Control-Allow-Origin", origin.to_owned()));
+            headers.push(("Access-Control-Allow-Credentials", "true".to_owned()));
+        }
+        None => headers.push(("Access-Control-Allow-Origin", "*".to_owned())),
+    }
+    if let Some(asked) =
+        http::header(request, "access-control-request-headers").filter(|h| !h.is_empty())
+    {
+        headers.push(("Access-Control-Allow-Headers", asked.to_owned()));
+    }
+    headers
+}
+
+fn info(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
+    let body = format!(
+        r#"{{"websocket":true,"origins":["*:*"],"cookie_needed":false,"entropy":{}}}"#,
+        entropy()
+    );
+    let mut headers = cors(request);
+    headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    respond(
+        200,
+        &headers,
+        "application/json; charset=UTF-8",
+        body.as_bytes(),
+        keep_alive,
+    )
+}
+
+/// A random 32-bit number for `/info` (clients seed their session ids with it).
+fn entropy() -> u32 {
+    ahash::RandomState::new().hash_one(std::time::Instant::now()) as u32
+}
+
+/// `OPTIONS` on `/info` (and, later, the xhr transports): 204 with CORS, cached a year.
+fn options(request: &httparse::Request<'_, '_>, methods: &str, keep_alive: bool) -> Decision {
+    let mut head = String::from("HTTP/1.1 204 No Content\r\n");
+    for (name, value) in cors(request) {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let _ = write!(
+        head,
+        "{}: {}\r\nAccess-Control-Allow-Methods: {methods}\r\nAccess-Control-Max-Age: 31536000\r\n",
+        CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1
+    );
+    head += if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    };
+    finish(head.into_bytes(), keep_alive)
+}
+
+fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
+    let body = format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
+         <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n  \
+         <script src=\"{SOCKJS_URL}\"></script>\n  <script>\n    document.domain = document.domain;\n    \
+         SockJS.bootstrap_iframe();\n  </script>\n</head>\n<body>\n  <h2>Don't panic!</h2>\n  \
+         <p>This is a SockJS hidden iframe. It's used for cross domain magic.</p>\n</body>\n</html>"
+    );
+    let etag = format!("\"{:08x}\"", crc32fast::hash(body.as_bytes()));
+    if http::header(request, "if-none-match") == Some(etag.as_str()) {
+        let response = format!(
+            "HTTP/1.1 304 Not Modified\r\n{}: {}\r\nConnection: {}\r\n\r\n",
+            CACHE_FOR_A_YEAR.0,
+            CACHE_FOR_A_YEAR.1,
+            if keep_alive { "keep-alive" } else { "close" }
+        );
+        return finish(response.into_bytes(), keep_alive);
+    }
+    respond(
+        200,
+        &[("ETag", &etag), CACHE_FOR_A_YEAR],
+        "text/html; charset=UTF-8",
+        body.as_bytes(),
+        keep_alive,
+    )
+}

@@ -1,0 +1,134 @@
+//! SockJS framing, as sockjs-node 0.3.24 writes it: a transport around a dialect, not a
+//! dialect. The server sends `o` (open), `h` (heartbeat), `a[...]` (messages, each a
+//! dialect's text as a JSON string) and `c[code,"reason"]` (close); a client sends a
+//! JSON array of strings (or one JSON value) per frame.
+//!
+//! Strings are escaped as sockjs-node's `quote` does: JSON, plus `\uXXXX` (lowercase)
+//! for the code units some browsers mangle — U+200C–200F, U+2028–202F, U+2060–206F,
+//! U+FFF0–FFFF and every surrogate (so astral characters go out as escaped pairs).
+
+use serde_json::Value;
+
+use super::json::write_str;
+
+/// The open frame.
+pub const OPEN: &[u8] = b"o";
+/// The heartbeat frame.
+pub const HEARTBEAT: &[u8] = b"h";
+
+/// Appends `a["<message>"]`: one dialect message as a SockJS message frame.
+pub fn write_message(out: &mut Vec<u8>, message: &[u8]) {
+    out.extend_from_slice(b"a[");
+    quote(out, &String::from_utf8_lossy(message));
+    out.push(b']');
+}
+
+/// Appends `c[code,"reason"]`.
+pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    out.extend_from_slice(b"c[");
+    out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+    out.push(b',');
+    write_str(out, reason);
+    out.push(b']');
+}
+
+/// Appends `s` as sockjs-node's `quote` writes it (see the module doc).
+pub fn quote(out: &mut Vec<u8>, s: &str) {
+    if !s.chars().any(needs_escape) {
+        return write_str(out, s);
+    }
+    let mut plain = String::with_capacity(s.len());
+    let mut escaped = Vec::with_capacity(s.len() + 16);
+    escaped.push(b'"');
+    let flush = |plain: &mut String, escaped: &mut Vec<u8>| {
+        let mut inner = Vec::with_capacity(plain.len() + 2);
+        write_str(&mut inner, plain);
+        escaped.extend_from_slice(&inner[1..inner.len() - 1]);
+        plain.clear();
+    };
+    for c in s.chars() {
+        if needs_escape(c) {
+            flush(&mut plain, &mut escaped);
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                escaped.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    flush(&mut plain, &mut escaped);
+    escaped.push(b'"');
+    out.extend_from_slice(&escaped);
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c as u32,
+        0x200c..=0x200f | 0x2028..=0x202f | 0x2060..=0x206f | 0xfff0..=0xffff | 0x10000..)
+}
+
+/// Why a client frame was refused: the connection closes with 3000 "Broken framing.".
+#[derive(Debug, PartialEq, Eq)]
+pub struct BrokenFraming;
+
+/// The messages of one client frame: each element of a JSON array (strings as they are,
+/// other values as their JSON text), or the one JSON value; an empty frame is none.
+pub fn parse_client_frame(text: &[u8]) -> Result<Vec<String>, BrokenFraming> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let as_message = |v: Value| match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    };
+    match serde_json::from_slice(text).map_err(|_| BrokenFraming)? {
+        Value::Array(items) => Ok(items.into_iter().map(as_message).collect()),
+        one => Ok(vec![as_message(one)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quoted(s: &str) -> String {
+        let mut out = Vec::new();
+        quote(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn quotes_as_sockjs_node_does() {
+        assert_eq!(quoted("plain é中 /"), r#""plain é中 /""#);
+        assert_eq!(quoted("a\"b\n"), r#""a\"b\n""#);
+        assert_eq!(quoted("\u{2028}x\u{fffd}"), r#""\u2028x\ufffd""#);
+        assert_eq!(quoted("😀"), r#""\ud83d\ude00""#);
+        assert_eq!(quoted("\u{200b}\u{200c}"), "\"\u{200b}\\u200c\"");
+    }
+
+    #[test]
+    fn frames_are_written_whole() {
+        let mut out = Vec::new();
+        write_message(&mut out, br#"{"command":"idyou","data":{}}"#);
+        assert_eq!(out, br#"a["{\"command\":\"idyou\",\"data\":{}}"]"#);
+        let mut out = Vec::new();
+        write_close(&mut out, 3000, "Go away!");
+        assert_eq!(out, br#"c[3000,"Go away!"]"#);
+    }
+
+    #[test]
+    fn client_frames_are_arrays_or_one_value() {
+        assert_eq!(
+            parse_client_frame(br#"["a","b"]"#),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(parse_client_frame(br#""x""#), Ok(vec!["x".into()]));
+        assert_eq!(
+            parse_client_frame(b"[1,{}]"),
+            Ok(vec!["1".into(), "{}".into()])
+        );
+        assert_eq!(parse_client_frame(b"[]"), Ok(vec![]));
+        assert_eq!(parse_client_frame(b""), Ok(vec![]));
+        assert_eq!(parse_client_frame(b"[\"a\""), Err(BrokenFraming));
+    }
+}

@@ -1,0 +1,69 @@
+//! Running the Node.js interop harnesses in `tests/interop/` (real npm clients) from the
+//! integration tests. `scripts/setup-node.sh` (idempotent) installs the pinned packages
+//! into `.cache/node` first, so these tests need `node` (>= 18) and `npm` on PATH, and
+//! the network on the first run.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Runs `scripts/setup-node.sh` once per test process; panics with its output if it fails.
+fn setup() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let done = DONE.get_or_init(|| {
+        for tool in ["node", "npm"] {
+            if let Err(e) = Command::new(tool).arg("--version").output() {
+                return Err(format!(
+                    "`{tool} --version` failed ({e}): the npm interop tests need Node.js >= 18 \
+                     with npm on PATH"
+                ));
+            }
+        }
+        let out = Command::new("bash")
+            .arg(Path::new(ROOT).join("scripts/setup-node.sh"))
+            .current_dir(ROOT)
+            .output()
+            .map_err(|e| format!("cannot run scripts/setup-node.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/setup-node.sh failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(message) = done {
+        panic!("{message}");
+    }
+}
+
+/// Runs `node tests/interop/<script> <args>` and asserts that every check passed (exit
+/// 0 and a `N passed, 0 failed` summary), printing the harness output otherwise.
+pub fn run_harness(script: &str, args: &[&str]) {
+    setup();
+    let started = Instant::now();
+    let out = Command::new("node")
+        .arg(Path::new("tests/interop").join(script))
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed ({}) after {:.1?}:\n{stdout}{stderr}",
+        out.status,
+        started.elapsed()
+    );
+    assert!(
+        stdout.contains(" passed, 0 failed"),
+        "no summary from {script}:\n{stdout}{stderr}"
+    );
+}
