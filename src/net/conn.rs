@@ -19,7 +19,7 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use super::api;
-use super::conns::{CloseReason, Dialect, Frame};
+use super::conns::{CloseReason, Dialect, Frame, Framing};
 use super::dispatch::{self, Session};
 use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
@@ -197,8 +197,8 @@ async fn websocket(
     leftover: Vec<u8>,
 ) {
     let id = shard.conns.borrow_mut().insert(dialect);
-    if let Some(slot) = shard.conns.borrow_mut().get_mut(id) {
-        slot.sockjs = sockjs;
+    if let (true, Some(slot)) = (sockjs, shard.conns.borrow_mut().get_mut(id)) {
+        slot.framing = Framing::SockJsWebSocket;
     }
     let figures = &shard.figures.shards[shard.id];
     figures.connections.fetch_add(1, Ordering::Relaxed);

@@ -48,6 +48,27 @@ impl Dialect {
     }
 }
 
+/// How a connection's dialect text reaches the client.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One WebSocket text frame per message.
+    Plain,
+    /// SockJS frames (`o`, `a[...]`, `c[...]`) in WebSocket text frames.
+    SockJsWebSocket,
+    /// A SockJS session over HTTP requests: the queue holds each message quoted as a
+    /// JSON string, and the request that receives them frames them (`a[...]`).
+    SockJsHttp,
+}
+
+impl Framing {
+    /// How many framings there are, for per-framing caches.
+    pub const COUNT: usize = 3;
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Why the server closes a connection: the close frame's code and reason.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CloseReason {
@@ -99,8 +120,7 @@ impl CloseReason {
 pub struct Slot {
     generation: u32,
     pub dialect: Dialect,
-    /// The dialect's text travels in SockJS frames (`a[...]`, `c[...]`).
-    pub sockjs: bool,
+    pub framing: Framing,
     /// Frames waiting to be written, oldest first.
     pub queue: VecDeque<Frame>,
     /// Bytes of the front frame already written.
@@ -211,7 +231,7 @@ impl ConnTable {
         let key = self.slots.insert(Slot {
             generation,
             dialect,
-            sockjs: false,
+            framing: Framing::Plain,
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
@@ -252,12 +272,11 @@ impl ConnTable {
     }
 
     /// [`ConnTable::push`] of the frame `frame_for` makes for the connection's dialect
-    /// and framing (true: SockJS) — `None`: nothing to send it —, looking the
-    /// connection up once.
+    /// and framing (`None`: nothing to send it), looking the connection up once.
     pub fn push_with(
         &mut self,
         id: ConnId,
-        frame_for: impl FnOnce(Dialect, bool) -> Option<Frame>,
+        frame_for: impl FnOnce(Dialect, Framing) -> Option<Frame>,
     ) -> bool {
         let max = self.max_outbound_bytes;
         let Some(slot) = self.get_mut(id) else {
@@ -266,7 +285,7 @@ impl ConnTable {
         if slot.close.is_some() {
             return false;
         }
-        let Some(frame) = frame_for(slot.dialect, slot.sockjs) else {
+        let Some(frame) = frame_for(slot.dialect, slot.framing) else {
             return false;
         };
         let was_empty = slot.queue.is_empty();

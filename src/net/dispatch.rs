@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 
-use super::conns::{CloseReason, Dialect};
+use super::conns::{CloseReason, Dialect, Framing};
 use super::http::Route;
 use super::ws::{Message, Opcode};
 use crate::clock::now_ms;
@@ -60,15 +60,15 @@ pub fn on_open(shard: &Shard, id: ConnId, session: &Session) {
     let Some(slot) = conns.get_mut(id) else {
         return;
     };
-    if slot.sockjs {
+    if slot.framing == Framing::SockJsWebSocket {
         slot.push_control(frame(Opcode::Text, sockjs::OPEN));
     }
     match (slot.dialect, session) {
         (Dialect::Turntable, _) => {
-            slot.push_control(text_frame(slot.sockjs, turntable::GREETING.as_bytes()))
+            slot.push_control(text_frame(slot.framing, turntable::GREETING.as_bytes()))
         }
         (_, Session::World(None)) => {
-            slot.push_control(text_frame(slot.sockjs, world::UNKNOWN_WORLD));
+            slot.push_control(text_frame(slot.framing, world::UNKNOWN_WORLD));
             slot.request_close(CloseReason::UNKNOWN_WORLD);
         }
         _ => {}
@@ -274,9 +274,9 @@ fn reply_text(shard: &Shard, id: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
 
 /// Queues a frame for this connection only (text in a SockJS frame on SockJS).
 fn reply(shard: &Shard, id: ConnId, opcode: Opcode, payload: &[u8]) {
-    shard.conns.borrow_mut().push_with(id, |_, sockjs| {
+    shard.conns.borrow_mut().push_with(id, |_, framing| {
         Some(match opcode {
-            Opcode::Text => text_frame(sockjs, payload),
+            Opcode::Text => text_frame(framing, payload),
             _ => frame(opcode, payload),
         })
     });

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
-use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
+use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame, Framing};
 use crate::net::ws::{self, Opcode};
 use crate::protocol::{socketcluster, sockjs, talker, turntable, world};
 
@@ -23,13 +23,14 @@ impl Outbox for ShardOutbox<'_> {
     fn deliver(&mut self, to: &[ConnId], event: &Event) {
         // Encoded at most once per dialect met (recipients of one event nearly always
         // share one), then the same frame is queued on every recipient.
-        let mut frames: [Option<Option<Frame>>; 2 * Dialect::ENCODED] = Default::default();
+        let mut frames: [Option<Option<Frame>>; Framing::COUNT * Dialect::ENCODED] =
+            Default::default();
         for &conn in to {
-            self.conns.push_with(conn, |dialect, sockjs| {
-                let index = dialect.encoded_index()? + if sockjs { Dialect::ENCODED } else { 0 };
+            self.conns.push_with(conn, |dialect, framing| {
+                let index = dialect.encoded_index()? * Framing::COUNT + framing.index();
                 let cached = &mut frames[index];
                 cached
-                    .get_or_insert_with(|| encode(dialect, sockjs, event))
+                    .get_or_insert_with(|| encode(dialect, framing, event))
                     .clone()
             });
             let close = match event {
@@ -54,9 +55,9 @@ impl Outbox for ShardOutbox<'_> {
     }
 }
 
-/// `event` as a text frame of `dialect`, in a SockJS message frame if `sockjs`; `None`
-/// if the dialect has no such event.
-fn encode(dialect: Dialect, sockjs: bool, event: &Event) -> Option<Frame> {
+/// `event` as a text frame of `dialect` in `framing`; `None` if the dialect has no such
+/// event.
+fn encode(dialect: Dialect, framing: Framing, event: &Event) -> Option<Frame> {
     let write = |payload: &mut Vec<u8>| match dialect {
         Dialect::Turntable => turntable::encode(event, payload),
         Dialect::Talker => talker::encode(event, payload),
@@ -64,26 +65,31 @@ fn encode(dialect: Dialect, sockjs: bool, event: &Event) -> Option<Frame> {
         Dialect::World => world::encode(event, payload),
         Dialect::Echo => false,
     };
-    if !sockjs {
+    if framing == Framing::Plain {
         return frame_with(Opcode::Text, write);
     }
     let mut message = Vec::with_capacity(128);
     if !write(&mut message) {
         return None;
     }
-    Some(text_frame(true, &message))
+    Some(text_frame(framing, &message))
 }
 
-/// A text frame of `payload`, in a SockJS message frame if `sockjs`.
-pub fn text_frame(sockjs: bool, payload: &[u8]) -> Frame {
-    if !sockjs {
-        return frame(Opcode::Text, payload);
+/// One dialect message as `framing` queues it.
+pub fn text_frame(framing: Framing, payload: &[u8]) -> Frame {
+    match framing {
+        Framing::Plain => frame(Opcode::Text, payload),
+        Framing::SockJsWebSocket => frame_with(Opcode::Text, |buf| {
+            sockjs::write_message(buf, payload);
+            true
+        })
+        .expect("the payload is always written"),
+        Framing::SockJsHttp => {
+            let mut quoted = Vec::with_capacity(payload.len() + 16);
+            sockjs::quote(&mut quoted, &String::from_utf8_lossy(payload));
+            Frame::from(quoted)
+        }
     }
-    frame_with(Opcode::Text, |buf| {
-        sockjs::write_message(buf, payload);
-        true
-    })
-    .expect("the payload is always written")
 }
 
 thread_local! {
