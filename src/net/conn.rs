@@ -18,14 +18,16 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
-use super::api;
 use super::conns::{CloseReason, Dialect, Frame, Framing};
 use super::dispatch::{self, Session};
 use super::http::{self, Decision, Parsed, Route};
 use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
+use super::{api, sockjs_session};
 use crate::engine::ConnId;
+use crate::engine::owner_shard;
 use crate::protocol::sockjs;
+use crate::runtime::handover;
 use crate::runtime::metrics::Tally;
 use crate::runtime::outbox::frame;
 use crate::runtime::shard::Shard;
@@ -37,10 +39,10 @@ const MAX_IOVECS: usize = 64;
 /// Reads handled in one turn before the task yields to others.
 const READ_BUDGET: usize = 32;
 
-/// Serves one accepted TCP connection until it closes.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+/// Serves one TCP connection until it closes: accepted here, or handed over by another
+/// shard with the bytes it had read (`head`).
+pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) {
     let _ = stream.set_nodelay(true);
-    let mut head = Vec::new();
     loop {
         let Some((head_len, decision)) = read_head(&shard, &mut stream, &mut head).await else {
             return;
@@ -50,6 +52,24 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
                 shard.tally.http_response(http::status_of(&response));
                 let _ = stream.write_all(&response).await;
                 return;
+            }
+            Decision::SockJs(request) => {
+                let home = owner_shard(&request.session, 1, shard.config.shards);
+                if home != shard.id
+                    && let Some(senders) = shard.handover.get()
+                    && handover::hand_over(senders, home, &stream, head.clone()).await
+                {
+                    return;
+                }
+                let Some((body, end)) =
+                    read_body(&shard, &mut stream, &mut head, head_len, request.body_len).await
+                else {
+                    return;
+                };
+                if !sockjs_session::serve(&shard, &mut stream, &request, &body).await {
+                    return;
+                }
+                head.drain(..end);
             }
             Decision::Respond { response } => {
                 shard.tally.http_response(http::status_of(&response));
@@ -113,6 +133,33 @@ async fn read_at_least(
         }
     }
     true
+}
+
+/// Reads the body after a head of `head_len` bytes — `len` bytes, or chunked if `None`
+/// — and returns it with where it ends in `buf`; `None` on timeout, EOF, error or a
+/// malformed chunked body.
+async fn read_body(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    head_len: usize,
+    len: Option<usize>,
+) -> Option<(Vec<u8>, usize)> {
+    if let Some(len) = len {
+        let end = head_len + len;
+        return read_at_least(shard, stream, buf, end)
+            .await
+            .then(|| (buf[head_len..end].to_vec(), end));
+    }
+    let deadline = Instant::now() + shard.config.handshake_timeout;
+    loop {
+        match super::sockjs::dechunk(&buf[head_len..]) {
+            Some(Ok((body, used))) => return Some((body, head_len + used)),
+            Some(Err(())) => return None,
+            None if !read_more(stream, buf, deadline).await => return None,
+            None => {}
+        }
+    }
 }
 
 /// Reads once more into `buf`; false on timeout, EOF or error.

@@ -120,6 +120,17 @@ pub fn on_frame(
     }
 }
 
+/// Hands one text message (from a SockJS HTTP send) to the connection's dialect.
+pub fn on_text(
+    shard: &Shard,
+    id: ConnId,
+    dialect: Dialect,
+    session: &mut Session,
+    mut text: Vec<u8>,
+) {
+    on_message(shard, id, dialect, session, Message::Text(&mut text));
+}
+
 /// Hands one data or control message to the connection's dialect.
 fn on_message(
     shard: &Shard,

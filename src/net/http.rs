@@ -80,6 +80,8 @@ pub enum Decision {
     Api(ApiRequest),
     /// Write `response`, then keep reading requests (it was made for this request).
     Respond { response: Vec<u8> },
+    /// Serve a SockJS HTTP transport request on its session's shard.
+    SockJs(Box<sockjs::TransportRequest>),
     /// Write `response` and close.
     Reject { response: Vec<u8> },
 }

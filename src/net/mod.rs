@@ -7,4 +7,5 @@ pub mod dispatch;
 pub mod http;
 pub mod socket;
 pub mod sockjs;
+pub mod sockjs_session;
 pub mod ws;

@@ -4,8 +4,9 @@
 //! dialect) and the SockJS WebSocket transport (`/<server>/<session>/websocket`, the
 //! dialect in SockJS frames, see `protocol::sockjs`).
 //!
-//! The HTTP transports (xhr, xhr_streaming, eventsource, htmlfile, jsonp) are not served
-//! yet: their URLs answer 404, and `/info` announces the WebSocket so clients use it.
+//! The HTTP transports (`xhr`, `xhr_streaming`, `eventsource`, `htmlfile`, `jsonp` and
+//! their `xhr_send` / `jsonp_send`) become a [`TransportRequest`], served on the session's
+//! own shard by `net::sockjs_session`.
 
 use std::fmt::Write;
 
@@ -63,9 +64,228 @@ pub fn decide(
                 http::upgrade(request, route, true)
             })
         }
-        _ => respond(404, &[], "text/plain; charset=UTF-8", NOT_FOUND, keep_alive),
+        (_, [server, session, kind]) if is_id(server) && is_id(session) => {
+            match transport(request, method, kind, keep_alive) {
+                Some(Ok(transport)) => Decision::SockJs(Box::new(TransportRequest {
+                    route,
+                    session: Box::from(*session),
+                    transport,
+                    content_type: http::header(request, "content-type").map(str::to_owned),
+                    body_len: match http::header(request, "transfer-encoding") {
+                        Some(te) if te.to_ascii_lowercase().contains("chunked") => None,
+                        _ => Some(
+                            http::header(request, "content-length")
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0),
+                        ),
+                    },
+                    cors: cors(request, *kind == "eventsource"),
+                    keep_alive,
+                    http10: request.version == Some(0),
+                })),
+                Some(Err(refusal)) => refusal,
+                None => not_found(keep_alive),
+            }
+        }
+        _ => not_found(keep_alive),
     };
     Some(decision)
+}
+
+/// A request of one of the HTTP transports, for the session's shard to serve.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TransportRequest {
+    /// The dialect the session speaks.
+    pub route: Route,
+    pub session: Box<str>,
+    pub transport: Transport,
+    pub content_type: Option<String>,
+    /// The body's length, or `None` for a chunked body (what Node's http client sends).
+    pub body_len: Option<usize>,
+    /// CORS headers for the response.
+    pub cors: Vec<(&'static str, String)>,
+    pub keep_alive: bool,
+    /// An HTTP/1.0 client: no chunked encoding, the connection closes after a stream.
+    pub http10: bool,
+}
+
+/// The SockJS HTTP transports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `POST .../xhr`: one frame per request.
+    XhrPolling,
+    /// `POST .../xhr_streaming`: frames as chunks until the response limit.
+    XhrStreaming,
+    /// `GET .../eventsource`: frames as server-sent events.
+    EventSource,
+    /// `GET .../htmlfile?c=cb`: frames as script tags calling `cb`.
+    HtmlFile { callback: String },
+    /// `GET .../jsonp?c=cb`: one frame per request, as a call of `cb`.
+    JsonpPolling { callback: String },
+    /// `POST .../xhr_send`: a JSON array of messages.
+    XhrSend,
+    /// `POST .../jsonp_send`: a JSON array of messages, form-encoded as `d=` or plain.
+    JsonpSend,
+}
+
+/// Bodies of `xhr_send` and `jsonp_send` longer than this are refused.
+pub const MAX_SEND_BODY: usize = 128 << 10;
+
+/// The transport a session URL names, or its refusal; `None` if it names none.
+fn transport(
+    request: &httparse::Request<'_, '_>,
+    method: &str,
+    kind: &str,
+    keep_alive: bool,
+) -> Option<Result<Transport, Decision>> {
+    let post_or_options = |t: Transport| match method {
+        "POST" => Ok(t),
+        "OPTIONS" => Err(options(request, "OPTIONS, POST", keep_alive)),
+        _ => Err(not_allowed("POST, OPTIONS")),
+    };
+    let get = || {
+        if method == "GET" {
+            Ok(())
+        } else {
+            Err(not_allowed("GET"))
+        }
+    };
+    let callback = |max: Option<usize>| -> Result<String, Decision> {
+        let query = request
+            .path
+            .unwrap_or("")
+            .split_once('?')
+            .map_or("", |(_, q)| q);
+        let value = query_value(query, "c").or_else(|| query_value(query, "callback"));
+        let Some(cb) = value else {
+            return Err(error_500("\"callback\" parameter required"));
+        };
+        let valid = !cb.is_empty()
+            && cb
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && max.is_none_or(|m| cb.len() <= m);
+        if valid {
+            Ok(cb)
+        } else {
+            Err(error_500("invalid \"callback\" parameter"))
+        }
+    };
+    let body_len =
+        http::header(request, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if body_len.is_some_and(|n| n > MAX_SEND_BODY) {
+        return Some(Err(respond(
+            413,
+            &[],
+            "text/plain; charset=UTF-8",
+            b"Payload too large.",
+            false,
+        )));
+    }
+    Some(match kind {
+        "xhr" => post_or_options(Transport::XhrPolling),
+        "xhr_streaming" => post_or_options(Transport::XhrStreaming),
+        "xhr_send" => post_or_options(Transport::XhrSend),
+        "eventsource" => get().map(|_| Transport::EventSource),
+        "htmlfile" => {
+            get().and_then(|_| callback(None).map(|callback| Transport::HtmlFile { callback }))
+        }
+        "jsonp" => get()
+            .and_then(|_| callback(Some(32)).map(|callback| Transport::JsonpPolling { callback })),
+        "jsonp_send" => {
+            if method == "POST" {
+                Ok(Transport::JsonpSend)
+            } else {
+                Err(not_allowed("POST"))
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A chunked body at the start of `buf`: `Some(Ok((body, bytes used)))` once complete,
+/// `None` while more is needed, `Some(Err(()))` if malformed or over [`MAX_SEND_BODY`].
+pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&buf[at..line_end]).ok();
+        let size = line
+            .map(|l| l.split(';').next().unwrap_or("").trim())
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok());
+        let Some(size) = size else {
+            return Some(Err(()));
+        };
+        at = line_end + 2;
+        if size == 0 {
+            // No trailers are expected: the body ends with an empty line.
+            return (buf.len() >= at + 2).then(|| {
+                if &buf[at..at + 2] == b"\r\n" {
+                    Ok((body, at + 2))
+                } else {
+                    Err(())
+                }
+            });
+        }
+        if body.len() + size > MAX_SEND_BODY {
+            return Some(Err(()));
+        }
+        if buf.len() < at + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&buf[at..at + size]);
+        at += size + 2;
+    }
+}
+
+/// The percent-decoded value of `name` in a query string.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == name { percent_decode(v) } else { None }
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding); `None` if malformed or not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A 500 whose body is the bare message, as sockjs-node reports a refused request.
+pub fn error_500(message: &str) -> Decision {
+    let response = format!(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{message}",
+        message.len()
+    );
+    Decision::Reject {
+        response: response.into_bytes(),
+    }
+}
+
+/// 404 with sockjs-node's body.
+pub fn not_found(keep_alive: bool) -> Decision {
+    respond(404, &[], "text/plain; charset=UTF-8", NOT_FOUND, keep_alive)
 }
 
 /// The dialect a prefix names, and the path after the prefix.
@@ -147,10 +367,11 @@ fn finish(response: Vec<u8>, keep_alive: bool) -> Decision {
 }
 
 /// CORS as sockjs-node's `xhr_cors`: the Origin echoed with credentials (or `*`), and
-/// the requested headers allowed.
-fn cors(request: &httparse::Request<'_, '_>) -> Vec<(&'static str, String)> {
+/// the requested headers allowed. EventSource answers `Origin: null` with `*`.
+fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static str, String)> {
     let mut headers = vec![("Vary", "Origin".to_owned())];
-    match http::header(request, "origin") {
+    let origin = http::header(request, "origin").filter(|o| !(eventsource && *o == "null"));
+    match origin {
         Some(origin) => {
             headers.push(("Access-Control-Allow-Origin", origin.to_owned()));
             headers.push(("Access-Control-Allow-Credentials", "true".to_owned()));
@@ -170,7 +391,7 @@ fn info(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
         r#"{{"websocket":true,"origins":["*:*"],"cookie_needed":false,"entropy":{}}}"#,
         entropy()
     );
-    let mut headers = cors(request);
+    let mut headers = cors(request, false);
     headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     respond(
@@ -190,7 +411,7 @@ fn entropy() -> u32 {
 /// `OPTIONS` on `/info` (and, later, the xhr transports): 204 with CORS, cached a year.
 fn options(request: &httparse::Request<'_, '_>, methods: &str, keep_alive: bool) -> Decision {
     let mut head = String::from("HTTP/1.1 204 No Content\r\n");
-    for (name, value) in cors(request) {
+    for (name, value) in cors(request, false) {
         let _ = write!(head, "{name}: {value}\r\n");
     }
     let _ = write!(

@@ -3,6 +3,7 @@
 //! channel mesh. [`start`] returns once every shard accepts; [`Server::stop`] (or a
 //! signal, in the binary) drains them.
 
+pub mod handover;
 pub mod mesh;
 pub mod metrics;
 pub mod outbox;
@@ -103,6 +104,7 @@ pub fn start(config: Config) -> io::Result<Server> {
     let stop = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(NodeFigures::new(config.shards));
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
+    let handovers = MeshBuilder::full(config.shards, handover::CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let mut server = Server {
         addr,
@@ -120,6 +122,7 @@ pub fn start(config: Config) -> io::Result<Server> {
             addr,
             config: config.clone(),
             mesh: mesh.clone(),
+            handovers: handovers.clone(),
             figures: figures.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),

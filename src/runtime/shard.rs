@@ -1,7 +1,7 @@
 //! One shard: its state, and the tasks that run it on its executor — the accept loop,
 //! the mesh pumps and receivers, the keepalive sweep, and the drain at shutdown.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::net::TcpListener;
 use glommio::timer::Timer;
 use glommio::{spawn_local, yield_if_needed};
 
+use super::handover::{self, Handover, HandoverMesh};
 use super::mesh::{self, Batch, MeshOut};
 use super::metrics::{NodeFigures, Snapshot, Tally};
 use super::outbox::{ShardOutbox, frame};
@@ -23,8 +24,9 @@ use crate::auth::Auth;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{Engine, ShardId};
-use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame};
+use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame, Framing};
 use crate::net::http::Routes;
+use crate::net::sockjs_session::{self, HttpSessions};
 use crate::net::{conn, ws::Opcode};
 use crate::protocol::socketcluster;
 
@@ -47,6 +49,11 @@ pub struct Shard {
     pub tally: Tally,
     /// HTTP API requests waiting for other shards.
     pub pending: Pending,
+    /// SockJS sessions over HTTP that live on this shard.
+    pub sockjs_sessions: RefCell<HttpSessions>,
+    /// Where connections go to another shard (set once the mesh is joined; never with
+    /// one shard).
+    pub handover: OnceCell<Senders<Handover>>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -97,6 +104,7 @@ pub struct ShardSetup {
     pub addr: SocketAddr,
     pub config: Arc<Config>,
     pub mesh: MeshBuilder<Batch, Full>,
+    pub handovers: HandoverMesh,
     pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
     pub ready: std::sync::mpsc::Sender<Result<(), String>>,
@@ -128,6 +136,8 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         figures: setup.figures,
         tally: Tally::default(),
         pending: Pending::default(),
+        handover: OnceCell::new(),
+        sockjs_sessions: RefCell::default(),
         stop: setup.stop,
         config,
     });
@@ -153,11 +163,21 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             }))
             .detach();
         }
+        let (senders, mut receivers) = setup
+            .handovers
+            .join()
+            .await
+            .map_err(|_| io::Error::other("cannot join the handover mesh"))?;
+        for (_, rx) in receivers.streams() {
+            spawn_local(handover::receive(shard.clone(), rx)).detach();
+        }
+        let _ = shard.handover.set(senders);
     }
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(clock(shard.clone())).detach();
     spawn_local(keepalive(shard.clone())).detach();
     spawn_local(socketcluster_pings(shard.clone())).detach();
+    spawn_local(expire_sockjs_sessions(shard.clone())).detach();
     let _ = setup.ready.send(Ok(()));
 
     accept_until_stopped(&shard, listener).await;
@@ -178,7 +198,7 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                spawn_local(conn::serve(shard.clone(), stream)).detach();
+                spawn_local(conn::serve_from(shard.clone(), stream, Vec::new())).detach();
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning, warn at most every 10 s.
@@ -224,7 +244,8 @@ fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
     let talker_timeout = shard.config.ping_timeout;
     let sc_timeout = shard.config.sc_ping_timeout;
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
-        if slot.close.is_some() {
+        // SockJS HTTP sessions end by their own timer, and take no WebSocket pings.
+        if slot.close.is_some() || slot.framing == Framing::SockJsHttp {
             continue;
         }
         let silent = now.saturating_duration_since(slot.last_heard);
@@ -267,8 +288,17 @@ async fn socketcluster_pings(shard: Rc<Shard>) {
     }
 }
 
+/// Ends SockJS HTTP sessions that no request came back to in time.
+async fn expire_sockjs_sessions(shard: Rc<Shard>) {
+    while !shard.stopping() {
+        Timer::new(Duration::from_millis(500)).await;
+        sockjs_session::expire(&shard);
+    }
+}
+
 /// Closes every connection with 1001 and waits (at most the grace period) for them to go.
 async fn drain(shard: &Rc<Shard>) {
+    sockjs_session::end_all(shard);
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         slot.request_close(CloseReason::SHUTDOWN);
     }

@@ -1,0 +1,662 @@
+//! SockJS sessions over HTTP: a session is a connection like any other (a slot in the
+//! shard's table, known to the engine) whose frames wait in its queue until a receiving
+//! request — a poll or a stream — takes them. Sessions live on the owner shard of their
+//! id; `conn` hands requests that land elsewhere over (see `runtime::handover`), so
+//! a send and the poll that reads its answer meet on one shard, in order.
+//!
+//! As sockjs-node: the first receiving request opens the session (`o`); one receiver at
+//! a time (a second gets `c[2010,"Another connection still open"]`); `h` every 25 s;
+//! a stream ends after 128 KiB and the session carries on; a client that drops a
+//! receiver ends the session at once; a session without a receiver for 5 s ends; a
+//! session the server closed answers every receiver `c[code,"reason"]` until it ends.
+
+use std::fmt::Write as _;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use futures_lite::future::{self, poll_fn};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use super::conns::{CloseReason, Framing};
+use super::dispatch::{self, Session};
+use super::sockjs::{Transport, TransportRequest};
+use crate::engine::ConnId;
+use crate::protocol::sockjs;
+use crate::runtime::shard::Shard;
+
+/// How long a session waits for its next receiver.
+pub const DISCONNECT_DELAY: Duration = Duration::from_secs(5);
+/// How often an idle receiver gets `h`.
+const HEARTBEAT: Duration = Duration::from_secs(25);
+/// Bytes a streaming response carries before it ends (the client opens another).
+const RESPONSE_LIMIT: usize = 128 << 10;
+
+/// One SockJS HTTP session.
+struct HttpSession {
+    conn: ConnId,
+    /// The dialect's state for the session's messages.
+    state: Session,
+    /// A receiving request is attached.
+    receiving: bool,
+    /// The open frame went out.
+    opened: bool,
+    /// The server closed the session: every receiver gets this until it ends.
+    closed: Option<CloseReason>,
+    /// When the last receiver left.
+    idle_since: Instant,
+}
+
+/// This shard's SockJS HTTP sessions by id.
+#[derive(Default)]
+pub struct HttpSessions {
+    by_id: AHashMap<Box<str>, HttpSession>,
+}
+
+impl HttpSessions {
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// Serves one transport request on this (the session's) shard; false if the
+/// connection must close afterwards.
+pub async fn serve(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    request: &TransportRequest,
+    body: &[u8],
+) -> bool {
+    match &request.transport {
+        Transport::XhrSend | Transport::JsonpSend => {
+            let response = send(shard, request, body);
+            let keep = request.keep_alive && super::http::status_of(&response) < 500;
+            stream.write_all(&response).await.is_ok() && keep
+        }
+        _ => receive(shard, stream, request).await,
+    }
+}
+
+/// Hands the messages of an `xhr_send` / `jsonp_send` body to the session's dialect.
+fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
+    let messages = match parse_send_body(request, body) {
+        Ok(messages) => messages,
+        Err(message) => return bare(500, message, &request.cors, false),
+    };
+    let mut sessions = shard.sockjs_sessions.borrow_mut();
+    let Some(session) = sessions.by_id.get_mut(&request.session) else {
+        return bare(
+            404,
+            "404 Error: Page not found\n",
+            &request.cors,
+            request.keep_alive,
+        );
+    };
+    let (conn, mut state) = (
+        session.conn,
+        std::mem::replace(&mut session.state, Session::Stateless),
+    );
+    let open = session.closed.is_none();
+    drop(sessions);
+    if open {
+        let dialect = shard.conns.borrow_mut().get_mut(conn).map(|s| {
+            s.last_heard = Instant::now();
+            s.dialect
+        });
+        if let Some(dialect) = dialect {
+            for message in messages {
+                shard.tally.message_in();
+                dispatch::on_text(shard, conn, dialect, &mut state, message.into_bytes());
+            }
+        }
+    }
+    if let Some(session) = shard
+        .sockjs_sessions
+        .borrow_mut()
+        .by_id
+        .get_mut(&request.session)
+    {
+        session.state = state;
+    }
+    match request.transport {
+        Transport::JsonpSend => http_response(
+            200,
+            "text/plain; charset=UTF-8",
+            &request.cors,
+            b"ok",
+            request.keep_alive,
+        ),
+        _ => {
+            let mut head = String::from(
+                "HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=UTF-8\r\n",
+            );
+            write_headers(&mut head, &request.cors);
+            head += NO_CACHE;
+            head += if request.keep_alive {
+                "Connection: keep-alive\r\n\r\n"
+            } else {
+                "Connection: close\r\n\r\n"
+            };
+            head.into_bytes()
+        }
+    }
+}
+
+/// The messages of a send body, or sockjs-node's complaint.
+fn parse_send_body(request: &TransportRequest, body: &[u8]) -> Result<Vec<String>, &'static str> {
+    let base = request
+        .content_type
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .unwrap_or("");
+    let payload: Vec<u8> = match (&request.transport, base) {
+        (Transport::JsonpSend, "application/x-www-form-urlencoded") => {
+            let form = std::str::from_utf8(body).map_err(|_| "Payload expected.")?;
+            super::sockjs::query_value(form, "d")
+                .ok_or("Payload expected.")?
+                .into_bytes()
+        }
+        (Transport::JsonpSend, "" | "text/plain") => body.to_vec(),
+        (
+            Transport::XhrSend,
+            "" | "text/plain" | "T" | "application/json" | "application/xml" | "text/xml",
+        ) => body.to_vec(),
+        _ => return Err("Payload expected."),
+    };
+    if payload.is_empty() {
+        return Err("Payload expected.");
+    }
+    match serde_json::from_slice::<serde_json::Value>(&payload) {
+        Err(_) => Err("Broken JSON encoding."),
+        Ok(serde_json::Value::Array(_)) => {
+            sockjs::parse_client_frame(&payload).map_err(|_| "Broken JSON encoding.")
+        }
+        Ok(_) => Err("Payload expected."),
+    }
+}
+
+/// What a receiving request should do next.
+enum Step {
+    /// Write this SockJS frame and carry on (or end, when polling).
+    Frame(Vec<u8>),
+    /// Write this frame and end; the session closes now (`true`) or stays (`false`).
+    Last(Vec<u8>),
+}
+
+/// Serves a receiving request (a poll or a stream) until it ends.
+async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportRequest) -> bool {
+    let writer = Writer::new(request);
+    let first = attach(shard, request);
+    let attached = !matches!(first, Some(Step::Last(_)));
+    if stream.write_all(&writer.head()).await.is_err() {
+        if attached {
+            detach(shard, &request.session, true);
+        }
+        return false;
+    }
+    let first = match first {
+        Some(step) => Some(step),
+        None => wait_for_frames(shard, request, stream).await,
+    };
+    let mut sent = 0;
+    let mut client_gone = first.is_none();
+    let mut next = first.unwrap_or(Step::Frame(Vec::new()));
+    while !client_gone {
+        let (frame, last) = match next {
+            Step::Frame(f) => (f, false),
+            Step::Last(f) => (f, true),
+        };
+        let bytes = writer.frame(&frame);
+        sent += bytes.len();
+        if stream.write_all(&bytes).await.is_err() {
+            client_gone = true;
+            break;
+        }
+        if last || !writer.streaming() || sent >= RESPONSE_LIMIT {
+            break;
+        }
+        match wait_for_frames(shard, request, stream).await {
+            Some(step) => next = step,
+            None => {
+                client_gone = true;
+                break;
+            }
+        }
+    }
+    if client_gone {
+        if attached {
+            detach(shard, &request.session, true);
+        }
+        return false;
+    }
+    if attached {
+        detach(shard, &request.session, false);
+    }
+    let end = writer.end();
+    stream.write_all(&end).await.is_ok() && writer.keeps_connection()
+}
+
+/// Opens the session if it is new and attaches the receiver; returns the first frame,
+/// if one is ready.
+fn attach(shard: &Shard, request: &TransportRequest) -> Option<Step> {
+    let mut sessions = shard.sockjs_sessions.borrow_mut();
+    if !sessions.by_id.contains_key(&request.session) {
+        drop(sessions);
+        open_session(shard, request);
+        sessions = shard.sockjs_sessions.borrow_mut();
+    }
+    let session = sessions
+        .by_id
+        .get_mut(&request.session)
+        .expect("opened above");
+    if session.receiving {
+        return Some(Step::Last(close_frame(
+            2010,
+            "Another connection still open",
+        )));
+    }
+    if let Some(reason) = session.closed {
+        session.idle_since = Instant::now();
+        return Some(Step::Last(close_frame(reason.code, reason.reason)));
+    }
+    session.receiving = true;
+    if !session.opened {
+        session.opened = true;
+        return Some(Step::Frame(sockjs::OPEN.to_vec()));
+    }
+    let conn = session.conn;
+    drop(sessions);
+    take_frames(shard, conn, &request.session)
+}
+
+/// Creates a session's connection and dialect state.
+fn open_session(shard: &Shard, request: &TransportRequest) {
+    let Some((dialect, state)) = Session::for_route(request.route, shard) else {
+        return;
+    };
+    let conn = shard.conns.borrow_mut().insert(dialect);
+    if let Some(slot) = shard.conns.borrow_mut().get_mut(conn) {
+        slot.framing = Framing::SockJsHttp;
+    }
+    shard.figures.shards[shard.id]
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shard.engine.borrow_mut().open(conn);
+    dispatch::on_open(shard, conn, &state);
+    let session = HttpSession {
+        conn,
+        state,
+        receiving: false,
+        opened: false,
+        closed: None,
+        idle_since: Instant::now(),
+    };
+    shard
+        .sockjs_sessions
+        .borrow_mut()
+        .by_id
+        .insert(request.session.clone(), session);
+}
+
+/// The session's waiting messages as one `a[...]` frame, or its close frame if the
+/// server closed it; `None` if nothing is waiting.
+fn take_frames(shard: &Shard, conn: ConnId, id: &str) -> Option<Step> {
+    let mut conns = shard.conns.borrow_mut();
+    let slot = conns.get_mut(conn)?;
+    if !slot.queue.is_empty() {
+        let mut frame = b"a[".to_vec();
+        let count = slot.queue.len();
+        for (i, message) in slot.queue.iter().enumerate() {
+            if i > 0 {
+                frame.push(b',');
+            }
+            frame.extend_from_slice(message);
+        }
+        frame.push(b']');
+        let bytes: usize = slot.queue.iter().map(|m| m.len()).sum();
+        slot.advance(bytes);
+        drop(conns);
+        shard.tally.wrote(frame.len(), count);
+        return Some(Step::Frame(frame));
+    }
+    let reason = slot.close?;
+    drop(conns);
+    shard.with_engine(|engine, out| engine.close(conn, out));
+    if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
+        session.closed = Some(reason);
+    }
+    Some(Step::Last(close_frame(reason.code, reason.reason)))
+}
+
+/// Waits for the session's next frame, a heartbeat, or the client leaving (`None`).
+async fn wait_for_frames(
+    shard: &Shard,
+    request: &TransportRequest,
+    stream: &mut TcpStream,
+) -> Option<Step> {
+    let conn = shard
+        .sockjs_sessions
+        .borrow()
+        .by_id
+        .get(&request.session)?
+        .conn;
+    let frames = poll_fn(|cx| {
+        if let Some(step) = take_frames(shard, conn, &request.session) {
+            return Poll::Ready(Some(step));
+        }
+        match shard.conns.borrow_mut().get_mut(conn) {
+            Some(slot) => slot.waker = Some(cx.waker().clone()),
+            None => return Poll::Ready(Some(Step::Last(close_frame(1000, "Normal closure")))),
+        }
+        Poll::Pending
+    });
+    let heartbeat = async {
+        Timer::new(HEARTBEAT).await;
+        Some(Step::Frame(sockjs::HEARTBEAT.to_vec()))
+    };
+    let gone = async {
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => future::pending().await,
+        }
+    };
+    future::or(frames, future::or(heartbeat, gone)).await
+}
+
+/// The receiver leaves; a client that dropped it ends the session at once.
+fn detach(shard: &Shard, id: &str, client_gone: bool) {
+    let mut sessions = shard.sockjs_sessions.borrow_mut();
+    let Some(session) = sessions.by_id.get_mut(id) else {
+        return;
+    };
+    session.receiving = false;
+    session.idle_since = Instant::now();
+    if client_gone {
+        let session = sessions.by_id.remove(id).expect("present");
+        drop(sessions);
+        end_session(shard, session.conn);
+    }
+}
+
+fn end_session(shard: &Shard, conn: ConnId) {
+    shard.with_engine(|engine, out| engine.close(conn, out));
+    shard.conns.borrow_mut().remove(conn);
+    shard.figures.shards[shard.id]
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Ends the sessions no receiver came back to within [`DISCONNECT_DELAY`].
+pub fn expire(shard: &Shard) {
+    let now = Instant::now();
+    let expired: Vec<Box<str>> = shard
+        .sockjs_sessions
+        .borrow()
+        .by_id
+        .iter()
+        .filter(|(_, s)| !s.receiving && now.duration_since(s.idle_since) >= DISCONNECT_DELAY)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in expired {
+        let session = shard.sockjs_sessions.borrow_mut().by_id.remove(&id);
+        if let Some(session) = session {
+            end_session(shard, session.conn);
+        }
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(32);
+    sockjs::write_close(&mut frame, code, reason);
+    frame
+}
+
+const NO_CACHE: &str =
+    "Cache-Control: no-store, no-cache, no-transform, must-revalidate, max-age=0\r\n";
+
+fn write_headers(head: &mut String, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+}
+
+/// A complete response with a body and sockjs-node's no-cache header.
+fn http_response(
+    status: u16,
+    content_type: &str,
+    cors: &[(&'static str, String)],
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        if status == 200 { "OK" } else { "Not Found" },
+        body.len()
+    );
+    write_headers(&mut head, cors);
+    head += NO_CACHE;
+    head += if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    };
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// An error answer: the bare message as the body, no content type (404 keeps its own).
+fn bare(status: u16, message: &str, cors: &[(&'static str, String)], keep_alive: bool) -> Vec<u8> {
+    if status == 404 {
+        return http_response(
+            404,
+            "text/plain; charset=UTF-8",
+            cors,
+            message.as_bytes(),
+            keep_alive,
+        );
+    }
+    let mut head = format!(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\n",
+        message.len()
+    );
+    write_headers(&mut head, cors);
+    head += NO_CACHE;
+    head += "Connection: close\r\n\r\n";
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(message.as_bytes());
+    bytes
+}
+
+/// How one receiving transport frames its response.
+struct Writer {
+    transport: Transport,
+    cors: Vec<(&'static str, String)>,
+    /// Chunked encoding (HTTP/1.1 streams); HTTP/1.0 streams end with the connection.
+    chunked: bool,
+    keep_alive: bool,
+    /// A poll answers with exactly one frame, sent with a Content-Length.
+    frame_len_known: bool,
+}
+
+impl Writer {
+    fn new(request: &TransportRequest) -> Writer {
+        let streaming = matches!(
+            request.transport,
+            Transport::XhrStreaming | Transport::EventSource | Transport::HtmlFile { .. }
+        );
+        Writer {
+            transport: request.transport.clone(),
+            cors: match request.transport {
+                Transport::HtmlFile { .. } | Transport::JsonpPolling { .. } => Vec::new(),
+                _ => request.cors.clone(),
+            },
+            chunked: !request.http10,
+            keep_alive: request.keep_alive && !(streaming && request.http10),
+            frame_len_known: !streaming,
+        }
+    }
+
+    fn streaming(&self) -> bool {
+        !self.frame_len_known
+    }
+
+    fn keeps_connection(&self) -> bool {
+        self.keep_alive
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self.transport {
+            Transport::EventSource => "text/event-stream",
+            Transport::HtmlFile { .. } => "text/html; charset=UTF-8",
+            _ => "application/javascript; charset=UTF-8",
+        }
+    }
+
+    /// The response head and, for streams, the prelude. A poll's head waits for its
+    /// frame (see [`Writer::frame`]), so this is empty for polls.
+    fn head(&self) -> Vec<u8> {
+        if self.frame_len_known {
+            return Vec::new();
+        }
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\n",
+            self.content_type()
+        );
+        write_headers(&mut head, &self.cors);
+        head += NO_CACHE;
+        if self.chunked {
+            head += "Transfer-Encoding: chunked\r\n";
+        }
+        head += if self.keep_alive {
+            "Connection: keep-alive\r\n\r\n"
+        } else {
+            "Connection: close\r\n\r\n"
+        };
+        let mut bytes = head.into_bytes();
+        let prelude = match &self.transport {
+            Transport::XhrStreaming => {
+                let mut p = vec![b'h'; 2048];
+                p.push(b'\n');
+                p
+            }
+            Transport::EventSource => b"\r\n".to_vec(),
+            Transport::HtmlFile { callback } => htmlfile_prelude(callback),
+            _ => Vec::new(),
+        };
+        self.chunk(&mut bytes, &prelude);
+        bytes
+    }
+
+    /// One SockJS frame as this transport writes it (a poll: its whole response).
+    fn frame(&self, frame: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(frame);
+        let body = match &self.transport {
+            Transport::XhrPolling | Transport::XhrStreaming => format!("{text}\n").into_bytes(),
+            Transport::EventSource => {
+                format!("data: {}\r\n\r\n", escape_eventsource(&text)).into_bytes()
+            }
+            Transport::HtmlFile { .. } => format!(
+                "<script>\np({});\n</script>\r\n",
+                serde_json::Value::from(text.as_ref())
+            )
+            .into_bytes(),
+            Transport::JsonpPolling { callback } => format!(
+                "/**/{callback}({});\r\n",
+                serde_json::Value::from(text.as_ref())
+            )
+            .into_bytes(),
+            Transport::XhrSend | Transport::JsonpSend => unreachable!("sends do not receive"),
+        };
+        if self.frame_len_known {
+            let mut response =
+                http_response(200, self.content_type(), &self.cors, &body, self.keep_alive);
+            if matches!(self.transport, Transport::JsonpPolling { .. }) {
+                let at = response
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .expect("a head")
+                    + 2;
+                response.splice(
+                    at..at,
+                    b"X-Content-Type-Options: nosniff\r\n".iter().copied(),
+                );
+            }
+            return response;
+        }
+        let mut bytes = Vec::with_capacity(body.len() + 8);
+        self.chunk(&mut bytes, &body);
+        bytes
+    }
+
+    /// What ends the response: the last chunk of a chunked stream.
+    fn end(&self) -> Vec<u8> {
+        if self.streaming() && self.chunked {
+            b"0\r\n\r\n".to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.chunked {
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(data);
+        }
+    }
+}
+
+/// sockjs-node's `escape_selected` for event streams: `%`, CR, LF and NUL as `%XX`.
+fn escape_eventsource(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            '\0' => out.push_str("%00"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The htmlfile page head that defines `p(...)`, padded past 1 KiB as sockjs-node pads
+/// it (browsers render nothing before that).
+fn htmlfile_prelude(callback: &str) -> Vec<u8> {
+    let template = "<!doctype html>\n<html><head>\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
+                    <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n</head><body><h2>Don't panic!</h2>\n  \
+                    <script>\n    document.domain = document.domain;\n    var c = parent.{{ callback }};\n    c.start();\n    \
+                    function p(d) {c.message(d);};\n    window.onload = function() {c.stop();};\n  </script>";
+    let padded = format!("{template}{}", " ".repeat(1024 - template.len() + 14));
+    let mut out = padded.replace("{{ callback }}", callback).into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out
+}
+
+/// Ends every session (the server is stopping).
+pub fn end_all(shard: &Shard) {
+    let sessions: Vec<HttpSession> = shard
+        .sockjs_sessions
+        .borrow_mut()
+        .by_id
+        .drain()
+        .map(|(_, s)| s)
+        .collect();
+    for session in sessions {
+        end_session(shard, session.conn);
+    }
+}
