@@ -1,6 +1,9 @@
 //! SockJS on a 2-shard server: the real `sockjs-client` (1.6.1, through
-//! `tests/interop/sockjs.mjs`) over the WebSocket transport, the SockJS framing seen
-//! frame by frame with a plain WebSocket client, and the HTTP endpoints under a prefix
+//! `tests/interop/sockjs.mjs`) over each transport it can use from Node (websocket,
+//! xhr-streaming, xhr-polling, eventsource), the SockJS framing seen frame by frame with
+//! a plain WebSocket client, the transports the client cannot use outside a browser
+//! (htmlfile, jsonp) and the session rules over raw HTTP — every request of a session
+//! landing on whichever shard the kernel picks — and the endpoints under a prefix
 //! (greeting, `/info`, the iframe page, refusals) as sockjs-node answers them.
 
 mod common;
@@ -35,11 +38,31 @@ fn raw(addr: SocketAddr, request: &str) -> String {
     common::http(addr, request)
 }
 
-#[test]
-fn the_real_sockjs_client_speaks_the_dialects_over_websocket() {
+/// Runs the real-client harness with one transport against a fresh 2-shard server.
+fn real_client(transport: &str) {
     let server = common::server();
     let base = format!("http://{}", server.local_addr());
-    common::node::run_harness("sockjs.mjs", &["--base", &base, "--transport", "websocket"]);
+    common::node::run_harness("sockjs.mjs", &["--base", &base, "--transport", transport]);
+}
+
+#[test]
+fn the_real_sockjs_client_over_websocket() {
+    real_client("websocket");
+}
+
+#[test]
+fn the_real_sockjs_client_over_xhr_streaming() {
+    real_client("xhr-streaming");
+}
+
+#[test]
+fn the_real_sockjs_client_over_xhr_polling() {
+    real_client("xhr-polling");
+}
+
+#[test]
+fn the_real_sockjs_client_over_eventsource() {
+    real_client("eventsource");
 }
 
 #[test]
@@ -193,4 +216,225 @@ fn the_http_endpoints_answer_as_sockjs_node_does() {
             assert!(answer.contains(header), "{line}: {answer}");
         }
     }
+}
+
+/// One HTTP exchange on a fresh connection: status and body (chunked bodies joined).
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    if let Some(t) = content_type {
+        request += &format!("Content-Type: {t}\r\n");
+    }
+    request += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let response = raw(addr, &request);
+    let status = response[9..12].parse().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunked(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunked(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out += &rest[..size];
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+fn poll(addr: SocketAddr, session: &str) -> String {
+    exchange(
+        addr,
+        "POST",
+        &format!("/sockjs/turntable/000/{session}/xhr"),
+        None,
+        "",
+    )
+    .1
+}
+
+fn send(addr: SocketAddr, session: &str, messages: &[Value]) -> (u16, String) {
+    let body: Vec<String> = messages.iter().map(Value::to_string).collect();
+    let body = serde_json::to_string(&body).unwrap();
+    exchange(
+        addr,
+        "POST",
+        &format!("/sockjs/turntable/000/{session}/xhr_send"),
+        Some("text/plain"),
+        &body,
+    )
+}
+
+#[test]
+fn polling_sessions_keep_their_order_whichever_shard_a_request_lands_on() {
+    let server = common::server();
+    let addr = server.local_addr();
+    for session in ["alpha", "bravo", "charlie", "delta"] {
+        assert_eq!(poll(addr, session), "o\n");
+        assert_eq!(
+            poll(addr, session),
+            "a[\"{\\\"command\\\":\\\"idyou\\\",\\\"data\\\":{}}\"]\n"
+        );
+        let idme = json!({"command":"idme","data":session});
+        let bad = json!({"command":"fly"});
+        assert_eq!(send(addr, session, &[idme, bad]).0, 204);
+        let frame = poll(addr, session);
+        let messages: Vec<String> =
+            serde_json::from_str(frame.trim_end().strip_prefix('a').unwrap()).unwrap();
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| serde_json::from_str(m).unwrap())
+            .collect();
+        assert_eq!(messages.len(), 2, "{frame}");
+        assert!(
+            messages.contains(&json!({"command":"identified","data":{"id":session}})),
+            "{frame}"
+        );
+    }
+}
+
+#[test]
+fn sends_are_checked_before_the_session_is_looked_up() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let url = "/sockjs/turntable/000/nosuch/xhr_send";
+    assert_eq!(
+        exchange(addr, "POST", url, Some("text/plain"), ""),
+        (500, "Payload expected.".into())
+    );
+    assert_eq!(
+        exchange(addr, "POST", url, Some("text/plain"), "[\"x"),
+        (500, "Broken JSON encoding.".into())
+    );
+    assert_eq!(
+        exchange(addr, "POST", url, Some("text/plain"), "{}"),
+        (500, "Payload expected.".into())
+    );
+    assert_eq!(
+        exchange(
+            addr,
+            "POST",
+            url,
+            Some("application/x-www-form-urlencoded"),
+            "[\"x\"]"
+        ),
+        (500, "Payload expected.".into())
+    );
+    assert_eq!(
+        exchange(addr, "POST", url, Some("text/plain"), "[\"x\"]"),
+        (404, "404 Error: Page not found\n".into())
+    );
+}
+
+#[test]
+fn jsonp_and_htmlfile_frame_for_browsers() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let jsonp = |cb: &str| {
+        exchange(
+            addr,
+            "GET",
+            &format!("/sockjs/turntable/000/jp/jsonp?c={cb}"),
+            None,
+            "",
+        )
+    };
+    assert_eq!(jsonp("cb"), (200, "/**/cb(\"o\");\r\n".into()));
+    assert_eq!(
+        jsonp("cb").1,
+        "/**/cb(\"a[\\\"{\\\\\\\"command\\\\\\\":\\\\\\\"idyou\\\\\\\",\\\\\\\"data\\\\\\\":{}}\\\"]\");\r\n"
+    );
+    let form = format!(
+        "d={}",
+        "%5B%22%7B%5C%22command%5C%22%3A%5C%22idme%5C%22%2C%5C%22data%5C%22%3A%5C%22jp%5C%22%7D%22%5D"
+    );
+    let sent = exchange(
+        addr,
+        "POST",
+        "/sockjs/turntable/000/jp/jsonp_send",
+        Some("application/x-www-form-urlencoded"),
+        &form,
+    );
+    assert_eq!(sent, (200, "ok".into()));
+    assert!(jsonp("cb").1.contains("identified"));
+    assert_eq!(jsonp("bad(").0, 500);
+    assert_eq!(
+        exchange(addr, "GET", "/sockjs/turntable/000/jp/jsonp", None, "").1,
+        "\"callback\" parameter required"
+    );
+
+    let page = read_until(
+        addr,
+        "GET /sockjs/turntable/000/hf/htmlfile?c=%63allback HTTP/1.1\r\nHost: t\r\n\r\n",
+        "idyou",
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("var c = parent.callback;"), "{page}");
+    assert!(
+        page.contains("<script>\np(\"o\");\n</script>\r\n"),
+        "{page}"
+    );
+}
+
+/// Sends `request` and reads the (streamed) answer until it contains `needle`.
+fn read_until(addr: SocketAddr, request: &str, needle: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = stream.read(&mut buf).expect("more of the stream");
+        assert!(
+            n > 0,
+            "the stream ended before {needle:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn one_receiver_at_a_time_and_a_closed_session_says_why() {
+    let server = common::server();
+    let addr = server.local_addr();
+    assert_eq!(
+        exchange(addr, "POST", "/sockjs/world/nowhere/000/w1/xhr", None, "").1,
+        "o\n"
+    );
+    let unknown = exchange(addr, "POST", "/sockjs/world/nowhere/000/w1/xhr", None, "").1;
+    assert!(unknown.contains("world.unknown_world"), "{unknown}");
+    for _ in 0..2 {
+        let closed = exchange(addr, "POST", "/sockjs/world/nowhere/000/w1/xhr", None, "").1;
+        assert_eq!(closed, "c[4404,\"unknown world\"]\n");
+    }
+
+    assert_eq!(poll(addr, "busy"), "o\n");
+    poll(addr, "busy");
+    let waiting = std::thread::spawn(move || poll(addr, "busy"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        poll(addr, "busy"),
+        "c[2010,\"Another connection still open\"]\n"
+    );
+    send(addr, "busy", &[json!({"command":"idme","data":"b"})]);
+    assert!(waiting.join().unwrap().contains("identified"));
 }

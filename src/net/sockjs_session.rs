@@ -192,8 +192,7 @@ enum Step {
 /// Serves a receiving request (a poll or a stream) until it ends.
 async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportRequest) -> bool {
     let writer = Writer::new(request);
-    let first = attach(shard, request);
-    let attached = !matches!(first, Some(Step::Last(_)));
+    let (attached, first) = attach(shard, request);
     if stream.write_all(&writer.head()).await.is_err() {
         if attached {
             detach(shard, &request.session, true);
@@ -242,9 +241,9 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
     stream.write_all(&end).await.is_ok() && writer.keeps_connection()
 }
 
-/// Opens the session if it is new and attaches the receiver; returns the first frame,
-/// if one is ready.
-fn attach(shard: &Shard, request: &TransportRequest) -> Option<Step> {
+/// Opens the session if it is new and attaches the receiver; returns whether it did,
+/// and the first frame if one is ready.
+fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
     let mut sessions = shard.sockjs_sessions.borrow_mut();
     if !sessions.by_id.contains_key(&request.session) {
         drop(sessions);
@@ -256,23 +255,24 @@ fn attach(shard: &Shard, request: &TransportRequest) -> Option<Step> {
         .get_mut(&request.session)
         .expect("opened above");
     if session.receiving {
-        return Some(Step::Last(close_frame(
-            2010,
-            "Another connection still open",
-        )));
+        let busy = close_frame(2010, "Another connection still open");
+        return (false, Some(Step::Last(busy)));
     }
     if let Some(reason) = session.closed {
         session.idle_since = Instant::now();
-        return Some(Step::Last(close_frame(reason.code, reason.reason)));
+        return (
+            false,
+            Some(Step::Last(close_frame(reason.code, reason.reason))),
+        );
     }
     session.receiving = true;
     if !session.opened {
         session.opened = true;
-        return Some(Step::Frame(sockjs::OPEN.to_vec()));
+        return (true, Some(Step::Frame(sockjs::OPEN.to_vec())));
     }
     let conn = session.conn;
     drop(sessions);
-    take_frames(shard, conn, &request.session)
+    (true, take_frames(shard, conn, &request.session))
 }
 
 /// Creates a session's connection and dialect state.
