@@ -27,6 +27,10 @@ pub struct Settings {
     /// Pin each shard to its own core (turn off when shards outnumber cores).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub pin: Option<bool>,
+    /// Serve the services the sockjs-protocol test suite expects (/echo, /close,
+    /// /disabled_websocket_echo, /cookie_needed_echo); /echo is then SockJS's.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub sockjs_test_services: Option<bool>,
     /// Serve a plain WebSocket echo at /echo (for the Autobahn TestSuite).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub echo: Option<bool>,
@@ -126,6 +130,7 @@ impl Settings {
             shards: over.shards.or(self.shards),
             pin: over.pin.or(self.pin),
             echo: over.echo.or(self.echo),
+            sockjs_test_services: over.sockjs_test_services.or(self.sockjs_test_services),
             max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
             max_outbound_bytes: over.max_outbound_bytes.or(self.max_outbound_bytes),
             idle_timeout: over.idle_timeout.or(self.idle_timeout),
@@ -212,6 +217,7 @@ impl Settings {
             shards,
             pin,
             echo: self.echo.unwrap_or(false),
+            sockjs_test_services: self.sockjs_test_services.unwrap_or(false),
             max_message_bytes: within(
                 "max_message_bytes",
                 self.max_message_bytes.unwrap_or(64 << 10),
@@ -321,6 +327,7 @@ pub struct Config {
     pub shards: usize,
     pub pin: bool,
     pub echo: bool,
+    pub sockjs_test_services: bool,
     pub max_message_bytes: usize,
     pub max_outbound_bytes: usize,
     pub idle_timeout: Duration,

@@ -438,3 +438,65 @@ fn one_receiver_at_a_time_and_a_closed_session_says_why() {
     send(addr, "busy", &[json!({"command":"idme","data":"b"})]);
     assert!(waiting.join().unwrap().contains("identified"));
 }
+
+#[test]
+fn a_client_that_drops_its_receiver_ends_the_session() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let stream = read_until(
+        addr,
+        "POST /sockjs/turntable/000/gone/xhr_streaming HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        "idyou",
+    );
+    assert!(
+        stream.contains(&format!("{}\n", "h".repeat(2048))),
+        "the prelude"
+    );
+    // read_until dropped the connection: the session ended with it.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(poll(addr, "gone"), "o\n", "a new session");
+}
+
+#[test]
+fn the_protocol_test_services_are_there_when_asked_for() {
+    let server = common::server_with(|c| c.sockjs_test_services = true);
+    let addr = server.local_addr();
+    let get = |path: &str| exchange(addr, "GET", path, None, "").1;
+    assert_eq!(get("/echo"), "Welcome to SockJS!\n");
+    let info = |path: &str| -> Value { serde_json::from_str(&get(path)).unwrap() };
+    assert_eq!(info("/disabled_websocket_echo/info")["websocket"], false);
+    assert_eq!(info("/cookie_needed_echo/info")["cookie_needed"], true);
+    assert_eq!(
+        exchange(addr, "GET", "/disabled_websocket_echo/websocket", None, "").0,
+        404
+    );
+
+    let echo = |path: &str| exchange(addr, "POST", path, None, "").1;
+    assert_eq!(echo("/echo/000/e/xhr"), "o\n");
+    let sent = exchange(
+        addr,
+        "POST",
+        "/echo/000/e/xhr_send",
+        Some("text/plain"),
+        r#"["a","b\u2028"]"#,
+    );
+    assert_eq!(sent.0, 204);
+    assert_eq!(echo("/echo/000/e/xhr"), "a[\"a\",\"b\\u2028\"]\n");
+
+    assert_eq!(echo("/close/000/c/xhr"), "o\n");
+    assert_eq!(echo("/close/000/c/xhr"), "c[3000,\"Go away!\"]\n");
+    assert_eq!(echo("/close/000/c/xhr"), "c[3000,\"Go away!\"]\n");
+    let mut ws = Client::connect(addr, "/close/000/w/websocket");
+    assert_eq!(text(&mut ws), "o");
+    assert_eq!(text(&mut ws), "c[3000,\"Go away!\"]");
+    assert_eq!(ws.expect_close(), (1000, "Normal closure".into()));
+
+    let cookie = raw(
+        addr,
+        "POST /cookie_needed_echo/000/k/xhr HTTP/1.1\r\nHost: t\r\nCookie: JSESSIONID=abcdef\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        cookie.contains("Set-Cookie: JSESSIONID=abcdef; path=/\r\n"),
+        "{cookie}"
+    );
+}

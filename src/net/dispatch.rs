@@ -27,6 +27,8 @@ const TALKER_BYE: CloseReason = CloseReason {
 #[derive(Debug)]
 pub enum Session {
     Stateless,
+    /// The SockJS `close` test service: closed as soon as it opens.
+    GoAway,
     SocketCluster(socketcluster::Session),
     /// `None`: a world this server does not serve (the connection is being closed).
     World(Option<world::Session>),
@@ -40,6 +42,7 @@ impl Session {
             Route::Turntable => (Dialect::Turntable, Session::Stateless),
             Route::Talker => (Dialect::Talker, Session::Stateless),
             Route::Echo => (Dialect::Echo, Session::Stateless),
+            Route::GoAway => (Dialect::Echo, Session::GoAway),
             Route::SocketCluster => (
                 Dialect::SocketCluster,
                 Session::SocketCluster(socketcluster::Session::new(new_random_id())),
@@ -67,6 +70,10 @@ pub fn on_open(shard: &Shard, id: ConnId, session: &Session) {
         (Dialect::Turntable, _) => {
             slot.push_control(text_frame(slot.framing, turntable::GREETING.as_bytes()))
         }
+        (_, Session::GoAway) => slot.request_close(CloseReason {
+            code: 3000,
+            reason: "Go away!",
+        }),
         (_, Session::World(None)) => {
             slot.push_control(text_frame(slot.framing, world::UNKNOWN_WORLD));
             slot.request_close(CloseReason::UNKNOWN_WORLD);

@@ -24,8 +24,11 @@ pub enum Route {
     /// `GET /ws/world/<id>`: the World dialect; `world` indexes the configured worlds,
     /// `None` for an id that is not one of them (the client is told, then closed).
     World { world: Option<usize> },
-    /// `GET /echo` (with `--echo`): every message sent back, for framing conformance.
+    /// `GET /echo` (with `--echo`): every message sent back, for framing conformance;
+    /// also the SockJS echo test services.
     Echo,
+    /// The SockJS `close` test service: closes every session with 3000 "Go away!".
+    GoAway,
     /// `GET /healthz`: liveness and connection counts as JSON.
     Healthz,
     /// `GET /metrics`: the Prometheus text exposition.
@@ -60,6 +63,8 @@ pub struct ApiRequest {
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
     pub echo: bool,
+    /// The sockjs-protocol test services (`/echo`, `/close`, ...), which take over `/echo`.
+    pub sockjs_test_services: bool,
     /// The configured World ids.
     pub worlds: Vec<Box<str>>,
 }
@@ -141,7 +146,10 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
 
 fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     let path = request.path.unwrap_or("/");
-    if path.starts_with("/sockjs/")
+    let sockjs_path = path.starts_with("/sockjs/")
+        || (routes.sockjs_test_services
+            && sockjs::TEST_SERVICES.iter().any(|p| path.starts_with(p)));
+    if sockjs_path
         && let Some(decision) =
             sockjs::decide(request, path.split('?').next().unwrap_or(path), routes)
     {

@@ -28,7 +28,8 @@ pub fn decide(
     path: &str,
     routes: &Routes,
 ) -> Option<Decision> {
-    let (route, rest) = split_prefix(path, routes)?;
+    let (service, rest) = split_prefix(path, routes)?;
+    let route = service.route;
     let method = request.method.unwrap_or("");
     let keep_alive = http::keep_alive(request);
     let trimmed = rest.strip_suffix('/').unwrap_or(rest);
@@ -44,11 +45,18 @@ pub fn decide(
             )
         }),
         (_, ["info"]) => match method {
-            "GET" => info(request, keep_alive),
-            "OPTIONS" => options(request, "OPTIONS, GET", keep_alive),
+            "GET" => info(request, service, keep_alive),
+            "OPTIONS" => options(request, service, "OPTIONS, GET", keep_alive),
             _ => not_allowed("OPTIONS, GET"),
         },
         (_, [page]) if is_iframe(page) => only(method, "GET", || iframe(request, keep_alive)),
+        (_, ["websocket"] | [_, _, "websocket"]) if !service.websocket => respond(
+            404,
+            &[CACHE_FOR_A_YEAR],
+            "text/plain; charset=UTF-8",
+            NOT_FOUND,
+            false,
+        ),
         (_, ["websocket"]) => only(method, "GET", || http::upgrade(request, route, false)),
         (_, [server, session, "websocket"]) if is_id(server) && is_id(session) => {
             only(method, "GET", || {
@@ -65,7 +73,7 @@ pub fn decide(
             })
         }
         (_, [server, session, kind]) if is_id(server) && is_id(session) => {
-            match transport(request, method, kind, keep_alive) {
+            match transport(request, service, method, kind, keep_alive) {
                 Some(Ok(transport)) => Decision::SockJs(Box::new(TransportRequest {
                     route,
                     session: Box::from(*session),
@@ -79,7 +87,8 @@ pub fn decide(
                                 .unwrap_or(0),
                         ),
                     },
-                    cors: cors(request, *kind == "eventsource"),
+                    cors: cors(request, service, *kind == "eventsource"),
+                    response_limit: service.response_limit,
                     keep_alive,
                     http10: request.version == Some(0),
                 })),
@@ -102,8 +111,10 @@ pub struct TransportRequest {
     pub content_type: Option<String>,
     /// The body's length, or `None` for a chunked body (what Node's http client sends).
     pub body_len: Option<usize>,
-    /// CORS headers for the response.
+    /// CORS (and, when the service wants it, cookie) headers for the response.
     pub cors: Vec<(&'static str, String)>,
+    /// Bytes a streaming response carries before it ends.
+    pub response_limit: usize,
     pub keep_alive: bool,
     /// An HTTP/1.0 client: no chunked encoding, the connection closes after a stream.
     pub http10: bool,
@@ -134,13 +145,14 @@ pub const MAX_SEND_BODY: usize = 128 << 10;
 /// The transport a session URL names, or its refusal; `None` if it names none.
 fn transport(
     request: &httparse::Request<'_, '_>,
+    service: Service,
     method: &str,
     kind: &str,
     keep_alive: bool,
 ) -> Option<Result<Transport, Decision>> {
     let post_or_options = |t: Transport| match method {
         "POST" => Ok(t),
-        "OPTIONS" => Err(options(request, "OPTIONS, POST", keep_alive)),
+        "OPTIONS" => Err(options(request, service, "OPTIONS, POST", keep_alive)),
         _ => Err(not_allowed("POST, OPTIONS")),
     };
     let get = || {
@@ -288,25 +300,88 @@ pub fn not_found(keep_alive: bool) -> Decision {
     respond(404, &[], "text/plain; charset=UTF-8", NOT_FOUND, keep_alive)
 }
 
-/// The dialect a prefix names, and the path after the prefix.
-fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Route, &'p str)> {
-    let rest = path.strip_prefix("/sockjs/")?;
-    let take = |name: &str| {
-        rest.strip_prefix(name)
+/// What a prefix serves: a dialect with the default options, or one of the protocol
+/// test services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub route: Route,
+    /// The WebSocket transports are offered.
+    pub websocket: bool,
+    /// Sticky-session cookies (`JSESSIONID`) are set.
+    pub cookie_needed: bool,
+    pub response_limit: usize,
+}
+
+impl Service {
+    fn serving(route: Route) -> Service {
+        Service {
+            route,
+            websocket: true,
+            cookie_needed: false,
+            response_limit: 128 << 10,
+        }
+    }
+}
+
+/// The paths under which `--sockjs-test-services` serves what the sockjs-protocol test
+/// suite expects.
+pub const TEST_SERVICES: [&str; 4] = [
+    "/echo",
+    "/close",
+    "/disabled_websocket_echo",
+    "/cookie_needed_echo",
+];
+
+/// The service a prefix names, and the path after the prefix.
+fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Service, &'p str)> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
             .filter(|r| r.is_empty() || r.starts_with('/'))
     };
-    if let Some(r) = take("turntable") {
-        return Some((Route::Turntable, r));
+    if routes.sockjs_test_services {
+        let echo = Service::serving(Route::Echo);
+        let services = [
+            (
+                "/echo",
+                Service {
+                    response_limit: 4096,
+                    ..echo
+                },
+            ),
+            ("/close", Service::serving(Route::GoAway)),
+            (
+                "/disabled_websocket_echo",
+                Service {
+                    websocket: false,
+                    ..echo
+                },
+            ),
+            (
+                "/cookie_needed_echo",
+                Service {
+                    cookie_needed: true,
+                    ..echo
+                },
+            ),
+        ];
+        for (prefix, service) in services {
+            if let Some(r) = under(prefix) {
+                return Some((service, r));
+            }
+        }
     }
-    if let Some(r) = take("talker") {
-        return Some((Route::Talker, r));
+    if let Some(r) = under("/sockjs/turntable") {
+        return Some((Service::serving(Route::Turntable), r));
     }
-    let world_and_rest = rest.strip_prefix("world/")?;
+    if let Some(r) = under("/sockjs/talker") {
+        return Some((Service::serving(Route::Talker), r));
+    }
+    let world_and_rest = path.strip_prefix("/sockjs/world/")?;
     let (id, r) = world_and_rest
         .find('/')
         .map_or((world_and_rest, ""), |i| world_and_rest.split_at(i));
     let world = routes.worlds.iter().position(|w| **w == *id);
-    Some((Route::World { world }, r))
+    Some((Service::serving(Route::World { world }), r))
 }
 
 /// Server and session ids: non-empty, without `.` (and without `/`, by splitting).
@@ -368,8 +443,24 @@ fn finish(response: Vec<u8>, keep_alive: bool) -> Decision {
 
 /// CORS as sockjs-node's `xhr_cors`: the Origin echoed with credentials (or `*`), and
 /// the requested headers allowed. EventSource answers `Origin: null` with `*`.
-fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("Vary", "Origin".to_owned())];
+fn cors(
+    request: &httparse::Request<'_, '_>,
+    service: Service,
+    eventsource: bool,
+) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::with_capacity(5);
+    if service.cookie_needed {
+        let session = http::header(request, "cookie")
+            .and_then(|c| {
+                c.split(';')
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .find(|(k, _)| *k == "JSESSIONID")
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "dummy".to_owned());
+        headers.push(("Set-Cookie", format!("JSESSIONID={session}; path=/")));
+    }
+    headers.push(("Vary", "Origin".to_owned()));
     let origin = http::header(request, "origin").filter(|o| !(eventsource && *o == "null"));
     match origin {
         Some(origin) => {
@@ -386,12 +477,22 @@ fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static
     headers
 }
 
-fn info(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
+fn info(request: &httparse::Request<'_, '_>, service: Service, keep_alive: bool) -> Decision {
     let body = format!(
-        r#"{{"websocket":true,"origins":["*:*"],"cookie_needed":false,"entropy":{}}}"#,
+        r#"{{"websocket":{},"origins":["*:*"],"cookie_needed":{},"entropy":{}}}"#,
+        service.websocket,
+        service.cookie_needed,
         entropy()
     );
-    let mut headers = cors(request, false);
+    // No cookie on GET /info, as sockjs-node.
+    let mut headers = cors(
+        request,
+        Service {
+            cookie_needed: false,
+            ..service
+        },
+        false,
+    );
     headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     respond(
@@ -409,9 +510,14 @@ fn entropy() -> u32 {
 }
 
 /// `OPTIONS` on `/info` (and, later, the xhr transports): 204 with CORS, cached a year.
-fn options(request: &httparse::Request<'_, '_>, methods: &str, keep_alive: bool) -> Decision {
+fn options(
+    request: &httparse::Request<'_, '_>,
+    service: Service,
+    methods: &str,
+    keep_alive: bool,
+) -> Decision {
     let mut head = String::from("HTTP/1.1 204 No Content\r\n");
-    for (name, value) in cors(request, false) {
+    for (name, value) in cors(request, service, false) {
         let _ = write!(head, "{name}: {value}\r\n");
     }
     let _ = write!(

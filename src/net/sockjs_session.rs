@@ -6,7 +6,7 @@
 //!
 //! As sockjs-node: the first receiving request opens the session (`o`); one receiver at
 //! a time (a second gets `c[2010,"Another connection still open"]`); `h` every 25 s;
-//! a stream ends after 128 KiB and the session carries on; a client that drops a
+//! a stream ends after 128 KiB (4 KiB on the `/echo` test service) and the session carries on; a client that drops a
 //! receiver ends the session at once; a session without a receiver for 5 s ends; a
 //! session the server closed answers every receiver `c[code,"reason"]` until it ends.
 
@@ -31,8 +31,6 @@ use crate::runtime::shard::Shard;
 pub const DISCONNECT_DELAY: Duration = Duration::from_secs(5);
 /// How often an idle receiver gets `h`.
 const HEARTBEAT: Duration = Duration::from_secs(25);
-/// Bytes a streaming response carries before it ends (the client opens another).
-const RESPONSE_LIMIT: usize = 128 << 10;
 
 /// One SockJS HTTP session.
 struct HttpSession {
@@ -217,7 +215,7 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
             client_gone = true;
             break;
         }
-        if last || !writer.streaming() || sent >= RESPONSE_LIMIT {
+        if last || !writer.streaming() || sent >= request.response_limit {
             break;
         }
         match wait_for_frames(shard, request, stream).await {

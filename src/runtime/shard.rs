@@ -126,6 +126,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         id: setup.id,
         routes: Routes {
             echo: config.echo,
+            sockjs_test_services: config.sockjs_test_services,
             worlds: config.worlds.clone(),
         },
         auth: config.auth_secret.as_ref().map(Auth::new),
