@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the npm packages of the SocketCluster interop harness into .cache/node, idempotently.
-# Inputs (committed): tests/interop/package.json and package-lock.json, which pin
+# Installs the npm packages of the interop harnesses (tests/interop/*.mjs) into .cache/node,
+# idempotently. Inputs (committed): tests/interop/package.json and package-lock.json, which pin
 #   sc14 = socketcluster-client@14.3.2, sc20 = socketcluster-client@20.0.2, jsonwebtoken,
-#   and, for validating the harness only, scserver14 = socketcluster-server@14.7.2 and sockjs-client.
+#   sockjs-client@1.6.1, and, for validating the SocketCluster harness only,
+#   scserver14 = socketcluster-server@14.7.2.
 # Both files are copied to .cache/node and installed with `npm ci`; a stamp (sha256 of the two
 # files plus the node major version) makes later runs silent no-ops while nothing changed.
 # Needs only node >= 18 and npm. Prints nothing when already installed; npm's output goes to stderr.
