@@ -416,6 +416,7 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     frame
 }
 
+const NO_CACHE_VALUE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
 const NO_CACHE: &str =
     "Cache-Control: no-store, no-cache, no-transform, must-revalidate, max-age=0\r\n";
 
@@ -433,21 +434,9 @@ fn http_response(
     body: &[u8],
     keep_alive: bool,
 ) -> Vec<u8> {
-    let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        if status == 200 { "OK" } else { "Not Found" },
-        body.len()
-    );
-    write_headers(&mut head, cors);
-    head += NO_CACHE;
-    head += if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
-    } else {
-        "Connection: close\r\n\r\n"
-    };
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    let mut headers: Vec<(&str, &str)> = cors.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    headers.push(("Cache-Control", NO_CACHE_VALUE));
+    super::http::response(status, &headers, content_type, body, keep_alive)
 }
 
 /// An error answer: the bare message as the body, no content type (404 keeps its own).
