@@ -57,9 +57,15 @@ pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u
                 let home = owner_shard(&request.session, 1, shard.config.shards);
                 if home != shard.id
                     && let Some(senders) = shard.handover.get()
-                    && handover::hand_over(senders, home, &stream, head.clone()).await
                 {
-                    return;
+                    if handover::hand_over(senders, home, &stream, head.clone()).await {
+                        return;
+                    }
+                    tracing::warn!(
+                        shard = shard.id,
+                        to = home,
+                        "could not hand a SockJS request over; serving it here"
+                    );
                 }
                 let Some((body, end)) =
                     read_body(&shard, &mut stream, &mut head, head_len, request.body_len).await
@@ -530,6 +536,12 @@ impl WsConn {
     }
 
     fn fail(&mut self, e: DecodeError) {
+        tracing::info!(
+            shard = self.shard.id,
+            code = e.close_code(),
+            reason = e.reason(),
+            "closing a connection that broke the WebSocket protocol"
+        );
         self.failed = true;
         self.pending = Vec::new();
         if let Some(slot) = self.shard.conns.borrow_mut().get_mut(self.id) {

@@ -292,6 +292,11 @@ impl ConnTable {
         if !slot.push(frame, max) {
             slot.request_close(CloseReason::SLOW_CONSUMER);
             self.slow_consumers += 1;
+            tracing::warn!(
+                conn = id.0,
+                max_bytes = max,
+                "slow consumer: outbound queue full, closing"
+            );
             return false;
         }
         if was_empty {
