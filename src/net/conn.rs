@@ -64,8 +64,11 @@ pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u
                     tracing::warn!(
                         shard = shard.id,
                         to = home,
-                        "could not hand a SockJS request over; serving it here"
+                        "could not hand a SockJS request to its session's shard"
                     );
+                    let busy = http::respond(503, "text/plain", b"try again\n", false);
+                    let _ = stream.write_all(&busy).await;
+                    return;
                 }
                 let Some((body, end)) =
                     read_body(&shard, &mut stream, &mut head, head_len, request.body_len).await
