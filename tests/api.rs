@@ -311,6 +311,25 @@ fn presence_and_user_status_are_the_same_from_every_shard() {
 }
 
 #[test]
+fn presence_shows_the_profiles_the_dialects_know() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let _v1 = turntable_member(addr, 0, "1:7", "world:default:hall");
+    let mut world = Client::connect_on_shard(addr, "/ws/world/default", 1);
+    world.send(json!(["authenticate", {"user": {"id": "ann", "name": "Ann", "level": 3}}]));
+    assert_eq!(world.recv()[0], "authenticated");
+    world.send(json!(["channel.join", 1, {"channel": "hall"}]));
+    assert_eq!(world.recv()[0], "success");
+    assert_eq!(
+        get(addr, "/api/channels/world%3Adefault%3Ahall/presence").json(),
+        json!({"channel": "world:default:hall", "members": [
+            {"id": "1:7"},
+            {"id": "ann", "name": "Ann", "level": 3}
+        ]})
+    );
+}
+
+#[test]
 fn disconnect_closes_every_connection_of_the_user_with_a_reason() {
     let server = api_server();
     let addr = server.local_addr();

@@ -142,6 +142,9 @@ pub struct PublishMode {
 pub enum Command {
     /// Bind the connection to a user id; the user is online while any connection is.
     Identify { user: Box<str> },
+    /// The identified user's profile, a JSON object with `id` (what the HTTP API's
+    /// presence shows).
+    Profile(Box<str>),
     /// Change the caller's status (online or busy).
     SetStatus(Status),
     /// Watch these users' presence: one snapshot now, then every change.
@@ -357,6 +360,8 @@ pub enum Query {
     },
     /// To the channel's owner: its members.
     Members { channel: Box<str> },
+    /// To every shard: the profiles of these users it knows.
+    Profiles { users: Vec<Box<str>> },
     /// To the channel's owner: publish `data` (JSON) with no publisher.
     Publish { channel: Box<str>, data: Box<str> },
     /// To the owner of `game:<id>`: open a game.
@@ -378,6 +383,8 @@ pub enum Answer {
     },
     /// A channel's members (empty if the channel does not exist).
     Members(Vec<Box<str>>),
+    /// Users' profiles (JSON objects), for those a shard knows.
+    Profiles(Vec<(Box<str>, Box<str>)>),
     /// The publication's sequence number; `None` if the channel had no receivers.
     Published { seq: Option<u64> },
     /// Games created, listed or closed (empty: the id was taken, or unknown).

@@ -121,6 +121,8 @@ struct LocalUser {
     /// The owner acknowledged the announcement. Until then `identified` is held back,
     /// so a client never sees its ack while presence could still say it is offline.
     confirmed: bool,
+    /// The user's profile (a JSON object with `id`), from the dialect that knows one.
+    profile: Option<Box<str>>,
 }
 
 /// One shard's state and rules.
@@ -284,6 +286,11 @@ impl Engine {
             Command::OpenDocument { .. } | Command::EditDocument { .. } => {
                 self.document_command(conn, user.as_deref().unwrap_or(""), cmd, out)
             }
+            Command::Profile(profile) => {
+                if let Some(local_user) = user.and_then(|u| self.local_users.get_mut(&*u)) {
+                    local_user.profile = Some(profile);
+                }
+            }
             Command::SetStatus(_)
             | Command::Watch(_)
             | Command::Unwatch(_)
@@ -340,6 +347,7 @@ impl Engine {
             conns: Vec::new(),
             announced_by: conn,
             confirmed: false,
+            profile: None,
         });
         local_user.conns.push(conn);
         if local_user.confirmed {

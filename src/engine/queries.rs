@@ -72,6 +72,15 @@ impl Engine {
             Query::CreateGame(info) => {
                 Answer::Games(self.create_game(info, out).into_iter().collect())
             }
+            Query::Profiles { users } => Answer::Profiles(
+                users
+                    .into_iter()
+                    .filter_map(|u| {
+                        let profile = self.local_users.get(&*u)?.profile.clone()?;
+                        Some((u, profile))
+                    })
+                    .collect(),
+            ),
             Query::ListGames => Answer::Games(self.local_games()),
             Query::CloseGame { id } => {
                 Answer::Games(self.close_game(&id, out).into_iter().collect())

@@ -324,11 +324,34 @@ async fn presence(shard: &Shard, channel: &str) -> Result<Value, Refusal> {
     };
     match &ask_shards(shard, &[owner], query).await?[..] {
         [Answer::Members(members)] => {
-            let members: Vec<Value> = members.iter().map(|m| json!({"id": &**m})).collect();
+            let members = with_profiles(shard, members).await?;
             Ok(json!({"channel": channel, "members": members}))
         }
         other => unreachable!("members are answered Members: {other:?}"),
     }
+}
+
+/// Each member as its profile (the dialect's user object), or `{"id"}` when no
+/// dialect gave one.
+async fn with_profiles(shard: &Shard, members: &[Box<str>]) -> Result<Vec<Value>, Refusal> {
+    let query = Query::Profiles {
+        users: members.to_vec(),
+    };
+    let mut profiles = ahash::AHashMap::new();
+    for answer in ask_all(shard, query).await? {
+        if let Answer::Profiles(found) = answer {
+            profiles.extend(found);
+        }
+    }
+    Ok(members
+        .iter()
+        .map(|m| {
+            profiles
+                .get(m)
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_else(|| json!({"id": &**m}))
+        })
+        .collect())
 }
 
 async fn user_info(shard: &Shard, user: &str) -> Result<Value, Refusal> {

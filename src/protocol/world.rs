@@ -256,13 +256,15 @@ impl Session {
             None => trusted_user(payload).ok_or(denied)?,
         };
         let id: Box<str> = Box::from(user["id"].as_str().expect("checked above"));
+        let profile = Value::Object(user).to_string();
         let mut out = br#"["authenticated",{"user":"#.to_vec();
-        out.extend_from_slice(Value::Object(user).to_string().as_bytes());
+        out.extend_from_slice(profile.as_bytes());
         out.extend_from_slice(br#","world":{"id":"#);
         write_str(&mut out, &self.world);
         out.extend_from_slice(b"}}]");
         act(Action::Send(out));
         act(Action::Engine(Command::Identify { user: id.clone() }));
+        act(Action::Engine(Command::Profile(profile.into_boxed_str())));
         if let Some(max) = cx.max_connections_per_user {
             act(Action::Engine(Command::Claim { max }));
         }
@@ -550,14 +552,21 @@ mod tests {
     }
 
     #[test]
-    fn claims_follow_authentication_when_limited() {
+    fn identity_profile_and_claim_follow_authentication() {
         let mut s = Session::new("w1".into());
         let actions = run(
             &mut s,
-            r#"["authenticate",{"user":{"id":"u1"}}]"#,
+            r#"["authenticate",{"user":{"id":"u1","name":"Ann"}}]"#,
             &TRUSTING,
         );
-        assert_eq!(actions[2], Action::Engine(Command::Claim { max: 2 }));
+        assert_eq!(
+            actions[1..],
+            [
+                Action::Engine(Command::Identify { user: "u1".into() }),
+                Action::Engine(Command::Profile(r#"{"id":"u1","name":"Ann"}"#.into())),
+                Action::Engine(Command::Claim { max: 2 }),
+            ]
+        );
     }
 
     #[test]
