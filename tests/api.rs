@@ -276,6 +276,21 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
     );
     let nobody = post(addr, "/api/publish", json!({"channel": "empty", "data": 1}));
     assert_eq!(nobody.json(), json!({"channel": "empty", "seq": null}));
+
+    let mut chat = Client::connect_on_shard(addr, "/talker", 0);
+    chat.send(json!({"type":"connect","room":"den","user":{"id":"t1","name":"Tess"}}));
+    assert_eq!(chat.recv()["type"], "connected");
+    assert_eq!(chat.recv()["type"], "users");
+    let posted = post(
+        addr,
+        "/api/publish",
+        json!({"channel": "talker:den", "data": "doors close at 10"}),
+    );
+    assert_eq!(posted.json(), json!({"channel": "talker:den", "seq": 1}));
+    let message = chat.recv();
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["content"], "doors close at 10");
+    assert_eq!(message["user"], json!({"id": "", "name": "server"}));
 }
 
 #[test]

@@ -364,6 +364,8 @@ pub enum Query {
     Profiles { users: Vec<Box<str>> },
     /// To the channel's owner: publish `data` (JSON) with no publisher.
     Publish { channel: Box<str>, data: Box<str> },
+    /// To the chat room's owner: post `content` as the server.
+    RoomPost { room: Box<str>, content: Box<str> },
     /// To the owner of `game:<id>`: open a game.
     CreateGame(GameInfo),
     /// To every shard: the games it owns.

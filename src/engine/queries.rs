@@ -81,6 +81,9 @@ impl Engine {
                     })
                     .collect(),
             ),
+            Query::RoomPost { room, content } => Answer::Published {
+                seq: self.post_to_room(&room, content, out),
+            },
             Query::ListGames => Answer::Games(self.local_games()),
             Query::CloseGame { id } => {
                 Answer::Games(self.close_game(&id, out).into_iter().collect())

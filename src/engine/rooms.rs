@@ -17,6 +17,9 @@ use super::{
     refuse,
 };
 
+/// The author of messages the HTTP API posts in a room.
+const SERVER_AUTHOR: &str = r#"{"id":"","name":"server"}"#;
+
 /// Message authors remembered per room, for updates; older messages cannot be updated.
 const REMEMBERED_AUTHORS: usize = 4096;
 
@@ -303,6 +306,34 @@ impl Engine {
         for conn in recipients {
             self.send_to_conn(conn, event.clone(), out);
         }
+    }
+
+    /// Posts `content` in a room as the server (HTTP API); the message id, or `None` if
+    /// the room has nobody in it.
+    pub(super) fn post_to_room(
+        &mut self,
+        name: &str,
+        content: Box<str>,
+        out: &mut impl Outbox,
+    ) -> Option<u64> {
+        let time = self.now_ms / 1000;
+        let room = self.rooms.get_mut(name)?;
+        room.last_message += 1;
+        if room.authors.len() == REMEMBERED_AUTHORS {
+            room.authors.pop_front();
+        }
+        room.authors.push_back(Box::from(""));
+        let event = Event::RoomMessage {
+            id: room.last_message,
+            content,
+            brief: Box::from(SERVER_AUTHOR),
+            time,
+            private: false,
+            update: false,
+        };
+        let (id, shards) = (room.last_message, room.shards.shards());
+        self.send_to_room(name, shards, event, out);
+        Some(id)
     }
 
     /// Advances the clock to `now_ms` (ms since the epoch) and ends the grace period of

@@ -206,10 +206,25 @@ async fn publish(shard: &Shard, body: serde_json::Map<String, Value>) -> Result<
     let data = body
         .get("data")
         .ok_or_else(|| refuse(400, "api.malformed", "data is missing"))?;
-    let owner = owner(shard, channel);
-    let query = Query::Publish {
-        channel: channel.into(),
-        data: data.to_string().into_boxed_str(),
+    // `talker:<room>` posts in a Talker chat room: a string as it is, else its JSON.
+    let (owner, query) = match channel.strip_prefix(TALKER_PREFIX) {
+        Some(room) => {
+            let content = data
+                .as_str()
+                .map_or_else(|| data.to_string(), str::to_owned);
+            let query = Query::RoomPost {
+                room: room.into(),
+                content: content.into_boxed_str(),
+            };
+            (self::owner(shard, room), query)
+        }
+        None => {
+            let query = Query::Publish {
+                channel: channel.into(),
+                data: data.to_string().into_boxed_str(),
+            };
+            (self::owner(shard, channel), query)
+        }
     };
     match &ask_shards(shard, &[owner], query).await?[..] {
         [Answer::Published { seq }] => Ok(json!({"channel": channel, "seq": seq})),
@@ -365,6 +380,9 @@ async fn user_info(shard: &Shard, user: &str) -> Result<Value, Refusal> {
         .unwrap_or(Status::Offline);
     Ok(json!({"id": user, "status": status.as_str(), "connections": count(&answers)}))
 }
+
+/// The prefix that makes a publication a message in a Talker chat room.
+const TALKER_PREFIX: &str = "talker:";
 
 fn owner(shard: &Shard, id: &str) -> ShardId {
     shard.engine.borrow().owner_of(id)
