@@ -87,6 +87,13 @@ pub struct Settings {
     /// be shorter than --sc-ping-timeout [default: 8000].
     #[arg(long, value_name = "MS")]
     pub sc_ping_interval: Option<u64>,
+    /// Milliseconds between SockJS heartbeats (`h`) to an idle receiver [default: 25000].
+    #[arg(long, value_name = "MS")]
+    pub sockjs_heartbeat: Option<u64>,
+    /// Milliseconds a SockJS HTTP session waits for its next request before it ends
+    /// [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub sockjs_disconnect_delay: Option<u64>,
     /// Milliseconds of SocketCluster client silence before the server closes with
     /// 4001; announced in the handshake [default: 20000].
     #[arg(long, value_name = "MS")]
@@ -147,6 +154,10 @@ impl Settings {
             insecure: over.insecure.or(self.insecure),
             api_key: over.api_key.or(self.api_key),
             sc_ping_interval: over.sc_ping_interval.or(self.sc_ping_interval),
+            sockjs_heartbeat: over.sockjs_heartbeat.or(self.sockjs_heartbeat),
+            sockjs_disconnect_delay: over
+                .sockjs_disconnect_delay
+                .or(self.sockjs_disconnect_delay),
             sc_ping_timeout: over.sc_ping_timeout.or(self.sc_ping_timeout),
             world: over.world.or(self.world),
             max_connections_per_user: over
@@ -209,6 +220,11 @@ impl Settings {
         Ok(Config {
             listen,
             sc_ping_interval,
+            sockjs_heartbeat: millis("sockjs_heartbeat", self.sockjs_heartbeat.unwrap_or(25_000))?,
+            sockjs_disconnect_delay: millis(
+                "sockjs_disconnect_delay",
+                self.sockjs_disconnect_delay.unwrap_or(5_000),
+            )?,
             sc_ping_timeout,
             worlds: worlds.into_iter().map(String::into_boxed_str).collect(),
             max_connections_per_user,
@@ -341,6 +357,10 @@ pub struct Config {
     pub auth_secret: Option<Secret>,
     /// How often SocketCluster clients get `#1`.
     pub sc_ping_interval: Duration,
+    /// Time between SockJS heartbeats to an idle receiver.
+    pub sockjs_heartbeat: Duration,
+    /// How long a SockJS HTTP session waits for its next request.
+    pub sockjs_disconnect_delay: Duration,
     /// SocketCluster client silence that closes the connection (4001).
     pub sc_ping_timeout: Duration,
     /// The World ids served at /ws/world/<id>.

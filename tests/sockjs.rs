@@ -500,3 +500,26 @@ fn the_protocol_test_services_are_there_when_asked_for() {
         "{cookie}"
     );
 }
+
+#[test]
+fn idle_receivers_get_heartbeats_and_abandoned_sessions_end() {
+    let server = common::server_with(|c| {
+        c.sockjs_heartbeat = std::time::Duration::from_millis(200);
+        c.sockjs_disconnect_delay = std::time::Duration::from_millis(300);
+    });
+    let addr = server.local_addr();
+    let poll_world = || {
+        exchange(
+            addr,
+            "POST",
+            "/sockjs/world/default/000/quiet/xhr",
+            None,
+            "",
+        )
+        .1
+    };
+    assert_eq!(poll_world(), "o\n");
+    assert_eq!(poll_world(), "h\n", "nothing to say within the heartbeat");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(poll_world(), "o\n", "the session ended; this is a new one");
+}

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ahash::AHashMap;
 use futures_lite::future::{self, poll_fn};
@@ -26,11 +26,6 @@ use super::sockjs::{Transport, TransportRequest};
 use crate::engine::ConnId;
 use crate::protocol::sockjs;
 use crate::runtime::shard::Shard;
-
-/// How long a session waits for its next receiver.
-pub const DISCONNECT_DELAY: Duration = Duration::from_secs(5);
-/// How often an idle receiver gets `h`.
-const HEARTBEAT: Duration = Duration::from_secs(25);
 
 /// One SockJS HTTP session.
 struct HttpSession {
@@ -355,7 +350,7 @@ async fn wait_for_frames(
         Poll::Pending
     });
     let heartbeat = async {
-        Timer::new(HEARTBEAT).await;
+        Timer::new(shard.config.sockjs_heartbeat).await;
         Some(Step::Frame(sockjs::HEARTBEAT.to_vec()))
     };
     let gone = async {
@@ -391,7 +386,7 @@ fn end_session(shard: &Shard, conn: ConnId) {
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Ends the sessions no receiver came back to within [`DISCONNECT_DELAY`].
+/// Ends the sessions no receiver came back to within the disconnect delay.
 pub fn expire(shard: &Shard) {
     let now = Instant::now();
     let expired: Vec<Box<str>> = shard
@@ -399,7 +394,9 @@ pub fn expire(shard: &Shard) {
         .borrow()
         .by_id
         .iter()
-        .filter(|(_, s)| !s.receiving && now.duration_since(s.idle_since) >= DISCONNECT_DELAY)
+        .filter(|(_, s)| {
+            !s.receiving && now.duration_since(s.idle_since) >= shard.config.sockjs_disconnect_delay
+        })
         .map(|(id, _)| id.clone())
         .collect();
     for id in expired {

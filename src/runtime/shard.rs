@@ -291,8 +291,10 @@ async fn socketcluster_pings(shard: Rc<Shard>) {
 
 /// Ends SockJS HTTP sessions that no request came back to in time.
 async fn expire_sockjs_sessions(shard: Rc<Shard>) {
+    let tick = (shard.config.sockjs_disconnect_delay / 4)
+        .clamp(Duration::from_millis(10), Duration::from_millis(500));
     while !shard.stopping() {
-        Timer::new(Duration::from_millis(500)).await;
+        Timer::new(tick).await;
         sockjs_session::expire(&shard);
     }
 }
