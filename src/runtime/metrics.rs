@@ -35,6 +35,8 @@ pub struct Tally {
     pub bytes_in: Cell<u64>,
     pub bytes_out: Cell<u64>,
     pub frames_out: Cell<u64>,
+    /// Writes (`sendmsg` calls) that carried them: frames per write is the coalescing.
+    pub writes: Cell<u64>,
     /// Responses by status, indexed like [`STATUSES`] with `other` last.
     pub http: [Cell<u64>; STATUSES.len() + 1],
 }
@@ -49,6 +51,7 @@ impl Tally {
     pub fn wrote(&self, bytes: usize, frames: usize) {
         Tally::add(&self.bytes_out, bytes);
         Tally::add(&self.frames_out, frames);
+        Tally::add(&self.writes, 1);
     }
 
     pub fn add(cell: &Cell<u64>, n: usize) {
@@ -76,6 +79,7 @@ pub struct ShardFigures {
     pub messages_out: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    pub writes: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub auth_failures: AtomicU64,
     pub http: [AtomicU64; STATUSES.len() + 1],
@@ -95,6 +99,7 @@ pub struct Snapshot {
     pub messages_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub writes: u64,
     pub slow_consumers: u64,
     pub auth_failures: u64,
     pub http: [u64; STATUSES.len() + 1],
@@ -129,6 +134,7 @@ impl ShardFigures {
         set(&self.messages_out, s.messages_out);
         set(&self.bytes_in, s.bytes_in);
         set(&self.bytes_out, s.bytes_out);
+        set(&self.writes, s.writes);
         set(&self.slow_consumers, s.slow_consumers);
         set(&self.auth_failures, s.auth_failures);
         set(&self.users, s.users);
@@ -199,6 +205,12 @@ impl NodeFigures {
             "sent_bytes",
             "Bytes written to WebSocket clients",
             &|s| get(&s.bytes_out),
+        );
+        shard_counter(
+            &mut registry,
+            "writes",
+            "Writes to clients (sendmsg calls); frames written per write is the coalescing",
+            &|s| get(&s.writes),
         );
         shard_counter(
             &mut registry,

@@ -81,6 +81,7 @@ impl Shard {
             messages_out: t.frames_out.get(),
             bytes_in: t.bytes_in.get(),
             bytes_out: t.bytes_out.get(),
+            writes: t.writes.get(),
             slow_consumers: conns.slow_consumers,
             auth_failures: self.auth.as_ref().map_or(0, Auth::failures),
             http: t.http.each_ref().map(|c| c.get()),
