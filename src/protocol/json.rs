@@ -1,5 +1,22 @@
-//! Writing JSON fragments straight into a byte buffer: the encoders of every dialect
-//! build their frames with these, without an intermediate value tree.
+//! JSON on the hot path: writing fragments straight into a byte buffer (the encoders of
+//! every dialect build their frames with these, without an intermediate value tree), and
+//! parsing client messages in place with reusable buffers.
+
+use std::cell::RefCell;
+
+use simd_json::BorrowedValue;
+
+thread_local! {
+    /// The shard's parse buffers (one executor per thread), reused for every message:
+    /// fresh buffers cost as much as parsing a small message.
+    static BUFFERS: RefCell<simd_json::Buffers> = RefCell::new(simd_json::Buffers::new(4096));
+}
+
+/// Parses a client message in place (simd-json), borrowing strings from `text`.
+pub fn parse(text: &mut [u8]) -> simd_json::Result<BorrowedValue<'_>> {
+    BUFFERS
+        .with_borrow_mut(|buffers| simd_json::value::borrowed::to_value_with_buffers(text, buffers))
+}
 
 /// Appends `s` as a JSON string literal (quoted and escaped).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {

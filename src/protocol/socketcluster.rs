@@ -68,7 +68,7 @@ impl Session {
             Some(b'{' | b'[')
         );
         let value = if json {
-            simd_json::to_borrowed_value(text).ok()
+            super::json::parse(text).ok()
         } else {
             None
         };

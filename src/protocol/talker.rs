@@ -52,7 +52,7 @@ pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<R
             Refusal::Fatal(message)
         }
     };
-    let Ok(value) = simd_json::to_borrowed_value(text) else {
+    let Ok(value) = super::json::parse(text) else {
         return Err(refuse("invalid JSON"));
     };
     let Some(kind) = value.get_str("type") else {

@@ -56,7 +56,7 @@ pub fn decode(
     auth: Option<&Auth>,
     now_ms: u64,
 ) -> Result<Command, ProtocolError> {
-    let mut value = simd_json::to_borrowed_value(text)
+    let mut value = super::json::parse(text)
         .map_err(|_| ProtocolError::new("protocol.malformed_json", "frame is not valid JSON"))?;
     let Some(obj) = value.as_object_mut() else {
         return Err(ProtocolError::new(

@@ -65,7 +65,7 @@ impl Session {
 
     /// Handles one text message; every resulting action goes to `act`, in order.
     pub fn on_text(&mut self, text: &mut [u8], cx: &Context<'_>, act: &mut impl FnMut(Action)) {
-        let Ok(BorrowedValue::Array(frame)) = simd_json::to_borrowed_value(text) else {
+        let Ok(BorrowedValue::Array(frame)) = super::json::parse(text) else {
             return act(Action::Send(error(
                 None,
                 "protocol.invalid_message",
