@@ -4,12 +4,15 @@
 #
 # Usage: scripts/bench.sh SCENARIO [loadgen options...]
 #   fanout   1000 subscribers in one channel, 1 publisher, 8 messages in flight
+#   rooms    100 channels x 100 subscribers, one paced publisher per channel at RATE
+#            publishes/s in all; latency percentiles, losses, and an SVG latency chart
 #   idle     10000 identified connections watching one user each (memory, accept CPU)
-# Environment: SHARDS (default 2), DURATION (fanout seconds, default 10),
-#              CONNECTIONS (idle, default 10000, at most ~15000 here).
+# Environment: SHARDS (default 2), DURATION (fanout/rooms seconds, default 10),
+#              RATE (rooms, default 200), CONNECTIONS (idle, default 10000, at most
+#              ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|idle [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|idle [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
@@ -22,6 +25,9 @@ echo "server pid $SERVER_PID on $SERVER_ADDR, $shards shards ($(nproc) cores: $(
 case "$scenario" in
   fanout)
     args=(fanout --duration "${DURATION:-10}") ;;
+  rooms)
+    args=(rooms --rate "${RATE:-200}" --duration "${DURATION:-10}"
+          --plot "reports/bench/rooms-${RATE:-200}-${shards}shards.svg") ;;
   idle)
     args=(idle --connections "${CONNECTIONS:-10000}") ;;
   *)
@@ -29,6 +35,8 @@ case "$scenario" in
 esac
 out="$(mktemp)"
 target/release/loadgen --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" "${args[@]}" "$@" | tee "$out"
-grep '^JSON ' "$out" | sed 's/^JSON //' >"reports/bench/${scenario}-${shards}shards.json"
+name="${scenario}-${shards}shards"
+[[ "$scenario" != rooms ]] || name="rooms-${RATE:-200}-${shards}shards"
+grep '^JSON ' "$out" | sed 's/^JSON //' >"reports/bench/${name}.json"
 rm -f "$out"
-echo "wrote reports/bench/${scenario}-${shards}shards.json"
+echo "wrote reports/bench/${name}.json"

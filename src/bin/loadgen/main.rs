@@ -7,7 +7,9 @@
 //! reports its own CPU time so a saturated generator is visible.
 
 mod client;
+mod plot;
 mod proc_stats;
+mod rooms;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -58,6 +60,25 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
+    /// Many game channels with many subscribers each and one paced publisher per
+    /// channel: latency percentiles at a fixed publish rate, and nothing lost.
+    Rooms {
+        #[arg(long, default_value_t = 100)]
+        channels: usize,
+        /// Subscribers per channel.
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        /// Publications per second over all channels.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Write the latency distribution as an SVG chart here.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
+    },
     /// Connections that identify, watch one user each, then sit idle.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -95,6 +116,27 @@ fn main() {
                         duration: Duration::from_secs_f64(duration),
                     };
                     f.run().await
+                }
+                Scenario::Rooms {
+                    channels,
+                    subscribers,
+                    rate,
+                    warmup,
+                    duration,
+                    plot,
+                } => {
+                    let r = rooms::Rooms {
+                        addr: cli.addr,
+                        server_pid: cli.server_pid,
+                        concurrency: cli.concurrency,
+                        channels,
+                        subscribers,
+                        rate,
+                        warmup: Duration::from_secs_f64(warmup),
+                        duration: Duration::from_secs_f64(duration),
+                        plot,
+                    };
+                    r.run().await
                 }
                 Scenario::Idle { connections, hold } => {
                     idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await

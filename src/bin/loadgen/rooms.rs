@@ -1,0 +1,222 @@
+//! The rooms scenario: many game channels with many subscribers each, publishers at a
+//! paced total rate (not as fast as possible), measuring publish→delivery latency at
+//! the subscribers and whether every publication reached every subscriber.
+//!
+//! Each channel has one publisher, itself a member, which sends on a fixed schedule
+//! (so a slow server cannot slow the schedule down and hide its latency) and reads its
+//! own echoes between sends.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::spawn_local;
+use glommio::sync::Semaphore;
+use glommio::timer::{Timer, sleep};
+
+use super::{Snapshot, Tally, plot, setup, wait_ready};
+
+/// The scenario's settings.
+pub struct Rooms {
+    pub addr: SocketAddr,
+    pub server_pid: Option<u32>,
+    pub concurrency: usize,
+    pub channels: usize,
+    pub subscribers: usize,
+    /// Publications per second over all channels.
+    pub rate: f64,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Where to write the latency distribution as an SVG chart.
+    pub plot: Option<PathBuf>,
+}
+
+impl Rooms {
+    pub async fn run(self) -> std::io::Result<()> {
+        let tally = Tally::new();
+        let window = Rc::new(Window::default());
+        let published = Rc::new(Cell::new(0u64));
+        let gate = Rc::new(Semaphore::new(self.concurrency as u64));
+        let total = self.channels * self.subscribers;
+        eprintln!(
+            "connecting {total} subscribers in {} channels...",
+            self.channels
+        );
+        for i in 0..total {
+            let (tally, gate, addr) = (tally.clone(), gate.clone(), self.addr);
+            let window = window.clone();
+            let (channel, user) = (i % self.channels, format!("r{i}"));
+            spawn_local(async move {
+                let permit = gate.acquire_permit(1).await;
+                let join = join_message(channel, &user);
+                let mut c = match setup(addr, &user, &join, "\"joined\"").await {
+                    Ok(c) => c,
+                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
+                };
+                drop(permit);
+                tally.ready.set(tally.ready.get() + 1);
+                while !tally.stop.get() {
+                    if c.recv(|text| window.delivered(&tally, text)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+        wait_ready(&tally, total).await?;
+        let publishing = Rc::new(Cell::new(true));
+        let interval = Duration::from_secs_f64(self.channels as f64 / self.rate);
+        eprintln!(
+            "publishing {}/s ({} channels, one every {:?} each)",
+            self.rate, self.channels, interval
+        );
+        for channel in 0..self.channels {
+            let (tally, published, publishing) =
+                (tally.clone(), published.clone(), publishing.clone());
+            let window = window.clone();
+            let addr = self.addr;
+            // Spread the channels' schedules over one interval.
+            let offset = interval.mul_f64(channel as f64 / self.channels as f64);
+            spawn_local(async move {
+                let user = format!("p{channel}");
+                let Ok(mut c) = setup(addr, &user, &join_message(channel, &user), "\"joined\"").await
+                else {
+                    return tally.failed.set(tally.failed.get() + 1);
+                };
+                let mine = format!(r#""from":"{user}""#);
+                let mut next = Instant::now() + offset;
+                while publishing.get() {
+                    Timer::new(next.saturating_duration_since(Instant::now())).await;
+                    next += interval;
+                    let t = tally.now_us();
+                    let msg = format!(
+                        r#"{{"command":"game","data":{{"channel":"room{channel}","actions":[{{"from":"{user}","t":{t}}}]}}}}"#
+                    );
+                    if c.send(msg.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if window.contains(t) {
+                        published.set(published.get() + 1);
+                    }
+                    let mut echoed = false;
+                    while !echoed {
+                        if c.recv(|text| echoed |= super::contains(text, mine.as_bytes())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .detach();
+        }
+        sleep(self.warmup).await;
+        let before = Snapshot::take(self.server_pid);
+        window.start.set(tally.now_us());
+        let mut last = 0;
+        for second in 1..=self.duration.as_secs().max(1) {
+            sleep(Duration::from_secs(1)).await;
+            let now = tally.delivered.get();
+            eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
+            last = now;
+        }
+        // Publications stamped in the window count; give the last of them time to arrive.
+        window.end.set(tally.now_us());
+        let after = Snapshot::take(self.server_pid);
+        publishing.set(false);
+        sleep(Duration::from_secs(2)).await;
+        tally.stop.set(true);
+        self.report(&tally, published.get(), &before, &after)
+    }
+
+    fn report(
+        &self,
+        tally: &Tally,
+        published: u64,
+        before: &Snapshot,
+        after: &Snapshot,
+    ) -> std::io::Result<()> {
+        let seconds = after.at.duration_since(before.at).as_secs_f64();
+        let delivered = tally.delivered.get();
+        let expected = published * self.subscribers as u64;
+        let hist = tally.latency_us.borrow();
+        let server_us = after
+            .server_cpu
+            .zip(before.server_cpu)
+            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / delivered.max(1) as f64);
+        let (p50, p99, p999) = (
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+            hist.value_at_quantile(0.999),
+        );
+        println!(
+            "rooms: {} channels x {} subscribers, {} publishes/s, {seconds:.1} s measured",
+            self.channels, self.subscribers, self.rate
+        );
+        println!("  published / delivered  {published} / {delivered} (expected {expected})");
+        println!("  latency p50/p99/p999   {p50} / {p99} / {p999} µs");
+        match server_us {
+            Some(us) => println!("  server CPU/delivery    {us:.3} µs"),
+            None => println!("  server CPU/delivery    (pass --server-pid)"),
+        }
+        if let Some(path) = &self.plot {
+            let title = format!(
+                "{} channels x {} subscribers, {} publishes/s",
+                self.channels, self.subscribers, self.rate
+            );
+            std::fs::write(path, plot::latency_svg(&hist, &title))?;
+            println!("  latency chart          {}", path.display());
+        }
+        println!(
+            "JSON {{\"scenario\":\"rooms\",\"channels\":{},\"subscribers\":{},\"rate\":{},\"published\":{published},\"delivered\":{delivered},\"expected\":{expected},\"lost\":{},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"server_cpu_us_per_delivery\":{}}}",
+            self.channels,
+            self.subscribers,
+            self.rate,
+            expected.saturating_sub(delivered),
+            server_us.map_or("null".to_owned(), |v| format!("{v:.4}")),
+        );
+        if delivered < expected {
+            eprintln!("LOST {} deliveries", expected - delivered);
+        }
+        Ok(())
+    }
+}
+
+/// The measured stretch, as publication timestamps (µs since the generator started):
+/// publications stamped inside it are counted when sent and when delivered, so a
+/// delivery that arrives after the window closes still counts.
+struct Window {
+    start: Cell<u64>,
+    end: Cell<u64>,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            start: Cell::new(u64::MAX),
+            end: Cell::new(u64::MAX),
+        }
+    }
+}
+
+impl Window {
+    fn contains(&self, t: u64) -> bool {
+        (self.start.get()..self.end.get()).contains(&t)
+    }
+
+    /// Counts a delivery, and its latency, if its publication is in the window.
+    fn delivered(&self, tally: &Tally, text: &[u8]) {
+        let Some(t) = super::field_u64(text, b"\"t\":") else {
+            return;
+        };
+        if self.contains(t) {
+            tally.delivered.set(tally.delivered.get() + 1);
+            let latency = tally.now_us().saturating_sub(t).max(1);
+            let _ = tally.latency_us.borrow_mut().record(latency);
+        }
+    }
+}
+
+fn join_message(channel: usize, user: &str) -> String {
+    format!(r#"{{"command":"joingame","data":{{"channel":"room{channel}","self":"{user}"}}}}"#)
+}
