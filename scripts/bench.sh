@@ -6,13 +6,14 @@
 #   fanout   1000 subscribers in one channel, 1 publisher, 8 messages in flight
 #   rooms    100 channels x 100 subscribers, one paced publisher per channel at RATE
 #            publishes/s in all; latency percentiles, losses, and an SVG latency chart
+#   presence 10000 users connecting over 10 s, each watching 50 friends who connect too
 #   idle     10000 identified connections watching one user each (memory, accept CPU)
 # Environment: SHARDS (default 2), DURATION (fanout/rooms seconds, default 10),
 #              RATE (rooms, default 200), CONNECTIONS (idle, default 10000, at most
 #              ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|rooms|idle [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|idle [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
@@ -28,6 +29,8 @@ case "$scenario" in
   rooms)
     args=(rooms --rate "${RATE:-200}" --duration "${DURATION:-10}"
           --plot "reports/bench/rooms-${RATE:-200}-${shards}shards.svg") ;;
+  presence)
+    args=(presence) ;;
   idle)
     args=(idle --connections "${CONNECTIONS:-10000}") ;;
   *)

@@ -8,6 +8,7 @@
 
 mod client;
 mod plot;
+mod presence;
 mod proc_stats;
 mod rooms;
 
@@ -79,6 +80,17 @@ enum Scenario {
         #[arg(long, value_name = "FILE")]
         plot: Option<std::path::PathBuf>,
     },
+    /// Users connecting at a steady rate, each watching friends who connect too: every
+    /// watcher must end seeing all its friends online.
+    Presence {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 50)]
+        friends: usize,
+        /// Seconds over which the users connect.
+        #[arg(long, default_value_t = 10.0)]
+        ramp: f64,
+    },
     /// Connections that identify, watch one user each, then sit idle.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -137,6 +149,20 @@ fn main() {
                         plot,
                     };
                     r.run().await
+                }
+                Scenario::Presence {
+                    users,
+                    friends,
+                    ramp,
+                } => {
+                    let p = presence::Presence {
+                        addr: cli.addr,
+                        server_pid: cli.server_pid,
+                        users,
+                        friends,
+                        ramp: Duration::from_secs_f64(ramp),
+                    };
+                    p.run().await
                 }
                 Scenario::Idle { connections, hold } => {
                     idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await

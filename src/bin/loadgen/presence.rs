@@ -1,0 +1,163 @@
+//! The presence storm: users connect at a steady rate over a few seconds, each
+//! watching a set of friends who are connecting too. At the end every watcher must
+//! see every friend online; the figure is the server's CPU per presence notification
+//! (each status a watcher is told, in a snapshot or a change).
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use glommio::spawn_local;
+use glommio::timer::Timer;
+
+use super::{Snapshot, Tally, wait_ready};
+
+/// The scenario's settings.
+pub struct Presence {
+    pub addr: SocketAddr,
+    pub server_pid: Option<u32>,
+    pub users: usize,
+    pub friends: usize,
+    /// Seconds over which the users connect.
+    pub ramp: Duration,
+}
+
+/// What every watcher reports into.
+#[derive(Default)]
+struct Watched {
+    /// Statuses received (snapshot entries and changes).
+    notifications: Cell<u64>,
+    /// Watchers that have seen all their friends online.
+    correct: Cell<usize>,
+}
+
+impl Presence {
+    pub async fn run(self) -> std::io::Result<()> {
+        let tally = Tally::new();
+        let watched = Rc::new(Watched::default());
+        let done = Rc::new(Cell::new(false));
+        let before = Snapshot::take(self.server_pid);
+        let started = Instant::now();
+        let gap = self.ramp.div_f64(self.users as f64);
+        eprintln!(
+            "connecting {} users over {:?}, each watching {} friends...",
+            self.users, self.ramp, self.friends
+        );
+        for i in 0..self.users {
+            Timer::new((started + gap.mul_f64(i as f64)).saturating_duration_since(Instant::now()))
+                .await;
+            let (tally, watched, done) = (tally.clone(), watched.clone(), done.clone());
+            let (addr, users, friends) = (self.addr, self.users, self.friends);
+            spawn_local(async move {
+                let ids: Vec<String> = (1..=friends)
+                    .map(|k| format!("u{}", (i + k) % users))
+                    .collect();
+                let mut online: AHashMap<String, bool> = AHashMap::new();
+                let mut c = match identify(addr, &format!("u{i}")).await {
+                    Ok(c) => c,
+                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
+                };
+                let watch = format!(
+                    r#"{{"command":"subscribe","data":{}}}"#,
+                    serde_json::to_string(&ids).unwrap()
+                );
+                if c.send(watch.as_bytes()).await.is_err() {
+                    return tally.failed.set(tally.failed.get() + 1);
+                }
+                tally.ready.set(tally.ready.get() + 1);
+                // Users never leave here: once a watcher sees all its friends online it
+                // is right for good.
+                let mut right = false;
+                while !right {
+                    if c.recv(|text| record(text, &mut online, &watched))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    right = ids
+                        .iter()
+                        .all(|id| online.get(id).copied().unwrap_or(false));
+                }
+                watched.correct.set(watched.correct.get() + 1);
+                while !done.get() {
+                    if c.recv(|text| record(text, &mut online, &watched))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+        wait_ready(&tally, self.users).await?;
+        // Wait for every watcher to be right, or give up after 10 s.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while watched.correct.get() < self.users && Instant::now() < deadline {
+            Timer::new(Duration::from_millis(50)).await;
+        }
+        let after = Snapshot::take(self.server_pid);
+        done.set(true);
+        self.report(&watched, &before, &after);
+        tally.stop.set(true);
+        Ok(())
+    }
+
+    fn report(&self, watched: &Watched, before: &Snapshot, after: &Snapshot) {
+        let notifications = watched.notifications.get();
+        let server_us = after
+            .server_cpu
+            .zip(before.server_cpu)
+            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / notifications.max(1) as f64);
+        println!(
+            "presence: {} users connecting over {:?}, {} friends each",
+            self.users, self.ramp, self.friends
+        );
+        println!(
+            "  watchers right at the end  {} of {}",
+            watched.correct.get(),
+            self.users
+        );
+        println!("  statuses delivered         {notifications}");
+        match server_us {
+            Some(us) => println!("  server CPU/notification    {us:.3} µs (connects included)"),
+            None => println!("  server CPU/notification    (pass --server-pid)"),
+        }
+        println!(
+            "JSON {{\"scenario\":\"presence\",\"users\":{},\"friends\":{},\"correct_watchers\":{},\"notifications\":{notifications},\"server_cpu_us_per_notification\":{}}}",
+            self.users,
+            self.friends,
+            watched.correct.get(),
+            server_us.map_or("null".to_owned(), |v| format!("{v:.4}")),
+        );
+    }
+}
+
+/// Connects and identifies as `user`.
+async fn identify(addr: SocketAddr, user: &str) -> std::io::Result<super::Client> {
+    let mut c = super::Client::connect(addr, "/turntable").await?;
+    c.wait_for("idyou").await?;
+    c.send(format!(r#"{{"command":"idme","data":"{user}"}}"#).as_bytes())
+        .await?;
+    c.wait_for("identified").await?;
+    Ok(c)
+}
+
+/// Applies a `userchange` (snapshot or change) to a watcher's view.
+fn record(text: &[u8], online: &mut AHashMap<String, bool>, watched: &Watched) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return;
+    };
+    if value["command"] != "userchange" {
+        return;
+    }
+    if let Some(statuses) = value["data"].as_object() {
+        for (user, status) in statuses {
+            watched.notifications.set(watched.notifications.get() + 1);
+            online.insert(user.clone(), status != "offline");
+        }
+    }
+}
