@@ -267,24 +267,11 @@ impl Fanout {
             format!(r#"{{"command":"joingame","data":{{"channel":"{CHANNEL}","self":"USER"}}}}"#);
         eprintln!("connecting {} subscribers...", self.subscribers);
         for i in 0..self.subscribers {
-            let (tally, gate, addr) = (tally.clone(), gate.clone(), self.addr);
             let user = format!("sub{i}");
             let join = join.replace("USER", &user);
-            spawn_local(async move {
-                let permit = gate.acquire_permit(1).await;
-                let mut c = match setup(addr, &user, &join, "\"joined\"").await {
-                    Ok(c) => c,
-                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
-                };
-                drop(permit);
-                tally.ready.set(tally.ready.get() + 1);
-                while !tally.stop.get() {
-                    if c.recv(|text| tally.delivered(text)).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
+            spawn_member(&tally, &gate, self.addr, user, join, |tally, text| {
+                tally.delivered(text)
+            });
         }
         wait_ready(&tally, self.subscribers).await?;
         eprintln!("starting {} publishers", self.publishers);
@@ -328,13 +315,7 @@ impl Fanout {
         sleep(self.warmup).await;
         let before = Snapshot::take(self.server_pid);
         tally.measuring.set(true);
-        let mut last = 0;
-        for second in 1..=self.duration.as_secs().max(1) {
-            sleep(Duration::from_secs(1)).await;
-            let now = tally.delivered.get();
-            eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
-            last = now;
-        }
+        show_progress(&tally, self.duration).await;
         let rest = self
             .duration
             .saturating_sub(Duration::from_secs(self.duration.as_secs()));
@@ -384,6 +365,46 @@ impl Fanout {
             tally.failed.get()
         );
         Ok(())
+    }
+}
+
+/// Spawns a member that identifies as `user`, joins with `join` (at most the gate's
+/// count setting up at once), counts itself ready, then hands every message it
+/// receives to `on_text` until the scenario stops.
+fn spawn_member(
+    tally: &Rc<Tally>,
+    gate: &Rc<Semaphore>,
+    addr: SocketAddr,
+    user: String,
+    join: String,
+    mut on_text: impl FnMut(&Tally, &[u8]) + 'static,
+) {
+    let (tally, gate) = (tally.clone(), gate.clone());
+    spawn_local(async move {
+        let permit = gate.acquire_permit(1).await;
+        let mut c = match setup(addr, &user, &join, "\"joined\"").await {
+            Ok(c) => c,
+            Err(_) => return tally.failed.set(tally.failed.get() + 1),
+        };
+        drop(permit);
+        tally.ready.set(tally.ready.get() + 1);
+        while !tally.stop.get() {
+            if c.recv(|text| on_text(&tally, text)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+/// Prints the deliveries of each whole second of `duration`.
+async fn show_progress(tally: &Tally, duration: Duration) {
+    let mut last = 0;
+    for second in 1..=duration.as_secs().max(1) {
+        sleep(Duration::from_secs(1)).await;
+        let now = tally.delivered.get();
+        eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
+        last = now;
     }
 }
 

@@ -45,25 +45,12 @@ impl Rooms {
             self.channels
         );
         for i in 0..total {
-            let (tally, gate, addr) = (tally.clone(), gate.clone(), self.addr);
-            let window = window.clone();
             let (channel, user) = (i % self.channels, format!("r{i}"));
-            spawn_local(async move {
-                let permit = gate.acquire_permit(1).await;
-                let join = join_message(channel, &user);
-                let mut c = match setup(addr, &user, &join, "\"joined\"").await {
-                    Ok(c) => c,
-                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
-                };
-                drop(permit);
-                tally.ready.set(tally.ready.get() + 1);
-                while !tally.stop.get() {
-                    if c.recv(|text| window.delivered(&tally, text)).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
+            let join = join_message(channel, &user);
+            let window = window.clone();
+            super::spawn_member(&tally, &gate, self.addr, user, join, move |tally, text| {
+                window.delivered(tally, text)
+            });
         }
         wait_ready(&tally, total).await?;
         let publishing = Rc::new(Cell::new(true));
@@ -113,13 +100,7 @@ impl Rooms {
         sleep(self.warmup).await;
         let before = Snapshot::take(self.server_pid);
         window.start.set(tally.now_us());
-        let mut last = 0;
-        for second in 1..=self.duration.as_secs().max(1) {
-            sleep(Duration::from_secs(1)).await;
-            let now = tally.delivered.get();
-            eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
-            last = now;
-        }
+        super::show_progress(&tally, self.duration).await;
         // Publications stamped in the window count; give the last of them time to arrive.
         window.end.set(tally.now_us());
         let after = Snapshot::take(self.server_pid);
