@@ -58,7 +58,7 @@ pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u
                 if home != shard.id
                     && let Some(senders) = shard.handover.get()
                 {
-                    if handover::hand_over(senders, home, &stream, head.clone()).await {
+                    if Box::pin(handover::hand_over(senders, home, &stream, head.clone())).await {
                         return;
                     }
                     tracing::warn!(
@@ -75,7 +75,7 @@ pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u
                 else {
                     return;
                 };
-                if !sockjs_session::serve(&shard, &mut stream, &request, &body).await {
+                if !Box::pin(sockjs_session::serve(&shard, &mut stream, &request, &body)).await {
                     return;
                 }
                 head.drain(..end);
@@ -92,7 +92,9 @@ pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u
                 if !read_at_least(&shard, &mut stream, &mut head, end).await {
                     return;
                 }
-                let response = api::answer(&shard, &request, &head[head_len..end]).await;
+                // Boxed, as the other rare phases: a future's state is sized for its
+                // largest phase, and every idle WebSocket would carry the API's.
+                let response = Box::pin(api::answer(&shard, &request, &head[head_len..end])).await;
                 shard.tally.http_response(http::status_of(&response));
                 if stream.write_all(&response).await.is_err() || !request.keep_alive {
                     return;
@@ -171,22 +173,27 @@ async fn read_body(
     }
 }
 
-/// Reads once more into `buf`; false on timeout, EOF or error.
+/// Reads once more into `buf`; false on timeout, EOF or error. (Into `buf` itself, not
+/// a buffer on the stack: that would sit in every connection task's state.)
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
-    let mut chunk = [0u8; 2048];
+    const CHUNK: usize = 2048;
+    let start = buf.len();
+    buf.resize(start + CHUNK, 0);
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let read = future::or(async { Some(stream.read(&mut chunk).await) }, async {
-        Timer::new(remaining).await;
-        None
-    })
+    let read = future::or(
+        async { Some(stream.read(&mut buf[start..]).await) },
+        async {
+            Timer::new(remaining).await;
+            None
+        },
+    )
     .await;
-    match read {
-        Some(Ok(n)) if n > 0 => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
-        }
-        _ => false,
-    }
+    let n = match read {
+        Some(Ok(n)) => n,
+        _ => 0,
+    };
+    buf.truncate(start + n);
+    n > 0
 }
 
 /// Reads until a complete request head is buffered; `None` on timeout, EOF or error.
@@ -270,7 +277,12 @@ async fn websocket(
         stream,
         session,
         decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
-        pending: leftover,
+        // The request head's buffer is not kept unless a frame began in it.
+        pending: if leftover.is_empty() {
+            Vec::new()
+        } else {
+            leftover
+        },
         close_sent: false,
         close_received: false,
         failed: false,
@@ -485,7 +497,8 @@ impl WsConn {
         let mut pending = std::mem::take(&mut self.pending);
         let consumed = self.decode(&mut pending);
         pending.drain(..consumed.min(pending.len()));
-        if pending.is_empty() && pending.capacity() > 4096 {
+        // An idle connection holds no read buffer: only a partial frame keeps one.
+        if pending.is_empty() {
             pending = Vec::new();
         }
         self.pending = pending;
