@@ -96,8 +96,7 @@ fn the_websocket_transport_frames_each_message() {
     );
 
     c.send_text("[\"unterminated");
-    assert_eq!(text(&mut c), r#"c[3000,"Broken framing."]"#);
-    assert_eq!(c.expect_close(), (1000, "Normal closure".into()));
+    assert_eq!(c.expect_close(), (3000, "Broken framing.".into()));
     assert_eq!(
         plain.recv(),
         json!({"command":"userchange","data":{"sj":"offline"}})
@@ -173,6 +172,8 @@ fn the_http_endpoints_answer_as_sockjs_node_does() {
             "{header} in {options}"
         );
     }
+
+    assert!(options.contains("\r\nExpires: "), "{options}");
 
     let iframe = raw(
         addr,
@@ -522,4 +523,59 @@ fn idle_receivers_get_heartbeats_and_abandoned_sessions_end() {
     assert_eq!(poll_world(), "h\n", "nothing to say within the heartbeat");
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(poll_world(), "o\n", "the session ended; this is a new one");
+}
+
+#[test]
+fn a_hostile_chunked_send_is_refused_and_every_shard_carries_on() {
+    let server = common::server();
+    let addr = server.local_addr();
+    for session in ["h1", "h2", "h3", "h4"] {
+        let answer = raw(
+            addr,
+            &format!(
+                "POST /sockjs/turntable/000/{session}/xhr_send HTTP/1.1\r\nHost: t\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\nab"
+            ),
+        );
+        assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+    }
+    let mut shards = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let c = Client::connect(addr, "/sockjs/turntable/websocket");
+        shards.insert(c.shard);
+    }
+    assert_eq!(shards.len(), 2, "both shards still accept");
+    assert_eq!(poll(addr, "after"), "o\n");
+}
+
+#[test]
+fn a_session_the_server_closed_takes_no_more_messages() {
+    let server = common::server_with(|c| c.api_key = Some("an-api-key-for-the-tests".into()));
+    let addr = server.local_addr();
+    assert_eq!(poll(addr, "bob"), "o\n");
+    poll(addr, "bob");
+    send(addr, "bob", &[json!({"command":"idme","data":"bob"})]);
+    assert!(poll(addr, "bob").contains("identified"));
+    let kicked = raw(
+        addr,
+        "POST /api/users/bob/disconnect HTTP/1.1\r\nHost: t\r\nAuthorization: apikey an-api-key-for-the-tests\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert!(kicked.contains("\"disconnected\":1"), "{kicked}");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (status, body) = send(addr, "bob", &[json!({"command":"status","data":"busy"})]);
+    assert_eq!(
+        (status, body),
+        (204, String::new()),
+        "accepted, and dropped"
+    );
+    let users = raw(
+        addr,
+        "GET /api/users/bob HTTP/1.1\r\nHost: t\r\nAuthorization: apikey an-api-key-for-the-tests\r\nConnection: close\r\n\r\n",
+    );
+    assert!(users.contains("\"status\":\"offline\""), "{users}");
+    assert_eq!(
+        poll(addr, "bob"),
+        "c[4003,\"disconnected by the server\"]\n"
+    );
 }

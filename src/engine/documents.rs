@@ -146,6 +146,7 @@ impl Engine {
     ) {
         if !self.documents.contains_key(&document)
             && self.documents.len() >= self.limits.max_documents
+            && !self.evict_a_closed_document()
         {
             return self.refuse_at(conn, ErrorCode::TooManyDocuments, receipt, out);
         }
@@ -164,6 +165,17 @@ impl Engine {
             receipt,
         };
         self.route(conn.shard, msg, out);
+    }
+
+    /// Makes room by forgetting one document nobody has open; false if all are open.
+    /// (Documents live in memory only: a forgotten one starts empty when next opened.)
+    fn evict_a_closed_document(&mut self) -> bool {
+        let closed = self
+            .documents
+            .keys()
+            .find(|name| self.owned_channels.get(name).is_none())
+            .cloned();
+        closed.is_some_and(|name| self.documents.remove(&name).is_some())
     }
 
     /// A publication or join on a document's channel: refused, only edits reach the

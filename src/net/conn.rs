@@ -40,8 +40,19 @@ const MAX_IOVECS: usize = 64;
 const READ_BUDGET: usize = 32;
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
-/// shard with the bytes it had read (`head`).
-pub async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) {
+/// shard with the bytes it had read. A panic while serving it ends this connection only.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, read: Vec<u8>) {
+    let id = shard.id;
+    if AssertUnwindSafe(serve_from(shard, stream, read))
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!(shard = id, "request handler panicked; connection closed");
+    }
+}
+
+async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) {
     let _ = stream.set_nodelay(true);
     loop {
         let Some((head_len, decision)) = read_head(&shard, &mut stream, &mut head).await else {
@@ -342,8 +353,10 @@ impl WsConn {
             };
             if let (Some(reason), false) = (close, self.close_sent) {
                 self.detach();
-                if self.sockjs {
-                    // SockJS clients read the code and reason from a `c` frame.
+                if self.sockjs && reason != CloseReason::BROKEN_FRAMING {
+                    // SockJS clients read the code and reason from a `c` frame (but
+                    // broken framing is refused with the WebSocket close alone, as
+                    // sockjs-node does).
                     self.push_sockjs_close(reason);
                     self.send_close(Some((1000, "Normal closure")));
                 } else {

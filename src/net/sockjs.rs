@@ -21,6 +21,41 @@ const NO_CACHE: (&str, &str) = (
 );
 const CACHE_FOR_A_YEAR: (&str, &str) = ("Cache-Control", "public, max-age=31536000");
 
+/// `Expires` a year from now, as sockjs-node's `cache_for` sends with [`CACHE_FOR_A_YEAR`].
+fn expires_in_a_year() -> (&'static str, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    ("Expires", http_date(now + 365 * 24 * 3600))
+}
+
+/// An HTTP date (RFC 1123, GMT) of `secs` since the epoch.
+fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// The SockJS decision for a request under `/sockjs/`; `None` if the path names no
 /// dialect prefix.
 pub fn decide(
@@ -215,13 +250,23 @@ fn transport(
     })
 }
 
+/// A chunk-size line longer than this is refused (hex digits and an extension or two).
+const MAX_CHUNK_LINE: usize = 64;
+
 /// A chunked body at the start of `buf`: `Some(Ok((body, bytes used)))` once complete,
 /// `None` while more is needed, `Some(Err(()))` if malformed or over [`MAX_SEND_BODY`].
 pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
     let mut body = Vec::new();
     let mut at = 0;
     loop {
-        let line_end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
+        let Some(line_len) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
+            let too_long = buf.len() - at > MAX_CHUNK_LINE;
+            return too_long.then_some(Err(()));
+        };
+        if line_len > MAX_CHUNK_LINE {
+            return Some(Err(()));
+        }
+        let line_end = at + line_len;
         let line = std::str::from_utf8(&buf[at..line_end]).ok();
         let size = line
             .map(|l| l.split(';').next().unwrap_or("").trim())
@@ -240,10 +285,10 @@ pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
                 }
             });
         }
-        if body.len() + size > MAX_SEND_BODY {
+        if size > MAX_SEND_BODY - body.len() {
             return Some(Err(()));
         }
-        if buf.len() < at + size + 2 {
+        if buf.len() - at < size + 2 {
             return None;
         }
         body.extend_from_slice(&buf[at..at + size]);
@@ -520,9 +565,10 @@ fn options(
     for (name, value) in cors(request, service, false) {
         let _ = write!(head, "{name}: {value}\r\n");
     }
+    let (expires, date) = expires_in_a_year();
     let _ = write!(
         head,
-        "{}: {}\r\nAccess-Control-Allow-Methods: {methods}\r\nAccess-Control-Max-Age: 31536000\r\n",
+        "{}: {}\r\n{expires}: {date}\r\nAccess-Control-Allow-Methods: {methods}\r\nAccess-Control-Max-Age: 31536000\r\n",
         CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1
     );
     head += if keep_alive {
@@ -542,9 +588,10 @@ fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
          <p>This is a SockJS hidden iframe. It's used for cross domain magic.</p>\n</body>\n</html>"
     );
     let etag = format!("\"{:08x}\"", crc32fast::hash(body.as_bytes()));
+    let (expires, date) = expires_in_a_year();
     if http::header(request, "if-none-match") == Some(etag.as_str()) {
         let response = format!(
-            "HTTP/1.1 304 Not Modified\r\n{}: {}\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 304 Not Modified\r\n{}: {}\r\n{expires}: {date}\r\nConnection: {}\r\n\r\n",
             CACHE_FOR_A_YEAR.0,
             CACHE_FOR_A_YEAR.1,
             if keep_alive { "keep-alive" } else { "close" }
@@ -553,9 +600,32 @@ fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
     }
     respond(
         200,
-        &[("ETag", &etag), CACHE_FOR_A_YEAR],
+        &[("ETag", &etag), CACHE_FOR_A_YEAR, (expires, &date)],
         "text/html; charset=UTF-8",
         body.as_bytes(),
         keep_alive,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_read_and_hostile_ones_refused() {
+        let body = b"3\r\nabc\r\n2;x=1\r\nde\r\n0\r\n\r\nNEXT";
+        assert_eq!(dechunk(body), Some(Ok((b"abcde".to_vec(), body.len() - 4))));
+        assert_eq!(dechunk(b"3\r\nab"), None, "more to come");
+        assert_eq!(dechunk(b"1\r\nx\r\nffffffffffffffff\r\nab"), Some(Err(())));
+        assert_eq!(
+            dechunk(&[b'0'; 100]),
+            Some(Err(())),
+            "a size line that never ends"
+        );
+        assert_eq!(dechunk(b"zz\r\n"), Some(Err(())));
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_600_000), "Wed, 25 Nov 2026 09:46:40 GMT");
+        let over = format!("{:x}\r\n", MAX_SEND_BODY + 1);
+        assert_eq!(dechunk(over.as_bytes()), Some(Err(())));
+    }
 }

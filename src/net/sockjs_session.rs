@@ -15,8 +15,8 @@ use std::task::Poll;
 use std::time::Instant;
 
 use ahash::AHashMap;
+use futures_lite::AsyncWriteExt;
 use futures_lite::future::{self, poll_fn};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
@@ -98,10 +98,17 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
     let open = session.closed.is_none();
     drop(sessions);
     if open {
-        let dialect = shard.conns.borrow_mut().get_mut(conn).map(|s| {
-            s.last_heard = Instant::now();
-            s.dialect
-        });
+        // A session the server is closing takes no more messages (its close frame is
+        // waiting for the next receiver).
+        let dialect = shard
+            .conns
+            .borrow_mut()
+            .get_mut(conn)
+            .filter(|s| s.close.is_none())
+            .map(|s| {
+                s.last_heard = Instant::now();
+                s.dialect
+            });
         if let Some(dialect) = dialect {
             for message in messages {
                 shard.tally.message_in();
@@ -192,9 +199,11 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
         }
         return false;
     }
+    // Heartbeats keep their own schedule; data does not push them back.
+    let mut heartbeat_at = Instant::now() + shard.config.sockjs_heartbeat;
     let first = match first {
         Some(step) => Some(step),
-        None => wait_for_frames(shard, request, stream).await,
+        None => wait_for_frames(shard, request, stream, &mut heartbeat_at).await,
     };
     let mut sent = 0;
     let mut client_gone = first.is_none();
@@ -204,8 +213,8 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
             Step::Frame(f) => (f, false),
             Step::Last(f) => (f, true),
         };
-        let bytes = writer.frame(&frame);
-        sent += bytes.len();
+        let (bytes, counted) = writer.frame(&frame);
+        sent += counted;
         if stream.write_all(&bytes).await.is_err() {
             client_gone = true;
             break;
@@ -213,7 +222,7 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
         if last || !writer.streaming() || sent >= request.response_limit {
             break;
         }
-        match wait_for_frames(shard, request, stream).await {
+        match wait_for_frames(shard, request, stream, &mut heartbeat_at).await {
             Some(step) => next = step,
             None => {
                 client_gone = true;
@@ -252,11 +261,13 @@ fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
         return (false, Some(Step::Last(busy)));
     }
     if let Some(reason) = session.closed {
+        // Messages queued before the close go out first, then the close frame.
         session.idle_since = Instant::now();
-        return (
-            false,
-            Some(Step::Last(close_frame(reason.code, reason.reason))),
-        );
+        let conn = session.conn;
+        drop(sessions);
+        let frame = take_messages(shard, conn, true)
+            .unwrap_or_else(|| close_frame(reason.code, reason.reason));
+        return (false, Some(Step::Last(frame)));
     }
     session.receiving = true;
     if !session.opened {
@@ -265,7 +276,7 @@ fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
     }
     let conn = session.conn;
     drop(sessions);
-    (true, take_frames(shard, conn, &request.session))
+    (true, take_frames(shard, conn, &request.session, true))
 }
 
 /// Creates a session's connection and dialect state.
@@ -299,27 +310,11 @@ fn open_session(shard: &Shard, request: &TransportRequest) {
 
 /// The session's waiting messages as one `a[...]` frame, or its close frame if the
 /// server closed it; `None` if nothing is waiting.
-fn take_frames(shard: &Shard, conn: ConnId, id: &str) -> Option<Step> {
-    let mut conns = shard.conns.borrow_mut();
-    let slot = conns.get_mut(conn)?;
-    if !slot.queue.is_empty() {
-        let mut frame = b"a[".to_vec();
-        let count = slot.queue.len();
-        for (i, message) in slot.queue.iter().enumerate() {
-            if i > 0 {
-                frame.push(b',');
-            }
-            frame.extend_from_slice(message);
-        }
-        frame.push(b']');
-        let bytes: usize = slot.queue.iter().map(|m| m.len()).sum();
-        slot.advance(bytes);
-        drop(conns);
-        shard.tally.wrote(frame.len(), count);
+fn take_frames(shard: &Shard, conn: ConnId, id: &str, whole: bool) -> Option<Step> {
+    if let Some(frame) = take_messages(shard, conn, whole) {
         return Some(Step::Frame(frame));
     }
-    let reason = slot.close?;
-    drop(conns);
+    let reason = shard.conns.borrow_mut().get_mut(conn)?.close?;
     shard.with_engine(|engine, out| engine.close(conn, out));
     if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
         session.closed = Some(reason);
@@ -327,11 +322,38 @@ fn take_frames(shard: &Shard, conn: ConnId, id: &str) -> Option<Step> {
     Some(Step::Last(close_frame(reason.code, reason.reason)))
 }
 
-/// Waits for the session's next frame, a heartbeat, or the client leaving (`None`).
+/// The session's waiting messages as one `a[...]` frame — all of them (`whole`, what a
+/// newly attached receiver gets) or the oldest (an attached receiver gets each message
+/// as it comes) —; `None` if none is waiting.
+fn take_messages(shard: &Shard, conn: ConnId, whole: bool) -> Option<Vec<u8>> {
+    let mut conns = shard.conns.borrow_mut();
+    let slot = conns.get_mut(conn)?;
+    if slot.queue.is_empty() {
+        return None;
+    }
+    let count = if whole { slot.queue.len() } else { 1 };
+    let mut frame = b"a[".to_vec();
+    for (i, message) in slot.queue.iter().take(count).enumerate() {
+        if i > 0 {
+            frame.push(b',');
+        }
+        frame.extend_from_slice(message);
+    }
+    frame.push(b']');
+    let bytes: usize = slot.queue.iter().take(count).map(|m| m.len()).sum();
+    slot.advance(bytes);
+    drop(conns);
+    shard.tally.wrote(frame.len(), count);
+    Some(frame)
+}
+
+/// Waits for the session's next frame, the heartbeat due at `heartbeat_at` (then
+/// scheduled one interval later), or the client leaving (`None`).
 async fn wait_for_frames(
     shard: &Shard,
     request: &TransportRequest,
     stream: &mut TcpStream,
+    heartbeat_at: &mut Instant,
 ) -> Option<Step> {
     let conn = shard
         .sockjs_sessions
@@ -340,7 +362,7 @@ async fn wait_for_frames(
         .get(&request.session)?
         .conn;
     let frames = poll_fn(|cx| {
-        if let Some(step) = take_frames(shard, conn, &request.session) {
+        if let Some(step) = take_frames(shard, conn, &request.session, false) {
             return Poll::Ready(Some(step));
         }
         match shard.conns.borrow_mut().get_mut(conn) {
@@ -349,18 +371,26 @@ async fn wait_for_frames(
         }
         Poll::Pending
     });
+    let due = *heartbeat_at;
+    let interval = shard.config.sockjs_heartbeat;
     let heartbeat = async {
-        Timer::new(shard.config.sockjs_heartbeat).await;
+        Timer::new(due.saturating_duration_since(Instant::now())).await;
         Some(Step::Frame(sockjs::HEARTBEAT.to_vec()))
     };
+    // Peeked, not read: bytes a client sends meanwhile (a pipelined request) stay for
+    // whoever reads the connection next.
     let gone = async {
         let mut byte = [0u8; 1];
-        match stream.read(&mut byte).await {
+        match stream.peek(&mut byte).await {
             Ok(0) | Err(_) => None,
             Ok(_) => future::pending().await,
         }
     };
-    future::or(frames, future::or(heartbeat, gone)).await
+    let step = future::or(frames, future::or(heartbeat, gone)).await;
+    if Instant::now() >= due {
+        *heartbeat_at = due + interval;
+    }
+    step
 }
 
 /// The receiver leaves; a client that dropped it ends the session at once.
@@ -380,15 +410,43 @@ fn detach(shard: &Shard, id: &str, client_gone: bool) {
 
 fn end_session(shard: &Shard, conn: ConnId) {
     shard.with_engine(|engine, out| engine.close(conn, out));
+    // A receiver still waiting (at shutdown) finds the session gone and ends.
+    let waiting = shard
+        .conns
+        .borrow_mut()
+        .get_mut(conn)
+        .and_then(|s| s.waker.take());
+    if let Some(waker) = waiting {
+        waker.wake();
+    }
     shard.conns.borrow_mut().remove(conn);
     shard.figures.shards[shard.id]
         .connections
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Ends the sessions no receiver came back to within the disconnect delay.
+/// Takes sessions the server closed out of the engine at once (their close frame waits
+/// for the next receiver), and ends the sessions no receiver came back to within the
+/// disconnect delay.
 pub fn expire(shard: &Shard) {
     let now = Instant::now();
+    let closing: Vec<(Box<str>, ConnId, CloseReason)> = {
+        let sessions = shard.sockjs_sessions.borrow();
+        let mut conns = shard.conns.borrow_mut();
+        sessions
+            .by_id
+            .iter()
+            .filter(|(_, s)| s.closed.is_none() && !s.receiving)
+            .filter_map(|(id, s)| Some((id.clone(), s.conn, conns.get_mut(s.conn)?.close?)))
+            .collect()
+    };
+    for (id, conn, reason) in closing {
+        shard.with_engine(|engine, out| engine.close(conn, out));
+        if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(&id) {
+            session.closed = Some(reason);
+            session.idle_since = now;
+        }
+    }
     let expired: Vec<Box<str>> = shard
         .sockjs_sessions
         .borrow()
@@ -540,7 +598,9 @@ impl Writer {
     }
 
     /// One SockJS frame as this transport writes it (a poll: its whole response).
-    fn frame(&self, frame: &[u8]) -> Vec<u8> {
+    /// Returns the bytes to write and how many count against the response limit (the
+    /// framed data, without HTTP chunking).
+    fn frame(&self, frame: &[u8]) -> (Vec<u8>, usize) {
         let text = String::from_utf8_lossy(frame);
         let body = match &self.transport {
             Transport::XhrPolling | Transport::XhrStreaming => format!("{text}\n").into_bytes(),
@@ -573,11 +633,11 @@ impl Writer {
                     b"X-Content-Type-Options: nosniff\r\n".iter().copied(),
                 );
             }
-            return response;
+            return (response, body.len());
         }
         let mut bytes = Vec::with_capacity(body.len() + 8);
         self.chunk(&mut bytes, &body);
-        bytes
+        (bytes, body.len())
     }
 
     /// What ends the response: the last chunk of a chunked stream.

@@ -250,7 +250,8 @@ impl Session {
                 if let Some(name) = identity.name {
                     user.insert("name".into(), Value::from(&*name));
                 }
-                user.extend(identity.profile);
+                // The token's `sub` is the id, whatever other claims say.
+                user.extend(identity.profile.into_iter().filter(|(k, _)| k != "id"));
                 user
             }
             None => trusted_user(payload).ok_or(denied)?,

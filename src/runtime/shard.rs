@@ -200,7 +200,7 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                spawn_local(conn::serve_from(shard.clone(), stream, Vec::new())).detach();
+                spawn_local(conn::serve(shard.clone(), stream, Vec::new())).detach();
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning, warn at most every 10 s.
