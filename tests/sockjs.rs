@@ -579,3 +579,23 @@ fn a_session_the_server_closed_takes_no_more_messages() {
         "c[4003,\"disconnected by the server\"]\n"
     );
 }
+
+#[test]
+fn the_websocket_transport_is_pinged_every_heartbeat() {
+    let server =
+        common::server_with(|c| c.sockjs_heartbeat = std::time::Duration::from_millis(200));
+    let mut c = Client::connect(
+        server.local_addr(),
+        "/sockjs/world/default/000/hb/websocket",
+    );
+    assert_eq!(text(&mut c), "o");
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    while pings < 2 {
+        match c.ws.read().expect("a frame") {
+            Message::Ping(_) => pings += 1,
+            other => panic!("expected a heartbeat ping, got {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

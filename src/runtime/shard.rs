@@ -231,7 +231,8 @@ async fn keepalive(shard: Rc<Shard>) {
     let idle = shard.config.idle_timeout;
     let shortest = idle
         .min(shard.config.ping_timeout)
-        .min(shard.config.sc_ping_timeout);
+        .min(shard.config.sc_ping_timeout)
+        .min(shard.config.sockjs_heartbeat);
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ping = frame(Opcode::Ping, b"");
     while !shard.stopping() {
@@ -241,17 +242,33 @@ async fn keepalive(shard: Rc<Shard>) {
     }
 }
 
+/// How long a SockJS WebSocket client has to answer a heartbeat ping.
+const SOCKJS_PONG_WAIT: Duration = Duration::from_secs(10);
+
 fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
     let now = Instant::now();
     let talker_timeout = shard.config.ping_timeout;
     let sc_timeout = shard.config.sc_ping_timeout;
+    let sockjs_heartbeat = shard.config.sockjs_heartbeat;
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         // SockJS HTTP sessions end by their own timer, and take no WebSocket pings.
         if slot.close.is_some() || slot.framing == Framing::SockJsHttp {
             continue;
         }
         let silent = now.saturating_duration_since(slot.last_heard);
-        if slot.dialect == Dialect::Talker {
+        if slot.framing == Framing::SockJsWebSocket {
+            // As sockjs-node: a WebSocket ping after each heartbeat interval (here: of
+            // silence), and no answer within SOCKJS_PONG_WAIT after it ends the session.
+            if slot.pinged && silent >= sockjs_heartbeat + SOCKJS_PONG_WAIT {
+                slot.request_close(CloseReason {
+                    code: 3000,
+                    reason: "No response from heartbeat",
+                });
+            } else if !slot.pinged && silent >= sockjs_heartbeat {
+                slot.pinged = true;
+                slot.push_control(ping.clone());
+            }
+        } else if slot.dialect == Dialect::Talker {
             // Talker clients ping with {"type":"ping"}; WebSocket pings would let a
             // browser answer for a page that has stopped talking.
             if silent >= talker_timeout {
