@@ -66,7 +66,7 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
         .trim_start_matches("/api")
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(percent_decode)
+        .map(http::percent_decode)
         .collect::<Option<_>>()
         .ok_or_else(|| refuse(400, "api.malformed", "invalid percent-encoding in the path"))?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -410,37 +410,12 @@ fn count(answers: &[Answer]) -> usize {
         .sum()
 }
 
-/// Decodes `%XX` escapes; `None` if one is malformed or the result is not UTF-8.
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn paths_decode_and_know_their_methods() {
-        assert_eq!(
-            percent_decode("world%3Adefault%3Alobby").unwrap(),
-            "world:default:lobby"
-        );
-        assert_eq!(percent_decode("caf%C3%A9").unwrap(), "café");
-        assert!(percent_decode("bad%2").is_none());
-        assert!(percent_decode("%ff").is_none());
+    fn paths_know_their_methods() {
         assert_eq!(allowed("/api/users/ann"), "GET");
         assert_eq!(allowed("/api/users/ann/disconnect"), "POST");
         assert_eq!(allowed("/api/nothing"), "");

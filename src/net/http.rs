@@ -305,6 +305,30 @@ fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
     }
 }
 
+/// Decodes `%XX` escapes (a path segment or query value); `None` if one is malformed
+/// or the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Decodes a form-encoded (`application/x-www-form-urlencoded`) value: `+` is a space.
+pub fn form_decode(s: &str) -> Option<String> {
+    percent_decode(&s.replace('+', " "))
+}
+
 /// The status code of a response this module made.
 pub fn status_of(response: &[u8]) -> u16 {
     std::str::from_utf8(response.get(9..12).unwrap_or_default())
@@ -318,7 +342,8 @@ pub fn respond(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -
     response(status, &[], content_type, body, keep_alive)
 }
 
-/// A complete HTTP/1.1 response with extra headers.
+/// A complete HTTP/1.1 response with extra headers, a content type and a length, and
+/// `Cache-Control: no-store` unless `extra` says otherwise.
 pub fn response(
     status: u16,
     extra: &[(&str, &str)],
@@ -326,27 +351,52 @@ pub fn response(
     body: &[u8],
     keep_alive: bool,
 ) -> Vec<u8> {
-    let mut head = String::with_capacity(160);
-    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
-    for (name, value) in extra {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
-    let connection = if keep_alive { "keep-alive" } else { "close" };
-    let _ = write!(
-        head,
-        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n",
-        body.len()
-    );
-    if !extra
+    let head = Head::new(status)
+        .headers(extra)
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len());
+    let cached = extra
         .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("cache-control"))
-    {
-        head.push_str("Cache-Control: no-store\r\n");
+        .any(|(name, _)| name.eq_ignore_ascii_case("cache-control"));
+    let head = if cached {
+        head
+    } else {
+        head.header("Cache-Control", "no-store")
+    };
+    head.end(keep_alive, body)
+}
+
+/// An HTTP/1.1 response head written header by header, for the responses outside
+/// [`response`]'s shape: empty bodies, bodies without a content type, streams.
+pub struct Head(String);
+
+impl Head {
+    pub fn new(status: u16) -> Head {
+        let mut head = String::with_capacity(192);
+        let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        Head(head)
     }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+
+    pub fn header(mut self, name: &str, value: impl std::fmt::Display) -> Head {
+        let _ = write!(self.0, "{name}: {value}\r\n");
+        self
+    }
+
+    pub fn headers<V: AsRef<str>>(self, headers: &[(&str, V)]) -> Head {
+        headers.iter().fold(self, |head, (name, value)| {
+            head.header(name, value.as_ref())
+        })
+    }
+
+    /// The `Connection` header, the end of the head, then `body`.
+    pub fn end(self, keep_alive: bool, body: &[u8]) -> Vec<u8> {
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let mut bytes = self.header("Connection", connection).0.into_bytes();
+        bytes.reserve(2 + body.len());
+        bytes.extend_from_slice(b"\r\n");
+        bytes.extend_from_slice(body);
+        bytes
+    }
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -376,6 +426,19 @@ mod tests {
     use super::*;
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    #[test]
+    fn percent_and_form_decoding() {
+        assert_eq!(
+            percent_decode("world%3Adefault%3Alobby").unwrap(),
+            "world:default:lobby"
+        );
+        assert_eq!(percent_decode("caf%C3%A9").unwrap(), "café");
+        assert_eq!(percent_decode("a+b").unwrap(), "a+b");
+        assert!(percent_decode("bad%2").is_none());
+        assert!(percent_decode("%ff").is_none());
+        assert_eq!(form_decode("a+b%2Bc").unwrap(), "a b+c");
+    }
 
     fn parse(request: &str) -> Parsed {
         parse_request(

@@ -8,14 +8,14 @@
 //! their `xhr_send` / `jsonp_send`) become a [`TransportRequest`], served on the session's
 //! own shard by `net::sockjs_session`.
 
-use std::fmt::Write;
-
 use super::http::{self, Decision, Route, Routes};
 
 /// What a browser loads for cross-domain transports.
 const SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
-const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
-const NO_CACHE: (&str, &str) = (
+/// sockjs-node's 404 body.
+pub const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
+/// sockjs-node's answer to caching on everything session-bound.
+pub const NO_CACHE: (&str, &str) = (
     "Cache-Control",
     "no-store, no-cache, no-transform, must-revalidate, max-age=0",
 );
@@ -300,43 +300,20 @@ pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
 pub fn query_value(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == name { percent_decode(v) } else { None }
-    })
-}
-
-/// Decodes `%XX` escapes and `+` (form encoding); `None` if malformed or not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+        if k == name {
+            http::form_decode(v)
+        } else {
+            None
         }
-    }
-    String::from_utf8(out).ok()
+    })
 }
 
 /// A 500 whose body is the bare message, as sockjs-node reports a refused request.
 pub fn error_500(message: &str) -> Decision {
-    let response = format!(
-        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{message}",
-        message.len()
-    );
     Decision::Reject {
-        response: response.into_bytes(),
+        response: http::Head::new(500)
+            .header("Content-Length", message.len())
+            .end(false, message.as_bytes()),
     }
 }
 
@@ -456,11 +433,11 @@ fn only(method: &str, allowed: &'static str, answer: impl FnOnce() -> Decision) 
 
 /// 405 with `Allow`, no content type and an empty body, as sockjs-node answers.
 fn not_allowed(allow: &str) -> Decision {
-    let response = format!(
-        "HTTP/1.1 405 Method Not Allowed\r\nAllow: {allow}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
     Decision::Reject {
-        response: response.into_bytes(),
+        response: http::Head::new(405)
+            .header("Allow", allow)
+            .header("Content-Length", 0)
+            .end(false, b""),
     }
 }
 
@@ -561,22 +538,15 @@ fn options(
     methods: &str,
     keep_alive: bool,
 ) -> Decision {
-    let mut head = String::from("HTTP/1.1 204 No Content\r\n");
-    for (name, value) in cors(request, service, false) {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
     let (expires, date) = expires_in_a_year();
-    let _ = write!(
-        head,
-        "{}: {}\r\n{expires}: {date}\r\nAccess-Control-Allow-Methods: {methods}\r\nAccess-Control-Max-Age: 31536000\r\n",
-        CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1
-    );
-    head += if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
-    } else {
-        "Connection: close\r\n\r\n"
-    };
-    finish(head.into_bytes(), keep_alive)
+    let response = http::Head::new(204)
+        .headers(&cors(request, service, false))
+        .header(CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1)
+        .header(expires, date)
+        .header("Access-Control-Allow-Methods", methods)
+        .header("Access-Control-Max-Age", 31_536_000)
+        .end(keep_alive, b"");
+    finish(response, keep_alive)
 }
 
 fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
@@ -590,13 +560,11 @@ fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
     let etag = format!("\"{:08x}\"", crc32fast::hash(body.as_bytes()));
     let (expires, date) = expires_in_a_year();
     if http::header(request, "if-none-match") == Some(etag.as_str()) {
-        let response = format!(
-            "HTTP/1.1 304 Not Modified\r\n{}: {}\r\n{expires}: {date}\r\nConnection: {}\r\n\r\n",
-            CACHE_FOR_A_YEAR.0,
-            CACHE_FOR_A_YEAR.1,
-            if keep_alive { "keep-alive" } else { "close" }
-        );
-        return finish(response.into_bytes(), keep_alive);
+        let response = http::Head::new(304)
+            .header(CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1)
+            .header(expires, date)
+            .end(keep_alive, b"");
+        return finish(response, keep_alive);
     }
     respond(
         200,

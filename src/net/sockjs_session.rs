@@ -10,7 +10,7 @@
 //! receiver ends the session at once; a session without a receiver for 5 s ends; a
 //! session the server closed answers every receiver `c[code,"reason"]` until it ends.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -22,7 +22,8 @@ use glommio::timer::Timer;
 
 use super::conns::{CloseReason, Framing};
 use super::dispatch::{self, Session};
-use super::sockjs::{Transport, TransportRequest};
+use super::http;
+use super::sockjs::{NO_CACHE, NOT_FOUND, Transport, TransportRequest};
 use crate::engine::ConnId;
 use crate::protocol::sockjs;
 use crate::runtime::shard::Shard;
@@ -80,14 +81,21 @@ pub async fn serve(
 fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
     let messages = match parse_send_body(request, body) {
         Ok(messages) => messages,
-        Err(message) => return bare(500, message, &request.cors, false),
+        Err(message) => {
+            return http::Head::new(500)
+                .header("Content-Length", message.len())
+                .headers(&request.cors)
+                .header(NO_CACHE.0, NO_CACHE.1)
+                .end(false, message.as_bytes());
+        }
     };
     let mut sessions = shard.sockjs_sessions.borrow_mut();
     let Some(session) = sessions.by_id.get_mut(&request.session) else {
-        return bare(
+        return http_response(
             404,
-            "404 Error: Page not found\n",
+            "text/plain; charset=UTF-8",
             &request.cors,
+            NOT_FOUND,
             request.keep_alive,
         );
     };
@@ -132,19 +140,11 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
             b"ok",
             request.keep_alive,
         ),
-        _ => {
-            let mut head = String::from(
-                "HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=UTF-8\r\n",
-            );
-            write_headers(&mut head, &request.cors);
-            head += NO_CACHE;
-            head += if request.keep_alive {
-                "Connection: keep-alive\r\n\r\n"
-            } else {
-                "Connection: close\r\n\r\n"
-            };
-            head.into_bytes()
-        }
+        _ => http::Head::new(204)
+            .header("Content-Type", "text/plain; charset=UTF-8")
+            .headers(&request.cors)
+            .header(NO_CACHE.0, NO_CACHE.1)
+            .end(request.keep_alive, b""),
     }
 }
 
@@ -219,7 +219,7 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
             client_gone = true;
             break;
         }
-        if last || !writer.streaming() || sent >= request.response_limit {
+        if last || !writer.streaming || sent >= request.response_limit {
             break;
         }
         match wait_for_frames(shard, request, stream, &mut heartbeat_at).await {
@@ -471,61 +471,31 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     frame
 }
 
-const NO_CACHE_VALUE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
-const NO_CACHE: &str =
-    "Cache-Control: no-store, no-cache, no-transform, must-revalidate, max-age=0\r\n";
-
-fn write_headers(head: &mut String, headers: &[(&'static str, String)]) {
-    for (name, value) in headers {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
-}
-
 /// A complete response with a body and sockjs-node's no-cache header.
 fn http_response(
     status: u16,
     content_type: &str,
-    cors: &[(&'static str, String)],
+    headers: &[(&'static str, String)],
     body: &[u8],
     keep_alive: bool,
 ) -> Vec<u8> {
-    let mut headers: Vec<(&str, &str)> = cors.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    headers.push(("Cache-Control", NO_CACHE_VALUE));
-    super::http::response(status, &headers, content_type, body, keep_alive)
-}
-
-/// An error answer: the bare message as the body, no content type (404 keeps its own).
-fn bare(status: u16, message: &str, cors: &[(&'static str, String)], keep_alive: bool) -> Vec<u8> {
-    if status == 404 {
-        return http_response(
-            404,
-            "text/plain; charset=UTF-8",
-            cors,
-            message.as_bytes(),
-            keep_alive,
-        );
-    }
-    let mut head = format!(
-        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\n",
-        message.len()
-    );
-    write_headers(&mut head, cors);
-    head += NO_CACHE;
-    head += "Connection: close\r\n\r\n";
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(message.as_bytes());
-    bytes
+    let mut headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    headers.push(NO_CACHE);
+    http::response(status, &headers, content_type, body, keep_alive)
 }
 
 /// How one receiving transport frames its response.
 struct Writer {
     transport: Transport,
-    cors: Vec<(&'static str, String)>,
+    /// What every response of this transport carries besides the no-cache header
+    /// (CORS, or JSONP's `nosniff`).
+    headers: Vec<(&'static str, String)>,
     /// Chunked encoding (HTTP/1.1 streams); HTTP/1.0 streams end with the connection.
     chunked: bool,
     keep_alive: bool,
-    /// A poll answers with exactly one frame, sent with a Content-Length.
-    frame_len_known: bool,
+    /// A stream writes many frames; a poll answers with exactly one, sent with a
+    /// Content-Length.
+    streaming: bool,
 }
 
 impl Writer {
@@ -536,18 +506,17 @@ impl Writer {
         );
         Writer {
             transport: request.transport.clone(),
-            cors: match request.transport {
-                Transport::HtmlFile { .. } | Transport::JsonpPolling { .. } => Vec::new(),
+            headers: match request.transport {
+                Transport::HtmlFile { .. } => Vec::new(),
+                Transport::JsonpPolling { .. } => {
+                    vec![("X-Content-Type-Options", "nosniff".to_owned())]
+                }
                 _ => request.cors.clone(),
             },
             chunked: !request.http10,
             keep_alive: request.keep_alive && !(streaming && request.http10),
-            frame_len_known: !streaming,
+            streaming,
         }
-    }
-
-    fn streaming(&self) -> bool {
-        !self.frame_len_known
     }
 
     fn keeps_connection(&self) -> bool {
@@ -565,24 +534,19 @@ impl Writer {
     /// The response head and, for streams, the prelude. A poll's head waits for its
     /// frame (see [`Writer::frame`]), so this is empty for polls.
     fn head(&self) -> Vec<u8> {
-        if self.frame_len_known {
+        if !self.streaming {
             return Vec::new();
         }
-        let mut head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\n",
-            self.content_type()
-        );
-        write_headers(&mut head, &self.cors);
-        head += NO_CACHE;
-        if self.chunked {
-            head += "Transfer-Encoding: chunked\r\n";
-        }
-        head += if self.keep_alive {
-            "Connection: keep-alive\r\n\r\n"
+        let head = http::Head::new(200)
+            .header("Content-Type", self.content_type())
+            .headers(&self.headers)
+            .header(NO_CACHE.0, NO_CACHE.1);
+        let head = if self.chunked {
+            head.header("Transfer-Encoding", "chunked")
         } else {
-            "Connection: close\r\n\r\n"
+            head
         };
-        let mut bytes = head.into_bytes();
+        let mut bytes = head.end(self.keep_alive, b"");
         let prelude = match &self.transport {
             Transport::XhrStreaming => {
                 let mut p = vec![b'h'; 2048];
@@ -619,20 +583,14 @@ impl Writer {
             .into_bytes(),
             Transport::XhrSend | Transport::JsonpSend => unreachable!("sends do not receive"),
         };
-        if self.frame_len_known {
-            let mut response =
-                http_response(200, self.content_type(), &self.cors, &body, self.keep_alive);
-            if matches!(self.transport, Transport::JsonpPolling { .. }) {
-                let at = response
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .expect("a head")
-                    + 2;
-                response.splice(
-                    at..at,
-                    b"X-Content-Type-Options: nosniff\r\n".iter().copied(),
-                );
-            }
+        if !self.streaming {
+            let response = http_response(
+                200,
+                self.content_type(),
+                &self.headers,
+                &body,
+                self.keep_alive,
+            );
             return (response, body.len());
         }
         let mut bytes = Vec::with_capacity(body.len() + 8);
@@ -642,7 +600,7 @@ impl Writer {
 
     /// What ends the response: the last chunk of a chunked stream.
     fn end(&self) -> Vec<u8> {
-        if self.streaming() && self.chunked {
+        if self.streaming && self.chunked {
             b"0\r\n\r\n".to_vec()
         } else {
             Vec::new()
@@ -654,7 +612,7 @@ impl Writer {
             return;
         }
         if self.chunked {
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            let _ = write!(out, "{:x}\r\n", data.len());
             out.extend_from_slice(data);
             out.extend_from_slice(b"\r\n");
         } else {
