@@ -68,7 +68,8 @@ impl Tally {
     }
 }
 
-/// What one shard publishes; see the module doc.
+/// What one shard publishes on its tick (see the module doc); only that shard writes
+/// it, with [`publish`].
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct ShardFigures {
@@ -91,25 +92,6 @@ pub struct ShardFigures {
     pub documents: AtomicU64,
 }
 
-/// A snapshot a shard publishes on its tick.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    pub by_dialect: [u64; Dialect::COUNT],
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub writes: u64,
-    pub slow_consumers: u64,
-    pub auth_failures: u64,
-    pub http: [u64; STATUSES.len() + 1],
-    pub mesh_depth: Vec<u64>,
-    pub users: u64,
-    pub channels: u64,
-    pub rooms: u64,
-    pub documents: u64,
-}
-
 impl ShardFigures {
     fn new(shards: usize) -> ShardFigures {
         ShardFigures {
@@ -117,37 +99,17 @@ impl ShardFigures {
             ..ShardFigures::default()
         }
     }
-
-    /// Publishes a snapshot (only the owning shard calls this).
-    pub fn publish(&self, s: &Snapshot) {
-        let set = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
-        for (a, v) in self.by_dialect.iter().zip(s.by_dialect) {
-            set(a, v);
-        }
-        for (a, v) in self.http.iter().zip(s.http) {
-            set(a, v);
-        }
-        for (a, v) in self.mesh_depth.iter().zip(&s.mesh_depth) {
-            set(a, *v);
-        }
-        set(&self.messages_in, s.messages_in);
-        set(&self.messages_out, s.messages_out);
-        set(&self.bytes_in, s.bytes_in);
-        set(&self.bytes_out, s.bytes_out);
-        set(&self.writes, s.writes);
-        set(&self.slow_consumers, s.slow_consumers);
-        set(&self.auth_failures, s.auth_failures);
-        set(&self.users, s.users);
-        set(&self.channels, s.channels);
-        set(&self.rooms, s.rooms);
-        set(&self.documents, s.documents);
-    }
 }
 
 /// Every shard's figures.
 #[derive(Debug)]
 pub struct NodeFigures {
     pub shards: Box<[ShardFigures]>,
+}
+
+/// Stores a shard's figure (only the owning shard calls this).
+pub fn publish(a: &AtomicU64, v: u64) {
+    a.store(v, Ordering::Relaxed);
 }
 
 fn get(a: &AtomicU64) -> u64 {

@@ -17,7 +17,7 @@ use glommio::{spawn_local, yield_if_needed};
 
 use super::handover::{self, Handover, HandoverMesh};
 use super::mesh::{self, Batch, MeshOut};
-use super::metrics::{NodeFigures, Snapshot, Tally};
+use super::metrics::{NodeFigures, Tally, publish};
 use super::outbox::{ShardOutbox, frame};
 use super::queries::Pending;
 use crate::auth::Auth;
@@ -75,23 +75,30 @@ impl Shard {
         let engine = self.engine.borrow().stats();
         let conns = self.conns.borrow();
         let t = &self.tally;
-        let snapshot = Snapshot {
-            by_dialect: conns.by_dialect,
-            messages_in: t.messages_in.get(),
-            messages_out: t.frames_out.get(),
-            bytes_in: t.bytes_in.get(),
-            bytes_out: t.bytes_out.get(),
-            writes: t.writes.get(),
-            slow_consumers: conns.slow_consumers,
-            auth_failures: self.auth.as_ref().map_or(0, Auth::failures),
-            http: t.http.each_ref().map(|c| c.get()),
-            mesh_depth: self.mesh.depths(),
-            users: engine.owned_users as u64,
-            channels: engine.owned_channels as u64,
-            rooms: engine.owned_rooms as u64,
-            documents: engine.owned_documents as u64,
-        };
-        self.figures.shards[self.id].publish(&snapshot);
+        let f = &self.figures.shards[self.id];
+        for (a, v) in f.by_dialect.iter().zip(conns.by_dialect) {
+            publish(a, v);
+        }
+        for (a, c) in f.http.iter().zip(&t.http) {
+            publish(a, c.get());
+        }
+        for (a, v) in f.mesh_depth.iter().zip(self.mesh.depths()) {
+            publish(a, v);
+        }
+        publish(&f.messages_in, t.messages_in.get());
+        publish(&f.messages_out, t.frames_out.get());
+        publish(&f.bytes_in, t.bytes_in.get());
+        publish(&f.bytes_out, t.bytes_out.get());
+        publish(&f.writes, t.writes.get());
+        publish(&f.slow_consumers, conns.slow_consumers);
+        publish(
+            &f.auth_failures,
+            self.auth.as_ref().map_or(0, Auth::failures),
+        );
+        publish(&f.users, engine.owned_users as u64);
+        publish(&f.channels, engine.owned_channels as u64);
+        publish(&f.rooms, engine.owned_rooms as u64);
+        publish(&f.documents, engine.owned_documents as u64);
     }
 
     pub fn stopping(&self) -> bool {
