@@ -118,6 +118,11 @@ fn edits_reach_the_other_clients_across_shards() {
         error_code(&edit(&mut bob, 4, 3, json!([{"insert": "x"}]))),
         "ot.not_open"
     );
+    assert_eq!(
+        rpc(&mut bob, "ot.close", 5, json!({"document": "notes"})),
+        json!(["error", 5, {"code": "ot.not_open", "message": "open the document first"}]),
+        "closing a document twice"
+    );
 }
 
 #[test]

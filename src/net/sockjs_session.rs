@@ -185,7 +185,8 @@ fn parse_send_body(request: &TransportRequest, body: &[u8]) -> Result<Vec<String
 enum Step {
     /// Write this SockJS frame and carry on (or end, when polling).
     Frame(Vec<u8>),
-    /// Write this frame and end; the session closes now (`true`) or stays (`false`).
+    /// Write this frame and end the response (a close frame, or `c[2010,...]` to a
+    /// second receiver).
     Last(Vec<u8>),
 }
 

@@ -346,14 +346,15 @@ fn broadcast_for_channel(out: &mut Vec<u8>, action: &str, channel: &str) {
     write_str(out, local_name(channel));
 }
 
-/// The World code for an engine refusal.
-fn code_of(code: ErrorCode) -> &'static str {
+/// The World code and message for an engine refusal.
+fn refusal(code: ErrorCode) -> (&'static str, &'static str) {
     match code {
-        ErrorCode::NotIdentified => "auth.required",
-        ErrorCode::NotMember => "channel.not_member",
-        ErrorCode::TooManyChannels => "channel.too_many",
-        ErrorCode::NotSubscribed => "ot.not_open",
-        other => other.as_str(),
+        ErrorCode::NotIdentified => ("auth.required", "authenticate first"),
+        ErrorCode::NotMember => ("channel.not_member", code.message()),
+        ErrorCode::TooManyChannels => ("channel.too_many", code.message()),
+        // World's only unsubscribe is `ot.close`.
+        ErrorCode::NotSubscribed => refusal(ErrorCode::DocumentNotOpen),
+        other => (other.as_str(), other.message()),
     }
 }
 
@@ -408,12 +409,8 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(data.as_bytes());
         }
         Event::Error { code, receipt } => {
-            write_error(
-                out,
-                receipt.as_deref(),
-                code_of(*code),
-                Some(code.message()),
-            );
+            let (code, message) = refusal(*code);
+            write_error(out, receipt.as_deref(), code, Some(message));
             return true;
         }
         Event::Replaced => {
