@@ -130,7 +130,9 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 };
                 let response = with_shard_header(response, shard.id);
                 shard.tally.http_response(101);
-                if stream.write_all(&response).await.is_err() {
+                let written = stream.write_all(&response).await;
+                drop(response); // not held for the connection's lifetime
+                if written.is_err() {
                     return;
                 }
                 head.drain(..head_len);
@@ -288,18 +290,16 @@ async fn websocket(
         stream,
         session,
         decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
-        // The request head's buffer is not kept unless a frame began in it.
-        pending: if leftover.is_empty() {
-            Vec::new()
-        } else {
-            leftover
-        },
+        pending: Vec::new(),
         close_sent: false,
         close_received: false,
         failed: false,
         eof: false,
         linger: None,
     };
+    // The request head's buffer is kept only if a frame began in it: whatever a local
+    // holds across the await below sits in every idle connection's task.
+    conn.pending = leftover;
     conn.decode_pending();
     let outcome = AssertUnwindSafe(poll_fn(|cx| conn.poll(cx)))
         .catch_unwind()
@@ -505,6 +505,7 @@ impl WsConn {
     /// Decodes what `pending` holds and keeps only the unconsumed tail.
     fn decode_pending(&mut self) {
         if self.pending.is_empty() {
+            self.pending = Vec::new();
             return;
         }
         let mut pending = std::mem::take(&mut self.pending);
