@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::{self, FutureExt, poll_fn};
+use futures_lite::future::{self, FutureExt};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
@@ -136,7 +136,9 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                     return;
                 }
                 head.drain(..head_len);
-                return websocket(shard, stream, dialect, sockjs, session, head).await;
+                let conn = WsConn::open(shard, stream, dialect, sockjs, session, head);
+                glommio::spawn_local(WsTask(conn)).detach();
+                return;
             }
         }
     }
@@ -262,59 +264,25 @@ fn with_shard_header(mut response: Vec<u8>, shard: usize) -> Vec<u8> {
     response
 }
 
-/// The WebSocket phase: registers the connection, runs it, and undoes everything when
-/// it ends, even if a handler panicked.
-async fn websocket(
-    shard: Rc<Shard>,
-    stream: TcpStream,
-    dialect: Dialect,
-    sockjs: bool,
-    session: Session,
-    leftover: Vec<u8>,
-) {
-    let id = shard.conns.borrow_mut().insert(dialect);
-    if let (true, Some(slot)) = (sockjs, shard.conns.borrow_mut().get_mut(id)) {
-        slot.framing = Framing::SockJsWebSocket;
+/// The WebSocket phase as a task of its own, sized for the connection rather than for
+/// the HTTP phase before it (whose futures would otherwise sit in every idle
+/// connection's task). A panic in a handler ends this connection only; dropping the
+/// connection unregisters it.
+struct WsTask(WsConn);
+
+impl Future for WsTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let conn = &mut self.get_mut().0;
+        std::panic::catch_unwind(AssertUnwindSafe(|| conn.poll(cx))).unwrap_or_else(|_| {
+            tracing::error!(
+                shard = conn.shard.id,
+                "connection handler panicked; connection closed"
+            );
+            Poll::Ready(())
+        })
     }
-    let figures = &shard.figures.shards[shard.id];
-    figures.connections.fetch_add(1, Ordering::Relaxed);
-    if dialect != Dialect::Echo {
-        shard.engine.borrow_mut().open(id);
-    }
-    dispatch::on_open(&shard, id, &session);
-    let mut conn = WsConn {
-        shard: shard.clone(),
-        id,
-        dialect,
-        sockjs,
-        stream,
-        session,
-        decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
-        pending: Vec::new(),
-        close_sent: false,
-        close_received: false,
-        failed: false,
-        eof: false,
-        linger: None,
-    };
-    // The request head's buffer is kept only if a frame began in it: whatever a local
-    // holds across the await below sits in every idle connection's task.
-    conn.pending = leftover;
-    conn.decode_pending();
-    let outcome = AssertUnwindSafe(poll_fn(|cx| conn.poll(cx)))
-        .catch_unwind()
-        .await;
-    if outcome.is_err() {
-        tracing::error!(
-            shard = shard.id,
-            "connection handler panicked; connection closed"
-        );
-    }
-    if dialect != Dialect::Echo {
-        shard.with_engine(|engine, out| engine.close(id, out));
-    }
-    shard.conns.borrow_mut().remove(id);
-    figures.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// A WebSocket connection's own state (the shared part lives in the shard's table).
@@ -338,7 +306,61 @@ struct WsConn {
     linger: Option<Timer>,
 }
 
+impl Drop for WsConn {
+    /// Unregisters the connection, however it ended.
+    fn drop(&mut self) {
+        let shard = &self.shard;
+        if self.dialect != Dialect::Echo {
+            shard.with_engine(|engine, out| engine.close(self.id, out));
+        }
+        shard.conns.borrow_mut().remove(self.id);
+        shard.figures.shards[shard.id]
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl WsConn {
+    /// Registers an upgraded connection and handles the frames that came with the
+    /// request (`leftover`).
+    fn open(
+        shard: Rc<Shard>,
+        stream: TcpStream,
+        dialect: Dialect,
+        sockjs: bool,
+        session: Session,
+        leftover: Vec<u8>,
+    ) -> WsConn {
+        let id = shard.conns.borrow_mut().insert(dialect);
+        if let (true, Some(slot)) = (sockjs, shard.conns.borrow_mut().get_mut(id)) {
+            slot.framing = Framing::SockJsWebSocket;
+        }
+        shard.figures.shards[shard.id]
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        if dialect != Dialect::Echo {
+            shard.engine.borrow_mut().open(id);
+        }
+        dispatch::on_open(&shard, id, &session);
+        let mut conn = WsConn {
+            decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
+            shard,
+            id,
+            dialect,
+            sockjs,
+            stream,
+            session,
+            pending: leftover,
+            close_sent: false,
+            close_received: false,
+            failed: false,
+            eof: false,
+            linger: None,
+        };
+        conn.decode_pending();
+        conn
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..READ_BUDGET {
             if self.flush(cx).is_err() {
