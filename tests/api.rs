@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::Client;
+use common::{Client, socketcluster};
 use serde_json::{Value, json};
 use turntable::auth::Secret;
 use turntable::runtime::Server;
@@ -112,11 +112,8 @@ fn world_member(addr: SocketAddr, shard: usize, user: &str) -> Client {
 }
 
 fn sc_subscriber(addr: SocketAddr, shard: usize, channel: &str) -> Client {
-    let mut c = Client::connect_on_shard(addr, "/socketcluster/", shard);
-    c.send(json!({"event":"#handshake","data":{},"cid":1}));
-    assert_eq!(c.recv()["rid"], 1);
-    c.send(json!({"event":"#subscribe","data":{"channel":channel},"cid":2}));
-    assert_eq!(c.recv(), json!({"rid":2}));
+    let (mut c, _) = socketcluster::handshaken_on(addr, shard, json!({}));
+    socketcluster::subscribe(&mut c, channel, 2);
     c
 }
 
@@ -260,7 +257,7 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
             json!({"command":"game","data":{"channel":"arena","seq":i,"from":"","actions":{"n":i}}})
         );
         assert_eq!(
-            sc.recv(),
+            socketcluster::recv(&mut sc),
             json!({"event":"#publish","data":{"channel":"arena","data":{"n":i}}})
         );
     }
@@ -379,7 +376,10 @@ fn reload_reaches_every_client_in_its_dialect() {
     assert_eq!(answer.json(), json!({"reloaded": 3}));
     assert_eq!(game.recv(), json!({"command":"reload","data":{}}));
     assert_eq!(world.recv(), json!(["connection.reload", {}]));
-    assert_eq!(sc.recv(), json!({"event":"reload","data":{}}));
+    assert_eq!(
+        socketcluster::recv(&mut sc),
+        json!({"event":"reload","data":{}})
+    );
 }
 
 /// Polls `f` until it is true (figures are published on each shard's clock tick).
@@ -504,7 +504,7 @@ fn kick_takes_connections_out_of_a_channel_in_every_dialect() {
     );
     assert_eq!(all.json()["kicked"], 2);
     assert_eq!(
-        sc.recv(),
+        socketcluster::recv(&mut sc),
         json!({"event":"#kickOut","data":{"message":"closing","channel":"world:default:hall"}})
     );
     assert_eq!(ann.recv()[0], "channel.kicked");
@@ -553,13 +553,34 @@ fn lobby_games_are_created_joined_left_and_closed_in_view_of_every_dialect() {
     assert_eq!((created.status, created.json()), (200, game.clone()));
     let news = json!({"type": "game_created", "game": game});
     assert_eq!(lobby_v1.recv()["data"]["actions"], news);
-    assert_eq!(lobby_sc.recv()["data"]["data"], news);
+    assert_eq!(socketcluster::recv(&mut lobby_sc)["data"]["data"], news);
     assert_eq!(lobby_world.recv()[1]["data"], news);
+
+    // The lobby is the server's, and a game takes publishes from its players only:
+    // forged announcements are refused in every dialect and reach nobody.
+    lobby_sc.send(json!({"event":"#publish","data":{"channel":"lobby","data":news},"cid":7}));
+    assert_eq!(
+        socketcluster::recv(&mut lobby_sc),
+        json!({"rid":7,"error":{"name":"BrokerError","message":"only the server publishes to this channel"}})
+    );
+    lobby_sc.send(json!({"event":"#publish","data":{"channel":"game:duel","data":{}},"cid":8}));
+    assert_eq!(
+        socketcluster::recv(&mut lobby_sc)["error"]["message"],
+        "not a member of this channel"
+    );
+    lobby_world.send(json!(["channel.send", 2, {"channel": "lobby", "data": news}]));
+    assert_eq!(
+        lobby_world.recv(),
+        json!(["error", 2, {"code": "channel.server_only", "message": "only the server publishes to this channel"}])
+    );
     assert_eq!(get(addr, "/api/games").json(), json!({"games": [game]}));
 
     let mut ann = turntable_member(addr, 0, "ann", "game:duel");
     let joined = |user: &str, players: u64| json!({"type": "player_joined", "game": "duel", "user": user, "players": players});
-    assert_eq!(lobby_sc.recv()["data"]["data"], joined("ann", 1));
+    assert_eq!(
+        socketcluster::recv(&mut lobby_sc)["data"]["data"],
+        joined("ann", 1)
+    );
     let mut bob = world_member(addr, 1, "bob");
     bob.send(json!(["channel.join", 2, {"channel": "game:duel"}]));
     assert_eq!(bob.recv()[2]["members"], json!(["ann", "bob"]));
@@ -567,7 +588,10 @@ fn lobby_games_are_created_joined_left_and_closed_in_view_of_every_dialect() {
         ann.recv(),
         json!({"command":"memberjoined","data":{"channel":"game:duel","user":"bob"}})
     );
-    assert_eq!(lobby_sc.recv()["data"]["data"], joined("bob", 2));
+    assert_eq!(
+        socketcluster::recv(&mut lobby_sc)["data"]["data"],
+        joined("bob", 2)
+    );
 
     let mut late = world_member(addr, 0, "cy");
     late.send(json!(["channel.join", 3, {"channel": "game:duel"}]));
@@ -585,7 +609,7 @@ fn lobby_games_are_created_joined_left_and_closed_in_view_of_every_dialect() {
     assert_eq!(bob.recv()[0], "success");
     assert_eq!(ann.recv()["command"], "memberleft");
     assert_eq!(
-        lobby_sc.recv()["data"]["data"],
+        socketcluster::recv(&mut lobby_sc)["data"]["data"],
         json!({"type": "player_left", "game": "duel", "user": "bob", "players": 1})
     );
     assert_eq!(get(addr, "/api/games").json()["games"][0]["players"], 1);
@@ -600,7 +624,7 @@ fn lobby_games_are_created_joined_left_and_closed_in_view_of_every_dialect() {
         json!({"command":"kicked","data":{"channel":"game:duel","message":"game closed"}})
     );
     assert_eq!(
-        lobby_sc.recv()["data"]["data"],
+        socketcluster::recv(&mut lobby_sc)["data"]["data"],
         json!({"type": "game_closed", "game": "duel"})
     );
     assert_eq!(get(addr, "/api/games").json(), json!({"games": []}));

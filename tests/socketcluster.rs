@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::Client;
+use common::socketcluster::{handshaken_on, recv, subscribe};
 use serde_json::{Map, Value, json};
 use tungstenite::Message;
 use turntable::auth::{Auth, Secret, now_secs};
@@ -25,36 +25,6 @@ fn sc_server(change: impl FnOnce(&mut turntable::config::Config)) -> Server {
 
 fn auth() -> Auth {
     Auth::new(&Secret::new(SECRET.into()).unwrap())
-}
-
-/// The next JSON message, skipping the server's `#1` keepalives.
-fn recv(c: &mut Client) -> Value {
-    loop {
-        match c.next() {
-            Message::Text(t) if t.as_str() == "#1" => continue,
-            Message::Text(t) => return serde_json::from_str(&t).expect("JSON"),
-            other => panic!("expected text, got {other:?}"),
-        }
-    }
-}
-
-/// Connects on `shard` and shakes hands; returns the client and the handshake data.
-fn handshaken_on(addr: SocketAddr, shard: usize, data: Value) -> (Client, Value) {
-    let mut c = Client::connect_on_shard(addr, "/socketcluster/", shard);
-    c.send(json!({"event":"#handshake","data":data,"cid":1}));
-    let mut reply = recv(&mut c);
-    if reply.get("event").is_some() {
-        // A refused token: #removeAuthToken comes first.
-        assert_eq!(reply, json!({"event":"#removeAuthToken","data":null}));
-        reply = recv(&mut c);
-    }
-    assert_eq!(reply["rid"], 1, "{reply}");
-    (c, reply["data"].clone())
-}
-
-fn subscribe(c: &mut Client, channel: &str, cid: u64) {
-    c.send(json!({"event":"#subscribe","data":{"channel":channel},"cid":cid}));
-    assert_eq!(recv(c), json!({"rid":cid}));
 }
 
 fn delivery(channel: &str, data: Value) -> Value {

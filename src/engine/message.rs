@@ -44,7 +44,8 @@ pub enum ErrorCode {
     NotIdentified,
     /// A second identification on the same connection.
     AlreadyIdentified,
-    /// A publish or leave on a channel the connection has not joined.
+    /// A publish or leave on a channel the connection has not joined (a game's channel
+    /// takes publishes from its players only, whatever the dialect).
     NotMember,
     /// A connection tried to watch more users than the configured limit.
     TooManyWatches,
@@ -66,6 +67,8 @@ pub enum ErrorCode {
     UnknownGame,
     /// A join of a game that has as many players as it allows.
     GameFull,
+    /// A client publish to a channel only the server publishes to (the lobby).
+    ServerChannel,
     /// An edit of a document the connection has not opened.
     DocumentNotOpen,
     /// A new document on a shard that holds as many as it may.
@@ -91,6 +94,7 @@ impl ErrorCode {
             ErrorCode::NotSubscribed => "channel.not_subscribed",
             ErrorCode::UnknownGame => "game.unknown",
             ErrorCode::GameFull => "game.full",
+            ErrorCode::ServerChannel => "channel.server_only",
             ErrorCode::DocumentNotOpen => "ot.not_open",
             ErrorCode::TooManyDocuments => "ot.too_many_documents",
             ErrorCode::EditRefused(e) => e.code(),
@@ -113,6 +117,7 @@ impl ErrorCode {
             ErrorCode::NotSubscribed => "not subscribed to this channel",
             ErrorCode::UnknownGame => "no such game is open",
             ErrorCode::GameFull => "the game is full",
+            ErrorCode::ServerChannel => "only the server publishes to this channel",
             ErrorCode::DocumentNotOpen => "open the document first",
             ErrorCode::TooManyDocuments => "no room for another document on this server",
             ErrorCode::EditRefused(e) => e.message(),

@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use super::channels::RosterChange;
-use super::lobby::PlayerChange;
+use super::lobby::{GAME_PREFIX, LOBBY, PlayerChange};
 use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg};
 use super::{Engine, Outbox, refuse};
 
@@ -223,11 +223,13 @@ impl Engine {
         mode: PublishMode,
         out: &mut impl Outbox,
     ) {
-        if mode.members_only
-            && !self.conns[&conn]
-                .tie(&channel)
-                .is_some_and(|t| t.member && t.state == JoinState::Done)
-        {
+        if channel.as_ref() == LOBBY {
+            return refuse(conn, ErrorCode::ServerChannel, mode.receipt, out);
+        }
+        let member = self.conns[&conn]
+            .tie(&channel)
+            .is_some_and(|t| t.member && t.state == JoinState::Done);
+        if (mode.members_only || channel.starts_with(GAME_PREFIX)) && !member {
             return refuse(conn, ErrorCode::NotMember, mode.receipt, out);
         }
         let msg = ShardMsg::Publish {

@@ -61,11 +61,7 @@ pub async fn answer(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Vec<u8>
 
 async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Value, Refusal> {
     authorize(shard, request.authorization.as_deref())?;
-    let segments: Vec<String> = request
-        .path
-        .trim_start_matches("/api")
-        .split('/')
-        .filter(|s| !s.is_empty())
+    let segments: Vec<String> = segments(&request.path)
         .map(http::percent_decode)
         .collect::<Option<_>>()
         .ok_or_else(|| refuse(400, "api.malformed", "invalid percent-encoding in the path"))?;
@@ -107,13 +103,17 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
     }
 }
 
-/// The methods a path takes, as an `Allow` header lists them; empty if it is unknown.
-fn allowed(path: &str) -> &'static str {
-    let segments: Vec<&str> = path
-        .trim_start_matches("/api")
+/// The segments of an API path after `/api`.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.strip_prefix("/api")
+        .unwrap_or(path)
         .split('/')
         .filter(|s| !s.is_empty())
-        .collect();
+}
+
+/// The methods a path takes, as an `Allow` header lists them; empty if it is unknown.
+fn allowed(path: &str) -> &'static str {
+    let segments: Vec<&str> = segments(path).collect();
     match segments[..] {
         ["stats"] | ["channels", _, "presence"] | ["users", _] => "GET",
         ["games"] => "GET, POST",
@@ -419,6 +419,7 @@ mod tests {
         assert_eq!(allowed("/api/users/ann"), "GET");
         assert_eq!(allowed("/api/users/ann/disconnect"), "POST");
         assert_eq!(allowed("/api/nothing"), "");
+        assert_eq!(allowed("/api/api/stats"), "", "the prefix is stripped once");
     }
 
     #[test]

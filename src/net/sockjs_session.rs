@@ -572,9 +572,12 @@ impl Writer {
             Transport::EventSource => {
                 format!("data: {}\r\n\r\n", escape_eventsource(&text)).into_bytes()
             }
+            // `<` escaped: a `</script>` inside a message must not end the script.
             Transport::HtmlFile { .. } => format!(
                 "<script>\np({});\n</script>\r\n",
                 serde_json::Value::from(text.as_ref())
+                    .to_string()
+                    .replace('<', "\\u003c")
             )
             .into_bytes(),
             Transport::JsonpPolling { callback } => format!(

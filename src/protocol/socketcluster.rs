@@ -326,11 +326,11 @@ fn renew(auth: Option<&Auth>, mut claims: Map<String, Value>) -> Option<String> 
     let exp = claims.get("exp")?.as_u64()?;
     let iat = claims.get("iat")?.as_u64()?;
     let (now, lifetime) = (now_secs(), exp.checked_sub(iat)?);
-    if exp.saturating_sub(now) * 2 >= lifetime {
+    if exp.saturating_sub(now).saturating_mul(2) >= lifetime {
         return None;
     }
     claims.insert("iat".into(), Value::from(now));
-    claims.insert("exp".into(), Value::from(now + lifetime));
+    claims.insert("exp".into(), Value::from(now.checked_add(lifetime)?));
     Some(auth.sign(&claims))
 }
 

@@ -21,8 +21,8 @@ use prometheus_client::registry::Registry;
 use crate::net::conns::Dialect;
 
 /// The HTTP statuses counted one by one; anything else counts as `other`.
-pub const STATUSES: [u16; 16] = [
-    101, 200, 204, 304, 400, 401, 403, 404, 405, 411, 413, 415, 426, 431, 500, 503,
+pub const STATUSES: [u16; 17] = [
+    101, 200, 204, 304, 400, 401, 403, 404, 405, 409, 411, 413, 415, 426, 431, 500, 503,
 ];
 
 /// The dialects connections are counted by, in [`Dialect::index`] order.

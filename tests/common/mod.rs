@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod node;
+pub mod socketcluster;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
