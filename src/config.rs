@@ -94,6 +94,10 @@ pub struct Settings {
     /// [default: 5000].
     #[arg(long, value_name = "MS")]
     pub sockjs_disconnect_delay: Option<u64>,
+    /// SockJS HTTP sessions one shard holds; a new one beyond it gets 503
+    /// [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub sockjs_max_sessions: Option<usize>,
     /// Milliseconds of SocketCluster client silence before the server closes with
     /// 4001; announced in the handshake [default: 20000].
     #[arg(long, value_name = "MS")]
@@ -158,6 +162,7 @@ impl Settings {
             sockjs_disconnect_delay: over
                 .sockjs_disconnect_delay
                 .or(self.sockjs_disconnect_delay),
+            sockjs_max_sessions: over.sockjs_max_sessions.or(self.sockjs_max_sessions),
             sc_ping_timeout: over.sc_ping_timeout.or(self.sc_ping_timeout),
             world: over.world.or(self.world),
             max_connections_per_user: over
@@ -224,6 +229,12 @@ impl Settings {
             sockjs_disconnect_delay: millis(
                 "sockjs_disconnect_delay",
                 self.sockjs_disconnect_delay.unwrap_or(5_000),
+            )?,
+            sockjs_max_sessions: within(
+                "sockjs_max_sessions",
+                self.sockjs_max_sessions.unwrap_or(10_000),
+                1,
+                1 << 24,
             )?,
             sc_ping_timeout,
             worlds: worlds.into_iter().map(String::into_boxed_str).collect(),
@@ -361,6 +372,8 @@ pub struct Config {
     pub sockjs_heartbeat: Duration,
     /// How long a SockJS HTTP session waits for its next request.
     pub sockjs_disconnect_delay: Duration,
+    /// SockJS HTTP sessions per shard.
+    pub sockjs_max_sessions: usize,
     /// SocketCluster client silence that closes the connection (4001).
     pub sc_ping_timeout: Duration,
     /// The World ids served at /ws/world/<id>.

@@ -303,11 +303,63 @@ fn polling_sessions_keep_their_order_whichever_shard_a_request_lands_on() {
             .map(|m| serde_json::from_str(m).unwrap())
             .collect();
         assert_eq!(messages.len(), 2, "{frame}");
-        assert!(
-            messages.contains(&json!({"command":"identified","data":{"id":session}})),
+        assert_eq!(
+            messages[0],
+            json!({"command":"identified","data":{"id":session}}),
+            "in the order sent: {frame}"
+        );
+        assert_eq!(messages[1]["command"], "error", "{frame}");
+        assert_eq!(
+            messages[1]["data"]["code"], "protocol.unknown_command",
             "{frame}"
         );
     }
+}
+
+#[test]
+fn a_shard_holds_at_most_its_session_limit_and_long_ids_are_refused() {
+    let server = common::server_with(|c| c.sockjs_max_sessions = 1);
+    let addr = server.local_addr();
+    // Two shards with a limit of one each: a third new session finds no room
+    // wherever it lands, while the sessions that exist carry on.
+    let mut open = Vec::new();
+    for session in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+        let (status, body) = exchange(
+            addr,
+            "POST",
+            &format!("/sockjs/turntable/000/{session}/xhr"),
+            None,
+            "",
+        );
+        match status {
+            200 => {
+                assert_eq!(body, "o\n");
+                open.push(session);
+            }
+            503 => assert_eq!(body, "too many sessions\n"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        (1..=2).contains(&open.len()),
+        "one session per shard: {open:?}"
+    );
+    assert!(
+        poll(addr, open[0]).contains("idyou"),
+        "an open session works"
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        exchange(
+            addr,
+            "POST",
+            &format!("/sockjs/turntable/000/{long}/xhr"),
+            None,
+            ""
+        )
+        .0,
+        404
+    );
 }
 
 #[test]

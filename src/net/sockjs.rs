@@ -408,7 +408,7 @@ fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Service, &'p str)
 
 /// Server and session ids: non-empty, without `.` (and without `/`, by splitting).
 fn is_id(s: &str) -> bool {
-    !s.is_empty() && !s.contains('.')
+    !s.is_empty() && s.len() <= 64 && !s.contains('.')
 }
 
 /// `iframe.html`, `iframe-1.2.3.html` and the like.

@@ -49,16 +49,6 @@ pub struct HttpSessions {
     by_id: AHashMap<Box<str>, HttpSession>,
 }
 
-impl HttpSessions {
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-}
-
 /// Serves one transport request on this (the session's) shard; false if the
 /// connection must close afterwards.
 pub async fn serve(
@@ -73,8 +63,21 @@ pub async fn serve(
             let keep = request.keep_alive && super::http::status_of(&response) < 500;
             stream.write_all(&response).await.is_ok() && keep
         }
+        _ if refused_as_new(shard, request) => {
+            let busy = http::respond(503, "text/plain", b"too many sessions\n", false);
+            let _ = stream.write_all(&busy).await;
+            false
+        }
         _ => receive(shard, stream, request).await,
     }
+}
+
+/// A receiver for a session that does not exist yet on a shard that holds as many as
+/// it may.
+fn refused_as_new(shard: &Shard, request: &TransportRequest) -> bool {
+    let sessions = shard.sockjs_sessions.borrow();
+    sessions.by_id.len() >= shard.config.sockjs_max_sessions
+        && !sessions.by_id.contains_key(&request.session)
 }
 
 /// Hands the messages of an `xhr_send` / `jsonp_send` body to the session's dialect.
@@ -194,7 +197,7 @@ enum Step {
 async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportRequest) -> bool {
     let writer = Writer::new(request);
     let (attached, first) = attach(shard, request);
-    if stream.write_all(&writer.head()).await.is_err() {
+    if !write_within(shard, stream, &writer.head()).await {
         if attached {
             detach(shard, &request.session, true);
         }
@@ -216,7 +219,7 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
         };
         let (bytes, counted) = writer.frame(&frame);
         sent += counted;
-        if stream.write_all(&bytes).await.is_err() {
+        if !write_within(shard, stream, &bytes).await {
             client_gone = true;
             break;
         }
@@ -241,7 +244,19 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
         detach(shard, &request.session, false);
     }
     let end = writer.end();
-    stream.write_all(&end).await.is_ok() && writer.keeps_connection()
+    write_within(shard, stream, &end).await && writer.keeps_connection()
+}
+
+/// Writes `bytes` unless the client takes longer than the disconnect delay to read
+/// them; false if it did not, or the write failed. A receiver stuck on a client that
+/// stopped reading would otherwise keep its session, and the user, online for ever.
+async fn write_within(shard: &Shard, stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    let limit = shard.config.sockjs_disconnect_delay;
+    future::or(async { stream.write_all(bytes).await.is_ok() }, async {
+        Timer::new(limit).await;
+        false
+    })
+    .await
 }
 
 /// Opens the session if it is new and attaches the receiver; returns whether it did,
