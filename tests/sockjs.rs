@@ -127,6 +127,28 @@ fn the_http_endpoints_answer_as_sockjs_node_does() {
         "{welcome}"
     );
 
+    // A body where none is read closes the connection: it is never taken for the next
+    // request. A transport's body must have a length that is a number.
+    let inner = "GET /sockjs/talker HTTP/1.1\r\nHost: t\r\n\r\n";
+    let smuggled = raw(
+        addr,
+        &format!(
+            "GET /sockjs/talker/info HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{inner}",
+            inner.len()
+        ),
+    );
+    assert_eq!(smuggled.matches("HTTP/1.1 ").count(), 1, "{smuggled}");
+    assert!(smuggled.contains("Connection: close\r\n"), "{smuggled}");
+    let bad_length = raw(
+        addr,
+        "POST /sockjs/talker/000/bl/xhr_send HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n",
+    );
+    assert!(bad_length.starts_with("HTTP/1.1 400"), "{bad_length}");
+    assert!(
+        bad_length.ends_with("invalid content length\n"),
+        "{bad_length}"
+    );
+
     let info = |origin: &str| {
         raw(
             addr,

@@ -164,8 +164,7 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
-    let has_body = header(request, "content-length").is_some_and(|v| v.trim() != "0")
-        || header(request, "transfer-encoding").is_some();
+    let has_body = has_body(request);
     if !route.is_websocket() {
         let keep_alive = !has_body && keep_alive(request);
         return Decision::Http { route, keep_alive };
@@ -303,6 +302,13 @@ fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
     Decision::Reject {
         response: response(status, extra, "text/plain", body.as_bytes(), false),
     }
+}
+
+/// Whether a body follows the head (a route that reads none must not keep the
+/// connection, or the body would be read as the next request).
+pub fn has_body(request: &httparse::Request<'_, '_>) -> bool {
+    header(request, "content-length").is_some_and(|v| v.trim() != "0")
+        || header(request, "transfer-encoding").is_some()
 }
 
 /// Decodes `%XX` escapes (a path segment or query value); `None` if one is malformed

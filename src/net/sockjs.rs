@@ -67,6 +67,8 @@ pub fn decide(
     let route = service.route;
     let method = request.method.unwrap_or("");
     let keep_alive = http::keep_alive(request);
+    // Only the transports read a body; elsewhere one ends the connection after the answer.
+    let bodiless_keep_alive = keep_alive && !http::has_body(request);
     let trimmed = rest.strip_suffix('/').unwrap_or(rest);
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
     let decision = match (rest, &segments[..]) {
@@ -76,15 +78,17 @@ pub fn decide(
                 &[],
                 "text/plain; charset=UTF-8",
                 b"Welcome to SockJS!\n",
-                keep_alive,
+                bodiless_keep_alive,
             )
         }),
         (_, ["info"]) => match method {
-            "GET" => info(request, service, keep_alive),
-            "OPTIONS" => options(request, service, "OPTIONS, GET", keep_alive),
+            "GET" => info(request, service, bodiless_keep_alive),
+            "OPTIONS" => options(request, service, "OPTIONS, GET", bodiless_keep_alive),
             _ => not_allowed("OPTIONS, GET"),
         },
-        (_, [page]) if is_iframe(page) => only(method, "GET", || iframe(request, keep_alive)),
+        (_, [page]) if is_iframe(page) => {
+            only(method, "GET", || iframe(request, bodiless_keep_alive))
+        }
         (_, ["websocket"] | [_, _, "websocket"]) if !service.websocket => respond(
             404,
             &[CACHE_FOR_A_YEAR],
@@ -114,13 +118,9 @@ pub fn decide(
                     session: Box::from(*session),
                     transport,
                     content_type: http::header(request, "content-type").map(str::to_owned),
-                    body_len: match http::header(request, "transfer-encoding") {
-                        Some(te) if te.to_ascii_lowercase().contains("chunked") => None,
-                        _ => Some(
-                            http::header(request, "content-length")
-                                .and_then(|v| v.trim().parse().ok())
-                                .unwrap_or(0),
-                        ),
+                    body_len: match body_len(request) {
+                        Ok(len) => len,
+                        Err(refusal) => return Some(refusal),
                     },
                     cors: cors(request, service, *kind == "eventsource"),
                     response_limit: service.response_limit,
@@ -293,6 +293,25 @@ pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
         }
         body.extend_from_slice(&buf[at..at + size]);
         at += size + 2;
+    }
+}
+
+/// A transport request's body: `Some(length)`, or `None` when chunked; a
+/// Content-Length that is not a number, or another transfer coding, is refused.
+fn body_len(request: &httparse::Request<'_, '_>) -> Result<Option<usize>, Decision> {
+    let bad = |what: &str| {
+        Err(Decision::Reject {
+            response: http::response(400, &[], "text/plain", what.as_bytes(), false),
+        })
+    };
+    match http::header(request, "transfer-encoding") {
+        Some(te) if te.trim().eq_ignore_ascii_case("chunked") => Ok(None),
+        Some(_) => bad("unsupported transfer encoding\n"),
+        None => match http::header(request, "content-length").map(|v| v.trim().parse()) {
+            None => Ok(Some(0)),
+            Some(Ok(len)) => Ok(Some(len)),
+            Some(Err(_)) => bad("invalid content length\n"),
+        },
     }
 }
 
