@@ -346,3 +346,35 @@ fn an_edit_against_a_revision_older_than_the_history_is_refused() {
     let stale = edit(&mut ann, 3, 2, json!([{"insert": "y"}]));
     assert_eq!(error_code(&stale), "ot.revision_too_old");
 }
+
+#[test]
+fn a_refused_open_leaves_nothing_half_open() {
+    let server = common::server_with(|c| c.limits.max_documents = 1);
+    let addr = server.local_addr();
+    let mut ann = member(addr, 0, "ann");
+    // Two documents with the same owner shard, which has room for one.
+    let owner =
+        |name: &str| turntable::engine::owner_shard(&format!("world:default:ot:{name}"), 1, 2);
+    let first = "d0";
+    let second = (1..)
+        .map(|i| format!("d{i}"))
+        .find(|name| owner(name) == owner(first))
+        .unwrap();
+    assert_eq!(
+        rpc(&mut ann, "ot.open", 1, json!({"document": first}))[0],
+        "success"
+    );
+    assert_eq!(
+        rpc(&mut ann, "ot.open", 2, json!({"document": second})),
+        json!(["error", 2, {"code": "ot.too_many_documents", "message": "no room for another document on this server"}])
+    );
+    assert_eq!(
+        error_code(&rpc(&mut ann, "ot.close", 3, json!({"document": second}))),
+        "ot.not_open",
+        "the refused open left no tie behind"
+    );
+    assert_eq!(
+        rpc(&mut ann, "ot.close", 4, json!({"document": first}))[0],
+        "success"
+    );
+}

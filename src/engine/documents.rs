@@ -117,11 +117,9 @@ impl Engine {
                 receipt,
             } => {
                 self.tie_done(conn, &document);
-                let listening = self
-                    .conns
-                    .get(&conn)
-                    .is_some_and(|l| l.tie(&document).is_some());
-                if listening {
+                // Every RPC request is answered, even an open the client closed again
+                // before this came.
+                if self.conns.contains_key(&conn) {
                     let opened = Event::DocumentOpened {
                         document,
                         text,
@@ -148,7 +146,13 @@ impl Engine {
             && self.documents.len() >= self.limits.max_documents
             && !self.evict_a_closed_document()
         {
-            return self.refuse_at(conn, ErrorCode::TooManyDocuments, receipt, out);
+            let refused = ShardMsg::TieRefused {
+                channel: document,
+                conn: conn.conn,
+                code: ErrorCode::TooManyDocuments,
+                receipt,
+            };
+            return self.route(conn.shard, refused, out);
         }
         let max_len = self.limits.max_document_len;
         let doc = self

@@ -482,8 +482,9 @@ pub enum ShardMsg {
         members: Vec<Box<str>>,
         receipt: Receipt,
     },
-    /// The channel owner refused a join (a game that is unknown or full).
-    JoinRefused {
+    /// The channel owner refused a join (a game that is unknown or full) or a document
+    /// open (no room for another document): the connection's pending tie goes.
+    TieRefused {
         channel: Box<str>,
         conn: ConnId,
         code: ErrorCode,

@@ -550,7 +550,7 @@ impl Engine {
             | ShardMsg::Publish { .. }
             | ShardMsg::Joined { .. }
             | ShardMsg::Subscribed { .. }
-            | ShardMsg::JoinRefused { .. }
+            | ShardMsg::TieRefused { .. }
             | ShardMsg::Announce { .. }
             | ShardMsg::Members { .. }
             | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),

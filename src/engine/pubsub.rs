@@ -337,13 +337,10 @@ impl Engine {
                 receipt,
             } => {
                 let fresh = self.tie_done(conn, &channel);
-                // An RPC client asking again is answered; turntable v1 is not.
-                let repeat = receipt.is_some()
-                    && self
-                        .conns
-                        .get(&conn)
-                        .is_some_and(|l| l.tie(&channel).is_some());
-                if fresh || repeat {
+                // Every RPC request is answered (a repeated join, or one the client
+                // left again before this came); turntable v1 hears of a join once.
+                let rpc = receipt.is_some() && self.conns.contains_key(&conn);
+                if fresh || rpc {
                     let event = Event::Joined {
                         channel,
                         members,
@@ -365,7 +362,7 @@ impl Engine {
             ShardMsg::ToChannel { channel, event } => {
                 self.deliver_to_channel(&channel, &event, out)
             }
-            ShardMsg::JoinRefused {
+            ShardMsg::TieRefused {
                 channel,
                 conn,
                 code,
@@ -430,7 +427,7 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         if let Some(code) = self.game_refusal(&channel, &user) {
-            let refused = ShardMsg::JoinRefused {
+            let refused = ShardMsg::TieRefused {
                 channel,
                 conn: conn.conn,
                 code,

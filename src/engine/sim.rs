@@ -531,6 +531,53 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
 }
 
 #[test]
+fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
+    let mut sim = Sim::new(2, 5);
+    let c = sim.identified(1, "u");
+    sim.settle();
+    sim.take(c);
+    let channel: Box<str> = (0..)
+        .map(|i| format!("c{i}"))
+        .find(|name| owner_shard(name, 1, 2) == 0)
+        .expect("a channel owned by the other shard")
+        .into();
+    let receipt = |id: &str| Some(Box::from(id));
+    sim.cmd(
+        c,
+        Command::Join {
+            receipt: receipt("1"),
+            channel: channel.clone(),
+            invite: vec![],
+        },
+    );
+    sim.cmd(
+        c,
+        Command::Leave {
+            receipt: receipt("2"),
+            channel: channel.clone(),
+        },
+    );
+    sim.settle();
+    assert_eq!(
+        sim.take(c),
+        vec![
+            Event::Left {
+                receipt: receipt("2"),
+                channel: channel.clone(),
+            },
+            Event::Joined {
+                receipt: receipt("1"),
+                channel,
+                members: ids(&["u"]),
+            },
+        ]
+    );
+    sim.close(c);
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+#[test]
 fn presence_churn_ends_in_the_right_status() {
     for seed in 1..10 {
         let shards = 4;
