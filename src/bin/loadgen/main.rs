@@ -201,7 +201,12 @@ impl Tally {
     }
 
     fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+        self.us_at(Instant::now())
+    }
+
+    /// `at` on the clock latencies are measured with.
+    fn us_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_micros() as u64
     }
 
     /// Counts one delivered game message and its latency.
