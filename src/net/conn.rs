@@ -69,7 +69,7 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 if home != shard.id
                     && let Some(senders) = shard.handover.get()
                 {
-                    if Box::pin(handover::hand_over(senders, home, &stream, head.clone())).await {
+                    if handover::hand_over(senders, home, &stream, std::mem::take(&mut head)) {
                         return;
                     }
                     tracing::warn!(
@@ -81,11 +81,20 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                     let _ = stream.write_all(&busy).await;
                     return;
                 }
-                let Some((body, end)) =
-                    read_body(&shard, &mut stream, &mut head, head_len, request.body_len).await
-                else {
-                    return;
-                };
+                let (body, end) =
+                    match read_body(&shard, &mut stream, &mut head, head_len, request.body_len)
+                        .await
+                    {
+                        Ok(read) => read,
+                        Err(BodyError::Gone) => return,
+                        Err(BodyError::Malformed) => {
+                            let bad =
+                                http::respond(400, "text/plain", b"broken chunked body\n", false);
+                            shard.tally.http_response(400);
+                            let _ = stream.write_all(&bad).await;
+                            return;
+                        }
+                    };
                 if !Box::pin(sockjs_session::serve(&shard, &mut stream, &request, &body)).await {
                     return;
                 }
@@ -161,28 +170,36 @@ async fn read_at_least(
     true
 }
 
+/// Why a request body could not be read.
+enum BodyError {
+    /// Timeout, EOF or a socket error: nobody to answer.
+    Gone,
+    /// A chunked body that breaks the chunked coding (answered with 400).
+    Malformed,
+}
+
 /// Reads the body after a head of `head_len` bytes — `len` bytes, or chunked if `None`
-/// — and returns it with where it ends in `buf`; `None` on timeout, EOF, error or a
-/// malformed chunked body.
+/// — and returns it with where it ends in `buf`.
 async fn read_body(
     shard: &Shard,
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     head_len: usize,
     len: Option<usize>,
-) -> Option<(Vec<u8>, usize)> {
+) -> Result<(Vec<u8>, usize), BodyError> {
     if let Some(len) = len {
         let end = head_len + len;
-        return read_at_least(shard, stream, buf, end)
-            .await
-            .then(|| (buf[head_len..end].to_vec(), end));
+        return match read_at_least(shard, stream, buf, end).await {
+            true => Ok((buf[head_len..end].to_vec(), end)),
+            false => Err(BodyError::Gone),
+        };
     }
     let deadline = Instant::now() + shard.config.handshake_timeout;
     loop {
         match super::sockjs::dechunk(&buf[head_len..]) {
-            Some(Ok((body, used))) => return Some((body, head_len + used)),
-            Some(Err(())) => return None,
-            None if !read_more(stream, buf, deadline).await => return None,
+            Some(Ok((body, used))) => return Ok((body, head_len + used)),
+            Some(Err(())) => return Err(BodyError::Malformed),
+            None if !read_more(stream, buf, deadline).await => return Err(BodyError::Gone),
             None => {}
         }
     }

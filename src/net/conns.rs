@@ -109,6 +109,12 @@ impl CloseReason {
         code: 4404,
         reason: "unknown world",
     };
+    /// A SockJS HTTP send carried a message over the size limit (what the WebSocket
+    /// transports close with 1009).
+    pub const TOO_BIG: CloseReason = CloseReason {
+        code: 1009,
+        reason: "message too big",
+    };
     pub const PING_TIMEOUT: CloseReason = CloseReason {
         code: 1001,
         reason: "ping timeout",

@@ -120,7 +120,12 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
                 s.last_heard = Instant::now();
                 s.dialect
             });
-        if let Some(dialect) = dialect {
+        let limit = shard.config.max_message_bytes;
+        if dialect.is_some() && messages.iter().any(|m| m.len() > limit) {
+            if let Some(slot) = shard.conns.borrow_mut().get_mut(conn) {
+                slot.request_close(CloseReason::TOO_BIG);
+            }
+        } else if let Some(dialect) = dialect {
             for message in messages {
                 shard.tally.message_in();
                 dispatch::on_text(shard, conn, dialect, &mut state, message.into_bytes());

@@ -29,8 +29,9 @@ pub struct Handover {
 pub type HandoverMesh = MeshBuilder<Handover, Full>;
 
 /// Passes `stream` (with the bytes already read from it) to shard `to`; false if the
-/// socket could not be duplicated or the mesh is closed (the caller keeps serving it).
-pub async fn hand_over(
+/// socket could not be duplicated, or the peer's queue is full or closed (the caller
+/// answers 503 rather than wait on a shard that is not keeping up).
+pub fn hand_over(
     senders: &Senders<Handover>,
     to: ShardId,
     stream: &TcpStream,
@@ -43,7 +44,7 @@ pub async fn hand_over(
     }
     // SAFETY: `fd` is a fresh descriptor nothing else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    senders.send_to(to, Handover { socket, read }).await.is_ok()
+    senders.try_send_to(to, Handover { socket, read }).is_ok()
 }
 
 /// Serves every connection handed to this shard, until the mesh closes.
