@@ -85,6 +85,19 @@ impl Delta {
         Delta::default()
     }
 
+    /// Roughly the memory the delta holds: its ops and their inserted text.
+    pub fn heap_bytes(&self) -> usize {
+        let text: usize = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Insert(text) => text.len(),
+                _ => 0,
+            })
+            .sum();
+        self.ops.len() * std::mem::size_of::<Op>() + text
+    }
+
     /// Appends `op`, keeping the delta canonical.
     pub fn push(&mut self, op: Op) {
         if op.is_empty() {
@@ -412,6 +425,9 @@ impl fmt::Display for OtError {
 
 impl std::error::Error for OtError {}
 
+/// The history a document may keep whatever its size, in bytes.
+pub const HISTORY_BYTES_FLOOR: usize = 64 << 10;
+
 /// A document as its owner shard keeps it: the authoritative text and the recent deltas
 /// that late clients' deltas are transformed over.
 #[derive(Debug)]
@@ -422,19 +438,24 @@ pub struct Document {
     revision: u64,
     /// The last accepted deltas, oldest first: the one at the back made `revision`.
     history: VecDeque<Delta>,
+    /// What the deltas in `history` hold, by [`Delta::heap_bytes`].
+    history_bytes: usize,
     max_history: usize,
     max_len: usize,
 }
 
 impl Document {
-    /// An empty document at revision 0, keeping `max_history` deltas and at most
-    /// `max_len` UTF-16 code units of text.
+    /// An empty document at revision 0, keeping at most `max_len` UTF-16 code units of
+    /// text and the last `max_history` deltas, as long as they hold no more than
+    /// [`HISTORY_BYTES_FLOOR`] or the text's own size, whichever is larger (so a
+    /// document's history costs at most about what its text does).
     pub fn new(max_history: usize, max_len: usize) -> Document {
         Document {
             text: String::new(),
             len_utf16: 0,
             revision: 0,
             history: VecDeque::new(),
+            history_bytes: 0,
             max_history,
             max_len,
         }
@@ -493,9 +514,14 @@ impl Document {
 
     fn accept(&mut self, delta: Delta) {
         self.revision += 1;
+        self.history_bytes += delta.heap_bytes();
         self.history.push_back(delta);
-        if self.history.len() > self.max_history {
-            self.history.pop_front();
+        let budget = self.text.len().max(HISTORY_BYTES_FLOOR);
+        while self.history.len() > self.max_history
+            || (self.history.len() > 1 && self.history_bytes > budget)
+        {
+            let oldest = self.history.pop_front().expect("longer than one");
+            self.history_bytes -= oldest.heap_bytes();
         }
     }
 }
@@ -632,6 +658,30 @@ mod tests {
         let (rev, op) = doc.submit(1, delta([delete(1)])).unwrap();
         assert_eq!((rev, op.is_noop()), (2, true));
         assert_eq!(doc.text(), "bc");
+    }
+
+    #[test]
+    fn history_is_bounded_by_bytes_as_well_as_count() {
+        let mut doc = Document::new(1000, 1 << 20);
+        let chunk = "x".repeat(16 << 10);
+        for rev in 0..8 {
+            // Each edit inserts 16 KiB and deletes it again: the text stays empty.
+            doc.submit(2 * rev, delta([insert(&chunk)])).unwrap();
+            doc.submit(2 * rev + 1, delta([delete(chunk.len())]))
+                .unwrap();
+        }
+        assert_eq!((doc.text(), doc.revision()), ("", 16));
+        assert!(
+            doc.history_bytes <= HISTORY_BYTES_FLOOR && doc.history.len() < 16,
+            "{} deltas, {} bytes",
+            doc.history.len(),
+            doc.history_bytes
+        );
+        let oldest = doc.revision() - doc.history.len() as u64;
+        assert_eq!(
+            doc.submit(0, delta([insert("late")])),
+            Err(OtError::RevisionTooOld { oldest })
+        );
     }
 
     #[test]
