@@ -4,8 +4,9 @@
 # installed into .cache/node by scripts/setup-node.sh first: needs node >= 18 and npm,
 # and the network on first use), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
-# Usage: scripts/test.sh              (everything; ~8 minutes on 2 cores from clean)
-#        AUTOBAHN=0 scripts/test.sh   (skip Autobahn, e.g. offline)
+# Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
+#        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
+#                                      network on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
