@@ -6,9 +6,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
 
-use common::{Client, socketcluster};
+use common::{Client, eventually, socketcluster};
 use serde_json::{Value, json};
 use turntable::auth::Secret;
 use turntable::runtime::Server;
@@ -383,14 +382,6 @@ fn reload_reaches_every_client_in_its_dialect() {
 }
 
 /// Polls `f` until it is true (figures are published on each shard's clock tick).
-fn eventually(mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + common::PATIENCE;
-    while !f() {
-        assert!(Instant::now() < deadline, "never became true");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn stats_and_metrics_count_the_traffic() {
     let server = api_server();

@@ -574,6 +574,14 @@ fn the_protocol_test_services_are_there_when_asked_for() {
         cookie.contains("Set-Cookie: JSESSIONID=abcdef; path=/\r\n"),
         "{cookie}"
     );
+    let jsonp = raw(
+        addr,
+        "GET /cookie_needed_echo/000/kj/jsonp?c=cb HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        jsonp.contains("Set-Cookie: JSESSIONID=dummy; path=/\r\n"),
+        "{jsonp}"
+    );
 }
 
 #[test]
@@ -685,4 +693,24 @@ fn an_oversize_message_over_http_closes_the_session_as_on_a_websocket() {
     let huge = json!({"command":"idme","data":"x".repeat(300)});
     assert_eq!(send(addr, "big", &[huge]).0, 204);
     assert_eq!(poll(addr, "big"), "c[1009,\"message too big\"]\n");
+}
+
+#[test]
+fn http_transport_answers_are_counted_in_the_metrics() {
+    let server = common::server();
+    let addr = server.local_addr();
+    assert_eq!(poll(addr, "counted"), "o\n");
+    let idme = json!({"command":"idme","data":"counted"});
+    assert_eq!(send(addr, "counted", &[idme]).0, 204);
+    let no_content = || {
+        common::get(addr, "/metrics")
+            .1
+            .lines()
+            .filter(|l| {
+                l.starts_with("turntable_http_responses_total{") && l.contains("status=\"204\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum::<f64>()
+    };
+    common::eventually(|| no_content() == 1.0);
 }

@@ -78,6 +78,7 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                         "could not hand a SockJS request to its session's shard"
                     );
                     let busy = http::respond(503, "text/plain", b"try again\n", false);
+                    shard.tally.http_response(503);
                     let _ = stream.write_all(&busy).await;
                     return;
                 }

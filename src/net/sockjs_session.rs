@@ -60,15 +60,21 @@ pub async fn serve(
     match &request.transport {
         Transport::XhrSend | Transport::JsonpSend => {
             let response = send(shard, request, body);
-            let keep = request.keep_alive && super::http::status_of(&response) < 500;
-            stream.write_all(&response).await.is_ok() && keep
+            let status = http::status_of(&response);
+            shard.tally.http_response(status);
+            stream.write_all(&response).await.is_ok() && request.keep_alive && status < 500
         }
         _ if refused_as_new(shard, request) => {
+            shard.tally.http_response(503);
             let busy = http::respond(503, "text/plain", b"too many sessions\n", false);
             let _ = stream.write_all(&busy).await;
             false
         }
-        _ => receive(shard, stream, request).await,
+        _ => {
+            // Every receiver answers 200, whatever its frames say.
+            shard.tally.http_response(200);
+            receive(shard, stream, request).await
+        }
     }
 }
 
@@ -505,6 +511,15 @@ fn http_response(
     http::response(status, &headers, content_type, body, keep_alive)
 }
 
+/// The request's `Set-Cookie` (when the service asks for sticky sessions).
+fn cookie(request: &TransportRequest) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    request
+        .cors
+        .iter()
+        .filter(|(name, _)| *name == "Set-Cookie")
+        .cloned()
+}
+
 /// How one receiving transport frames its response.
 struct Writer {
     transport: Transport,
@@ -528,10 +543,11 @@ impl Writer {
         Writer {
             transport: request.transport.clone(),
             headers: match request.transport {
-                Transport::HtmlFile { .. } => Vec::new(),
-                Transport::JsonpPolling { .. } => {
-                    vec![("X-Content-Type-Options", "nosniff".to_owned())]
-                }
+                // No CORS for the script transports, but the sticky-session cookie.
+                Transport::HtmlFile { .. } => cookie(request).collect(),
+                Transport::JsonpPolling { .. } => cookie(request)
+                    .chain([("X-Content-Type-Options", "nosniff".to_owned())])
+                    .collect(),
                 _ => request.cors.clone(),
             },
             chunked: !request.http10,

@@ -225,3 +225,12 @@ pub fn run_binary(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Waits until `f` holds (figures the server publishes on its tick lag a little).
+pub fn eventually(mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !f() {
+        assert!(Instant::now() < deadline, "never became true");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
