@@ -115,7 +115,9 @@ pub fn decide(
             match transport(request, service, method, kind, keep_alive) {
                 Some(Ok(transport)) => Decision::SockJs(Box::new(TransportRequest {
                     route,
-                    session: Box::from(*session),
+                    // Keyed with the prefix: the same id under two prefixes is two
+                    // sessions, each speaking its own dialect.
+                    session: format!("{}/{session}", &path[..path.len() - rest.len()]).into(),
                     transport,
                     content_type: http::header(request, "content-type").map(str::to_owned),
                     body_len: match body_len(request) {
@@ -141,6 +143,7 @@ pub fn decide(
 pub struct TransportRequest {
     /// The dialect the session speaks.
     pub route: Route,
+    /// The session's key: the prefix and the session id (`/sockjs/talker/abc`).
     pub session: Box<str>,
     pub transport: Transport,
     pub content_type: Option<String>,
