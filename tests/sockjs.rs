@@ -744,3 +744,18 @@ fn the_same_session_id_under_two_prefixes_is_two_sessions() {
         "the turntable session is untouched"
     );
 }
+
+#[test]
+fn a_waiting_receiver_hears_the_shutdown_as_a_websocket_does() {
+    let server = common::server();
+    let addr = server.local_addr();
+    assert_eq!(poll(addr, "late"), "o\n");
+    assert!(poll(addr, "late").contains("idyou"));
+    let waiting = std::thread::spawn(move || poll(addr, "late"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    server.stop();
+    assert_eq!(
+        waiting.join().unwrap(),
+        "c[1001,\"server shutting down\"]\n"
+    );
+}

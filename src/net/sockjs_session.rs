@@ -689,6 +689,16 @@ fn htmlfile_prelude(callback: &str) -> Vec<u8> {
     out
 }
 
+/// Whether a receiving request is attached to any session.
+pub fn any_receiving(shard: &Shard) -> bool {
+    shard
+        .sockjs_sessions
+        .borrow()
+        .by_id
+        .values()
+        .any(|s| s.receiving)
+}
+
 /// Ends every session (the server is stopping).
 pub fn end_all(shard: &Shard) {
     let sessions: Vec<HttpSession> = shard

@@ -326,11 +326,16 @@ async fn expire_sockjs_sessions(shard: Rc<Shard>) {
 
 /// Closes every connection with 1001 and waits (at most the grace period) for them to go.
 async fn drain(shard: &Rc<Shard>) {
-    sockjs_session::end_all(shard);
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         slot.request_close(CloseReason::SHUTDOWN);
     }
     let deadline = Instant::now() + shard.config.shutdown_grace;
+    // SockJS receivers attached now send their session's close frame, as WebSockets
+    // do; then the HTTP sessions end (no request will come back for them).
+    while sockjs_session::any_receiving(shard) && Instant::now() < deadline {
+        Timer::new(Duration::from_millis(10)).await;
+    }
+    sockjs_session::end_all(shard);
     while !shard.conns.borrow().is_empty() && Instant::now() < deadline {
         Timer::new(Duration::from_millis(10)).await;
     }
