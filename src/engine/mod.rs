@@ -93,15 +93,20 @@ pub struct EngineStats {
     pub owned_documents: usize,
 }
 
+/// The users one connection watches. Hashed with ahash's fixed keys rather than a
+/// per-set random state, which would add 32 bytes to every connection (the set is
+/// bounded by `max_watches_per_conn`).
+type WatchSet = std::collections::HashSet<Rc<str>, std::hash::BuildHasherDefault<ahash::AHasher>>;
+
 /// What the engine keeps about one local connection.
 #[derive(Debug, Default)]
 struct LocalConn {
     user: Option<Rc<str>>,
-    watching: AHashSet<Rc<str>>,
+    watching: WatchSet,
     /// Channels joined or subscribed to.
     ties: Vec<Tie>,
-    /// The chat room the connection is in, if any.
-    seat: Option<Seat>,
+    /// The chat room the connection is in, if any (boxed: few connections are).
+    seat: Option<Box<Seat>>,
     /// The connection counts against its user's connection limit.
     claimed: bool,
 }

@@ -88,10 +88,10 @@ impl Engine {
             (Command::RoomConnect { room, member }, None) => {
                 let room: Rc<str> = Rc::from(room);
                 let local = self.conns.get_mut(&conn).expect("checked by caller");
-                local.seat = Some(Seat {
+                local.seat = Some(Box::new(Seat {
                     room: room.clone(),
                     user: member.id.clone(),
-                });
+                }));
                 let msg = ShardMsg::RoomEnter {
                     room: Box::from(&*room),
                     member,
