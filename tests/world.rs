@@ -121,12 +121,10 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
         json!({"channel": "hall", "data": {"text": "hi"}}),
     );
     assert_eq!(sent, json!(["success", 2, {"channel": "hall"}]));
-    let event = bob.recv();
-    assert_eq!(event[0], "channel.event");
-    assert_eq!(event[1]["channel"], "hall");
-    assert_eq!(event[1]["user"], "ann");
-    assert_eq!(event[1]["data"], json!({"text": "hi"}));
-    assert!(event[1]["seq"].is_u64(), "{event}");
+    assert_eq!(
+        bob.recv(),
+        json!(["channel.event", {"channel": "hall", "seq": 1, "user": "ann", "data": {"text": "hi"}}])
+    );
 
     let listed = rpc(&mut cy, "channel.members", 3, json!({"channel": "hall"}));
     let mut listed = listed[2]["members"].as_array().unwrap().clone();
@@ -220,6 +218,13 @@ fn bad_input_gets_the_documented_codes_and_the_connection_carries_on() {
     }
     let unknown = rpc(&mut c, "fly", 9, json!({}));
     assert_eq!(unknown[1], 9, "errors carry the request's id: {unknown}");
+    let bad_payload = rpc(&mut c, "channel.join", 10, json!({"channel": 7}));
+    assert_eq!(bad_payload[1], 10, "{bad_payload}");
+    assert_eq!(error_code(&bad_payload), "protocol.invalid_payload");
+    c.send_binary(b"[\"ping\",1]");
+    let binary = c.recv();
+    assert_eq!(binary.as_array().map(Vec::len), Some(2), "no id: {binary}");
+    assert_eq!(binary[1]["code"], "protocol.invalid_message", "{binary}");
     c.send(json!(["ping", "still here"]));
     assert_eq!(c.recv(), json!(["pong", "still here"]));
 }

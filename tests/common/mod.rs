@@ -75,6 +75,10 @@ impl Client {
         self.ws.send(Message::text(text)).expect("send");
     }
 
+    pub fn send_binary(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::binary(bytes.to_vec())).expect("send");
+    }
+
     pub fn send(&mut self, value: Value) {
         self.send_text(&value.to_string());
     }
