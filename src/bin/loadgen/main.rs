@@ -332,11 +332,8 @@ impl Fanout {
         let delivered = tally.delivered.get();
         let seconds = after.at.duration_since(before.at).as_secs_f64();
         let hist = tally.latency_us.borrow();
-        let server_us_per_msg = after
-            .server_cpu
-            .zip(before.server_cpu)
-            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / delivered.max(1) as f64);
-        let loadgen_cpu = (after.own_cpu - before.own_cpu).as_secs_f64();
+        let server_us_per_msg = after.server_us_per(&before, delivered as f64);
+        let loadgen_share = after.own_cpu_share(&before);
         println!(
             "fanout: {} subscribers, {} publishers x {} in flight, {:.1} s measured",
             self.subscribers, self.publishers, self.inflight, seconds
@@ -354,7 +351,7 @@ impl Fanout {
         }
         println!(
             "  loadgen CPU            {:.0}% of one core",
-            100.0 * loadgen_cpu / seconds
+            100.0 * loadgen_share
         );
         println!(
             "JSON {{\"scenario\":\"fanout\",\"subscribers\":{},\"publishers\":{},\"inflight\":{},\"delivered_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{:.3},\"failed_connections\":{}}}",
@@ -366,7 +363,7 @@ impl Fanout {
             hist.value_at_quantile(0.99),
             hist.value_at_quantile(0.999),
             server_us_per_msg.map_or("null".to_owned(), |v| format!("{v:.4}")),
-            loadgen_cpu / seconds,
+            loadgen_share,
             tally.failed.get()
         );
         Ok(())
@@ -442,6 +439,20 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// Server CPU microseconds per unit of work (`n` of them) since `before`; `None`
+    /// without a server pid.
+    fn server_us_per(&self, before: &Snapshot, n: f64) -> Option<f64> {
+        self.server_cpu
+            .zip(before.server_cpu)
+            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / n.max(1.0))
+    }
+
+    /// The share of one core the generator itself used since `before`.
+    fn own_cpu_share(&self, before: &Snapshot) -> f64 {
+        let seconds = self.at.duration_since(before.at).as_secs_f64();
+        (self.own_cpu - before.own_cpu).as_secs_f64() / seconds.max(1e-9)
+    }
+
     fn take(pid: Option<u32>) -> Snapshot {
         Snapshot {
             at: Instant::now(),
@@ -491,10 +502,7 @@ async fn idle(
         .server_rss
         .zip(before.server_rss)
         .map(|(a, b)| a.saturating_sub(b) as f64 / n);
-    let cpu_per_conn = connected
-        .server_cpu
-        .zip(before.server_cpu)
-        .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / n);
+    let cpu_per_conn = connected.server_us_per(&before, n);
     println!("idle: {connections} identified connections, each watching one user");
     match (per_conn, cpu_per_conn) {
         (Some(bytes), Some(us)) => {

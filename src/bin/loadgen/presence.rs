@@ -108,10 +108,7 @@ impl Presence {
 
     fn report(&self, watched: &Watched, before: &Snapshot, after: &Snapshot) {
         let notifications = watched.notifications.get();
-        let server_us = after
-            .server_cpu
-            .zip(before.server_cpu)
-            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / notifications.max(1) as f64);
+        let server_us = after.server_us_per(before, notifications as f64);
         println!(
             "presence: {} users connecting over {:?}, {} friends each",
             self.users, self.ramp, self.friends

@@ -127,10 +127,8 @@ impl Rooms {
         let delivered = tally.delivered.get();
         let expected = published * self.subscribers as u64;
         let hist = tally.latency_us.borrow();
-        let server_us = after
-            .server_cpu
-            .zip(before.server_cpu)
-            .map(|(a, b)| (a - b).as_secs_f64() * 1e6 / delivered.max(1) as f64);
+        let server_us = after.server_us_per(before, delivered as f64);
+        let loadgen_share = after.own_cpu_share(before);
         let (p50, p99, p999) = (
             hist.value_at_quantile(0.5),
             hist.value_at_quantile(0.99),
@@ -146,6 +144,10 @@ impl Rooms {
             Some(us) => println!("  server CPU/delivery    {us:.3} µs"),
             None => println!("  server CPU/delivery    (pass --server-pid)"),
         }
+        println!(
+            "  loadgen CPU            {:.0}% of one core",
+            100.0 * loadgen_share
+        );
         if let Some(path) = &self.plot {
             let title = format!(
                 "{} channels x {} subscribers, {} publishes/s",
@@ -155,7 +157,7 @@ impl Rooms {
             println!("  latency chart          {}", path.display());
         }
         println!(
-            "JSON {{\"scenario\":\"rooms\",\"channels\":{},\"subscribers\":{},\"rate\":{},\"published\":{published},\"delivered\":{delivered},\"expected\":{expected},\"lost\":{},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"server_cpu_us_per_delivery\":{}}}",
+            "JSON {{\"scenario\":\"rooms\",\"channels\":{},\"subscribers\":{},\"rate\":{},\"published\":{published},\"delivered\":{delivered},\"expected\":{expected},\"lost\":{},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{loadgen_share:.3}}}",
             self.channels,
             self.subscribers,
             self.rate,
