@@ -10,8 +10,6 @@
 
 use super::http::{self, Decision, Route, Routes};
 
-/// What a browser loads for cross-domain transports.
-const SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
 /// sockjs-node's 404 body.
 pub const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
 /// sockjs-node's answer to caching on everything session-bound.
@@ -571,17 +569,24 @@ fn options(
     finish(response, keep_alive)
 }
 
+/// The iframe page sockjs-node serves for cross-domain transports; it loads the client
+/// from jsDelivr.
+const IFRAME: &str = concat!(
+    "<!DOCTYPE html>\n<html>\n<head>\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  ",
+    "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n  ",
+    "<script src=\"https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js\"></script>\n  ",
+    "<script>\n    document.domain = document.domain;\n    ",
+    "SockJS.bootstrap_iframe();\n  </script>\n</head>\n<body>\n  <h2>Don't panic!</h2>\n  ",
+    "<p>This is a SockJS hidden iframe. It's used for cross domain magic.</p>\n</body>\n</html>"
+);
+
+/// The iframe page's `ETag` (a CRC32 of it, computed once).
+static IFRAME_ETAG: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("\"{:08x}\"", crc32fast::hash(IFRAME.as_bytes())));
+
 fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
-    let body = format!(
-        "<!DOCTYPE html>\n<html>\n<head>\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
-         <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n  \
-         <script src=\"{SOCKJS_URL}\"></script>\n  <script>\n    document.domain = document.domain;\n    \
-         SockJS.bootstrap_iframe();\n  </script>\n</head>\n<body>\n  <h2>Don't panic!</h2>\n  \
-         <p>This is a SockJS hidden iframe. It's used for cross domain magic.</p>\n</body>\n</html>"
-    );
-    let etag = format!("\"{:08x}\"", crc32fast::hash(body.as_bytes()));
     let (expires, date) = expires_in_a_year();
-    if http::header(request, "if-none-match") == Some(etag.as_str()) {
+    if http::header(request, "if-none-match") == Some(IFRAME_ETAG.as_str()) {
         let response = http::Head::new(304)
             .header(CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1)
             .header(expires, date)
@@ -590,9 +595,9 @@ fn iframe(request: &httparse::Request<'_, '_>, keep_alive: bool) -> Decision {
     }
     respond(
         200,
-        &[("ETag", &etag), CACHE_FOR_A_YEAR, (expires, &date)],
+        &[("ETag", &IFRAME_ETAG), CACHE_FOR_A_YEAR, (expires, &date)],
         "text/html; charset=UTF-8",
-        body.as_bytes(),
+        IFRAME.as_bytes(),
         keep_alive,
     )
 }

@@ -37,29 +37,28 @@ pub fn quote(out: &mut Vec<u8>, s: &str) {
     if !s.chars().any(needs_escape) {
         return write_str(out, s);
     }
-    let mut plain = String::with_capacity(s.len());
-    let mut escaped = Vec::with_capacity(s.len() + 16);
-    escaped.push(b'"');
-    let flush = |plain: &mut String, escaped: &mut Vec<u8>| {
-        let mut inner = Vec::with_capacity(plain.len() + 2);
-        write_str(&mut inner, plain);
-        escaped.extend_from_slice(&inner[1..inner.len() - 1]);
-        plain.clear();
-    };
-    for c in s.chars() {
-        if needs_escape(c) {
-            flush(&mut plain, &mut escaped);
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                escaped.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
-            }
-        } else {
-            plain.push(c);
+    out.push(b'"');
+    let mut plain_from = 0;
+    for (at, c) in s.char_indices().filter(|(_, c)| needs_escape(*c)) {
+        write_unquoted(out, &s[plain_from..at]);
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let hex = |shift: u16| HEX[usize::from((*unit >> shift) & 0xf)];
+            out.extend_from_slice(&[b'\\', b'u', hex(12), hex(8), hex(4), hex(0)]);
         }
+        plain_from = at + c.len_utf8();
     }
-    flush(&mut plain, &mut escaped);
-    escaped.push(b'"');
-    out.extend_from_slice(&escaped);
+    write_unquoted(out, &s[plain_from..]);
+    out.push(b'"');
+}
+
+/// Appends `s` JSON-escaped, without the quotes.
+fn write_unquoted(out: &mut Vec<u8>, s: &str) {
+    let start = out.len();
+    write_str(out, s);
+    out.pop();
+    out.remove(start);
 }
 
 fn needs_escape(c: char) -> bool {
@@ -103,6 +102,7 @@ mod tests {
         assert_eq!(quoted("a\"b\n"), r#""a\"b\n""#);
         assert_eq!(quoted("\u{2028}x\u{fffd}"), r#""\u2028x\ufffd""#);
         assert_eq!(quoted("😀"), r#""\ud83d\ude00""#);
+        assert_eq!(quoted("a\"\u{2028}\\"), r#""a\"\u2028\\""#);
         assert_eq!(quoted("\u{200b}\u{200c}"), "\"\u{200b}\\u200c\"");
     }
 
