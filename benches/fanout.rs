@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turntable::engine::{Command, Engine, Event, Limits};
-use turntable::net::conns::{ConnTable, Dialect};
+use turntable::net::conns::{ConnTable, Dialect, Framing};
 use turntable::protocol::turntable as v1;
 use turntable::runtime::mesh::MeshOut;
 use turntable::runtime::outbox::ShardOutbox;
@@ -20,7 +20,7 @@ fn fanout(c: &mut Criterion) {
     let mut engine = Engine::new(0, 1, Limits::default());
     let mut ids = Vec::new();
     for i in 0..=SUBSCRIBERS {
-        let id = conns.insert(Dialect::Turntable);
+        let id = conns.insert(Dialect::Turntable, Framing::Plain);
         engine.open(id);
         let user = if i == 0 {
             "pub".to_owned()

@@ -9,7 +9,6 @@ use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -327,14 +326,7 @@ struct WsConn {
 impl Drop for WsConn {
     /// Unregisters the connection, however it ended.
     fn drop(&mut self) {
-        let shard = &self.shard;
-        if self.dialect != Dialect::Echo {
-            shard.with_engine(|engine, out| engine.close(self.id, out));
-        }
-        shard.conns.borrow_mut().remove(self.id);
-        shard.figures.shards[shard.id]
-            .connections
-            .fetch_sub(1, Ordering::Relaxed);
+        self.shard.close_conn(self.id);
     }
 }
 
@@ -349,17 +341,12 @@ impl WsConn {
         session: Session,
         leftover: Vec<u8>,
     ) -> WsConn {
-        let id = shard.conns.borrow_mut().insert(dialect);
-        if let (true, Some(slot)) = (sockjs, shard.conns.borrow_mut().get_mut(id)) {
-            slot.framing = Framing::SockJsWebSocket;
-        }
-        shard.figures.shards[shard.id]
-            .connections
-            .fetch_add(1, Ordering::Relaxed);
-        if dialect != Dialect::Echo {
-            shard.engine.borrow_mut().open(id);
-        }
-        dispatch::on_open(&shard, id, &session);
+        let framing = if sockjs {
+            Framing::SockJsWebSocket
+        } else {
+            Framing::Plain
+        };
+        let id = shard.open_conn(dialect, framing, &session);
         let mut conn = WsConn {
             decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
             shard,

@@ -230,14 +230,14 @@ impl ConnTable {
     }
 
     /// Registers a connection and returns its id.
-    pub fn insert(&mut self, dialect: Dialect) -> ConnId {
+    pub fn insert(&mut self, dialect: Dialect, framing: Framing) -> ConnId {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
         self.by_dialect[dialect.index()] += 1;
         let key = self.slots.insert(Slot {
             generation,
             dialect,
-            framing: Framing::Plain,
+            framing,
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
@@ -330,9 +330,9 @@ mod tests {
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
         t.remove(a);
-        let b = t.insert(Dialect::Turntable);
+        let b = t.insert(Dialect::Turntable, Framing::Plain);
         assert_eq!(key_of(a), key_of(b));
         assert!(!t.push(a, Rc::from(&b"x"[..])));
         assert!(t.push(b, Rc::from(&b"x"[..])));
@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_connection_and_frees_its_frames() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
         assert!(t.push(a, frame.clone()));
         assert!(!t.push(a, frame.clone()));
@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
         assert!(t.push(a, frame.clone()));
         assert!(t.push(a, frame.clone()));
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn partial_writes_advance_through_frames() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
         t.push(a, Rc::from(&b"abc"[..]));
         t.push(a, Rc::from(&b"de"[..]));
         let slot = t.get_mut(a).unwrap();

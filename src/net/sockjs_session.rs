@@ -311,15 +311,7 @@ fn open_session(shard: &Shard, request: &TransportRequest) {
     let Some((dialect, state)) = Session::for_route(request.route, shard) else {
         return;
     };
-    let conn = shard.conns.borrow_mut().insert(dialect);
-    if let Some(slot) = shard.conns.borrow_mut().get_mut(conn) {
-        slot.framing = Framing::SockJsHttp;
-    }
-    shard.figures.shards[shard.id]
-        .connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    shard.engine.borrow_mut().open(conn);
-    dispatch::on_open(shard, conn, &state);
+    let conn = shard.open_conn(dialect, Framing::SockJsHttp, &state);
     let session = HttpSession {
         conn,
         state,
@@ -436,7 +428,6 @@ fn detach(shard: &Shard, id: &str, client_gone: bool) {
 }
 
 fn end_session(shard: &Shard, conn: ConnId) {
-    shard.with_engine(|engine, out| engine.close(conn, out));
     // A receiver still waiting (at shutdown) finds the session gone and ends.
     let waiting = shard
         .conns
@@ -446,10 +437,7 @@ fn end_session(shard: &Shard, conn: ConnId) {
     if let Some(waker) = waiting {
         waker.wake();
     }
-    shard.conns.borrow_mut().remove(conn);
-    shard.figures.shards[shard.id]
-        .connections
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    shard.close_conn(conn);
 }
 
 /// Takes sessions the server closed out of the engine at once (their close frame waits

@@ -23,8 +23,9 @@ use super::queries::Pending;
 use crate::auth::Auth;
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::engine::{Engine, ShardId};
+use crate::engine::{ConnId, Engine, ShardId};
 use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame, Framing};
+use crate::net::dispatch::{self, Session};
 use crate::net::http::Routes;
 use crate::net::sockjs_session::{self, HttpSessions};
 use crate::net::{conn, ws::Opcode};
@@ -99,6 +100,32 @@ impl Shard {
         publish(&f.channels, engine.owned_channels as u64);
         publish(&f.rooms, engine.owned_rooms as u64);
         publish(&f.documents, engine.owned_documents as u64);
+    }
+
+    /// Registers a connection (a WebSocket or a SockJS HTTP session) in the connection
+    /// table, the figures and the engine, and greets it as its dialect does.
+    pub fn open_conn(&self, dialect: Dialect, framing: Framing, session: &Session) -> ConnId {
+        let id = self.conns.borrow_mut().insert(dialect, framing);
+        self.figures.shards[self.id]
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        if dialect != Dialect::Echo {
+            self.engine.borrow_mut().open(id);
+        }
+        dispatch::on_open(self, id, session);
+        id
+    }
+
+    /// Undoes [`Shard::open_conn`].
+    pub fn close_conn(&self, id: ConnId) {
+        let dialect = self.conns.borrow_mut().get_mut(id).map(|slot| slot.dialect);
+        if dialect.is_some_and(|d| d != Dialect::Echo) {
+            self.with_engine(|engine, out| engine.close(id, out));
+        }
+        self.conns.borrow_mut().remove(id);
+        self.figures.shards[self.id]
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn stopping(&self) -> bool {
