@@ -7,13 +7,15 @@
 #   rooms    100 channels x 100 subscribers, one paced publisher per channel at RATE
 #            publishes/s in all; latency percentiles, losses, and an SVG latency chart
 #   presence 10000 users connecting over 10 s, each watching 50 friends who connect too
+#   connect  10000 connections opened, identified and closed (CPU per connection,
+#            connect->identified latency)
 #   idle     10000 identified connections watching one user each (memory, accept CPU)
 # Environment: SHARDS (default 2), DURATION (fanout/rooms seconds, default 10),
-#              RATE (rooms, default 200), CONNECTIONS (idle, default 10000, at most
-#              ~15000 here).
+#              RATE (rooms, default 200), CONNECTIONS (idle and connect, default 10000,
+#              at most ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|idle [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|connect|idle [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
@@ -31,6 +33,8 @@ case "$scenario" in
           --plot "reports/bench/rooms-${RATE:-200}-${shards}shards.svg") ;;
   presence)
     args=(presence) ;;
+  connect)
+    args=(connect --connections "${CONNECTIONS:-10000}") ;;
   idle)
     args=(idle --connections "${CONNECTIONS:-10000}") ;;
   *)

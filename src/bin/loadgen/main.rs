@@ -7,6 +7,7 @@
 //! reports its own CPU time so a saturated generator is visible.
 
 mod client;
+mod connect;
 mod plot;
 mod presence;
 mod proc_stats;
@@ -91,6 +92,12 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         ramp: f64,
     },
+    /// Connections opened, identified and closed again: server CPU per connection and
+    /// the time from TCP connect to `identified`.
+    Connect {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+    },
     /// Connections that identify, watch one user each, then sit idle.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -163,6 +170,9 @@ fn main() {
                         ramp: Duration::from_secs_f64(ramp),
                     };
                     p.run().await
+                }
+                Scenario::Connect { connections } => {
+                    connect::run(cli.addr, cli.server_pid, cli.concurrency, connections).await
                 }
                 Scenario::Idle { connections, hold } => {
                     idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await
@@ -237,14 +247,20 @@ fn field_u64(text: &[u8], key: &[u8]) -> Option<u64> {
     any.then_some(n)
 }
 
-/// Connects, identifies as `user` and sends `then` (a subscribe or a join), waiting for
-/// the reply containing `reply`.
-async fn setup(addr: SocketAddr, user: &str, then: &str, reply: &str) -> std::io::Result<Client> {
+/// Connects and identifies as `user`.
+async fn identify(addr: SocketAddr, user: &str) -> std::io::Result<Client> {
     let mut c = Client::connect(addr, "/turntable").await?;
     c.wait_for("idyou").await?;
     c.send(format!(r#"{{"command":"idme","data":"{user}"}}"#).as_bytes())
         .await?;
     c.wait_for("identified").await?;
+    Ok(c)
+}
+
+/// Connects, identifies as `user` and sends `then` (a subscribe or a join), waiting for
+/// the reply containing `reply`.
+async fn setup(addr: SocketAddr, user: &str, then: &str, reply: &str) -> std::io::Result<Client> {
+    let mut c = identify(addr, user).await?;
     c.send(then.as_bytes()).await?;
     c.wait_for(reply).await?;
     Ok(c)

@@ -12,7 +12,7 @@ use ahash::AHashMap;
 use glommio::spawn_local;
 use glommio::timer::Timer;
 
-use super::{Snapshot, Tally, wait_ready};
+use super::{Snapshot, Tally, identify, wait_ready};
 
 /// The scenario's settings.
 pub struct Presence {
@@ -131,16 +131,6 @@ impl Presence {
             server_us.map_or("null".to_owned(), |v| format!("{v:.4}")),
         );
     }
-}
-
-/// Connects and identifies as `user`.
-async fn identify(addr: SocketAddr, user: &str) -> std::io::Result<super::Client> {
-    let mut c = super::Client::connect(addr, "/turntable").await?;
-    c.wait_for("idyou").await?;
-    c.send(format!(r#"{{"command":"idme","data":"{user}"}}"#).as_bytes())
-        .await?;
-    c.wait_for("identified").await?;
-    Ok(c)
 }
 
 /// Applies a `userchange` (snapshot or change) to a watcher's view.
