@@ -210,7 +210,9 @@ async fn read_body(
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
     const CHUNK: usize = 2048;
     let start = buf.len();
-    buf.resize(start + CHUNK, 0);
+    // Reads grow with what is buffered, so a large body takes few reads (and a chunked
+    // one few re-parses).
+    buf.resize(start + CHUNK.max(start.min(64 << 10)), 0);
     let remaining = deadline.saturating_duration_since(Instant::now());
     let read = future::or(
         async { Some(stream.read(&mut buf[start..]).await) },

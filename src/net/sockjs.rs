@@ -255,11 +255,16 @@ fn transport(
 const MAX_CHUNK_LINE: usize = 64;
 
 /// A chunked body at the start of `buf`: `Some(Ok((body, bytes used)))` once complete,
-/// `None` while more is needed, `Some(Err(()))` if malformed or over [`MAX_SEND_BODY`].
+/// `None` while more is needed, `Some(Err(()))` if malformed, over [`MAX_SEND_BODY`], or
+/// chunked so finely that the coding alone outgrows it.
 pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
     let mut body = Vec::new();
     let mut at = 0;
     loop {
+        // The coding may cost at most as much again as the body it carries.
+        if at > 2 * MAX_SEND_BODY {
+            return Some(Err(()));
+        }
         let Some(line_len) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
             let too_long = buf.len() - at > MAX_CHUNK_LINE;
             return too_long.then_some(Err(()));
@@ -291,6 +296,9 @@ pub fn dechunk(buf: &[u8]) -> Option<Result<(Vec<u8>, usize), ()>> {
         }
         if buf.len() - at < size + 2 {
             return None;
+        }
+        if &buf[at + size..at + size + 2] != b"\r\n" {
+            return Some(Err(()));
         }
         body.extend_from_slice(&buf[at..at + size]);
         at += size + 2;
@@ -618,6 +626,17 @@ mod tests {
             "a size line that never ends"
         );
         assert_eq!(dechunk(b"zz\r\n"), Some(Err(())));
+        assert_eq!(
+            dechunk(b"1\r\nxy\r\n0\r\n\r\n"),
+            Some(Err(())),
+            "data longer than its size"
+        );
+        let fine: Vec<u8> = b"1\r\nx\r\n".repeat(2 * MAX_SEND_BODY / 6 + 1);
+        assert_eq!(
+            dechunk(&fine),
+            Some(Err(())),
+            "the coding outgrows the limit"
+        );
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(1_795_600_000), "Wed, 25 Nov 2026 09:46:40 GMT");
         let over = format!("{:x}\r\n", MAX_SEND_BODY + 1);
