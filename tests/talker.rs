@@ -100,7 +100,10 @@ fn members_on_different_shards_chat_publicly_privately_and_with_updates() {
     }
 
     b.send(json!({"type":"message","id":id,"content":"not mine"}));
-    assert_eq!(b.recv()["type"], "error");
+    assert_eq!(
+        b.recv(),
+        json!({"type":"error","message":"only the author can update a message"})
+    );
     b.send(json!({"type":"message","content":"?","to":"nobody"}));
     let error = b.recv();
     assert_eq!(
@@ -153,10 +156,18 @@ fn after_connecting_bad_events_get_an_error_and_the_connection_stays() {
         r#"{"no":"type"}"#,
     ] {
         a.send_text(bad);
-        assert_eq!(a.recv()["type"], "error", "{bad}");
+        let error = a.recv();
+        assert_eq!(error["type"], "error", "{bad}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{bad}: {error}"
+        );
     }
     a.send(json!({"type":"connect","room":"other","token":token("a", now_secs() + 60)}));
-    assert_eq!(a.recv()["type"], "error");
+    assert_eq!(
+        a.recv(),
+        json!({"type":"error","message":"already connected"})
+    );
     a.send(json!({"type":"message","content":"still here"}));
     assert_eq!(a.recv()["content"], "still here");
 }
