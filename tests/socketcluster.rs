@@ -196,6 +196,12 @@ fn authentication_valid_invalid_expired_and_removed() {
     c.send(json!({"event":"#authenticate","data":a.sign(&old),"cid":21}));
     assert_eq!(recv(&mut c)["event"], "#removeAuthToken");
     assert_eq!(recv(&mut c)["error"]["name"], "AuthTokenExpiredError");
+    let (_late, data) = handshaken_on(addr, 0, json!({"authToken": a.sign(&old)}));
+    assert_eq!(
+        data["isAuthenticated"], false,
+        "an expired token in the handshake"
+    );
+    assert_eq!(data["authError"]["name"], "AuthTokenExpiredError");
 
     c.send(json!({"event":"#authenticate","data":valid,"cid":22}));
     assert_eq!(
