@@ -11,6 +11,7 @@
 
 pub mod channels;
 mod claims;
+mod conn_map;
 mod documents;
 pub mod lobby;
 pub mod message;
@@ -32,6 +33,7 @@ use ahash::{AHashMap, AHashSet};
 
 use channels::{ChannelRecord, Memberships};
 use claims::ClaimList;
+use conn_map::ConnMap;
 use lobby::Game;
 pub use message::{
     Answer, Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange,
@@ -135,7 +137,7 @@ pub struct Engine {
     me: ShardId,
     shards: usize,
     limits: Limits,
-    conns: AHashMap<ConnId, LocalConn>,
+    conns: ConnMap<LocalConn>,
     /// Local connections of each identified user.
     local_users: AHashMap<Rc<str>, LocalUser>,
     owned_users: Owned<UserRecord>,
@@ -165,7 +167,7 @@ impl Engine {
             me,
             shards,
             limits,
-            conns: AHashMap::default(),
+            conns: ConnMap::default(),
             local_users: AHashMap::default(),
             owned_users: Owned::default(),
             watches: Watches::default(),
