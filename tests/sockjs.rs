@@ -139,6 +139,34 @@ fn the_http_endpoints_answer_as_sockjs_node_does() {
     );
     assert_eq!(smuggled.matches("HTTP/1.1 ").count(), 1, "{smuggled}");
     assert!(smuggled.contains("Connection: close\r\n"), "{smuggled}");
+    for (method, path) in [
+        ("POST", "/sockjs/talker/a/b/bogus"),
+        ("POST", "/sockjs/talker/a/b/c/d"),
+        ("OPTIONS", "/sockjs/talker/a/b/xhr"),
+    ] {
+        let smuggled = raw(
+            addr,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{inner}",
+                inner.len()
+            ),
+        );
+        assert_eq!(
+            smuggled.matches("HTTP/1.1 ").count(),
+            1,
+            "{path}: {smuggled}"
+        );
+    }
+    let upgrade_with_body = raw(
+        addr,
+        "GET /sockjs/talker/websocket HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    assert!(
+        upgrade_with_body.starts_with("HTTP/1.1 400"),
+        "{upgrade_with_body}"
+    );
     let bad_length = raw(
         addr,
         "POST /sockjs/talker/000/bl/xhr_send HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n",

@@ -169,22 +169,22 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
         let keep_alive = !has_body && keep_alive(request);
         return Decision::Http { route, keep_alive };
     }
-    if has_body {
-        return reject(400, "a WebSocket upgrade has no body\n", &[]);
-    }
     upgrade(request, route, false)
 }
 
 /// The 101 switching `request` to a WebSocket on `route` (in SockJS frames if
 /// `sockjs`), or the refusal of a request that is not a valid upgrade.
 pub fn upgrade(request: &httparse::Request<'_, '_>, route: Route, sockjs: bool) -> Decision {
+    if has_body(request) {
+        return reject(400, "a WebSocket upgrade has no body\n", &[]);
+    }
     let upgrade = header(request, "upgrade").is_some_and(|v| has_token(v, "websocket"));
     let connection = header(request, "connection").is_some_and(|v| has_token(v, "upgrade"));
     if !upgrade || !connection {
         return reject(
             426,
             "this endpoint speaks WebSocket\n",
-            &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+            &[("Upgrade", "websocket")],
         );
     }
     if header(request, "sec-websocket-version").map(str::trim) != Some("13") {

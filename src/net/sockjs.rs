@@ -64,9 +64,10 @@ pub fn decide(
     let (service, rest) = split_prefix(path, routes)?;
     let route = service.route;
     let method = request.method.unwrap_or("");
-    let keep_alive = http::keep_alive(request);
-    // Only the transports read a body; elsewhere one ends the connection after the answer.
-    let bodiless_keep_alive = keep_alive && !http::has_body(request);
+    // Every answer made here reads no body, so a request with one ends its connection
+    // (or the body would be read as the next request); only a transport request, which
+    // reads its body, keeps the connection as the client asks.
+    let keep_alive = http::keep_alive(request) && !http::has_body(request);
     let trimmed = rest.strip_suffix('/').unwrap_or(rest);
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
     let decision = match (rest, &segments[..]) {
@@ -76,17 +77,15 @@ pub fn decide(
                 &[],
                 "text/plain; charset=UTF-8",
                 b"Welcome to SockJS!\n",
-                bodiless_keep_alive,
+                keep_alive,
             )
         }),
         (_, ["info"]) => match method {
-            "GET" => info(request, service, bodiless_keep_alive),
-            "OPTIONS" => options(request, service, "OPTIONS, GET", bodiless_keep_alive),
+            "GET" => info(request, service, keep_alive),
+            "OPTIONS" => options(request, service, "OPTIONS, GET", keep_alive),
             _ => not_allowed("OPTIONS, GET"),
         },
-        (_, [page]) if is_iframe(page) => {
-            only(method, "GET", || iframe(request, bodiless_keep_alive))
-        }
+        (_, [page]) if is_iframe(page) => only(method, "GET", || iframe(request, keep_alive)),
         (_, ["websocket"] | [_, _, "websocket"]) if !service.websocket => respond(
             404,
             &[CACHE_FOR_A_YEAR],
@@ -124,7 +123,7 @@ pub fn decide(
                     },
                     cors: cors(request, service, *kind == "eventsource"),
                     response_limit: service.response_limit,
-                    keep_alive,
+                    keep_alive: http::keep_alive(request),
                     http10: request.version == Some(0),
                 })),
                 Some(Err(refusal)) => refusal,
