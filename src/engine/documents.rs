@@ -117,6 +117,7 @@ impl Engine {
                 receipt,
             } => {
                 self.tie_done(conn, &document);
+                self.untie_if_dropped(conn, &document, false, out);
                 // Every RPC request is answered, even an open the client closed again
                 // before this came.
                 if self.conns.contains_key(&conn) {

@@ -185,6 +185,31 @@ impl Engine {
         self.send_to_owner_of_channel(msg, out);
     }
 
+    /// The owner counted a join or an open of `channel` that the connection no longer
+    /// holds (it left, or an earlier request's refusal took the tie, before this came):
+    /// undo it at the owner, or the owner keeps a member or listener nobody will remove.
+    pub(super) fn untie_if_dropped(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        member: bool,
+        out: &mut impl Outbox,
+    ) {
+        let Some(local) = self.conns.get(&conn) else {
+            return;
+        };
+        if local.tie(channel).is_some() {
+            return;
+        }
+        let user = local.user.clone();
+        let tie = Tie {
+            channel: Rc::from(channel),
+            state: JoinState::Done,
+            member,
+        };
+        self.send_untie(conn, user.as_deref().unwrap_or(""), tie, out);
+    }
+
     fn leave(
         &mut self,
         conn: ConnId,
@@ -337,6 +362,7 @@ impl Engine {
                 receipt,
             } => {
                 let fresh = self.tie_done(conn, &channel);
+                self.untie_if_dropped(conn, &channel, true, out);
                 // Every RPC request is answered (a repeated join, or one the client
                 // left again before this came); turntable v1 hears of a join once.
                 let rpc = receipt.is_some() && self.conns.contains_key(&conn);

@@ -74,9 +74,13 @@ struct Client(ShardId, ConnId);
 
 impl Sim {
     fn new(shards: usize, seed: u64) -> Self {
+        Sim::with_limits(shards, seed, Limits::default())
+    }
+
+    fn with_limits(shards: usize, seed: u64, limits: Limits) -> Self {
         Sim {
             engines: (0..shards)
-                .map(|s| Engine::new(s, shards, Limits::default()))
+                .map(|s| Engine::new(s, shards, limits))
                 .collect(),
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
@@ -575,6 +579,64 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
     sim.close(c);
     sim.settle();
     assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+#[test]
+fn an_open_accepted_after_an_earlier_refusal_took_its_tie_is_undone_at_the_owner() {
+    let limits = Limits {
+        max_documents: 1,
+        ..Limits::default()
+    };
+    let mut sim = Sim::with_limits(2, 7, limits);
+    let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
+    sim.settle();
+    let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
+    let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
+    let (held, wanted): (Box<str>, Box<str>) =
+        (names.next().unwrap().into(), names.next().unwrap().into());
+    let open = |document: &str, id: &str| Command::OpenDocument {
+        document: Box::from(document),
+        receipt: Some(Box::from(id)),
+    };
+    sim.cmd(a, open(&held, "1"));
+    sim.settle();
+    // From one shard, in this order: b's first open finds the owner full, a's close
+    // makes room, b's second open is accepted. The refusal arrives first and takes
+    // the tie both opens shared.
+    sim.cmd(b, open(&wanted, "1"));
+    sim.cmd(
+        a,
+        Command::Unsubscribe {
+            channel: held.clone(),
+            receipt: None,
+        },
+    );
+    sim.cmd(b, open(&wanted, "2"));
+    sim.settle();
+    let answers: Vec<_> = sim
+        .take(b)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Error { code, receipt } => Some((receipt, Some(code))),
+            Event::DocumentOpened { receipt, .. } => Some((receipt, None)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
+            (Some("2".into()), None)
+        ]
+    );
+    sim.close(a);
+    sim.close(b);
+    sim.settle();
+    assert_eq!(
+        sim.totals(),
+        (0, 0, 0),
+        "the owner keeps no listener nobody holds"
+    );
 }
 
 #[test]
