@@ -47,13 +47,19 @@ impl<V> ConnMap<V> {
         self.get(id).is_some()
     }
 
-    /// Stores `record` for `id`, replacing whatever its slot held.
+    /// Stores `record` for `id` (its slot is free: the network layer reuses a slot only
+    /// after the engine closed its connection).
     pub fn insert(&mut self, id: ConnId, record: V) {
         let slot = slot_of(id);
         if slot >= self.slots.len() {
             self.slots.resize_with(slot + 1, || None);
         }
-        if self.slots[slot].replace((id, record)).is_none() {
+        let held = self.slots[slot].replace((id, record));
+        debug_assert!(
+            held.is_none(),
+            "a connection's slot reused before its close"
+        );
+        if held.is_none() {
             self.len += 1;
         }
     }

@@ -328,7 +328,12 @@ struct WsConn {
 impl Drop for WsConn {
     /// Unregisters the connection, however it ended.
     fn drop(&mut self) {
-        self.shard.close_conn(self.id);
+        // Runs where glommio drops a finished task, outside any catch_unwind: a panic
+        // here must not take the shard down.
+        let (shard, id) = (&self.shard, self.id);
+        if std::panic::catch_unwind(AssertUnwindSafe(|| shard.close_conn(id))).is_err() {
+            tracing::error!(shard = shard.id, "unregistering a connection panicked");
+        }
     }
 }
 
@@ -364,7 +369,16 @@ impl WsConn {
             eof: false,
             linger: None,
         };
-        conn.decode_pending();
+        // A handler that panics on the request's leftover frames ends this connection
+        // (its task stops at once), as a panic in the task does; the panic must not
+        // unwind through `conn`, whose drop unregisters it.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| conn.decode_pending())).is_err() {
+            tracing::error!(
+                shard = conn.shard.id,
+                "connection handler panicked; connection closed"
+            );
+            conn.eof = true;
+        }
         conn
     }
 

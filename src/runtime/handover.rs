@@ -16,7 +16,7 @@ use super::shard::Shard;
 use crate::engine::ShardId;
 use crate::net::conn;
 
-/// Connections a handover channel holds before a sender waits.
+/// Connections a handover channel holds; a handover beyond them is answered 503.
 pub const CAPACITY: usize = 256;
 
 /// A connection on its way to another shard: its socket and what was read from it.

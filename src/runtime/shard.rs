@@ -118,8 +118,10 @@ impl Shard {
 
     /// Undoes [`Shard::open_conn`].
     pub fn close_conn(&self, id: ConnId) {
-        let dialect = self.conns.borrow_mut().get_mut(id).map(|slot| slot.dialect);
-        if dialect.is_some_and(|d| d != Dialect::Echo) {
+        let Some(dialect) = self.conns.borrow_mut().get_mut(id).map(|slot| slot.dialect) else {
+            return;
+        };
+        if dialect != Dialect::Echo {
             self.with_engine(|engine, out| engine.close(id, out));
         }
         self.conns.borrow_mut().remove(id);
