@@ -775,15 +775,27 @@ fn the_same_session_id_under_two_prefixes_is_two_sessions() {
 
 #[test]
 fn a_waiting_receiver_hears_the_shutdown_as_a_websocket_does() {
+    use std::io::{Read, Write};
     let server = common::server();
     let addr = server.local_addr();
-    assert_eq!(poll(addr, "late"), "o\n");
-    assert!(poll(addr, "late").contains("idyou"));
-    let waiting = std::thread::spawn(move || poll(addr, "late"));
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream
+        .write_all(b"POST /sockjs/turntable/000/late/xhr_streaming HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Attached once the session's greeting has come through the stream.
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("idyou") {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
     server.stop();
-    assert_eq!(
-        waiting.join().unwrap(),
-        "c[1001,\"server shutting down\"]\n"
+    let _ = stream.read_to_end(&mut seen);
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.contains("c[1001,\"server shutting down\"]\n"),
+        "{seen}"
     );
 }

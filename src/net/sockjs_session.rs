@@ -64,9 +64,9 @@ pub async fn serve(
             shard.tally.http_response(status);
             stream.write_all(&response).await.is_ok() && request.keep_alive && status < 500
         }
-        _ if refused_as_new(shard, request) => {
+        _ if let Some(why) = refused_as_new(shard, request) => {
             shard.tally.http_response(503);
-            let busy = http::respond(503, "text/plain", b"too many sessions\n", false);
+            let busy = http::respond(503, "text/plain", why.as_bytes(), false);
             let _ = stream.write_all(&busy).await;
             false
         }
@@ -78,12 +78,17 @@ pub async fn serve(
     }
 }
 
-/// A receiver for a session that does not exist yet on a shard that holds as many as
-/// it may.
-fn refused_as_new(shard: &Shard, request: &TransportRequest) -> bool {
+/// Why a receiver for a session that does not exist yet is refused: the shard holds as
+/// many as it may, or is shutting down.
+fn refused_as_new(shard: &Shard, request: &TransportRequest) -> Option<&'static str> {
     let sessions = shard.sockjs_sessions.borrow();
-    sessions.by_id.len() >= shard.config.sockjs_max_sessions
-        && !sessions.by_id.contains_key(&request.session)
+    if sessions.by_id.contains_key(&request.session) {
+        return None;
+    }
+    if shard.stopping() {
+        return Some("server shutting down\n");
+    }
+    (sessions.by_id.len() >= shard.config.sockjs_max_sessions).then_some("too many sessions\n")
 }
 
 /// Hands the messages of an `xhr_send` / `jsonp_send` body to the session's dialect.
