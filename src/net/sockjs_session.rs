@@ -267,6 +267,9 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
 /// them; false if it did not, or the write failed. A receiver stuck on a client that
 /// stopped reading would otherwise keep its session, and the user, online for ever.
 async fn write_within(shard: &Shard, stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
     let limit = shard.config.sockjs_disconnect_delay;
     future::or(async { stream.write_all(bytes).await.is_ok() }, async {
         Timer::new(limit).await;
