@@ -320,7 +320,7 @@ fn bad_edits_get_ot_codes_and_change_nothing() {
         json!({"document": "notes", "ops": []}),
         json!({"document": "notes", "variant": 1}),
         json!({"document": "notes", "variant": 1, "ops": [{"insert": "x", "attributes": {"bold": true}}]}),
-        json!({"variant": 1, "ops": []}),
+        json!({"document": 7, "variant": 1, "ops": []}),
     ] {
         let reply = rpc(&mut ann, "ot", 5, payload.clone());
         assert_eq!(error_code(&reply), "protocol.invalid_payload", "{payload}");
@@ -376,5 +376,35 @@ fn a_refused_open_leaves_nothing_half_open() {
     assert_eq!(
         rpc(&mut ann, "ot.close", 4, json!({"document": first}))[0],
         "success"
+    );
+}
+
+#[test]
+fn an_action_without_a_document_edits_the_worlds_default_one_as_the_seed_writes_it() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let (mut ann, mut bob) = (member(addr, 0, "ann"), member(addr, 1, "bob"));
+    assert_eq!(
+        rpc(&mut ann, "ot.open", 1, json!({})),
+        json!(["success", 1, {"document": "default", "variant": 0, "text": ""}])
+    );
+    assert_eq!(
+        rpc(
+            &mut ann,
+            "ot",
+            2,
+            json!({"variant": 0, "ops": [{"insert": "hello"}]})
+        ),
+        json!(["success", 2, {"document": "default", "variant": 1}])
+    );
+    // The seed's example, word for word but for the revision it was made against.
+    ann.send(json!(["ot", 4953, {"variant": 1, "ops": [{"retain": 5}, {"insert": "foobar"}]}]));
+    assert_eq!(
+        ann.recv(),
+        json!(["success", 4953, {"document": "default", "variant": 2}])
+    );
+    assert_eq!(
+        rpc(&mut bob, "ot.open", 1, json!({"document": "default"}))[2]["text"],
+        "hellofoobar"
     );
 }

@@ -26,6 +26,8 @@ pub const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
 
 /// How the engine names a world's documents after the world's prefix.
 const DOCUMENT_PREFIX: &str = "ot:";
+/// The document an `ot` action names when it names none.
+const DEFAULT_DOCUMENT: &str = "default";
 
 /// What a session needs from the server.
 pub struct Context<'a> {
@@ -212,9 +214,15 @@ impl Session {
         }
     }
 
-    /// The engine's name of the document a payload names: `world:<id>:ot:<name>`.
+    /// The engine's name of the document a payload names: `world:<id>:ot:<name>`. A
+    /// payload without `document` names the world's [`DEFAULT_DOCUMENT`], so the
+    /// seed's `["ot", 4953, {"variant": 103, "ops": [...]}]` works as written.
     fn document(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
-        match payload.get_str("document") {
+        let name = match payload.get("document") {
+            None => Some(DEFAULT_DOCUMENT),
+            Some(_) => payload.get_str("document"),
+        };
+        match name {
             Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
                 Ok(format!("world:{}:{DOCUMENT_PREFIX}{name}", self.world).into_boxed_str())
             }
