@@ -135,3 +135,36 @@ fn flags_override_the_config_file() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn frames_sent_with_the_upgrade_request_are_handled() {
+    use std::io::{Read, Write};
+    use turntable::net::ws::{Opcode, encode_frame};
+    let server = server();
+    let mut request = b"GET /turntable HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    encode_frame(
+        &mut request,
+        Opcode::Text,
+        br#"{"command":"idme","data":"early"}"#,
+        Some([1, 2, 3, 4]),
+    );
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream.write_all(&request).unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(r#""identified""#) {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 101"), "{seen}");
+    assert!(
+        seen.contains(r#"{"command":"identified","data":{"id":"early"}}"#),
+        "{seen}"
+    );
+}

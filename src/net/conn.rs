@@ -146,7 +146,11 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 }
                 head.drain(..head_len);
                 let conn = WsConn::open(shard, stream, dialect, sockjs, session, head);
-                glommio::spawn_local(WsTask(conn)).detach();
+                glommio::spawn_local(WsTask {
+                    conn,
+                    started: false,
+                })
+                .detach();
                 return;
             }
         }
@@ -285,16 +289,26 @@ fn with_shard_header(mut response: Vec<u8>, shard: usize) -> Vec<u8> {
 
 /// The WebSocket phase as a task of its own, sized for the connection rather than for
 /// the HTTP phase before it (whose futures would otherwise sit in every idle
-/// connection's task). A panic in a handler ends this connection only; dropping the
-/// connection unregisters it.
-struct WsTask(WsConn);
+/// connection's task). A panic in a handler ends this connection only (caught here, so
+/// it never unwinds through the connection, whose drop unregisters it).
+struct WsTask {
+    conn: WsConn,
+    /// The frames that came with the request have been handled.
+    started: bool,
+}
 
 impl Future for WsTask {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let conn = &mut self.get_mut().0;
-        std::panic::catch_unwind(AssertUnwindSafe(|| conn.poll(cx))).unwrap_or_else(|_| {
+        let WsTask { conn, started } = self.get_mut();
+        let turn = || {
+            if !std::mem::replace(started, true) {
+                conn.decode_pending();
+            }
+            conn.poll(cx)
+        };
+        std::panic::catch_unwind(AssertUnwindSafe(turn)).unwrap_or_else(|_| {
             tracing::error!(
                 shard = conn.shard.id,
                 "connection handler panicked; connection closed"
@@ -338,8 +352,8 @@ impl Drop for WsConn {
 }
 
 impl WsConn {
-    /// Registers an upgraded connection and handles the frames that came with the
-    /// request (`leftover`).
+    /// Registers an upgraded connection; `leftover` holds the frames that came with the
+    /// request, for the task's first turn.
     fn open(
         shard: Rc<Shard>,
         stream: TcpStream,
@@ -354,7 +368,7 @@ impl WsConn {
             Framing::Plain
         };
         let id = shard.open_conn(dialect, framing, &session);
-        let mut conn = WsConn {
+        WsConn {
             decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
             shard,
             id,
@@ -368,18 +382,7 @@ impl WsConn {
             failed: false,
             eof: false,
             linger: None,
-        };
-        // A handler that panics on the request's leftover frames ends this connection
-        // (its task stops at once), as a panic in the task does; the panic must not
-        // unwind through `conn`, whose drop unregisters it.
-        if std::panic::catch_unwind(AssertUnwindSafe(|| conn.decode_pending())).is_err() {
-            tracing::error!(
-                shard = conn.shard.id,
-                "connection handler panicked; connection closed"
-            );
-            conn.eof = true;
         }
-        conn
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
