@@ -121,7 +121,8 @@ pub fn decide(
                         Ok(len) => len,
                         Err(refusal) => return Some(refusal),
                     },
-                    cors: cors(request, service, *kind == "eventsource"),
+                    cookie: sticky_cookie(request, service),
+                    cors: cors(request, *kind == "eventsource"),
                     response_limit: service.response_limit,
                     keep_alive: http::keep_alive(request),
                     http10: request.version == Some(0),
@@ -146,13 +147,22 @@ pub struct TransportRequest {
     pub content_type: Option<String>,
     /// The body's length, or `None` for a chunked body (what Node's http client sends).
     pub body_len: Option<usize>,
-    /// CORS (and, when the service wants it, cookie) headers for the response.
+    /// The sticky-session cookie, when the service wants one (every transport sends it).
+    pub cookie: Option<(&'static str, String)>,
+    /// CORS headers (the xhr and eventsource transports send them).
     pub cors: Vec<(&'static str, String)>,
     /// Bytes a streaming response carries before it ends.
     pub response_limit: usize,
     pub keep_alive: bool,
     /// An HTTP/1.0 client: no chunked encoding, the connection closes after a stream.
     pub http10: bool,
+}
+
+impl TransportRequest {
+    /// What the xhr transports' responses carry: the cookie, then CORS.
+    pub fn xhr_headers(&self) -> Vec<(&'static str, String)> {
+        self.cookie.iter().chain(&self.cors).cloned().collect()
+    }
 }
 
 /// The SockJS HTTP transports.
@@ -205,7 +215,7 @@ fn transport(
             .map_or("", |(_, q)| q);
         let value = query_value(query, "c").or_else(|| query_value(query, "callback"));
         let Some(cb) = value else {
-            return Err(error_500("\"callback\" parameter required"));
+            return Err(refuse_500("\"callback\" parameter required"));
         };
         let valid = !cb.is_empty()
             && cb
@@ -215,7 +225,7 @@ fn transport(
         if valid {
             Ok(cb)
         } else {
-            Err(error_500("invalid \"callback\" parameter"))
+            Err(refuse_500("invalid \"callback\" parameter"))
         }
     };
     let body_len =
@@ -335,12 +345,18 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
     })
 }
 
-/// A 500 whose body is the bare message, as sockjs-node reports a refused request.
-pub fn error_500(message: &str) -> Decision {
+/// A 500 whose body is the bare message (no content type), as sockjs-node reports a
+/// refused request; the connection closes after it.
+pub fn error_500<V: AsRef<str>>(message: &str, headers: &[(&str, V)]) -> Vec<u8> {
+    http::Head::new(500)
+        .header("Content-Length", message.len())
+        .headers(headers)
+        .end(false, message.as_bytes())
+}
+
+fn refuse_500(message: &str) -> Decision {
     Decision::Reject {
-        response: http::Head::new(500)
-            .header("Content-Length", message.len())
-            .end(false, message.as_bytes()),
+        response: error_500::<&str>(message, &[]),
     }
 }
 
@@ -490,15 +506,13 @@ fn finish(response: Vec<u8>, keep_alive: bool) -> Decision {
     }
 }
 
-/// CORS as sockjs-node's `xhr_cors`: the Origin echoed with credentials (or `*`), and
-/// the requested headers allowed. EventSource answers `Origin: null` with `*`.
-fn cors(
+/// sockjs-node's `h_sid`: the sticky-session cookie (`JSESSIONID`, the client's or
+/// `dummy`), when the service asks for one.
+fn sticky_cookie(
     request: &httparse::Request<'_, '_>,
     service: Service,
-    eventsource: bool,
-) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::with_capacity(5);
-    if service.cookie_needed {
+) -> Option<(&'static str, String)> {
+    service.cookie_needed.then(|| {
         let session = http::header(request, "cookie")
             .and_then(|c| {
                 c.split(';')
@@ -507,8 +521,14 @@ fn cors(
                     .map(|(_, v)| v.trim().to_owned())
             })
             .unwrap_or_else(|| "dummy".to_owned());
-        headers.push(("Set-Cookie", format!("JSESSIONID={session}; path=/")));
-    }
+        ("Set-Cookie", format!("JSESSIONID={session}; path=/"))
+    })
+}
+
+/// CORS as sockjs-node's `xhr_cors`: the Origin echoed with credentials (or `*`), and
+/// the requested headers allowed. EventSource answers `Origin: null` with `*`.
+fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::with_capacity(4);
     headers.push(("Vary", "Origin".to_owned()));
     let origin = http::header(request, "origin").filter(|o| !(eventsource && *o == "null"));
     match origin {
@@ -534,14 +554,7 @@ fn info(request: &httparse::Request<'_, '_>, service: Service, keep_alive: bool)
         entropy()
     );
     // No cookie on GET /info, as sockjs-node.
-    let mut headers = cors(
-        request,
-        Service {
-            cookie_needed: false,
-            ..service
-        },
-        false,
-    );
+    let mut headers = cors(request, false);
     headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     respond(
@@ -567,7 +580,8 @@ fn options(
 ) -> Decision {
     let (expires, date) = expires_in_a_year();
     let response = http::Head::new(204)
-        .headers(&cors(request, service, false))
+        .headers(sticky_cookie(request, service).as_slice())
+        .headers(&cors(request, false))
         .header(CACHE_FOR_A_YEAR.0, CACHE_FOR_A_YEAR.1)
         .header(expires, date)
         .header("Access-Control-Allow-Methods", methods)

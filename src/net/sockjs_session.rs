@@ -96,11 +96,9 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
     let messages = match parse_send_body(request, body) {
         Ok(messages) => messages,
         Err(message) => {
-            return http::Head::new(500)
-                .header("Content-Length", message.len())
-                .headers(&request.cors)
-                .header(NO_CACHE.0, NO_CACHE.1)
-                .end(false, message.as_bytes());
+            let mut headers = request.xhr_headers();
+            headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));
+            return super::sockjs::error_500(message, &headers);
         }
     };
     let mut sessions = shard.sockjs_sessions.borrow_mut();
@@ -108,7 +106,7 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
         return http_response(
             404,
             "text/plain; charset=UTF-8",
-            &request.cors,
+            &request.xhr_headers(),
             NOT_FOUND,
             request.keep_alive,
         );
@@ -155,13 +153,13 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
         Transport::JsonpSend => http_response(
             200,
             "text/plain; charset=UTF-8",
-            &request.cors,
+            &request.xhr_headers(),
             b"ok",
             request.keep_alive,
         ),
         _ => http::Head::new(204)
             .header("Content-Type", "text/plain; charset=UTF-8")
-            .headers(&request.cors)
+            .headers(&request.xhr_headers())
             .header(NO_CACHE.0, NO_CACHE.1)
             .end(request.keep_alive, b""),
     }
@@ -507,15 +505,6 @@ fn http_response(
     http::response(status, &headers, content_type, body, keep_alive)
 }
 
-/// The request's `Set-Cookie` (when the service asks for sticky sessions).
-fn cookie(request: &TransportRequest) -> impl Iterator<Item = (&'static str, String)> + '_ {
-    request
-        .cors
-        .iter()
-        .filter(|(name, _)| *name == "Set-Cookie")
-        .cloned()
-}
-
 /// How one receiving transport frames its response.
 struct Writer {
     transport: Transport,
@@ -540,11 +529,11 @@ impl Writer {
             transport: request.transport.clone(),
             headers: match request.transport {
                 // No CORS for the script transports, but the sticky-session cookie.
-                Transport::HtmlFile { .. } => cookie(request).collect(),
-                Transport::JsonpPolling { .. } => cookie(request)
+                Transport::HtmlFile { .. } => request.cookie.iter().cloned().collect(),
+                Transport::JsonpPolling { .. } => (request.cookie.iter().cloned())
                     .chain([("X-Content-Type-Options", "nosniff".to_owned())])
                     .collect(),
-                _ => request.cors.clone(),
+                _ => request.xhr_headers(),
             },
             chunked: !request.http10,
             keep_alive: request.keep_alive && !(streaming && request.http10),
