@@ -164,9 +164,8 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
-    let has_body = has_body(request);
     if !route.is_websocket() {
-        let keep_alive = !has_body && keep_alive(request);
+        let keep_alive = !has_body(request) && keep_alive(request);
         return Decision::Http { route, keep_alive };
     }
     upgrade(request, route, false)
