@@ -147,13 +147,7 @@ impl Engine {
             && self.documents.len() >= self.limits.max_documents
             && !self.evict_a_closed_document()
         {
-            let refused = ShardMsg::TieRefused {
-                channel: document,
-                conn: conn.conn,
-                code: ErrorCode::TooManyDocuments,
-                receipt,
-            };
-            return self.route(conn.shard, refused, out);
+            return self.refuse_tie(conn, document, ErrorCode::TooManyDocuments, receipt, out);
         }
         let max_len = self.limits.max_document_len;
         let doc = self

@@ -185,6 +185,25 @@ impl Engine {
         self.send_to_owner_of_channel(msg, out);
     }
 
+    /// The owner refuses a join or an open: the connection's shard drops its pending tie
+    /// and answers the request.
+    pub(super) fn refuse_tie(
+        &mut self,
+        conn: ConnAddr,
+        channel: Box<str>,
+        code: ErrorCode,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        let refused = ShardMsg::TieRefused {
+            channel,
+            conn: conn.conn,
+            code,
+            receipt,
+        };
+        self.route(conn.shard, refused, out);
+    }
+
     /// The owner counted a join or an open of `channel` that the connection no longer
     /// holds (it left, or an earlier request's refusal took the tie, before this came):
     /// undo it at the owner, or the owner keeps a member or listener nobody will remove.
@@ -251,10 +270,12 @@ impl Engine {
         if channel.as_ref() == LOBBY {
             return refuse(conn, ErrorCode::ServerChannel, mode.receipt, out);
         }
-        let member = self.conns[&conn]
-            .tie(&channel)
-            .is_some_and(|t| t.member && t.state == JoinState::Done);
-        if (mode.members_only || channel.starts_with(GAME_PREFIX)) && !member {
+        let member = || {
+            self.conns[&conn]
+                .tie(&channel)
+                .is_some_and(|t| t.member && t.state == JoinState::Done)
+        };
+        if (mode.members_only || channel.starts_with(GAME_PREFIX)) && !member() {
             return refuse(conn, ErrorCode::NotMember, mode.receipt, out);
         }
         let msg = ShardMsg::Publish {
@@ -453,13 +474,7 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         if let Some(code) = self.game_refusal(&channel, &user) {
-            let refused = ShardMsg::TieRefused {
-                channel,
-                conn: conn.conn,
-                code,
-                receipt,
-            };
-            return self.route(conn.shard, refused, out);
+            return self.refuse_tie(conn, channel, code, receipt, out);
         }
         let rec = self.owned_channels.entry(&channel);
         if rec.join(&user, conn) == RosterChange::Member {
