@@ -21,6 +21,12 @@ pub fn parse(text: &mut [u8]) -> simd_json::Result<BorrowedValue<'_>> {
 /// Appends `s` as a JSON string literal (quoted and escaped).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    write_escaped(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` JSON-escaped, without the quotes.
+pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -35,16 +41,20 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            write_unit_escape(out, u16::from(b));
         } else {
             out.extend_from_slice(escape);
         }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+}
+
+/// Appends `\uXXXX` for one UTF-16 code unit.
+pub fn write_unit_escape(out: &mut Vec<u8>, unit: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |shift: u16| HEX[usize::from((unit >> shift) & 0xf)];
+    out.extend_from_slice(&[b'\\', b'u', hex(12), hex(8), hex(4), hex(0)]);
 }
 
 /// Appends an unsigned integer.

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::json::write_str;
+use super::json::{write_escaped, write_str, write_unit_escape};
 
 /// The open frame.
 pub const OPEN: &[u8] = b"o";
@@ -40,25 +40,15 @@ pub fn quote(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut plain_from = 0;
     for (at, c) in s.char_indices().filter(|(_, c)| needs_escape(*c)) {
-        write_unquoted(out, &s[plain_from..at]);
+        write_escaped(out, &s[plain_from..at]);
         let mut units = [0u16; 2];
         for unit in c.encode_utf16(&mut units) {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let hex = |shift: u16| HEX[usize::from((*unit >> shift) & 0xf)];
-            out.extend_from_slice(&[b'\\', b'u', hex(12), hex(8), hex(4), hex(0)]);
+            write_unit_escape(out, *unit);
         }
         plain_from = at + c.len_utf8();
     }
-    write_unquoted(out, &s[plain_from..]);
+    write_escaped(out, &s[plain_from..]);
     out.push(b'"');
-}
-
-/// Appends `s` JSON-escaped, without the quotes.
-fn write_unquoted(out: &mut Vec<u8>, s: &str) {
-    let start = out.len();
-    write_str(out, s);
-    out.pop();
-    out.remove(start);
 }
 
 fn needs_escape(c: char) -> bool {
