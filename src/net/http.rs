@@ -404,27 +404,33 @@ impl Head {
     }
 }
 
+/// Every status this server answers with and its reason phrase (the metrics count
+/// responses by these too).
+pub const STATUSES: [(u16, &str); 17] = [
+    (101, "Switching Protocols"),
+    (200, "OK"),
+    (204, "No Content"),
+    (304, "Not Modified"),
+    (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (403, "Forbidden"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (409, "Conflict"),
+    (411, "Length Required"),
+    (413, "Content Too Large"),
+    (415, "Unsupported Media Type"),
+    (426, "Upgrade Required"),
+    (431, "Request Header Fields Too Large"),
+    (500, "Internal Server Error"),
+    (503, "Service Unavailable"),
+];
+
 fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        204 => "No Content",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "",
-    }
+    STATUSES
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or("", |(_, reason)| reason)
 }
 
 #[cfg(test)]

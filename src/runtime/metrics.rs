@@ -19,11 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::net::conns::Dialect;
-
-/// The HTTP statuses counted one by one; anything else counts as `other`.
-pub const STATUSES: [u16; 17] = [
-    101, 200, 204, 304, 400, 401, 403, 404, 405, 409, 411, 413, 415, 426, 431, 500, 503,
-];
+use crate::net::http::STATUSES;
 
 /// The dialects connections are counted by, in [`Dialect::index`] order.
 const DIALECTS: [&str; Dialect::COUNT] = ["turntable", "talker", "socketcluster", "world", "echo"];
@@ -37,7 +33,8 @@ pub struct Tally {
     pub frames_out: Cell<u64>,
     /// Writes (`sendmsg` calls) that carried them: frames per write is the coalescing.
     pub writes: Cell<u64>,
-    /// Responses by status, indexed like [`STATUSES`] with `other` last.
+    /// Responses by status, indexed like [`STATUSES`] (the statuses the server answers
+    /// with) and anything else last, as `other`.
     pub http: [Cell<u64>; STATUSES.len() + 1],
 }
 
@@ -62,7 +59,7 @@ impl Tally {
     pub fn http_response(&self, status: u16) {
         let i = STATUSES
             .iter()
-            .position(|s| *s == status)
+            .position(|(code, _)| *code == status)
             .unwrap_or(STATUSES.len());
         Tally::add(&self.http[i], 1);
     }
@@ -211,7 +208,9 @@ impl NodeFigures {
                 mesh.get_or_create(&labels).set(get(a) as i64);
             }
             for (j, a) in s.http.iter().enumerate() {
-                let status = STATUSES.get(j).map_or("other".to_owned(), u16::to_string);
+                let status = STATUSES
+                    .get(j)
+                    .map_or("other".to_owned(), |(code, _)| code.to_string());
                 let n = get(a);
                 if n > 0 {
                     let labels = vec![("shard", shard.clone()), ("status", status)];
