@@ -218,10 +218,9 @@ impl Session {
     /// payload without `document` names the world's [`DEFAULT_DOCUMENT`], so the
     /// seed's `["ot", 4953, {"variant": 103, "ops": [...]}]` works as written.
     fn document(&self, payload: &BorrowedValue) -> Result<Box<str>, Refusal> {
-        let name = match payload.get("document") {
-            None => Some(DEFAULT_DOCUMENT),
-            Some(_) => payload.get_str("document"),
-        };
+        let name = payload
+            .get("document")
+            .map_or(Some(DEFAULT_DOCUMENT), |name| name.as_str());
         match name {
             Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
                 Ok(format!("world:{}:{DOCUMENT_PREFIX}{name}", self.world).into_boxed_str())
