@@ -799,3 +799,39 @@ fn a_waiting_receiver_hears_the_shutdown_as_a_websocket_does() {
         "{seen}"
     );
 }
+
+#[test]
+fn an_htmlfile_frame_cannot_end_its_script() {
+    use std::io::{Read, Write};
+    let server = common::server_with(|c| c.sockjs_test_services = true);
+    let addr = server.local_addr();
+    let mut page = std::net::TcpStream::connect(addr).unwrap();
+    page.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    page.write_all(b"GET /echo/000/hx/htmlfile?c=cb HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut read_until = |seen: &mut Vec<u8>, needle: &str| {
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let n = page.read(&mut chunk).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(seen));
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    };
+    read_until(&mut seen, "p(\"o\")");
+    let sent = exchange(
+        addr,
+        "POST",
+        "/echo/000/hx/xhr_send",
+        Some("text/plain"),
+        r#"["</script><script>alert(1)</script>"]"#,
+    );
+    assert_eq!(sent.0, 204);
+    read_until(&mut seen, "alert");
+    let seen = String::from_utf8_lossy(&seen);
+    let frame = seen.rsplit("<script>\np(").next().unwrap();
+    assert!(
+        frame.starts_with(r#""a[\"\u003c/script>\u003cscript>alert(1)\u003c/script>\"]");"#),
+        "{frame}"
+    );
+}
