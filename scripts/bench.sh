@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a fresh release server and the load generator against it, then prints the
-# summary and writes reports/bench/<scenario>-<shards>shards.json.
+# summary and writes reports/bench/<scenario>-<shards>shards.json (floor: no server).
 #
 # Usage: scripts/bench.sh SCENARIO [loadgen options...]
 #   fanout   1000 subscribers in one channel, 1 publisher, 8 messages in flight
@@ -10,20 +10,27 @@
 #   connect  10000 connections opened, identified and closed (CPU per connection,
 #            connect->identified latency)
 #   idle     10000 identified connections watching one user each (memory, accept CPU)
-# Environment: SHARDS (default 2), DURATION (fanout/rooms seconds, default 10),
-#              RATE (rooms, default 200), CONNECTIONS (idle and connect, default 10000,
+#   floor    no server: the kernel's own cost and latency for the rooms shape (one
+#            thread writing to groups of 100 of 9000 loopback connections at RATE,
+#            one reading with epoll), the floor under the rooms figures
+# Environment: SHARDS (default 2), DURATION (fanout/rooms/floor seconds, default 10),
+#              RATE (rooms/floor, default 200), CONNECTIONS (idle and connect, default 10000,
 #              at most ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|connect|idle [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|connect|idle|floor [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
 cargo build --release --quiet --bin turntable --bin loadgen
 mkdir -p reports/bench
-source scripts/server.sh
-start_server --listen 127.0.0.1:0 --shards "$shards" --log-level warn
-echo "server pid $SERVER_PID on $SERVER_ADDR, $shards shards ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+server=()
+if [[ "$scenario" != floor ]]; then
+  source scripts/server.sh
+  start_server --listen 127.0.0.1:0 --shards "$shards" --log-level warn
+  echo "server pid $SERVER_PID on $SERVER_ADDR, $shards shards ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+  server=(--addr "$SERVER_ADDR" --server-pid "$SERVER_PID")
+fi
 
 case "$scenario" in
   fanout)
@@ -37,13 +44,16 @@ case "$scenario" in
     args=(connect --connections "${CONNECTIONS:-10000}") ;;
   idle)
     args=(idle --connections "${CONNECTIONS:-10000}") ;;
+  floor)
+    args=(floor --rate "${RATE:-200}" --duration "${DURATION:-10}") ;;
   *)
     echo "unknown scenario $scenario"; exit 2 ;;
 esac
 out="$(mktemp)"
-target/release/loadgen --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" "${args[@]}" "$@" | tee "$out"
+target/release/loadgen "${server[@]}" "${args[@]}" "$@" | tee "$out"
 name="${scenario}-${shards}shards"
 [[ "$scenario" != rooms ]] || name="rooms-${RATE:-200}-${shards}shards"
+[[ "$scenario" != floor ]] || name="floor-${RATE:-200}"
 grep '^JSON ' "$out" | sed 's/^JSON //' >"reports/bench/${name}.json"
 rm -f "$out"
 echo "wrote reports/bench/${name}.json"

@@ -8,6 +8,7 @@
 
 mod client;
 mod connect;
+mod floor;
 mod plot;
 mod presence;
 mod proc_stats;
@@ -98,6 +99,22 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
     },
+    /// No server: one thread writes 100-byte messages to groups of loopback TCP
+    /// connections at a fixed rate and another reads them with epoll, to measure what
+    /// the kernel alone costs per write here (the floor under the rooms figures).
+    Floor {
+        /// Connections in all (two descriptors each).
+        #[arg(long, default_value_t = 9000)]
+        connections: usize,
+        /// Connections written per publication.
+        #[arg(long, default_value_t = 100)]
+        group: usize,
+        /// Publications per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
     /// Connections that identify, watch one user each, then sit idle.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -110,6 +127,25 @@ enum Scenario {
 
 fn main() {
     let cli = Cli::parse();
+    if let Scenario::Floor {
+        connections,
+        group,
+        rate,
+        duration,
+    } = cli.scenario
+    {
+        let floor = floor::Floor {
+            connections,
+            group,
+            rate,
+            duration: Duration::from_secs_f64(duration),
+        };
+        if let Err(e) = floor.run() {
+            eprintln!("loadgen: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let handle = LocalExecutorBuilder::new(Placement::Unbound)
         .name("loadgen")
         .io_memory(256 << 10)
@@ -177,6 +213,7 @@ fn main() {
                 Scenario::Idle { connections, hold } => {
                     idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await
                 }
+                Scenario::Floor { .. } => unreachable!("run without an executor above"),
             }
         })
         .expect("start the load generator's executor");
