@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -87,6 +88,21 @@ impl Client {
             self.filled += n;
         }
         Ok(())
+    }
+
+    /// Hands the connection over to plain non-blocking I/O (for a reader thread): the
+    /// socket, duplicated before this client closes its own descriptor, and the bytes
+    /// already read past the last whole message.
+    pub fn into_std(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        // SAFETY: dup has no memory-safety preconditions; the new descriptor is ours.
+        let fd = unsafe { libc::dup(self.stream.as_raw_fd()) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is an open socket descriptor nobody else owns.
+        let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        stream.set_nonblocking(true)?;
+        Ok((stream, self.buf[..self.filled].to_vec()))
     }
 
     /// Reads text messages until one contains `needle`.

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::epoll::Epoll;
+use super::proc_stats::thread_cpu_time;
+
 /// Bytes per message; the first 8 carry the send time.
 const MESSAGE: usize = 100;
 
@@ -78,7 +81,11 @@ impl Floor {
         let h = &got.latency_us;
         let per_write_us = writing.as_secs_f64() * 1e6 / expected as f64;
         let per_read_us = got.cpu.as_secs_f64() * 1e6 / got.messages.max(1) as f64;
-        println!("floor: {group} of {} connections per publication, {}/s", writers.len(), self.rate);
+        println!(
+            "floor: {group} of {} connections per publication, {}/s",
+            writers.len(),
+            self.rate
+        );
         println!("  received / sent        {} / {expected}", got.messages);
         println!(
             "  latency p50/p99/p999   {} / {} / {} µs",
@@ -159,62 +166,4 @@ fn read_all(readers: Vec<TcpStream>, expected: u64, start: Instant) -> io::Resul
     }
     got.cpu = thread_cpu_time() - before;
     Ok(got)
-}
-
-/// The calling thread's CPU time.
-fn thread_cpu_time() -> Duration {
-    // SAFETY: clock_gettime writes into the zeroed struct we pass.
-    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
-
-/// An epoll instance, closed on drop.
-struct Epoll(i32);
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: no pointers involved.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Epoll(fd))
-    }
-
-    fn add(&self, fd: i32, token: u64) -> io::Result<()> {
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: `event` outlives the call.
-        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Waits up to `timeout_ms` and returns how many entries of `events` were filled.
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        loop {
-            // SAFETY: the kernel writes at most `events.len()` entries.
-            let n = unsafe {
-                libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms)
-            };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.0) };
-    }
 }

@@ -8,10 +8,12 @@
 
 mod client;
 mod connect;
+mod epoll;
 mod floor;
 mod plot;
 mod presence;
 mod proc_stats;
+mod reader;
 mod rooms;
 
 use std::cell::{Cell, RefCell};
@@ -327,9 +329,20 @@ impl Fanout {
         for i in 0..self.subscribers {
             let user = format!("sub{i}");
             let join = join.replace("USER", &user);
-            spawn_member(&tally, &gate, self.addr, user, join, |tally, text| {
-                tally.delivered(text)
-            });
+            spawn_member(
+                &tally,
+                &gate,
+                self.addr,
+                user,
+                join,
+                |tally, mut c| async move {
+                    while !tally.stop.get() {
+                        if c.recv(|text| tally.delivered(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+            );
         }
         wait_ready(&tally, self.subscribers).await?;
         eprintln!("starting {} publishers", self.publishers);
@@ -373,7 +386,7 @@ impl Fanout {
         sleep(self.warmup).await;
         let before = Snapshot::take(self.server_pid);
         tally.measuring.set(true);
-        show_progress(&tally, self.duration).await;
+        show_progress(|| tally.delivered.get(), self.duration).await;
         let rest = self
             .duration
             .saturating_sub(Duration::from_secs(self.duration.as_secs()));
@@ -423,41 +436,39 @@ impl Fanout {
     }
 }
 
-/// Spawns a member that identifies as `user`, joins with `join` (at most the gate's
-/// count setting up at once), counts itself ready, then hands every message it
-/// receives to `on_text` until the scenario stops.
-fn spawn_member(
+/// Spawns a member that identifies as `user` and joins with `join` (at most the gate's
+/// count setting up at once), counts itself ready, then runs `then` with its client.
+fn spawn_member<F, Fut>(
     tally: &Rc<Tally>,
     gate: &Rc<Semaphore>,
     addr: SocketAddr,
     user: String,
     join: String,
-    mut on_text: impl FnMut(&Tally, &[u8]) + 'static,
-) {
+    then: F,
+) where
+    F: FnOnce(Rc<Tally>, Client) -> Fut + 'static,
+    Fut: Future<Output = ()>,
+{
     let (tally, gate) = (tally.clone(), gate.clone());
     spawn_local(async move {
         let permit = gate.acquire_permit(1).await;
-        let mut c = match setup(addr, &user, &join, "\"joined\"").await {
+        let c = match setup(addr, &user, &join, "\"joined\"").await {
             Ok(c) => c,
             Err(_) => return tally.failed.set(tally.failed.get() + 1),
         };
         drop(permit);
         tally.ready.set(tally.ready.get() + 1);
-        while !tally.stop.get() {
-            if c.recv(|text| on_text(&tally, text)).await.is_err() {
-                return;
-            }
-        }
+        then(tally, c).await;
     })
     .detach();
 }
 
-/// Prints the deliveries of each whole second of `duration`.
-async fn show_progress(tally: &Tally, duration: Duration) {
+/// Prints the deliveries (as counted by `delivered`) of each whole second of `duration`.
+async fn show_progress(delivered: impl Fn() -> u64, duration: Duration) {
     let mut last = 0;
     for second in 1..=duration.as_secs().max(1) {
         sleep(Duration::from_secs(1)).await;
-        let now = tally.delivered.get();
+        let now = delivered();
         eprintln!("  {second:>3}s  {:>10} delivered/s", now - last);
         last = now;
     }

@@ -1,5 +1,5 @@
 //! What the load generator reads about processes: a server's CPU time and resident
-//! memory from /proc, and its own CPU time.
+//! memory from /proc, and its own CPU time (the whole process's, or one thread's).
 
 use std::time::Duration;
 
@@ -30,4 +30,12 @@ pub fn own_cpu_time() -> Duration {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// The calling thread's CPU time.
+pub fn thread_cpu_time() -> Duration {
+    // SAFETY: clock_gettime writes into the zeroed struct we pass.
+    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }

@@ -7,16 +7,20 @@
 //! it was due, so a send the server held back (by answering the previous one late)
 //! counts the delay in its latency instead of hiding it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::spawn_local;
 use glommio::sync::Semaphore;
 use glommio::timer::{Timer, sleep};
 
+use hdrhistogram::Histogram;
+
+use super::reader::{Readers, Window};
 use super::{Snapshot, Tally, plot, setup, wait_ready};
 
 /// The scenario's settings.
@@ -37,7 +41,7 @@ pub struct Rooms {
 impl Rooms {
     pub async fn run(self) -> std::io::Result<()> {
         let tally = Tally::new();
-        let window = Rc::new(Window::default());
+        let window = Arc::new(Window::default());
         let published = Rc::new(Cell::new(0u64));
         let gate = Rc::new(Semaphore::new(self.concurrency as u64));
         let total = self.channels * self.subscribers;
@@ -45,15 +49,19 @@ impl Rooms {
             "connecting {total} subscribers in {} channels...",
             self.channels
         );
+        let members = Rc::new(RefCell::new(Vec::with_capacity(total)));
         for i in 0..total {
             let (channel, user) = (i % self.channels, format!("r{i}"));
             let join = join_message(channel, &user);
-            let window = window.clone();
-            super::spawn_member(&tally, &gate, self.addr, user, join, move |tally, text| {
-                window.delivered(tally, text)
+            let members = members.clone();
+            super::spawn_member(&tally, &gate, self.addr, user, join, move |_, c| {
+                members.borrow_mut().push(c);
+                async {}
             });
         }
         wait_ready(&tally, total).await?;
+        let members = std::mem::take(&mut *members.borrow_mut());
+        let readers = Readers::spawn(members, tally.start, window.clone())?;
         let publishing = Rc::new(Cell::new(true));
         let interval = Duration::from_secs_f64(self.channels as f64 / self.rate);
         eprintln!(
@@ -102,31 +110,41 @@ impl Rooms {
         }
         sleep(self.warmup).await;
         let before = Snapshot::take(self.server_pid);
-        window.start.set(tally.now_us());
-        super::show_progress(&tally, self.duration).await;
+        window.open(tally.now_us());
+        super::show_progress(|| readers.delivered(), self.duration).await;
         // Publications stamped in the window count; give the last of them time to arrive.
-        window.end.set(tally.now_us());
+        window.close(tally.now_us());
         let after = Snapshot::take(self.server_pid);
         publishing.set(false);
         sleep(Duration::from_secs(2)).await;
         tally.stop.set(true);
-        self.report(&tally, &window, published.get(), &before, &after)
+        let delivered = readers.delivered();
+        let latency_us = readers.finish()?;
+        let measured = Measured {
+            seconds: window.seconds(),
+            published: published.get(),
+            delivered,
+            latency_us,
+        };
+        self.report(&measured, &before, &after)
     }
 
     fn report(
         &self,
-        tally: &Tally,
-        window: &Window,
-        published: u64,
+        measured: &Measured,
         before: &Snapshot,
         after: &Snapshot,
     ) -> std::io::Result<()> {
         // The publications counted are those due inside the window, which can outlast
         // the requested duration when the generator's own timers run late.
-        let seconds = (window.end.get() - window.start.get()) as f64 / 1e6;
-        let delivered = tally.delivered.get();
+        let Measured {
+            seconds,
+            published,
+            delivered,
+            latency_us: hist,
+        } = measured;
+        let (published, delivered) = (*published, *delivered);
         let expected = published * self.subscribers as u64;
-        let hist = tally.latency_us.borrow();
         let server_us = after.server_us_per(before, delivered as f64);
         let loadgen_share = after.own_cpu_share(before);
         let (p50, p99, p999) = (
@@ -153,7 +171,7 @@ impl Rooms {
                 "{} channels x {} subscribers, {} publishes/s",
                 self.channels, self.subscribers, self.rate
             );
-            std::fs::write(path, plot::latency_svg(&hist, &title))?;
+            std::fs::write(path, plot::latency_svg(hist, &title))?;
             println!("  latency chart          {}", path.display());
         }
         println!(
@@ -171,39 +189,12 @@ impl Rooms {
     }
 }
 
-/// The measured stretch, as publication timestamps (µs since the generator started):
-/// publications stamped inside it are counted when sent and when delivered, so a
-/// delivery that arrives after the window closes still counts.
-struct Window {
-    start: Cell<u64>,
-    end: Cell<u64>,
-}
-
-impl Default for Window {
-    fn default() -> Self {
-        Window {
-            start: Cell::new(u64::MAX),
-            end: Cell::new(u64::MAX),
-        }
-    }
-}
-
-impl Window {
-    fn contains(&self, t: u64) -> bool {
-        (self.start.get()..self.end.get()).contains(&t)
-    }
-
-    /// Counts a delivery, and its latency, if its publication is in the window.
-    fn delivered(&self, tally: &Tally, text: &[u8]) {
-        let Some(t) = super::field_u64(text, b"\"t\":") else {
-            return;
-        };
-        if self.contains(t) {
-            tally.delivered.set(tally.delivered.get() + 1);
-            let latency = tally.now_us().saturating_sub(t).max(1);
-            let _ = tally.latency_us.borrow_mut().record(latency);
-        }
-    }
+/// What the measured window produced.
+struct Measured {
+    seconds: f64,
+    published: u64,
+    delivered: u64,
+    latency_us: Histogram<u64>,
 }
 
 fn join_message(channel: usize, user: &str) -> String {
