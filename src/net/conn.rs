@@ -4,7 +4,7 @@
 //! in batches (one `sendmsg` for many frames).
 
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -20,7 +20,6 @@ use glommio::timer::Timer;
 use super::conns::{CloseReason, Dialect, Frame, Framing};
 use super::dispatch::{self, Session};
 use super::http::{self, Decision, Parsed, Route};
-use super::socket::send_vectored;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
 use super::{api, sockjs_session};
 use crate::engine::ConnId;
@@ -33,8 +32,6 @@ use crate::runtime::shard::Shard;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Frames handed to one `sendmsg`.
-const MAX_IOVECS: usize = 64;
 /// Reads handled in one turn before the task yields to others.
 const READ_BUDGET: usize = 32;
 
@@ -368,6 +365,10 @@ impl WsConn {
             Framing::Plain
         };
         let id = shard.open_conn(dialect, framing, &session);
+        shard
+            .conns
+            .borrow_mut()
+            .attach_socket(id, stream.as_raw_fd());
         WsConn {
             decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
             shard,
@@ -482,28 +483,17 @@ impl WsConn {
         let Some(slot) = conns.get_mut(self.id) else {
             return Ok(());
         };
-        while !slot.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (i, frame) in slot.queue.iter().take(MAX_IOVECS).enumerate() {
-                let start = if i == 0 { slot.front_written } else { 0 };
-                slices[i] = IoSlice::new(&frame[start..]);
-                count += 1;
-            }
-            match send_vectored(self.stream.as_raw_fd(), &slices[..count]) {
-                Ok(n) => {
-                    self.shard.tally.wrote(n, slot.advance(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        let tally = &self.shard.tally;
+        loop {
+            match slot.send_queued(self.stream.as_raw_fd(), |n, frames| tally.wrote(n, frames)) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Let glommio register interest in writability: it retries the
                     // front frame and parks the task if the socket is still full.
                     let front = slot.queue.front().expect("not empty").clone();
                     let start = slot.front_written;
                     match Pin::new(&mut self.stream).poll_write(cx, &front[start..]) {
-                        Poll::Ready(Ok(n)) => {
-                            self.shard.tally.wrote(n, slot.advance(n));
-                        }
+                        Poll::Ready(Ok(n)) => tally.wrote(n, slot.advance(n)),
                         Poll::Ready(Err(e)) => return Err(e),
                         Poll::Pending => return Ok(()),
                     }
@@ -511,7 +501,6 @@ impl WsConn {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 
     /// Reads once into the shard's buffer and handles every complete frame.

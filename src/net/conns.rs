@@ -2,15 +2,27 @@
 //! encoded frames waiting to be written, the waker of its task, keepalive bookkeeping,
 //! and a close the server has asked for. Anything on the shard (engine deliveries, the
 //! keepalive sweep, shutdown) reaches a connection through here.
+//!
+//! Frames for a WebSocket go out through the shard's writer: the table lists the
+//! connections whose queue was empty when a frame arrived, and the writer task, run
+//! once the producing task (a read, a mesh batch) has queued everything, writes each
+//! listed queue with one vectored send. The connection's own task is woken only when
+//! its socket is full or failed, to wait for room (or end) itself.
 
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
 
+use super::socket::send_vectored;
 use crate::engine::ConnId;
+
+/// The most frames one vectored send carries.
+const MAX_IOVECS: usize = 64;
 
 /// An encoded WebSocket frame, shared by every connection it is queued on.
 pub type Frame = Rc<[u8]>;
@@ -127,6 +139,9 @@ pub struct Slot {
     generation: u32,
     pub dialect: Dialect,
     pub framing: Framing,
+    /// The socket the shard's writer sends a WebSocket connection's frames to; `None`
+    /// for a SockJS HTTP session, whose frames the request polling it takes.
+    socket: Option<RawFd>,
     /// Frames waiting to be written, oldest first.
     pub queue: VecDeque<Frame>,
     /// Bytes of the front frame already written.
@@ -176,6 +191,34 @@ impl Slot {
         finished
     }
 
+    /// Writes queued frames to `fd`, up to [`MAX_IOVECS`] per vectored send, until the
+    /// queue is empty; `on_write(bytes, frames)` is told of each send. An error
+    /// (`WouldBlock` when the socket is full) leaves the rest queued.
+    pub fn send_queued(
+        &mut self,
+        fd: RawFd,
+        mut on_write: impl FnMut(usize, usize),
+    ) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, frame) in self.queue.iter().take(MAX_IOVECS).enumerate() {
+                let start = if i == 0 { self.front_written } else { 0 };
+                slices[i] = IoSlice::new(&frame[start..]);
+                count += 1;
+            }
+            match send_vectored(fd, &slices[..count]) {
+                Ok(n) => {
+                    let frames = self.advance(n);
+                    on_write(n, frames);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Queues a control frame (keepalive ping, close) past the bound: there is at most
     /// one of each in flight, and a close must go out even to a slow consumer.
     pub fn push_control(&mut self, frame: Frame) {
@@ -216,6 +259,10 @@ pub struct ConnTable {
     pub by_dialect: [u64; Dialect::COUNT],
     /// Connections closed as slow consumers since the start.
     pub slow_consumers: u64,
+    /// WebSocket connections given frames since the writer last ran.
+    ready: Vec<ConnId>,
+    /// The shard writer's waker.
+    writer: Option<Waker>,
 }
 
 impl ConnTable {
@@ -226,6 +273,8 @@ impl ConnTable {
             max_outbound_bytes,
             by_dialect: [0; Dialect::COUNT],
             slow_consumers: 0,
+            ready: Vec::new(),
+            writer: None,
         }
     }
 
@@ -238,6 +287,7 @@ impl ConnTable {
             generation,
             dialect,
             framing,
+            socket: None,
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
@@ -247,6 +297,14 @@ impl ConnTable {
             pinged: false,
         });
         ConnId(u64::from(generation) << 32 | key as u64)
+    }
+
+    /// Has the shard's writer send `id`'s frames to `fd` (a WebSocket's socket, open
+    /// for as long as the connection is in the table).
+    pub fn attach_socket(&mut self, id: ConnId, fd: RawFd) {
+        if let Some(slot) = self.get_mut(id) {
+            slot.socket = Some(fd);
+        }
     }
 
     pub fn remove(&mut self, id: ConnId) {
@@ -306,9 +364,46 @@ impl ConnTable {
             return false;
         }
         if was_empty {
-            slot.wake();
+            if slot.socket.is_some() {
+                self.ready.push(id);
+                if let Some(writer) = self.writer.take() {
+                    writer.wake();
+                }
+            } else {
+                slot.wake();
+            }
         }
         true
+    }
+
+    /// Ready once some connection has frames for the writer; otherwise keeps the
+    /// writer's waker.
+    pub fn poll_ready(&mut self, cx: &Context<'_>) -> Poll<()> {
+        if self.ready.is_empty() {
+            self.writer = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// The writer's turn: sends every listed connection's queue. A connection whose
+    /// socket is full or failed is woken to wait for room, or end, itself.
+    pub fn write_ready(&mut self, mut on_write: impl FnMut(usize, usize)) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for id in ready.drain(..) {
+            let Some(slot) = self.get_mut(id) else {
+                continue;
+            };
+            let Some(fd) = slot.socket else {
+                continue;
+            };
+            if slot.send_queued(fd, &mut on_write).is_err() {
+                slot.wake();
+            }
+        }
+        // Keep the list's allocation for the next turn.
+        self.ready = ready;
     }
 
     /// Every connection, for the keepalive sweep and shutdown.
@@ -380,5 +475,86 @@ mod tests {
         assert_eq!((slot.queue.len(), slot.front_written), (1, 1));
         slot.advance(1);
         assert!(slot.queue.is_empty());
+    }
+
+    /// A waker that counts its wakes.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn counting_waker() -> (std::sync::Arc<CountingWaker>, Waker) {
+        let counter = std::sync::Arc::new(CountingWaker(Default::default()));
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn wakes(counter: &CountingWaker) -> usize {
+        counter.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn the_writer_sends_each_ready_queue_in_order_without_waking_its_task() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        t.attach_socket(a, ours.as_raw_fd());
+        let (task, task_waker) = counting_waker();
+        t.get_mut(a).unwrap().waker = Some(task_waker);
+        let (writer, writer_waker) = counting_waker();
+        let cx = Context::from_waker(&writer_waker);
+        assert!(t.poll_ready(&cx).is_pending());
+
+        t.push(a, Rc::from(&b"one "[..]));
+        t.push(a, Rc::from(&b"two"[..]));
+        assert_eq!(wakes(&writer), 1, "the first frame wakes the writer once");
+        assert!(t.poll_ready(&cx).is_ready());
+        let mut written = (0, 0);
+        t.write_ready(|bytes, frames| written = (written.0 + bytes, written.1 + frames));
+        assert_eq!(written, (7, 2));
+        let mut got = [0u8; 7];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"one two");
+        assert_eq!(wakes(&task), 0, "the connection's task slept through it");
+        assert!(t.poll_ready(&cx).is_pending());
+    }
+
+    #[test]
+    fn a_full_socket_hands_the_rest_to_the_connection_task() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let mut t = ConnTable::new(64 << 20);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        t.attach_socket(a, ours.as_raw_fd());
+        let (task, task_waker) = counting_waker();
+        t.get_mut(a).unwrap().waker = Some(task_waker);
+        let big: Frame = Rc::from(vec![0u8; 1 << 20]);
+        for _ in 0..8 {
+            t.push(a, big.clone());
+        }
+        t.write_ready(|_, _| {});
+        assert!(!t.get_mut(a).unwrap().queue.is_empty(), "the socket filled");
+        assert_eq!(wakes(&task), 1, "the task waits for room itself");
+    }
+
+    #[test]
+    fn sessions_without_a_socket_wake_their_task_instead() {
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable, Framing::SockJsHttp);
+        let (task, task_waker) = counting_waker();
+        t.get_mut(a).unwrap().waker = Some(task_waker);
+        t.push(a, Rc::from(&b"x"[..]));
+        assert_eq!(wakes(&task), 1);
+        let (_, writer_waker) = counting_waker();
+        assert!(
+            t.poll_ready(&Context::from_waker(&writer_waker))
+                .is_pending()
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
+use futures_lite::future::{self, poll_fn};
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::net::TcpListener;
 use glommio::timer::Timer;
@@ -212,6 +212,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         let _ = shard.handover.set(senders);
     }
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
+    spawn_local(write_ready(shard.clone())).detach();
     spawn_local(clock(shard.clone())).detach();
     spawn_local(keepalive(shard.clone())).detach();
     spawn_local(socketcluster_pings(shard.clone())).detach();
@@ -247,6 +248,19 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
                 Timer::new(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// The shard's writer: once a turn's producers have queued their frames, sends each
+/// connection that got some its whole queue in one vectored send (see `net::conns`).
+async fn write_ready(shard: Rc<Shard>) {
+    loop {
+        poll_fn(|cx| shard.conns.borrow_mut().poll_ready(cx)).await;
+        let tally = &shard.tally;
+        shard
+            .conns
+            .borrow_mut()
+            .write_ready(|bytes, frames| tally.wrote(bytes, frames));
     }
 }
 
