@@ -27,6 +27,10 @@ pub(super) struct Tie {
     pub state: JoinState,
     /// A member (joined, on the roster) rather than a subscriber.
     pub member: bool,
+    /// Requests for this tie sent to the owner and not answered yet (a client may
+    /// repeat a join or an open before the first is answered): a refusal takes a
+    /// pending tie only when it answers the last of them.
+    pub in_flight: u16,
 }
 
 impl Engine {
@@ -88,7 +92,8 @@ impl Engine {
         out: &mut impl Outbox,
     ) -> bool {
         let local = self.conns.get_mut(&conn).expect("checked by caller");
-        if local.tie(channel).is_some() {
+        if let Some(tie) = local.ties.iter_mut().find(|t| &*t.channel == channel) {
+            tie.in_flight = tie.in_flight.saturating_add(1);
             return true;
         }
         if local.ties.len() >= self.limits.max_channels_per_conn {
@@ -99,6 +104,7 @@ impl Engine {
             channel: Rc::from(channel),
             state: JoinState::Pending,
             member,
+            in_flight: 1,
         });
         true
     }
@@ -225,6 +231,7 @@ impl Engine {
             channel: Rc::from(channel),
             state: JoinState::Done,
             member,
+            in_flight: 0,
         };
         self.send_untie(conn, user.as_deref().unwrap_or(""), tie, out);
     }
@@ -418,9 +425,13 @@ impl Engine {
                 let Some(local) = self.conns.get_mut(&conn) else {
                     return;
                 };
-                local
-                    .ties
-                    .retain(|t| !(*t.channel == *channel && t.state == JoinState::Pending));
+                if let Some(i) = local.ties.iter().position(|t| *t.channel == *channel) {
+                    let tie = &mut local.ties[i];
+                    tie.in_flight = tie.in_flight.saturating_sub(1);
+                    if tie.state == JoinState::Pending && tie.in_flight == 0 {
+                        local.ties.swap_remove(i);
+                    }
+                }
                 refuse(conn, code, receipt, out);
             }
             ShardMsg::Announce { channel, data } => {
@@ -447,8 +458,9 @@ impl Engine {
         }
     }
 
-    /// Marks a pending tie done and adds the connection to the channel's local
-    /// receivers; false if there was no pending tie (closed, left, or a repeat).
+    /// Counts an owner's acceptance of one of the tie's requests, marking a pending tie
+    /// done and adding the connection to the channel's local receivers; false if there
+    /// was no pending tie (closed, left, or a repeat).
     pub(super) fn tie_done(&mut self, conn: ConnId, channel: &str) -> bool {
         let Some(local) = self.conns.get_mut(&conn) else {
             return false;
@@ -456,6 +468,7 @@ impl Engine {
         let Some(tie) = local.ties.iter_mut().find(|t| &*t.channel == channel) else {
             return false;
         };
+        tie.in_flight = tie.in_flight.saturating_sub(1);
         if tie.state == JoinState::Done {
             return false;
         }

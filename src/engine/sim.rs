@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::ot::Delta;
 use super::*;
 
 /// The publication rules of turntable v1: members only, echoed to the publisher.
@@ -582,7 +583,7 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
 }
 
 #[test]
-fn an_open_accepted_after_an_earlier_refusal_took_its_tie_is_undone_at_the_owner() {
+fn an_open_accepted_after_an_earlier_refusal_of_the_same_document_holds_it() {
     let limits = Limits {
         max_documents: 1,
         ..Limits::default()
@@ -601,8 +602,8 @@ fn an_open_accepted_after_an_earlier_refusal_took_its_tie_is_undone_at_the_owner
     sim.cmd(a, open(&held, "1"));
     sim.settle();
     // From one shard, in this order: b's first open finds the owner full, a's close
-    // makes room, b's second open is accepted. The refusal arrives first and takes
-    // the tie both opens shared.
+    // makes room, b's second open is accepted. The refusal arrives first; it must not
+    // take the tie the accepted open still needs.
     sim.cmd(b, open(&wanted, "1"));
     sim.cmd(
         a,
@@ -628,6 +629,26 @@ fn an_open_accepted_after_an_earlier_refusal_took_its_tie_is_undone_at_the_owner
             (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
             (Some("2".into()), None)
         ]
+    );
+    // b holds the document it was told it opened: its edit is accepted.
+    sim.cmd(
+        b,
+        Command::EditDocument {
+            document: wanted.clone(),
+            base: 0,
+            delta: Delta::default(),
+            receipt: Some(Box::from("3")),
+        },
+    );
+    sim.settle();
+    let edit: Vec<_> = sim
+        .take(b)
+        .into_iter()
+        .filter(|event| matches!(event, Event::EditAccepted { .. } | Event::Error { .. }))
+        .collect();
+    assert!(
+        matches!(&edit[..], [Event::EditAccepted { receipt: Some(r), .. }] if &**r == "3"),
+        "{edit:?}"
     );
     sim.close(a);
     sim.close(b);
