@@ -800,6 +800,72 @@ fn a_waiting_receiver_hears_the_shutdown_as_a_websocket_does() {
     );
 }
 
+/// Sends a polling request for `session` on a kept-alive connection and reads its
+/// response: the status and the (dechunked) body.
+fn poll_kept_alive(stream: &mut std::net::TcpStream, session: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let request = format!(
+        "POST /sockjs/turntable/000/{session}/xhr HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let status = head[9..12].parse().unwrap();
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked")
+            {
+                if body.ends_with("0\r\n\r\n") {
+                    return (status, dechunked(body));
+                }
+            } else if let Some(len) = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            }) && body.len() >= len.trim().parse::<usize>().unwrap()
+            {
+                return (status, body.to_owned());
+            }
+        }
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "connection closed after: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_polling_client_gets_its_close_frame_after_the_messages_queued_before_a_shutdown() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let home = turntable::engine::owner_shard("owed", 1, 2);
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    assert_eq!(poll_kept_alive(&mut client, "owed"), (200, "o\n".into()));
+    // A WebSocket on the session's shard hears when that shard starts to drain.
+    let mut watcher = common::Client::connect_on_shard(addr, "/turntable", home);
+    watcher.recv();
+    server.stop();
+    assert_eq!(
+        watcher.expect_close(),
+        (1001, "server shutting down".into())
+    );
+    // The client comes back after the drain began: the greeting queued before it comes
+    // first, then the close frame.
+    let (status, queued) = poll_kept_alive(&mut client, "owed");
+    assert_eq!((status, queued.contains("idyou")), (200, true), "{queued}");
+    assert_eq!(
+        poll_kept_alive(&mut client, "owed"),
+        (200, "c[1001,\"server shutting down\"]\n".into())
+    );
+}
+
 #[test]
 fn an_htmlfile_frame_cannot_end_its_script() {
     use std::io::{Read, Write};

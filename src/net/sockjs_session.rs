@@ -12,7 +12,7 @@
 
 use std::io::Write as _;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
@@ -28,6 +28,11 @@ use crate::engine::ConnId;
 use crate::protocol::sockjs;
 use crate::runtime::shard::Shard;
 
+/// How soon a SockJS client sends its next receiving request after one ends (polling
+/// and streaming clients come back at once); shutdown waits this long for a session's
+/// client to come back for its close frame.
+const CLIENT_RETURN: Duration = Duration::from_secs(1);
+
 /// One SockJS HTTP session.
 struct HttpSession {
     conn: ConnId,
@@ -39,6 +44,8 @@ struct HttpSession {
     opened: bool,
     /// The server closed the session: every receiver gets this until it ends.
     closed: Option<CloseReason>,
+    /// A receiver was given the close frame.
+    close_told: bool,
     /// When the last receiver left.
     idle_since: Instant,
 }
@@ -298,8 +305,10 @@ fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
         session.idle_since = Instant::now();
         let conn = session.conn;
         drop(sessions);
-        let frame = take_messages(shard, conn, true)
-            .unwrap_or_else(|| close_frame(reason.code, reason.reason));
+        let frame = take_messages(shard, conn, true).unwrap_or_else(|| {
+            told_close(shard, &request.session);
+            close_frame(reason.code, reason.reason)
+        });
         return (false, Some(Step::Last(frame)));
     }
     session.receiving = true;
@@ -324,6 +333,7 @@ fn open_session(shard: &Shard, request: &TransportRequest) {
         receiving: false,
         opened: false,
         closed: None,
+        close_told: false,
         idle_since: Instant::now(),
     };
     shard
@@ -344,7 +354,15 @@ fn take_frames(shard: &Shard, conn: ConnId, id: &str, whole: bool) -> Option<Ste
     if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
         session.closed = Some(reason);
     }
+    told_close(shard, id);
     Some(Step::Last(close_frame(reason.code, reason.reason)))
+}
+
+/// Notes that session `id`'s client was given its close frame.
+fn told_close(shard: &Shard, id: &str) {
+    if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
+        session.close_told = true;
+    }
 }
 
 /// The session's waiting messages as one `a[...]` frame — all of them (`whole`, what a
@@ -674,14 +692,17 @@ fn htmlfile_prelude(callback: &str) -> Vec<u8> {
     out
 }
 
-/// Whether a receiving request is attached to any session.
-pub fn any_receiving(shard: &Shard) -> bool {
+/// Whether some session's client is still to be given its close frame at shutdown: a
+/// receiver is attached, or one left without it less than [`CLIENT_RETURN`] ago (a
+/// polling client whose last poll took the messages queued before the close).
+pub fn any_owed_close(shard: &Shard) -> bool {
+    let now = Instant::now();
     shard
         .sockjs_sessions
         .borrow()
         .by_id
         .values()
-        .any(|s| s.receiving)
+        .any(|s| s.receiving || (!s.close_told && now.duration_since(s.idle_since) < CLIENT_RETURN))
 }
 
 /// Ends every session (the server is stopping).

@@ -373,9 +373,10 @@ async fn drain(shard: &Rc<Shard>) {
         slot.request_close(CloseReason::SHUTDOWN);
     }
     let deadline = Instant::now() + shard.config.shutdown_grace;
-    // SockJS receivers attached now send their session's close frame, as WebSockets
-    // do; then the HTTP sessions end (no request will come back for them).
-    while sockjs_session::any_receiving(shard) && Instant::now() < deadline {
+    // SockJS clients get their session's close frame, as WebSockets do: receivers
+    // attached now send it, and a polling client gets it from its next poll; then the
+    // HTTP sessions end.
+    while sockjs_session::any_owed_close(shard) && Instant::now() < deadline {
         Timer::new(Duration::from_millis(10)).await;
     }
     sockjs_session::end_all(shard);
