@@ -1,17 +1,18 @@
-//! The per-message cost of the Talker, World and SocketCluster dialects without a
-//! network: decoding each dialect's typical inbound hot-path message through its public
-//! entry point (Talker's `decode`, World's and SocketCluster's `Session::on_text`) and
-//! encoding its typical outbound event through its `encode`, plus the OT transform an
-//! edit made against a stale revision costs on the document's owner shard. `fanout.rs`
-//! covers the engine's fan-out and turntable v1; together they show a regression in any
-//! dialect's hot path without sockets or a load generator.
+//! The per-message cost of the Talker, World and SocketCluster dialects and of SockJS
+//! framing (the MMOTD transport) without a network: decoding each dialect's typical
+//! inbound hot-path message through its public entry point (Talker's `decode`, World's
+//! and SocketCluster's `Session::on_text`, SockJS's client frame parser) and encoding
+//! its typical outbound event (SockJS: a turntable message in an `a[...]` frame), plus
+//! the OT transform an edit made against a stale revision costs on the document's owner
+//! shard. `fanout.rs` covers the engine's fan-out and turntable v1; together they show a
+//! regression in any dialect's hot path without sockets or a load generator.
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use turntable::engine::Event;
 use turntable::engine::ot::{Delta, Document, Op};
-use turntable::protocol::{Action, socketcluster, talker, world};
+use turntable::protocol::{Action, socketcluster, sockjs, talker, world};
 
 /// A chat line as the Talker web client sends it (~100 bytes).
 const TALKER_MESSAGE: &str = r#"{"type":"message","content":"Has anyone tried the new build yet? The lobby loads twice as fast."}"#;
@@ -24,6 +25,13 @@ const WORLD_OT: &str = r#"["ot",18,{"document":"notes","variant":41,"ops":[{"ret
 
 /// A SocketCluster publication as `socketcluster-client` sends it (~100 bytes).
 const SC_PUBLISH: &str = r##"{"event":"#publish","data":{"channel":"lobby","data":{"text":"gg, rematch?","from":"u42"}},"cid":7}"##;
+
+/// A SockJS client frame (an `xhr_send` body or a WebSocket frame) carrying one
+/// turntable game action (~100 bytes).
+const SOCKJS_SEND: &str = r#"["{\"command\":\"game\",\"data\":{\"channel\":\"game:42\",\"actions\":[{\"x\":412,\"y\":96}]}}"]"#;
+
+/// A turntable game message as a SockJS session's queue holds it (~100 bytes).
+const SOCKJS_MESSAGE: &str = r#"{"command":"game","data":{"channel":"game:42","seq":1042,"actions":[{"from":"u42","x":412,"y":96}]}}"#;
 
 /// Runs one inbound message through a session the way the connection does: the text is
 /// copied into a reusable buffer (simd-json parses in place) and the last action is kept
@@ -212,5 +220,22 @@ fn ot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, talker, world, socketcluster, ot);
+fn sockjs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sockjs");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("decode_send", |b| {
+        b.iter(|| sockjs::parse_client_frame(black_box(SOCKJS_SEND).as_bytes()).unwrap())
+    });
+    group.bench_function("encode_message", |b| {
+        let mut out = Vec::with_capacity(256);
+        b.iter(|| {
+            out.clear();
+            sockjs::write_message(&mut out, black_box(SOCKJS_MESSAGE).as_bytes());
+            out.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, talker, world, socketcluster, sockjs, ot);
 criterion_main!(benches);

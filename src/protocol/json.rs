@@ -28,27 +28,41 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Appends `s` JSON-escaped, without the quotes.
 pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Room for the text and a few escapes, so most texts grow `out` at most once.
+    out.reserve(bytes.len() + bytes.len() / 8);
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        if escape.is_empty() {
+        if escape == b'u' {
             write_unit_escape(out, u16::from(b));
         } else {
-            out.extend_from_slice(escape);
+            out.extend_from_slice(&[b'\\', escape]);
         }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
 }
+
+/// For each byte, what follows the backslash that escapes it in a JSON string (`u` for
+/// a `\uXXXX` escape); 0 for a byte written as it is.
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
 
 /// Appends `\uXXXX` for one UTF-16 code unit.
 pub fn write_unit_escape(out: &mut Vec<u8>, unit: u16) {

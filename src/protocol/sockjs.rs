@@ -34,7 +34,11 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
 
 /// Appends `s` as sockjs-node's `quote` writes it (see the module doc).
 pub fn quote(out: &mut Vec<u8>, s: &str) {
-    if !s.chars().any(needs_escape) {
+    // Every character `needs_escape` picks is encoded with a lead byte of 0xE2 (U+2000
+    // to U+2FFF), 0xEF (U+F000 to U+FFFF) or 0xF0 and up (astral): a text without those
+    // bytes, which is most, needs no character scan.
+    let may_need = |b: &u8| *b == 0xe2 || *b >= 0xef;
+    if !s.as_bytes().iter().any(may_need) || !s.chars().any(needs_escape) {
         return write_str(out, s);
     }
     out.push(b'"');
