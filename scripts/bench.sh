@@ -13,17 +13,34 @@
 #   floor    no server: the kernel's own cost and latency for the rooms shape (one
 #            thread writing to groups of 100 of 9000 loopback connections at RATE,
 #            one reading with epoll), the floor under the rooms figures
+#   all      every scenario above in turn (fan-out on 1 and 2 shards, rooms at 200 and
+#            1000/s), then one table of the results (`loadgen summary`); ~1.5 minutes
 # Environment: SHARDS (default 2), DURATION (fanout/rooms/floor seconds, default 10),
 #              RATE (rooms/floor, default 200), CONNECTIONS (idle and connect, default 10000,
 #              at most ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|connect|idle|floor [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|presence|connect|idle|floor|all [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
 cargo build --release --quiet --bin turntable --bin loadgen
 mkdir -p reports/bench
+if [[ "$scenario" == all ]]; then
+  rm -f reports/bench/*.json reports/bench/*.svg
+  run() { echo "== $*"; env "$@" >/dev/null; }
+  run SHARDS=1 DURATION=8 "$0" fanout
+  run SHARDS=2 DURATION=8 "$0" fanout
+  run RATE=200 DURATION=8 "$0" rooms
+  run RATE=1000 DURATION=8 "$0" rooms
+  run "$0" presence
+  run CONNECTIONS=15000 "$0" connect
+  run CONNECTIONS=15000 "$0" idle
+  run RATE=200 DURATION=8 "$0" floor
+  echo
+  target/release/loadgen summary --dir reports/bench
+  exit 0
+fi
 server=()
 if [[ "$scenario" != floor ]]; then
   source scripts/server.sh

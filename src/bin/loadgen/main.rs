@@ -15,6 +15,7 @@ mod presence;
 mod proc_stats;
 mod reader;
 mod rooms;
+mod summary;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -117,6 +118,12 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
+    /// No server: prints one table of the results `scripts/bench.sh` wrote.
+    Summary {
+        /// Where the JSON results are.
+        #[arg(long, default_value = "reports/bench")]
+        dir: std::path::PathBuf,
+    },
     /// Connections that identify, watch one user each, then sit idle.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -129,6 +136,13 @@ enum Scenario {
 
 fn main() {
     let cli = Cli::parse();
+    if let Scenario::Summary { dir } = &cli.scenario {
+        if let Err(e) = summary::print(dir) {
+            eprintln!("loadgen: {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Scenario::Floor {
         connections,
         group,
@@ -215,7 +229,9 @@ fn main() {
                 Scenario::Idle { connections, hold } => {
                     idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await
                 }
-                Scenario::Floor { .. } => unreachable!("run without an executor above"),
+                Scenario::Floor { .. } | Scenario::Summary { .. } => {
+                    unreachable!("run without an executor above")
+                }
             }
         })
         .expect("start the load generator's executor");
