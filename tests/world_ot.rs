@@ -408,3 +408,45 @@ fn an_action_without_a_document_edits_the_worlds_default_one_as_the_seed_writes_
         "hellofoobar"
     );
 }
+
+#[test]
+fn other_dialects_cannot_join_subscribe_or_publish_to_a_documents_channel() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let mut ann = member(addr, 0, "ann");
+    assert_eq!(
+        rpc(&mut ann, "ot.open", 1, json!({"document": "notes"}))[0],
+        "success"
+    );
+    let channel = "world:default:ot:notes";
+    let refused = "a document's channel: open the document (World's ot.open) instead";
+
+    let (mut sc, _) = common::socketcluster::handshaken_on(addr, 1, json!({}));
+    sc.send(json!({"event":"#subscribe","data":{"channel":channel},"cid":2}));
+    assert_eq!(
+        common::socketcluster::recv(&mut sc),
+        json!({"rid":2,"error":{"name":"BrokerError","message":refused}})
+    );
+    sc.send(json!({"event":"#publish","data":{"channel":channel,"data":{"forged":true}},"cid":3}));
+    assert_eq!(
+        common::socketcluster::recv(&mut sc),
+        json!({"rid":3,"error":{"name":"BrokerError","message":refused}})
+    );
+
+    let mut v1 = Client::connect_on_shard(addr, "/turntable", 0);
+    assert_eq!(v1.recv()["command"], "idyou");
+    v1.send(json!({"command":"idme","data":"eve"}));
+    assert_eq!(v1.recv()["command"], "identified");
+    v1.send(json!({"command":"joingame","data":{"channel":channel,"self":"eve"}}));
+    assert_eq!(
+        v1.recv(),
+        json!({"command":"error","data":{"code":"channel.document","message":refused}})
+    );
+
+    // The document's editor heard none of it, and its document still works.
+    ann.expect_silence(Duration::from_millis(200));
+    assert_eq!(
+        edit(&mut ann, 2, 0, json!([{"insert": "ok"}])),
+        json!(["success", 2, {"document": "notes", "variant": 1}])
+    );
+}

@@ -18,6 +18,22 @@ use super::ot::Document;
 use super::pubsub::JoinState;
 use super::{Engine, Outbox, refuse};
 
+/// The channel of World `world`'s document `name`: what connections that open it
+/// listen to. Other dialects cannot join, subscribe or publish to such a channel
+/// (`channel.document`); only opening the document reaches it.
+pub fn document_channel(world: &str, name: &str) -> Box<str> {
+    format!("world:{world}:ot:{name}").into_boxed_str()
+}
+
+/// Whether `channel` is a document's channel (see [`document_channel`]; world ids hold
+/// no colon).
+pub fn is_document_channel(channel: &str) -> bool {
+    channel
+        .strip_prefix("world:")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(_, rest)| rest.starts_with("ot:"))
+}
+
 /// Accepted edits a document keeps to transform late edits against; an edit made
 /// against an older revision is refused (`ot.revision_too_old`) and the client reopens.
 const HISTORY: usize = 256;
@@ -181,5 +197,26 @@ impl Engine {
     /// connections that opened a document.
     pub(super) fn is_document(&self, channel: &str) -> bool {
         self.documents.contains_key(channel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_channels_are_told_from_world_and_other_channels() {
+        assert!(is_document_channel(&document_channel("default", "notes")));
+        assert!(is_document_channel("world:w-1:ot:a:b"));
+        for other in [
+            "world:default:lobby",
+            "world:default:otter",
+            "ot:notes",
+            "lobby",
+            "game:ot:x",
+            "world:ot",
+        ] {
+            assert!(!is_document_channel(other), "{other}");
+        }
     }
 }

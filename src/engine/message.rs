@@ -69,6 +69,9 @@ pub enum ErrorCode {
     GameFull,
     /// A client publish to a channel only the server publishes to (the lobby).
     ServerChannel,
+    /// A join, subscription or publication on a document's channel (reached only by
+    /// opening the document).
+    DocumentChannel,
     /// An edit of a document the connection has not opened.
     DocumentNotOpen,
     /// A new document on a shard that holds as many as it may.
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::UnknownGame => "game.unknown",
             ErrorCode::GameFull => "game.full",
             ErrorCode::ServerChannel => "channel.server_only",
+            ErrorCode::DocumentChannel => "channel.document",
             ErrorCode::DocumentNotOpen => "ot.not_open",
             ErrorCode::TooManyDocuments => "ot.too_many_documents",
             ErrorCode::EditRefused(e) => e.code(),
@@ -118,6 +122,9 @@ impl ErrorCode {
             ErrorCode::UnknownGame => "no such game is open",
             ErrorCode::GameFull => "the game is full",
             ErrorCode::ServerChannel => "only the server publishes to this channel",
+            ErrorCode::DocumentChannel => {
+                "a document's channel: open the document (World's ot.open) instead"
+            }
             ErrorCode::DocumentNotOpen => "open the document first",
             ErrorCode::TooManyDocuments => "no room for another document on this server",
             ErrorCode::EditRefused(e) => e.message(),

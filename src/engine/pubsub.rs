@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use super::channels::RosterChange;
+use super::documents::is_document_channel;
 use super::lobby::{GAME_PREFIX, LOBBY, PlayerChange};
 use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg};
 use super::{Engine, Outbox, refuse};
@@ -51,6 +52,23 @@ impl Engine {
         if let (Some(receipt), None) = (needs_user, &user) {
             let receipt = receipt.clone();
             return refuse(conn, ErrorCode::NotIdentified, receipt, out);
+        }
+        // A document's channel carries its edits, in order, to those who opened it;
+        // World's `ot.close` unsubscribes from it, nothing else may touch it.
+        let into_document = match &cmd {
+            Command::Join {
+                channel, receipt, ..
+            }
+            | Command::Subscribe { channel, receipt }
+            | Command::Members { channel, receipt } => Some((channel, receipt)),
+            Command::Publish { channel, mode, .. } => Some((channel, &mode.receipt)),
+            _ => None,
+        };
+        if let Some((channel, receipt)) = into_document
+            && is_document_channel(channel)
+        {
+            let receipt = receipt.clone();
+            return refuse(conn, ErrorCode::DocumentChannel, receipt, out);
         }
         let user = user.as_deref().unwrap_or("");
         match cmd {

@@ -16,7 +16,7 @@ use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{Action, delta};
 use crate::auth::Auth;
 use crate::engine::lobby::{GAME_PREFIX, LOBBY};
-use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
+use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt, document_channel};
 use crate::protocol::turntable::MAX_ID_LEN;
 
 /// What the server sends a client of a world it does not serve, before closing.
@@ -223,7 +223,7 @@ impl Session {
             .map_or(Some(DEFAULT_DOCUMENT), |name| name.as_str());
         match name {
             Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
-                Ok(format!("world:{}:{DOCUMENT_PREFIX}{name}", self.world).into_boxed_str())
+                Ok(document_channel(&self.world, name))
             }
             _ => Err(invalid(format!(
                 "document must be a string of 1 to {MAX_ID_LEN} bytes"
