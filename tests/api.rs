@@ -190,6 +190,15 @@ fn every_refusal_has_its_status_and_a_json_error() {
             "api.malformed",
         ),
         (get(addr, "/api/users/bad%zzescape"), 400, "api.malformed"),
+        (
+            post(
+                addr,
+                "/api/publish",
+                json!({"channel": "world:default:ot:notes", "data": 1}),
+            ),
+            403,
+            "api.document_channel",
+        ),
     ];
     for (response, status, code) in cases {
         assert_eq!(

@@ -192,12 +192,6 @@ impl Engine {
             .cloned();
         closed.is_some_and(|name| self.documents.remove(&name).is_some())
     }
-
-    /// A publication or join on a document's channel: refused, only edits reach the
-    /// connections that opened a document.
-    pub(super) fn is_document(&self, channel: &str) -> bool {
-        self.documents.contains_key(channel)
-    }
 }
 
 #[cfg(test)]

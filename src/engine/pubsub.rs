@@ -552,9 +552,6 @@ impl Engine {
         mode: PublishMode,
         out: &mut impl Outbox,
     ) {
-        if self.is_document(&channel) {
-            return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
-        }
         let member = self
             .owned_channels
             .get(&channel)

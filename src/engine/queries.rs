@@ -95,12 +95,8 @@ impl Engine {
                     .unwrap_or_default(),
             ),
             Query::Publish { channel, data } => {
-                if self.is_document(&channel) {
-                    Answer::Published { seq: None }
-                } else {
-                    let seq = self.sequence_and_send(&channel, Box::from(""), data, None, out);
-                    Answer::Published { seq }
-                }
+                let seq = self.sequence_and_send(&channel, Box::from(""), data, None, out);
+                Answer::Published { seq }
             }
         };
         self.route(from, ShardMsg::Answer { ticket, answer }, out);

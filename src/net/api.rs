@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::http::{self, ApiRequest};
 use crate::engine::lobby::{GAME_PREFIX, GameInfo};
-use crate::engine::{Answer, Query, ShardId, Status};
+use crate::engine::{Answer, Query, ShardId, Status, is_document_channel};
 use crate::runtime::queries::ask;
 use crate::runtime::shard::Shard;
 
@@ -203,6 +203,13 @@ fn id<'a>(value: Option<&'a Value>, what: &str) -> Result<&'a str, Refusal> {
 
 async fn publish(shard: &Shard, body: serde_json::Map<String, Value>) -> Result<Value, Refusal> {
     let channel = id(body.get("channel"), "channel")?;
+    if is_document_channel(channel) {
+        return Err(refuse(
+            403,
+            "api.document_channel",
+            "a document's channel carries its edits only",
+        ));
+    }
     let data = body
         .get("data")
         .ok_or_else(|| refuse(400, "api.malformed", "data is missing"))?;
