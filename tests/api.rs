@@ -199,6 +199,11 @@ fn every_refusal_has_its_status_and_a_json_error() {
             403,
             "api.document_channel",
         ),
+        (
+            post(addr, "/api/channels/world:default:ot:notes/kick", json!({})),
+            403,
+            "api.document_channel",
+        ),
     ];
     for (response, status, code) in cases {
         assert_eq!(

@@ -189,6 +189,19 @@ fn json_body(request: &ApiRequest, body: &[u8]) -> Result<serde_json::Map<String
     }
 }
 
+/// A World document's channel carries its edits to those who opened it: the API
+/// neither publishes to it nor kicks from it.
+fn refuse_document_channel(channel: &str) -> Result<(), Refusal> {
+    if is_document_channel(channel) {
+        return Err(refuse(
+            403,
+            "api.document_channel",
+            "a document's channel carries its edits only",
+        ));
+    }
+    Ok(())
+}
+
 /// A channel or user id from the request: 1 to 256 bytes.
 fn id<'a>(value: Option<&'a Value>, what: &str) -> Result<&'a str, Refusal> {
     match value.and_then(Value::as_str) {
@@ -203,13 +216,7 @@ fn id<'a>(value: Option<&'a Value>, what: &str) -> Result<&'a str, Refusal> {
 
 async fn publish(shard: &Shard, body: serde_json::Map<String, Value>) -> Result<Value, Refusal> {
     let channel = id(body.get("channel"), "channel")?;
-    if is_document_channel(channel) {
-        return Err(refuse(
-            403,
-            "api.document_channel",
-            "a document's channel carries its edits only",
-        ));
-    }
+    refuse_document_channel(channel)?;
     let data = body
         .get("data")
         .ok_or_else(|| refuse(400, "api.malformed", "data is missing"))?;
@@ -246,6 +253,7 @@ async fn kick(
     channel: &str,
     body: serde_json::Map<String, Value>,
 ) -> Result<Value, Refusal> {
+    refuse_document_channel(channel)?;
     let user = match body.get("user") {
         None => None,
         some => Some(id(some, "user")?),
