@@ -387,11 +387,13 @@ impl ConnTable {
         }
     }
 
-    /// The writer's turn: sends every listed connection's queue. A connection whose
-    /// socket is full or failed is woken to wait for room, or end, itself.
-    pub fn write_ready(&mut self, mut on_write: impl FnMut(usize, usize)) {
+    /// The writer's turn: sends the queues of up to `max` listed connections, oldest
+    /// first; true if more are listed. A connection whose socket is full or failed is
+    /// woken to wait for room, or end, itself.
+    pub fn write_ready(&mut self, max: usize, mut on_write: impl FnMut(usize, usize)) -> bool {
         let mut ready = std::mem::take(&mut self.ready);
-        for id in ready.drain(..) {
+        let count = ready.len().min(max);
+        for id in ready.drain(..count) {
             let Some(slot) = self.get_mut(id) else {
                 continue;
             };
@@ -402,8 +404,9 @@ impl ConnTable {
                 slot.wake();
             }
         }
-        // Keep the list's allocation for the next turn.
+        // Keep the list's allocation (and what is left of it) for the next turn.
         self.ready = ready;
+        !self.ready.is_empty()
     }
 
     /// Every connection, for the keepalive sweep and shutdown.
@@ -515,13 +518,33 @@ mod tests {
         assert_eq!(wakes(&writer), 1, "the first frame wakes the writer once");
         assert!(t.poll_ready(&cx).is_ready());
         let mut written = (0, 0);
-        t.write_ready(|bytes, frames| written = (written.0 + bytes, written.1 + frames));
+        assert!(!t.write_ready(usize::MAX, |bytes, frames| {
+            written = (written.0 + bytes, written.1 + frames)
+        }));
         assert_eq!(written, (7, 2));
         let mut got = [0u8; 7];
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"one two");
         assert_eq!(wakes(&task), 0, "the connection's task slept through it");
         assert!(t.poll_ready(&cx).is_pending());
+    }
+
+    #[test]
+    fn the_writer_leaves_what_is_over_its_budget_for_its_next_turn() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        let mut t = ConnTable::new(1 << 20);
+        for (ours, _) in &pairs {
+            let id = t.insert(Dialect::Turntable, Framing::Plain);
+            t.attach_socket(id, ours.as_raw_fd());
+            t.push(id, Rc::from(&b"x"[..]));
+        }
+        let mut frames = 0;
+        assert!(t.write_ready(2, |_, f| frames += f), "one is left");
+        assert_eq!(frames, 2);
+        assert!(!t.write_ready(2, |_, f| frames += f));
+        assert_eq!(frames, 3);
     }
 
     #[test]
@@ -538,7 +561,7 @@ mod tests {
         for _ in 0..8 {
             t.push(a, big.clone());
         }
-        t.write_ready(|_, _| {});
+        t.write_ready(usize::MAX, |_, _| {});
         assert!(!t.get_mut(a).unwrap().queue.is_empty(), "the socket filled");
         assert_eq!(wakes(&task), 1, "the task waits for room itself");
     }

@@ -251,16 +251,23 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
     }
 }
 
+/// Connections the writer sends to before it lets the shard's other tasks run (~1 ms
+/// of sends on loopback): a fan-out to many thousands must not hold up reads.
+const WRITES_PER_TURN: usize = 256;
+
 /// The shard's writer: once a turn's producers have queued their frames, sends each
 /// connection that got some its whole queue in one vectored send (see `net::conns`).
 async fn write_ready(shard: Rc<Shard>) {
     loop {
         poll_fn(|cx| shard.conns.borrow_mut().poll_ready(cx)).await;
         let tally = &shard.tally;
-        shard
+        let more = shard
             .conns
             .borrow_mut()
-            .write_ready(|bytes, frames| tally.wrote(bytes, frames));
+            .write_ready(WRITES_PER_TURN, |bytes, frames| tally.wrote(bytes, frames));
+        if more {
+            future::yield_now().await;
+        }
     }
 }
 
