@@ -1,7 +1,8 @@
 //! One client connection from accept to close: the HTTP request head, then either a
 //! plain HTTP answer or the WebSocket phase — reading into the shard's buffer, decoding
 //! frames, handing messages to the connection's dialect, and writing its queued frames
-//! in batches (one `sendmsg` for many frames).
+//! when it runs (the shard's writer, see `conns`, sends what deliveries queue meanwhile)
+//! and, when the socket is full, once it has room again.
 
 use std::future::Future;
 use std::io;

@@ -155,6 +155,8 @@ pub struct Slot {
     pub last_heard: Instant,
     /// A keepalive ping was sent since the client was last heard from.
     pub pinged: bool,
+    /// On the writer's list.
+    listed: bool,
 }
 
 impl Slot {
@@ -295,6 +297,7 @@ impl ConnTable {
             close: None,
             last_heard: Instant::now(),
             pinged: false,
+            listed: false,
         });
         ConnId(u64::from(generation) << 32 | key as u64)
     }
@@ -307,12 +310,13 @@ impl ConnTable {
         }
     }
 
-    pub fn remove(&mut self, id: ConnId) {
-        if let Some(slot) = self.get_mut(id) {
-            let dialect = slot.dialect;
-            self.by_dialect[dialect.index()] -= 1;
-            self.slots.remove(key_of(id));
-        }
+    /// Forgets a connection (and the socket the writer sent to); its dialect, if it
+    /// was still here.
+    pub fn remove(&mut self, id: ConnId) -> Option<Dialect> {
+        let dialect = self.get_mut(id)?.dialect;
+        self.by_dialect[dialect.index()] -= 1;
+        self.slots.remove(key_of(id));
+        Some(dialect)
     }
 
     pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Slot> {
@@ -329,7 +333,8 @@ impl ConnTable {
         self.slots.is_empty()
     }
 
-    /// Queues a frame for a connection and wakes it; a connection over its queue bound
+    /// Queues a frame for a connection and has it sent (by the shard's writer, or for a
+    /// SockJS HTTP session by waking its task); a connection over its queue bound
     /// is closed as a slow consumer instead. Returns false when the frame was dropped.
     pub fn push(&mut self, id: ConnId, frame: Frame) -> bool {
         self.push_with(id, |_, _| Some(frame))
@@ -364,13 +369,14 @@ impl ConnTable {
             return false;
         }
         if was_empty {
-            if slot.socket.is_some() {
+            if slot.socket.is_none() {
+                slot.wake();
+            } else if !slot.listed {
+                slot.listed = true;
                 self.ready.push(id);
                 if let Some(writer) = self.writer.take() {
                     writer.wake();
                 }
-            } else {
-                slot.wake();
             }
         }
         true
@@ -397,6 +403,7 @@ impl ConnTable {
             let Some(slot) = self.get_mut(id) else {
                 continue;
             };
+            slot.listed = false;
             let Some(fd) = slot.socket else {
                 continue;
             };
@@ -407,6 +414,16 @@ impl ConnTable {
         // Keep the list's allocation (and what is left of it) for the next turn.
         self.ready = ready;
         !self.ready.is_empty()
+    }
+
+    /// After a panic in the writer's turn: unlists every connection and wakes its task,
+    /// which sends its own queue (what the listed ones were waiting for).
+    pub fn reset_writer(&mut self) {
+        self.ready.clear();
+        for (_, slot) in self.slots.iter_mut() {
+            slot.listed = false;
+            slot.wake();
+        }
     }
 
     /// Every connection, for the keepalive sweep and shutdown.
@@ -545,6 +562,50 @@ mod tests {
         assert_eq!(frames, 2);
         assert!(!t.write_ready(2, |_, f| frames += f));
         assert_eq!(frames, 3);
+    }
+
+    #[test]
+    fn a_connection_is_listed_for_the_writer_once() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        t.attach_socket(a, ours.as_raw_fd());
+        t.push(a, Rc::from(&b"1"[..]));
+        // Its own task sends that before the writer runs; a second frame comes.
+        t.get_mut(a)
+            .unwrap()
+            .send_queued(ours.as_raw_fd(), |_, _| {})
+            .unwrap();
+        t.push(a, Rc::from(&b"2"[..]));
+        let mut turns = Vec::new();
+        assert!(
+            !t.write_ready(1, |_, frames| turns.push(frames)),
+            "listed once"
+        );
+        assert_eq!(turns, [1]);
+    }
+
+    #[test]
+    fn after_a_writer_panic_the_tasks_send_their_own_queues() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let mut t = ConnTable::new(1 << 20);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        t.attach_socket(a, ours.as_raw_fd());
+        let (task, task_waker) = counting_waker();
+        t.get_mut(a).unwrap().waker = Some(task_waker);
+        t.push(a, Rc::from(&b"1"[..]));
+        t.reset_writer();
+        assert_eq!(wakes(&task), 1);
+        let (_, writer_waker) = counting_waker();
+        assert!(
+            t.poll_ready(&Context::from_waker(&writer_waker))
+                .is_pending()
+        );
+        assert!(!t.get_mut(a).unwrap().listed);
     }
 
     #[test]

@@ -116,15 +116,16 @@ impl Shard {
         id
     }
 
-    /// Undoes [`Shard::open_conn`].
+    /// Undoes [`Shard::open_conn`]. The table forgets the connection first: its socket
+    /// is about to close, and the writer must never send to that descriptor (which the
+    /// next accept may reuse) even if the engine's part below panics.
     pub fn close_conn(&self, id: ConnId) {
-        let Some(dialect) = self.conns.borrow_mut().get_mut(id).map(|slot| slot.dialect) else {
+        let Some(dialect) = self.conns.borrow_mut().remove(id) else {
             return;
         };
         if dialect != Dialect::Echo {
             self.with_engine(|engine, out| engine.close(id, out));
         }
-        self.conns.borrow_mut().remove(id);
         self.figures.shards[self.id]
             .connections
             .fetch_sub(1, Ordering::Relaxed);
@@ -251,20 +252,30 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
     }
 }
 
-/// Connections the writer sends to before it lets the shard's other tasks run (~1 ms
-/// of sends on loopback): a fan-out to many thousands must not hold up reads.
+/// Connections the writer sends to before it lets the shard's other runnable tasks
+/// have a turn (~1 ms of sends on loopback), as the per-connection tasks it replaced
+/// were interleaved with them.
 const WRITES_PER_TURN: usize = 256;
 
 /// The shard's writer: once a turn's producers have queued their frames, sends each
 /// connection that got some its whole queue in one vectored send (see `net::conns`).
+/// A panic here must not end the writer: every WebSocket of the shard depends on it.
 async fn write_ready(shard: Rc<Shard>) {
     loop {
         poll_fn(|cx| shard.conns.borrow_mut().poll_ready(cx)).await;
         let tally = &shard.tally;
-        let more = shard
-            .conns
-            .borrow_mut()
-            .write_ready(WRITES_PER_TURN, |bytes, frames| tally.wrote(bytes, frames));
+        let turn = || {
+            shard
+                .conns
+                .borrow_mut()
+                .write_ready(WRITES_PER_TURN, |bytes, frames| tally.wrote(bytes, frames))
+        };
+        let more =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(turn)).unwrap_or_else(|_| {
+                tracing::error!(shard = shard.id, "the shard's writer panicked; carrying on");
+                shard.conns.borrow_mut().reset_writer();
+                false
+            });
         if more {
             future::yield_now().await;
         }
