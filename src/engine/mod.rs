@@ -158,6 +158,11 @@ pub struct Engine {
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
     loopback: VecDeque<ShardMsg>,
+    /// Answers still due to a live connection for requests of a tie it dropped (left,
+    /// closed) before they came, by connection and channel. Owners answer in order,
+    /// so the next that many answers for that channel are these, not the new tie's.
+    /// Empty but in a rare race.
+    stale_answers: Vec<(ConnId, Rc<str>, u16)>,
 }
 
 impl Engine {
@@ -182,6 +187,7 @@ impl Engine {
             games: AHashMap::new(),
             now_ms: 0,
             loopback: VecDeque::new(),
+            stale_answers: Vec::new(),
         }
     }
 
@@ -456,6 +462,7 @@ impl Engine {
             return;
         };
         self.watches.pending.retain(|p| p.conn != conn);
+        self.stale_answers.retain(|(c, ..)| *c != conn);
         let watching: Vec<Rc<str>> = local.watching.iter().cloned().collect();
         for id in watching {
             self.unwatch(conn, &id, out);

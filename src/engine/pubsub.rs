@@ -187,7 +187,29 @@ impl Engine {
             return false;
         };
         let tie = local.ties.swap_remove(i);
+        if tie.in_flight > 0 {
+            self.stale_answers
+                .push((conn, tie.channel.clone(), tie.in_flight));
+        }
         self.send_untie(conn, user, tie, out);
+        true
+    }
+
+    /// Whether this answer for `channel` is one of those due for a tie the connection
+    /// dropped (see `Engine::stale_answers`); counts it if so.
+    pub(super) fn answer_was_stale(&mut self, conn: ConnId, channel: &str) -> bool {
+        let Some(i) = self
+            .stale_answers
+            .iter()
+            .position(|(c, ch, _)| *c == conn && &**ch == channel)
+        else {
+            return false;
+        };
+        let due = &mut self.stale_answers[i].2;
+        *due -= 1;
+        if *due == 0 {
+            self.stale_answers.swap_remove(i);
+        }
         true
     }
 
@@ -407,6 +429,18 @@ impl Engine {
                 members,
                 receipt,
             } => {
+                if self.answer_was_stale(conn, &channel) {
+                    // The client left after asking; the leave undid this at the owner.
+                    if receipt.is_some() && self.conns.contains_key(&conn) {
+                        let event = Event::Joined {
+                            channel,
+                            members,
+                            receipt,
+                        };
+                        out.deliver(&[conn], &event);
+                    }
+                    return;
+                }
                 let fresh = self.tie_done(conn, &channel);
                 self.untie_if_dropped(conn, &channel, true, out);
                 // Every RPC request is answered (a repeated join, or one the client
@@ -427,7 +461,9 @@ impl Engine {
                 receipt,
             } => {
                 if self.conns.contains_key(&conn) {
-                    self.tie_done(conn, &channel);
+                    if !self.answer_was_stale(conn, &channel) {
+                        self.tie_done(conn, &channel);
+                    }
                     out.deliver(&[conn], &Event::Subscribed { channel, receipt });
                 }
             }
@@ -440,9 +476,13 @@ impl Engine {
                 code,
                 receipt,
             } => {
-                let Some(local) = self.conns.get_mut(&conn) else {
+                if !self.conns.contains_key(&conn) {
                     return;
-                };
+                }
+                if self.answer_was_stale(conn, &channel) {
+                    return refuse(conn, code, receipt, out);
+                }
+                let local = self.conns.get_mut(&conn).expect("checked above");
                 if let Some(i) = local.ties.iter().position(|t| *t.channel == *channel) {
                     let tie = &mut local.ties[i];
                     tie.in_flight = tie.in_flight.saturating_sub(1);

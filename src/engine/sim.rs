@@ -661,6 +661,81 @@ fn an_open_accepted_after_an_earlier_refusal_of_the_same_document_holds_it() {
 }
 
 #[test]
+fn an_answer_to_an_open_closed_before_it_came_leaves_a_newer_open_alone() {
+    let limits = Limits {
+        max_documents: 1,
+        ..Limits::default()
+    };
+    let mut sim = Sim::with_limits(2, 11, limits);
+    let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
+    sim.settle();
+    let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
+    let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
+    let (held, wanted): (Box<str>, Box<str>) =
+        (names.next().unwrap().into(), names.next().unwrap().into());
+    let open = |document: &str, id: &str| Command::OpenDocument {
+        document: Box::from(document),
+        receipt: Some(Box::from(id)),
+    };
+    let close = |document: &str, id: &str| Command::Unsubscribe {
+        channel: Box::from(document),
+        receipt: Some(Box::from(id)),
+    };
+    sim.cmd(a, open(&held, "1"));
+    sim.settle();
+    // From one shard, in this order: b's open finds the owner full, b closes the
+    // document before the refusal comes, a's close makes room, b opens it again and
+    // is accepted. The first refusal must not take the second open's tie.
+    sim.cmd(b, open(&wanted, "1"));
+    sim.cmd(b, close(&wanted, "2"));
+    sim.cmd(a, close(&held, "9"));
+    sim.cmd(b, open(&wanted, "3"));
+    sim.settle();
+    let answers: Vec<_> = sim
+        .take(b)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Error { code, receipt } => Some((receipt, Some(code))),
+            Event::DocumentOpened { receipt, .. } | Event::Unsubscribed { receipt, .. } => {
+                Some((receipt, None))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (Some("2".into()), None),
+            (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
+            (Some("3".into()), None),
+        ]
+    );
+    sim.cmd(
+        b,
+        Command::EditDocument {
+            document: wanted.clone(),
+            base: 0,
+            delta: Delta::default(),
+            receipt: Some(Box::from("4")),
+        },
+    );
+    sim.settle();
+    let edit: Vec<_> = sim
+        .take(b)
+        .into_iter()
+        .filter(|event| matches!(event, Event::EditAccepted { .. } | Event::Error { .. }))
+        .collect();
+    assert!(
+        matches!(&edit[..], [Event::EditAccepted { receipt: Some(r), .. }] if &**r == "4"),
+        "{edit:?}"
+    );
+    sim.close(a);
+    sim.close(b);
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+#[test]
 fn presence_churn_ends_in_the_right_status() {
     for seed in 1..10 {
         let shards = 4;
