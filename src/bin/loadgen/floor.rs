@@ -45,11 +45,13 @@ impl Floor {
         let start = Instant::now();
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let reader_core = cores.get(1).copied();
+        // The reader gives up after this long without a message.
+        let patience = Duration::from_secs_f64((3.0 / self.rate).max(1.0));
         let reader = std::thread::spawn(move || {
             if let Some(core) = reader_core {
                 core_affinity::set_for_current(core);
             }
-            read_all(readers, expected, start)
+            read_all(readers, expected, start, patience)
         });
         if let Some(&core) = cores.first() {
             core_affinity::set_for_current(core);
@@ -124,13 +126,21 @@ fn connect_pairs(n: usize) -> io::Result<(Vec<TcpStream>, Vec<TcpStream>)> {
     Ok((writers, readers))
 }
 
-/// Reads until `expected` messages arrived (or nothing came for a second), recording
+/// Reads until `expected` messages arrived (or nothing came for `patience`), recording
 /// each one's latency from the time it was due to be sent.
-fn read_all(readers: Vec<TcpStream>, expected: u64, start: Instant) -> io::Result<Received> {
+fn read_all(
+    readers: Vec<TcpStream>,
+    expected: u64,
+    start: Instant,
+    patience: Duration,
+) -> io::Result<Received> {
     let epoll = Epoll::new()?;
     for (i, stream) in readers.iter().enumerate() {
         epoll.add(stream.as_raw_fd(), i as u64)?;
     }
+    // `None` once closed (which takes the socket out of the epoll set).
+    let mut readers: Vec<Option<TcpStream>> = readers.into_iter().map(Some).collect();
+    let patience_ms = patience.as_millis().min(i32::MAX as u128) as i32;
     let mut partial: Vec<Vec<u8>> = vec![Vec::new(); readers.len()];
     let mut got = Received {
         latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
@@ -141,13 +151,20 @@ fn read_all(readers: Vec<TcpStream>, expected: u64, start: Instant) -> io::Resul
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
     let mut buf = vec![0u8; 64 << 10];
     while got.messages < expected {
-        let ready = epoll.wait(&mut events, 1000)?;
+        let ready = epoll.wait(&mut events, patience_ms)?;
         if ready == 0 {
             break;
         }
         for event in &events[..ready] {
             let i = event.u64 as usize;
-            let n = match (&readers[i]).read(&mut buf) {
+            let Some(stream) = &readers[i] else {
+                continue;
+            };
+            let n = match (&*stream).read(&mut buf) {
+                Ok(0) => {
+                    readers[i] = None;
+                    continue;
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),

@@ -64,7 +64,7 @@ impl Window {
 pub struct Readers {
     delivered: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<io::Result<Histogram<u64>>>,
+    thread: JoinHandle<io::Result<(u64, Histogram<u64>)>>,
 }
 
 impl Readers {
@@ -106,8 +106,8 @@ impl Readers {
         self.delivered.load(Ordering::Relaxed)
     }
 
-    /// Stops the thread and returns the latencies it recorded (µs).
-    pub fn finish(self) -> io::Result<Histogram<u64>> {
+    /// Stops the thread and returns the deliveries it counted and their latencies (µs).
+    pub fn finish(self) -> io::Result<(u64, Histogram<u64>)> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .join()
@@ -132,7 +132,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn read(self, epoll: Epoll, mut members: Vec<Member>) -> io::Result<Histogram<u64>> {
+    fn read(self, epoll: Epoll, mut members: Vec<Member>) -> io::Result<(u64, Histogram<u64>)> {
         let mut latency_us =
             Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
         let mut delivered = 0u64;
@@ -170,7 +170,7 @@ impl Shared {
             }
             self.delivered.store(delivered, Ordering::Relaxed);
         }
-        Ok(latency_us)
+        Ok((delivered, latency_us))
     }
 }
 

@@ -118,8 +118,7 @@ impl Rooms {
         publishing.set(false);
         sleep(Duration::from_secs(2)).await;
         tally.stop.set(true);
-        let delivered = readers.delivered();
-        let latency_us = readers.finish()?;
+        let (delivered, latency_us) = readers.finish()?;
         let measured = Measured {
             seconds: window.seconds(),
             published: published.get(),
