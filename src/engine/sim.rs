@@ -582,157 +582,136 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
     assert_eq!(sim.totals(), (0, 0, 0));
 }
 
-#[test]
-fn an_open_accepted_after_an_earlier_refusal_of_the_same_document_holds_it() {
-    let limits = Limits {
-        max_documents: 1,
-        ..Limits::default()
-    };
-    let mut sim = Sim::with_limits(2, 7, limits);
-    let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
-    sim.settle();
-    let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
-    let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
-    let (held, wanted): (Box<str>, Box<str>) =
-        (names.next().unwrap().into(), names.next().unwrap().into());
-    let open = |document: &str, id: &str| Command::OpenDocument {
+/// Two clients, `a` and `b`, on shard 1 and two documents owned by shard 0, which
+/// holds one document at most: `a` has the first (`held`) open, so opens of the second
+/// (`wanted`) are refused until `a` closes it.
+struct FullDocuments {
+    sim: Sim,
+    a: Client,
+    b: Client,
+    held: Box<str>,
+    wanted: Box<str>,
+}
+
+impl FullDocuments {
+    fn new(seed: u64) -> Self {
+        let limits = Limits {
+            max_documents: 1,
+            ..Limits::default()
+        };
+        let mut sim = Sim::with_limits(2, seed, limits);
+        let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
+        sim.settle();
+        let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
+        let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
+        let (held, wanted): (Box<str>, Box<str>) =
+            (names.next().unwrap().into(), names.next().unwrap().into());
+        sim.cmd(a, open_document(&held, "1"));
+        sim.settle();
+        FullDocuments {
+            sim,
+            a,
+            b,
+            held,
+            wanted,
+        }
+    }
+
+    /// `c`'s answers since the last call: the receipt of each, with the error code of
+    /// a refusal.
+    fn answers(&mut self, c: Client) -> Vec<(Receipt, Option<ErrorCode>)> {
+        self.sim
+            .take(c)
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Error { code, receipt } => Some((receipt, Some(code))),
+                Event::DocumentOpened { receipt, .. }
+                | Event::Unsubscribed { receipt, .. }
+                | Event::EditAccepted { receipt, .. } => Some((receipt, None)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Asserts that `b` holds `wanted` (its edit is accepted), then that nothing is
+    /// left at the owner once both clients close.
+    fn b_holds_wanted(mut self) {
+        let edit = Command::EditDocument {
+            document: self.wanted.clone(),
+            base: 0,
+            delta: Delta::default(),
+            receipt: Some(Box::from("edit")),
+        };
+        self.sim.cmd(self.b, edit);
+        self.sim.settle();
+        assert_eq!(self.answers(self.b), vec![(Some("edit".into()), None)]);
+        self.sim.close(self.a);
+        self.sim.close(self.b);
+        self.sim.settle();
+        assert_eq!(
+            self.sim.totals(),
+            (0, 0, 0),
+            "the owner keeps no listener nobody holds"
+        );
+    }
+}
+
+fn open_document(document: &str, id: &str) -> Command {
+    Command::OpenDocument {
         document: Box::from(document),
         receipt: Some(Box::from(id)),
-    };
-    sim.cmd(a, open(&held, "1"));
-    sim.settle();
+    }
+}
+
+fn close_document(document: &str, id: &str) -> Command {
+    Command::Unsubscribe {
+        channel: Box::from(document),
+        receipt: Some(Box::from(id)),
+    }
+}
+
+#[test]
+fn an_open_accepted_after_an_earlier_refusal_of_the_same_document_holds_it() {
+    let mut docs = FullDocuments::new(7);
+    let (a, b) = (docs.a, docs.b);
     // From one shard, in this order: b's first open finds the owner full, a's close
     // makes room, b's second open is accepted. The refusal arrives first; it must not
     // take the tie the accepted open still needs.
-    sim.cmd(b, open(&wanted, "1"));
-    sim.cmd(
-        a,
-        Command::Unsubscribe {
-            channel: held.clone(),
-            receipt: None,
-        },
-    );
-    sim.cmd(b, open(&wanted, "2"));
-    sim.settle();
-    let answers: Vec<_> = sim
-        .take(b)
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::Error { code, receipt } => Some((receipt, Some(code))),
-            Event::DocumentOpened { receipt, .. } => Some((receipt, None)),
-            _ => None,
-        })
-        .collect();
+    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
+    docs.sim.cmd(a, close_document(&docs.held, "9"));
+    docs.sim.cmd(b, open_document(&docs.wanted, "2"));
+    docs.sim.settle();
     assert_eq!(
-        answers,
+        docs.answers(b),
         vec![
             (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
             (Some("2".into()), None)
         ]
     );
-    // b holds the document it was told it opened: its edit is accepted.
-    sim.cmd(
-        b,
-        Command::EditDocument {
-            document: wanted.clone(),
-            base: 0,
-            delta: Delta::default(),
-            receipt: Some(Box::from("3")),
-        },
-    );
-    sim.settle();
-    let edit: Vec<_> = sim
-        .take(b)
-        .into_iter()
-        .filter(|event| matches!(event, Event::EditAccepted { .. } | Event::Error { .. }))
-        .collect();
-    assert!(
-        matches!(&edit[..], [Event::EditAccepted { receipt: Some(r), .. }] if &**r == "3"),
-        "{edit:?}"
-    );
-    sim.close(a);
-    sim.close(b);
-    sim.settle();
-    assert_eq!(
-        sim.totals(),
-        (0, 0, 0),
-        "the owner keeps no listener nobody holds"
-    );
+    docs.b_holds_wanted();
 }
 
 #[test]
 fn an_answer_to_an_open_closed_before_it_came_leaves_a_newer_open_alone() {
-    let limits = Limits {
-        max_documents: 1,
-        ..Limits::default()
-    };
-    let mut sim = Sim::with_limits(2, 11, limits);
-    let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
-    sim.settle();
-    let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
-    let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
-    let (held, wanted): (Box<str>, Box<str>) =
-        (names.next().unwrap().into(), names.next().unwrap().into());
-    let open = |document: &str, id: &str| Command::OpenDocument {
-        document: Box::from(document),
-        receipt: Some(Box::from(id)),
-    };
-    let close = |document: &str, id: &str| Command::Unsubscribe {
-        channel: Box::from(document),
-        receipt: Some(Box::from(id)),
-    };
-    sim.cmd(a, open(&held, "1"));
-    sim.settle();
+    let mut docs = FullDocuments::new(11);
+    let (a, b) = (docs.a, docs.b);
     // From one shard, in this order: b's open finds the owner full, b closes the
     // document before the refusal comes, a's close makes room, b opens it again and
     // is accepted. The first refusal must not take the second open's tie.
-    sim.cmd(b, open(&wanted, "1"));
-    sim.cmd(b, close(&wanted, "2"));
-    sim.cmd(a, close(&held, "9"));
-    sim.cmd(b, open(&wanted, "3"));
-    sim.settle();
-    let answers: Vec<_> = sim
-        .take(b)
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::Error { code, receipt } => Some((receipt, Some(code))),
-            Event::DocumentOpened { receipt, .. } | Event::Unsubscribed { receipt, .. } => {
-                Some((receipt, None))
-            }
-            _ => None,
-        })
-        .collect();
+    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
+    docs.sim.cmd(b, close_document(&docs.wanted, "2"));
+    docs.sim.cmd(a, close_document(&docs.held, "9"));
+    docs.sim.cmd(b, open_document(&docs.wanted, "3"));
+    docs.sim.settle();
     assert_eq!(
-        answers,
+        docs.answers(b),
         vec![
             (Some("2".into()), None),
             (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
             (Some("3".into()), None),
         ]
     );
-    sim.cmd(
-        b,
-        Command::EditDocument {
-            document: wanted.clone(),
-            base: 0,
-            delta: Delta::default(),
-            receipt: Some(Box::from("4")),
-        },
-    );
-    sim.settle();
-    let edit: Vec<_> = sim
-        .take(b)
-        .into_iter()
-        .filter(|event| matches!(event, Event::EditAccepted { .. } | Event::Error { .. }))
-        .collect();
-    assert!(
-        matches!(&edit[..], [Event::EditAccepted { receipt: Some(r), .. }] if &**r == "4"),
-        "{edit:?}"
-    );
-    sim.close(a);
-    sim.close(b);
-    sim.settle();
-    assert_eq!(sim.totals(), (0, 0, 0));
+    docs.b_holds_wanted();
 }
 
 #[test]

@@ -515,17 +515,27 @@ mod tests {
         counter.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// One WebSocket connection in a table with queue bound `max`, written to the near
+    /// end of a socket pair: the table, the connection, its task's wake counter, and
+    /// both ends (the near one must outlive the test's writes).
+    fn socket_conn(max: usize) -> (ConnTable, ConnId, std::sync::Arc<CountingWaker>, Pair) {
+        use std::os::fd::AsRawFd;
+        let pair = UnixStream::pair().unwrap();
+        let mut t = ConnTable::new(max);
+        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        t.attach_socket(a, pair.0.as_raw_fd());
+        let (task, task_waker) = counting_waker();
+        t.get_mut(a).unwrap().waker = Some(task_waker);
+        (t, a, task, pair)
+    }
+
+    use std::os::unix::net::UnixStream;
+    type Pair = (UnixStream, UnixStream);
+
     #[test]
     fn the_writer_sends_each_ready_queue_in_order_without_waking_its_task() {
         use std::io::Read;
-        use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
-        let (ours, mut peer) = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
-        t.attach_socket(a, ours.as_raw_fd());
-        let (task, task_waker) = counting_waker();
-        t.get_mut(a).unwrap().waker = Some(task_waker);
+        let (mut t, a, task, (_ours, mut peer)) = socket_conn(1 << 20);
         let (writer, writer_waker) = counting_waker();
         let cx = Context::from_waker(&writer_waker);
         assert!(t.poll_ready(&cx).is_pending());
@@ -549,7 +559,6 @@ mod tests {
     #[test]
     fn the_writer_leaves_what_is_over_its_budget_for_its_next_turn() {
         use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
         let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
         let mut t = ConnTable::new(1 << 20);
         for (ours, _) in &pairs {
@@ -567,11 +576,7 @@ mod tests {
     #[test]
     fn a_connection_is_listed_for_the_writer_once() {
         use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
-        let (ours, _peer) = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
-        t.attach_socket(a, ours.as_raw_fd());
+        let (mut t, a, _, (ours, _peer)) = socket_conn(1 << 20);
         t.push(a, Rc::from(&b"1"[..]));
         // Its own task sends that before the writer runs; a second frame comes.
         t.get_mut(a)
@@ -589,14 +594,7 @@ mod tests {
 
     #[test]
     fn after_a_writer_panic_the_tasks_send_their_own_queues() {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
-        let (ours, _peer) = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
-        t.attach_socket(a, ours.as_raw_fd());
-        let (task, task_waker) = counting_waker();
-        t.get_mut(a).unwrap().waker = Some(task_waker);
+        let (mut t, a, task, _pair) = socket_conn(1 << 20);
         t.push(a, Rc::from(&b"1"[..]));
         t.reset_writer();
         assert_eq!(wakes(&task), 1);
@@ -610,14 +608,7 @@ mod tests {
 
     #[test]
     fn a_full_socket_hands_the_rest_to_the_connection_task() {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
-        let (ours, _peer) = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(64 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
-        t.attach_socket(a, ours.as_raw_fd());
-        let (task, task_waker) = counting_waker();
-        t.get_mut(a).unwrap().waker = Some(task_waker);
+        let (mut t, a, task, _pair) = socket_conn(64 << 20);
         let big: Frame = Rc::from(vec![0u8; 1 << 20]);
         for _ in 0..8 {
             t.push(a, big.clone());
