@@ -61,69 +61,105 @@ pub async fn answer(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Vec<u8>
 
 async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Value, Refusal> {
     authorize(shard, request.authorization.as_deref())?;
-    let segments: Vec<String> = segments(&request.path)
-        .map(http::percent_decode)
-        .collect::<Option<_>>()
+    let segments = decoded_segments(&request.path)
         .ok_or_else(|| refuse(400, "api.malformed", "invalid percent-encoding in the path"))?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let Some(endpoint) = Endpoint::parse(&segments) else {
+        return Err(refuse(
+            404,
+            "api.not_found",
+            format!("no endpoint {}", request.path),
+        ));
+    };
     let method = request.method.as_str();
-    if allowed(&request.path).split(", ").all(|m| m != method) {
-        return Err(if allowed(&request.path).is_empty() {
-            refuse(
-                404,
-                "api.not_found",
-                format!("no endpoint {}", request.path),
-            )
-        } else {
-            refuse(
-                405,
-                "api.method_not_allowed",
-                format!("{method} is not allowed here"),
-            )
-        });
+    if endpoint.methods().split(", ").all(|m| m != method) {
+        return Err(refuse(
+            405,
+            "api.method_not_allowed",
+            format!("{method} is not allowed here"),
+        ));
     }
-    match segments[..] {
-        ["stats"] => Ok(serde_json::from_str(&shard.figures.json()).expect("valid JSON")),
-        ["publish"] => publish(shard, json_body(request, body)?).await,
-        ["channels", channel, "presence"] => presence(shard, channel).await,
-        ["users", user] => user_info(shard, user).await,
-        ["users", user, "disconnect"] => {
+    match endpoint {
+        Endpoint::Stats => Ok(serde_json::from_str(&shard.figures.json()).expect("valid JSON")),
+        Endpoint::Publish => publish(shard, json_body(request, body)?).await,
+        Endpoint::Presence(channel) => presence(shard, channel).await,
+        Endpoint::User(user) => user_info(shard, user).await,
+        Endpoint::Disconnect(user) => {
             let answers = ask_all(shard, Query::Disconnect { user: user.into() }).await?;
             Ok(json!({"id": user, "disconnected": count(&answers)}))
         }
-        ["channels", channel, "kick"] => kick(shard, channel, json_body(request, body)?).await,
-        ["games"] if method == "GET" => list_games(shard).await,
-        ["games"] => create_game(shard, json_body(request, body)?).await,
-        ["games", game] => close_game(shard, game).await,
-        ["clients", "reload"] => {
+        Endpoint::Kick(channel) => kick(shard, channel, json_body(request, body)?).await,
+        Endpoint::Games if method == "GET" => list_games(shard).await,
+        Endpoint::Games => create_game(shard, json_body(request, body)?).await,
+        Endpoint::Game(game) => close_game(shard, game).await,
+        Endpoint::Reload => {
             let answers = ask_all(shard, Query::Reload).await?;
             Ok(json!({"reloaded": count(&answers)}))
         }
-        _ => unreachable!("allowed() knows only these paths"),
     }
 }
 
-/// The segments of an API path after `/api`.
-fn segments(path: &str) -> impl Iterator<Item = &str> {
+/// What an API path names (with the ids in it), whatever the method: the one table of
+/// the API's routes, for answering a request and for `Allow`.
+enum Endpoint<'a> {
+    Stats,
+    Publish,
+    Presence(&'a str),
+    User(&'a str),
+    Disconnect(&'a str),
+    Kick(&'a str),
+    Games,
+    Game(&'a str),
+    Reload,
+}
+
+impl<'a> Endpoint<'a> {
+    fn parse(segments: &[&'a str]) -> Option<Self> {
+        Some(match *segments {
+            ["stats"] => Endpoint::Stats,
+            ["publish"] => Endpoint::Publish,
+            ["channels", channel, "presence"] => Endpoint::Presence(channel),
+            ["channels", channel, "kick"] => Endpoint::Kick(channel),
+            ["users", user] => Endpoint::User(user),
+            ["users", user, "disconnect"] => Endpoint::Disconnect(user),
+            ["games"] => Endpoint::Games,
+            ["games", game] => Endpoint::Game(game),
+            ["clients", "reload"] => Endpoint::Reload,
+            _ => return None,
+        })
+    }
+
+    /// The methods it takes, as an `Allow` header lists them.
+    fn methods(&self) -> &'static str {
+        match self {
+            Endpoint::Stats | Endpoint::Presence(_) | Endpoint::User(_) => "GET",
+            Endpoint::Games => "GET, POST",
+            Endpoint::Game(_) => "DELETE",
+            Endpoint::Publish | Endpoint::Disconnect(_) | Endpoint::Kick(_) | Endpoint::Reload => {
+                "POST"
+            }
+        }
+    }
+}
+
+/// The segments of an API path after `/api`, percent-decoded; `None` if an escape is
+/// invalid.
+fn decoded_segments(path: &str) -> Option<Vec<String>> {
     path.strip_prefix("/api")
         .unwrap_or(path)
         .split('/')
         .filter(|s| !s.is_empty())
+        .map(http::percent_decode)
+        .collect()
 }
 
 /// The methods a path takes, as an `Allow` header lists them; empty if it is unknown.
 fn allowed(path: &str) -> &'static str {
-    let segments: Vec<&str> = segments(path).collect();
-    match segments[..] {
-        ["stats"] | ["channels", _, "presence"] | ["users", _] => "GET",
-        ["games"] => "GET, POST",
-        ["games", _] => "DELETE",
-        ["publish"]
-        | ["users", _, "disconnect"]
-        | ["channels", _, "kick"]
-        | ["clients", "reload"] => "POST",
-        _ => "",
-    }
+    let Some(segments) = decoded_segments(path) else {
+        return "";
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    Endpoint::parse(&segments).map_or("", |endpoint| endpoint.methods())
 }
 
 /// Checks the API key. Without one configured the API is closed (403), except in
@@ -435,6 +471,11 @@ mod tests {
         assert_eq!(allowed("/api/users/ann/disconnect"), "POST");
         assert_eq!(allowed("/api/nothing"), "");
         assert_eq!(allowed("/api/api/stats"), "", "the prefix is stripped once");
+        assert_eq!(
+            allowed("/api/g%61mes"),
+            "GET, POST",
+            "decoded as the request is"
+        );
     }
 
     #[test]
