@@ -20,7 +20,7 @@ fn fanout(c: &mut Criterion) {
     let mut engine = Engine::new(0, 1, Limits::default());
     let mut ids = Vec::new();
     for i in 0..=SUBSCRIBERS {
-        let id = conns.insert(Dialect::Turntable, Framing::Plain);
+        let id = conns.insert(Dialect::Turntable, Framing::Plain, None);
         engine.open(id);
         let user = if i == 0 {
             "pub".to_owned()

@@ -365,11 +365,7 @@ impl WsConn {
         } else {
             Framing::Plain
         };
-        let id = shard.open_conn(dialect, framing, &session);
-        shard
-            .conns
-            .borrow_mut()
-            .attach_socket(id, stream.as_raw_fd());
+        let id = shard.open_conn(dialect, framing, Some(stream.as_raw_fd()), &session);
         WsConn {
             decoder: Decoder::new(Role::Server, shard.config.max_message_bytes),
             shard,
@@ -484,6 +480,11 @@ impl WsConn {
         let Some(slot) = conns.get_mut(self.id) else {
             return Ok(());
         };
+        // Frames the writer will send with its batch wait for it (a reply to what this
+        // task just read, say); a closing connection sends its own.
+        if slot.listed_for_writer() && slot.close.is_none() && !self.close_sent {
+            return Ok(());
+        }
         let tally = &self.shard.tally;
         loop {
             match slot.send_queued(self.stream.as_raw_fd(), |n, frames| tally.wrote(n, frames)) {

@@ -6,8 +6,9 @@
 //! Frames for a WebSocket go out through the shard's writer: the table lists the
 //! connections whose queue was empty when a frame arrived, and the writer task, run
 //! once the producing task (a read, a mesh batch) has queued everything, writes each
-//! listed queue with one vectored send. The connection's own task is woken only when
-//! its socket is full or failed, to wait for room (or end) itself.
+//! listed queue with one vectored send. A delivery does not wake the connection's own
+//! task: the writer wakes it when its socket is full or failed (to wait for room, or
+//! end), and control frames and closes (`push_control`, `request_close`) wake it.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -221,6 +222,12 @@ impl Slot {
         Ok(())
     }
 
+    /// The connection is on the shard writer's list: what is queued goes out with the
+    /// writer's batch.
+    pub fn listed_for_writer(&self) -> bool {
+        self.listed
+    }
+
     /// Queues a control frame (keepalive ping, close) past the bound: there is at most
     /// one of each in flight, and a close must go out even to a slow consumer.
     pub fn push_control(&mut self, frame: Frame) {
@@ -280,8 +287,10 @@ impl ConnTable {
         }
     }
 
-    /// Registers a connection and returns its id.
-    pub fn insert(&mut self, dialect: Dialect, framing: Framing) -> ConnId {
+    /// Registers a connection and returns its id; `socket` is what the shard's writer
+    /// sends its frames to (a WebSocket's, open for as long as the connection is in the
+    /// table), `None` for a SockJS HTTP session, whose frames the polling request takes.
+    pub fn insert(&mut self, dialect: Dialect, framing: Framing, socket: Option<RawFd>) -> ConnId {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
         self.by_dialect[dialect.index()] += 1;
@@ -289,7 +298,7 @@ impl ConnTable {
             generation,
             dialect,
             framing,
-            socket: None,
+            socket,
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
@@ -300,14 +309,6 @@ impl ConnTable {
             listed: false,
         });
         ConnId(u64::from(generation) << 32 | key as u64)
-    }
-
-    /// Has the shard's writer send `id`'s frames to `fd` (a WebSocket's socket, open
-    /// for as long as the connection is in the table).
-    pub fn attach_socket(&mut self, id: ConnId, fd: RawFd) {
-        if let Some(slot) = self.get_mut(id) {
-            slot.socket = Some(fd);
-        }
     }
 
     /// Forgets a connection (and the socket the writer sent to); its dialect, if it
@@ -404,9 +405,9 @@ impl ConnTable {
                 continue;
             };
             slot.listed = false;
-            let Some(fd) = slot.socket else {
-                continue;
-            };
+            let fd = slot
+                .socket
+                .expect("only connections with a socket are listed");
             if slot.send_queued(fd, &mut on_write).is_err() {
                 slot.wake();
             }
@@ -445,9 +446,9 @@ mod tests {
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
         t.remove(a);
-        let b = t.insert(Dialect::Turntable, Framing::Plain);
+        let b = t.insert(Dialect::Turntable, Framing::Plain, None);
         assert_eq!(key_of(a), key_of(b));
         assert!(!t.push(a, Rc::from(&b"x"[..])));
         assert!(t.push(b, Rc::from(&b"x"[..])));
@@ -456,7 +457,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_connection_and_frees_its_frames() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
         assert!(t.push(a, frame.clone()));
         assert!(!t.push(a, frame.clone()));
@@ -469,7 +470,7 @@ mod tests {
     #[test]
     fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
         assert!(t.push(a, frame.clone()));
         assert!(t.push(a, frame.clone()));
@@ -485,7 +486,7 @@ mod tests {
     #[test]
     fn partial_writes_advance_through_frames() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
+        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
         t.push(a, Rc::from(&b"abc"[..]));
         t.push(a, Rc::from(&b"de"[..]));
         let slot = t.get_mut(a).unwrap();
@@ -522,8 +523,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         let pair = UnixStream::pair().unwrap();
         let mut t = ConnTable::new(max);
-        let a = t.insert(Dialect::Turntable, Framing::Plain);
-        t.attach_socket(a, pair.0.as_raw_fd());
+        let a = t.insert(Dialect::Turntable, Framing::Plain, Some(pair.0.as_raw_fd()));
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
         (t, a, task, pair)
@@ -562,8 +562,7 @@ mod tests {
         let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
         let mut t = ConnTable::new(1 << 20);
         for (ours, _) in &pairs {
-            let id = t.insert(Dialect::Turntable, Framing::Plain);
-            t.attach_socket(id, ours.as_raw_fd());
+            let id = t.insert(Dialect::Turntable, Framing::Plain, Some(ours.as_raw_fd()));
             t.push(id, Rc::from(&b"x"[..]));
         }
         let mut frames = 0;
@@ -621,7 +620,7 @@ mod tests {
     #[test]
     fn sessions_without_a_socket_wake_their_task_instead() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::SockJsHttp);
+        let a = t.insert(Dialect::Turntable, Framing::SockJsHttp, None);
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
         t.push(a, Rc::from(&b"x"[..]));

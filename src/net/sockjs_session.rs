@@ -326,7 +326,7 @@ fn open_session(shard: &Shard, request: &TransportRequest) {
     let Some((dialect, state)) = Session::for_route(request.route, shard) else {
         return;
     };
-    let conn = shard.open_conn(dialect, Framing::SockJsHttp, &state);
+    let conn = shard.open_conn(dialect, Framing::SockJsHttp, None, &state);
     let session = HttpSession {
         conn,
         state,
@@ -353,8 +353,8 @@ fn take_frames(shard: &Shard, conn: ConnId, id: &str, whole: bool) -> Option<Ste
     shard.with_engine(|engine, out| engine.close(conn, out));
     if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
         session.closed = Some(reason);
+        session.close_told = true;
     }
-    told_close(shard, id);
     Some(Step::Last(close_frame(reason.code, reason.reason)))
 }
 

@@ -4,6 +4,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,8 +105,14 @@ impl Shard {
 
     /// Registers a connection (a WebSocket or a SockJS HTTP session) in the connection
     /// table, the figures and the engine, and greets it as its dialect does.
-    pub fn open_conn(&self, dialect: Dialect, framing: Framing, session: &Session) -> ConnId {
-        let id = self.conns.borrow_mut().insert(dialect, framing);
+    pub fn open_conn(
+        &self,
+        dialect: Dialect,
+        framing: Framing,
+        socket: Option<RawFd>,
+        session: &Session,
+    ) -> ConnId {
+        let id = self.conns.borrow_mut().insert(dialect, framing, socket);
         self.figures.shards[self.id]
             .connections
             .fetch_add(1, Ordering::Relaxed);
