@@ -22,16 +22,24 @@ use super::{Engine, Outbox, refuse};
 /// listen to. Other dialects cannot join, subscribe or publish to such a channel
 /// (`channel.document`); only opening the document reaches it.
 pub fn document_channel(world: &str, name: &str) -> Box<str> {
-    format!("world:{world}:ot:{name}").into_boxed_str()
+    format!("world:{world}:{DOCUMENT_PREFIX}{name}").into_boxed_str()
 }
 
-/// Whether `channel` is a document's channel (see [`document_channel`]; world ids hold
-/// no colon).
-pub fn is_document_channel(channel: &str) -> bool {
+/// What follows a world's prefix in its documents' channel names.
+pub const DOCUMENT_PREFIX: &str = "ot:";
+
+/// The document's name if `channel` is a document's channel (see [`document_channel`];
+/// world ids hold no colon).
+pub fn document_name(channel: &str) -> Option<&str> {
     channel
         .strip_prefix("world:")
         .and_then(|rest| rest.split_once(':'))
-        .is_some_and(|(_, rest)| rest.starts_with("ot:"))
+        .and_then(|(_, rest)| rest.strip_prefix(DOCUMENT_PREFIX))
+}
+
+/// Whether `channel` is a document's channel.
+pub fn is_document_channel(channel: &str) -> bool {
+    document_name(channel).is_some()
 }
 
 /// Accepted edits a document keeps to transform late edits against; an edit made

@@ -34,7 +34,7 @@ use ahash::{AHashMap, AHashSet};
 use channels::{ChannelRecord, Memberships};
 use claims::ClaimList;
 use conn_map::ConnMap;
-pub use documents::{document_channel, is_document_channel};
+pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_document_channel};
 use lobby::Game;
 pub use message::{
     Answer, Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange,

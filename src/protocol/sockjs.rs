@@ -38,7 +38,7 @@ pub fn quote(out: &mut Vec<u8>, s: &str) {
     // to U+2FFF), 0xEF (U+F000 to U+FFFF) or 0xF0 and up (astral): a text without those
     // bytes, which is most, needs no character scan.
     let may_need = |b: &u8| *b == 0xe2 || *b >= 0xef;
-    if !s.as_bytes().iter().any(may_need) || !s.chars().any(needs_escape) {
+    if !s.as_bytes().iter().any(may_need) {
         return write_str(out, s);
     }
     out.push(b'"');

@@ -16,7 +16,9 @@ use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{Action, delta};
 use crate::auth::Auth;
 use crate::engine::lobby::{GAME_PREFIX, LOBBY};
-use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt, document_channel};
+use crate::engine::{
+    self, Command, DOCUMENT_PREFIX, ErrorCode, Event, PublishMode, Receipt, document_channel,
+};
 use crate::protocol::turntable::MAX_ID_LEN;
 
 /// What the server sends a client of a world it does not serve, before closing.
@@ -24,8 +26,6 @@ pub const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
 /// What a connection gets when an internal error ends it.
 pub const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
 
-/// How the engine names a world's documents after the world's prefix.
-const DOCUMENT_PREFIX: &str = "ot:";
 /// The document an `ot` action names when it names none.
 const DEFAULT_DOCUMENT: &str = "default";
 
@@ -321,10 +321,9 @@ fn local_name(scoped: &str) -> &str {
         .map_or(scoped, |(_, name)| name)
 }
 
-/// A world-scoped document name without its `world:<id>:ot:` prefix.
+/// A document's name from its channel (`world:<id>:ot:<name>`).
 fn document_name(scoped: &str) -> &str {
-    let name = local_name(scoped);
-    name.strip_prefix(DOCUMENT_PREFIX).unwrap_or(name)
+    engine::document_name(scoped).unwrap_or_else(|| local_name(scoped))
 }
 
 /// Starts `["success",id,{"document":name,"variant":revision` (closed by the caller).
