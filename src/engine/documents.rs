@@ -144,7 +144,6 @@ impl Engine {
                 // undid it at the owner) leaves a newer open of the document alone.
                 if !self.answer_was_stale(conn, &document) {
                     self.tie_done(conn, &document);
-                    self.untie_if_dropped(conn, &document, false, out);
                 }
                 // Every RPC request is answered, even an open the client closed again
                 // before this came.

@@ -250,32 +250,6 @@ impl Engine {
         self.route(conn.shard, refused, out);
     }
 
-    /// The owner counted a join or an open of `channel` that the connection no longer
-    /// holds (it left, or an earlier request's refusal took the tie, before this came):
-    /// undo it at the owner, or the owner keeps a member or listener nobody will remove.
-    pub(super) fn untie_if_dropped(
-        &mut self,
-        conn: ConnId,
-        channel: &str,
-        member: bool,
-        out: &mut impl Outbox,
-    ) {
-        let Some(local) = self.conns.get(&conn) else {
-            return;
-        };
-        if local.tie(channel).is_some() {
-            return;
-        }
-        let user = local.user.clone();
-        let tie = Tie {
-            channel: Rc::from(channel),
-            state: JoinState::Done,
-            member,
-            in_flight: 0,
-        };
-        self.send_untie(conn, user.as_deref().unwrap_or(""), tie, out);
-    }
-
     fn leave(
         &mut self,
         conn: ConnId,
@@ -429,20 +403,9 @@ impl Engine {
                 members,
                 receipt,
             } => {
-                if self.answer_was_stale(conn, &channel) {
-                    // The client left after asking; the leave undid this at the owner.
-                    if receipt.is_some() && self.conns.contains_key(&conn) {
-                        let event = Event::Joined {
-                            channel,
-                            members,
-                            receipt,
-                        };
-                        out.deliver(&[conn], &event);
-                    }
-                    return;
-                }
-                let fresh = self.tie_done(conn, &channel);
-                self.untie_if_dropped(conn, &channel, true, out);
+                // An answer to a join the client left before it came (the leave undid it
+                // at the owner) touches no newer tie.
+                let fresh = !self.answer_was_stale(conn, &channel) && self.tie_done(conn, &channel);
                 // Every RPC request is answered (a repeated join, or one the client
                 // left again before this came); turntable v1 hears of a join once.
                 let rpc = receipt.is_some() && self.conns.contains_key(&conn);

@@ -715,6 +715,40 @@ fn an_answer_to_an_open_closed_before_it_came_leaves_a_newer_open_alone() {
 }
 
 #[test]
+fn an_acceptance_of_an_open_closed_before_it_came_leaves_a_newer_refusal_standing() {
+    let mut docs = FullDocuments::new(13);
+    let (a, b) = (docs.a, docs.b);
+    // From one shard, in this order: a's close makes room, b's open is accepted, b
+    // closes it again, a's open takes the room back, b's second open is refused. The
+    // first acceptance comes after b's close: it must not mark the second open done,
+    // or the refusal would leave b holding a document the owner never gave it.
+    docs.sim.cmd(a, close_document(&docs.held, "9"));
+    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
+    docs.sim.cmd(b, close_document(&docs.wanted, "2"));
+    docs.sim.cmd(a, open_document(&docs.held, "8"));
+    docs.sim.cmd(b, open_document(&docs.wanted, "3"));
+    docs.sim.settle();
+    assert_eq!(
+        docs.answers(b),
+        vec![
+            (Some("2".into()), None),
+            (Some("1".into()), None),
+            (Some("3".into()), Some(ErrorCode::TooManyDocuments)),
+        ]
+    );
+    // b holds nothing: closing the document again is refused.
+    docs.sim.cmd(b, close_document(&docs.wanted, "4"));
+    assert_eq!(
+        docs.answers(b),
+        vec![(Some("4".into()), Some(ErrorCode::NotSubscribed))]
+    );
+    docs.sim.close(a);
+    docs.sim.close(b);
+    docs.sim.settle();
+    assert_eq!(docs.sim.totals(), (0, 0, 0));
+}
+
+#[test]
 fn presence_churn_ends_in_the_right_status() {
     for seed in 1..10 {
         let shards = 4;
