@@ -23,6 +23,8 @@ struct Refusal {
     status: u16,
     code: &'static str,
     message: String,
+    /// What a 405's `Allow` header lists.
+    allow: &'static str,
 }
 
 fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
@@ -30,6 +32,7 @@ fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusa
         status,
         code,
         message: message.into(),
+        allow: "",
     }
 }
 
@@ -41,7 +44,7 @@ pub async fn answer(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Vec<u8>
         Err(r) => {
             let extra = match r.status {
                 401 => Some(("WWW-Authenticate", "apikey")),
-                405 => Some(("Allow", allowed(&request.path))),
+                405 => Some(("Allow", r.allow)),
                 _ => None,
             };
             (r.status, extra, http::api_error(r.code, &r.message))
@@ -73,11 +76,14 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
     };
     let method = request.method.as_str();
     if endpoint.methods().split(", ").all(|m| m != method) {
-        return Err(refuse(
-            405,
-            "api.method_not_allowed",
-            format!("{method} is not allowed here"),
-        ));
+        return Err(Refusal {
+            allow: endpoint.methods(),
+            ..refuse(
+                405,
+                "api.method_not_allowed",
+                format!("{method} is not allowed here"),
+            )
+        });
     }
     match endpoint {
         Endpoint::Stats => Ok(serde_json::from_str(&shard.figures.json()).expect("valid JSON")),
@@ -151,15 +157,6 @@ fn decoded_segments(path: &str) -> Option<Vec<String>> {
         .filter(|s| !s.is_empty())
         .map(http::percent_decode)
         .collect()
-}
-
-/// The methods a path takes, as an `Allow` header lists them; empty if it is unknown.
-fn allowed(path: &str) -> &'static str {
-    let Some(segments) = decoded_segments(path) else {
-        return "";
-    };
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    Endpoint::parse(&segments).map_or("", |endpoint| endpoint.methods())
 }
 
 /// Checks the API key. Without one configured the API is closed (403), except in
@@ -464,6 +461,13 @@ fn count(answers: &[Answer]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The methods a path takes, as a 405's `Allow` lists them; empty if it is unknown.
+    fn allowed(path: &str) -> &'static str {
+        let segments = decoded_segments(path).unwrap_or_default();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        Endpoint::parse(&segments).map_or("", |endpoint| endpoint.methods())
+    }
 
     #[test]
     fn paths_know_their_methods() {
