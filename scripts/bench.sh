@@ -14,7 +14,8 @@
 #            thread writing to groups of 100 of 9000 loopback connections at RATE,
 #            one reading with epoll), the floor under the rooms figures
 #   all      every scenario above in turn (fan-out on 1 and 2 shards, rooms at 200 and
-#            1000/s), then one table of the results (`loadgen summary`); ~1.5 minutes
+#            1000/s), then one table of the results (`loadgen summary`); ~1.5 minutes.
+#            Deletes the previous reports/bench results first; takes no loadgen options.
 # Environment: SHARDS (default 2), DURATION (fanout/rooms/floor seconds, default 10),
 #              RATE (rooms/floor, default 200), CONNECTIONS (idle and connect, default 10000,
 #              at most ~15000 here).
@@ -27,6 +28,7 @@ shards="${SHARDS:-2}"
 cargo build --release --quiet --bin turntable --bin loadgen
 mkdir -p reports/bench
 if [[ "$scenario" == all ]]; then
+  [[ $# -eq 0 ]] || { echo "bench.sh all takes no loadgen options (got: $*)"; exit 2; }
   rm -f reports/bench/*.json reports/bench/*.svg
   run() { echo "== $*"; env "$@" >/dev/null; }
   run SHARDS=1 DURATION=8 "$0" fanout
