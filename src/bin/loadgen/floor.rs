@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::epoll::Epoll;
+use super::latency_histogram;
 use super::proc_stats::thread_cpu_time;
 
 /// Bytes per message; the first 8 carry the send time.
@@ -143,7 +144,7 @@ fn read_all(
     let patience_ms = patience.as_millis().min(i32::MAX as u128) as i32;
     let mut partial: Vec<Vec<u8>> = vec![Vec::new(); readers.len()];
     let mut got = Received {
-        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        latency_us: latency_histogram(),
         messages: 0,
         cpu: Duration::ZERO,
     };

@@ -261,7 +261,7 @@ impl Tally {
             measuring: Cell::new(false),
             stop: Cell::new(false),
             delivered: Cell::new(0),
-            latency_us: RefCell::new(Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()),
+            latency_us: RefCell::new(latency_histogram()),
         })
     }
 
@@ -287,6 +287,11 @@ impl Tally {
                 .record(self.now_us().saturating_sub(sent).max(1));
         }
     }
+}
+
+/// A histogram of latencies in µs: 1 µs to 60 s, three significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
 /// Parses the number after `key` in a JSON text, without a JSON parser.

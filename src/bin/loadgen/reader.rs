@@ -18,7 +18,7 @@ use turntable::net::ws::{Decoder, Flow, Message, Role};
 
 use super::client::Client;
 use super::epoll::Epoll;
-use super::field_u64;
+use super::{field_u64, latency_histogram};
 
 /// The measured stretch, as publication timestamps (µs on the generator's clock):
 /// publications stamped inside it are counted when sent and when delivered, so a
@@ -133,8 +133,7 @@ struct Shared {
 
 impl Shared {
     fn read(self, epoll: Epoll, mut members: Vec<Member>) -> io::Result<(u64, Histogram<u64>)> {
-        let mut latency_us =
-            Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        let mut latency_us = latency_histogram();
         let mut delivered = 0u64;
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
         let mut buf = vec![0u8; 64 << 10];
