@@ -617,6 +617,28 @@ impl FullDocuments {
         }
     }
 
+    /// Sends each command from its client (`a` and `b` share a shard, so the owner
+    /// gets them in this order), lets the mesh settle, and returns `b`'s answers.
+    fn play(&mut self, script: Vec<(Client, Command)>) -> Vec<(Receipt, Option<ErrorCode>)> {
+        for (c, cmd) in script {
+            self.sim.cmd(c, cmd);
+        }
+        self.sim.settle();
+        self.answers(self.b)
+    }
+
+    /// Closes both clients and checks that the owner keeps nothing of theirs.
+    fn close_both(mut self) {
+        self.sim.close(self.a);
+        self.sim.close(self.b);
+        self.sim.settle();
+        assert_eq!(
+            self.sim.totals(),
+            (0, 0, 0),
+            "the owner keeps no listener nobody holds"
+        );
+    }
+
     /// `c`'s answers since the last call: the receipt of each, with the error code of
     /// a refusal.
     fn answers(&mut self, c: Client) -> Vec<(Receipt, Option<ErrorCode>)> {
@@ -642,17 +664,12 @@ impl FullDocuments {
             delta: Delta::default(),
             receipt: Some(Box::from("edit")),
         };
-        self.sim.cmd(self.b, edit);
-        self.sim.settle();
-        assert_eq!(self.answers(self.b), vec![(Some("edit".into()), None)]);
-        self.sim.close(self.a);
-        self.sim.close(self.b);
-        self.sim.settle();
+        let b = self.b;
         assert_eq!(
-            self.sim.totals(),
-            (0, 0, 0),
-            "the owner keeps no listener nobody holds"
+            self.play(vec![(b, edit)]),
+            vec![(Some("edit".into()), None)]
         );
+        self.close_both();
     }
 }
 
@@ -677,12 +694,13 @@ fn an_open_accepted_after_an_earlier_refusal_of_the_same_document_holds_it() {
     // From one shard, in this order: b's first open finds the owner full, a's close
     // makes room, b's second open is accepted. The refusal arrives first; it must not
     // take the tie the accepted open still needs.
-    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
-    docs.sim.cmd(a, close_document(&docs.held, "9"));
-    docs.sim.cmd(b, open_document(&docs.wanted, "2"));
-    docs.sim.settle();
+    let script = vec![
+        (b, open_document(&docs.wanted, "1")),
+        (a, close_document(&docs.held, "9")),
+        (b, open_document(&docs.wanted, "2")),
+    ];
     assert_eq!(
-        docs.answers(b),
+        docs.play(script),
         vec![
             (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
             (Some("2".into()), None)
@@ -698,13 +716,14 @@ fn an_answer_to_an_open_closed_before_it_came_leaves_a_newer_open_alone() {
     // From one shard, in this order: b's open finds the owner full, b closes the
     // document before the refusal comes, a's close makes room, b opens it again and
     // is accepted. The first refusal must not take the second open's tie.
-    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
-    docs.sim.cmd(b, close_document(&docs.wanted, "2"));
-    docs.sim.cmd(a, close_document(&docs.held, "9"));
-    docs.sim.cmd(b, open_document(&docs.wanted, "3"));
-    docs.sim.settle();
+    let script = vec![
+        (b, open_document(&docs.wanted, "1")),
+        (b, close_document(&docs.wanted, "2")),
+        (a, close_document(&docs.held, "9")),
+        (b, open_document(&docs.wanted, "3")),
+    ];
     assert_eq!(
-        docs.answers(b),
+        docs.play(script),
         vec![
             (Some("2".into()), None),
             (Some("1".into()), Some(ErrorCode::TooManyDocuments)),
@@ -722,14 +741,15 @@ fn an_acceptance_of_an_open_closed_before_it_came_leaves_a_newer_refusal_standin
     // closes it again, a's open takes the room back, b's second open is refused. The
     // first acceptance comes after b's close: it must not mark the second open done,
     // or the refusal would leave b holding a document the owner never gave it.
-    docs.sim.cmd(a, close_document(&docs.held, "9"));
-    docs.sim.cmd(b, open_document(&docs.wanted, "1"));
-    docs.sim.cmd(b, close_document(&docs.wanted, "2"));
-    docs.sim.cmd(a, open_document(&docs.held, "8"));
-    docs.sim.cmd(b, open_document(&docs.wanted, "3"));
-    docs.sim.settle();
+    let script = vec![
+        (a, close_document(&docs.held, "9")),
+        (b, open_document(&docs.wanted, "1")),
+        (b, close_document(&docs.wanted, "2")),
+        (a, open_document(&docs.held, "8")),
+        (b, open_document(&docs.wanted, "3")),
+    ];
     assert_eq!(
-        docs.answers(b),
+        docs.play(script),
         vec![
             (Some("2".into()), None),
             (Some("1".into()), None),
@@ -737,15 +757,12 @@ fn an_acceptance_of_an_open_closed_before_it_came_leaves_a_newer_refusal_standin
         ]
     );
     // b holds nothing: closing the document again is refused.
-    docs.sim.cmd(b, close_document(&docs.wanted, "4"));
+    let again = vec![(b, close_document(&docs.wanted, "4"))];
     assert_eq!(
-        docs.answers(b),
+        docs.play(again),
         vec![(Some("4".into()), Some(ErrorCode::NotSubscribed))]
     );
-    docs.sim.close(a);
-    docs.sim.close(b);
-    docs.sim.settle();
-    assert_eq!(docs.sim.totals(), (0, 0, 0));
+    docs.close_both();
 }
 
 #[test]
