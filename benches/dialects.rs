@@ -143,7 +143,7 @@ fn socketcluster(c: &mut Criterion) {
         auth: None,
         ping_timeout_ms: 20_000,
     };
-    let mut session = socketcluster::Session::new(socketcluster::socket_id([7; 15]));
+    let mut session = socketcluster::Session::new(Box::from("AAAAAAAAAAAAAAAAAAAA"));
     let mut buf = Vec::with_capacity(128);
     let handshake = r##"{"event":"#handshake","data":{},"cid":1}"##;
     feed!(session, &cx, &mut buf, handshake);

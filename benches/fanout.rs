@@ -4,11 +4,11 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turntable::engine::{Command, Engine, Event, Limits};
-use turntable::net::conns::{ConnTable, Dialect, Framing};
+use turntable::net::conns::{ConnTable, Framing};
+use turntable::net::outbox::{MeshOut, ShardOutbox};
+use turntable::net::queries::Pending;
+use turntable::protocol::DialectKind;
 use turntable::protocol::turntable as v1;
-use turntable::runtime::mesh::MeshOut;
-use turntable::runtime::outbox::ShardOutbox;
-use turntable::runtime::queries::Pending;
 
 const SUBSCRIBERS: usize = 1000;
 const ACTION: &str = r#"{"command":"game","data":{"channel":"bench","actions":[{"timestamp":10223232,"from":"pub","data":{"strike_one":"1:1234"}}]}}"#;
@@ -20,7 +20,7 @@ fn fanout(c: &mut Criterion) {
     let mut engine = Engine::new(0, 1, Limits::default());
     let mut ids = Vec::new();
     for i in 0..=SUBSCRIBERS {
-        let id = conns.insert(Dialect::Turntable, Framing::Plain, None);
+        let id = conns.insert(DialectKind::Turntable, Framing::Plain, None);
         engine.open(id);
         let user = if i == 0 {
             "pub".to_owned()
@@ -44,8 +44,7 @@ fn fanout(c: &mut Criterion) {
     let publisher = ids[0];
     let drain = |conns: &mut ConnTable| {
         for (_, slot) in conns.iter_mut() {
-            let queued: usize = slot.queue.iter().map(|f| f.len()).sum();
-            slot.advance(queued - slot.front_written);
+            slot.take_front(usize::MAX);
         }
     };
     drain(&mut conns);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::clock::now_secs;
-use crate::protocol::turntable::MAX_ID_LEN;
+use crate::engine::id as ids;
 
 /// The shortest secret accepted: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -149,7 +149,7 @@ impl Auth {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| self.refused(kind_of(&e)))?
             .claims;
-        if claims.sub.is_empty() || claims.sub.len() > MAX_ID_LEN {
+        if !ids::is_valid(&claims.sub) {
             return Err(self.refused(AuthError::Invalid));
         }
         Ok(Identity {

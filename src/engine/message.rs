@@ -80,58 +80,6 @@ pub enum ErrorCode {
     EditRefused(OtError),
 }
 
-impl ErrorCode {
-    /// Dotted code, as turntable v1 reports it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NotIdentified => "auth.not_identified",
-            ErrorCode::AlreadyIdentified => "auth.already_identified",
-            ErrorCode::NotMember => "game.not_member",
-            ErrorCode::TooManyWatches => "subscribe.too_many",
-            ErrorCode::TooManyChannels => "joingame.too_many",
-            ErrorCode::NotInRoom => "room.not_connected",
-            ErrorCode::AlreadyInRoom => "room.already_connected",
-            ErrorCode::UnknownRecipient => "room.unknown_recipient",
-            ErrorCode::NotYourMessage => "room.not_your_message",
-            ErrorCode::UnknownMessage => "room.unknown_message",
-            ErrorCode::NotSubscribed => "channel.not_subscribed",
-            ErrorCode::UnknownGame => "game.unknown",
-            ErrorCode::GameFull => "game.full",
-            ErrorCode::ServerChannel => "channel.server_only",
-            ErrorCode::DocumentChannel => "channel.document",
-            ErrorCode::DocumentNotOpen => "ot.not_open",
-            ErrorCode::TooManyDocuments => "ot.too_many_documents",
-            ErrorCode::EditRefused(e) => e.code(),
-        }
-    }
-
-    /// A human-readable explanation to go with the code.
-    pub fn message(self) -> &'static str {
-        match self {
-            ErrorCode::NotIdentified => "identify with idme first",
-            ErrorCode::AlreadyIdentified => "this connection is already identified",
-            ErrorCode::NotMember => "not a member of this channel",
-            ErrorCode::TooManyWatches => "too many subscriptions on this connection",
-            ErrorCode::TooManyChannels => "too many channels on this connection",
-            ErrorCode::NotInRoom => "connect to a room first",
-            ErrorCode::AlreadyInRoom => "this connection is already in a room",
-            ErrorCode::UnknownRecipient => "no such user online in this room",
-            ErrorCode::NotYourMessage => "only the author can update a message",
-            ErrorCode::UnknownMessage => "no such message in this room",
-            ErrorCode::NotSubscribed => "not subscribed to this channel",
-            ErrorCode::UnknownGame => "no such game is open",
-            ErrorCode::GameFull => "the game is full",
-            ErrorCode::ServerChannel => "only the server publishes to this channel",
-            ErrorCode::DocumentChannel => {
-                "a document's channel: open the document (World's ot.open) instead"
-            }
-            ErrorCode::DocumentNotOpen => "open the document first",
-            ErrorCode::TooManyDocuments => "no room for another document on this server",
-            ErrorCode::EditRefused(e) => e.message(),
-        }
-    }
-}
-
 /// A request id of an RPC dialect (SocketCluster's `cid`, World's correlation id) as
 /// raw JSON, echoed in the answer so the client can match it; `None` when the client
 /// expects no answer. The engine never looks inside.

@@ -13,6 +13,7 @@ pub mod channels;
 mod claims;
 mod conn_map;
 mod documents;
+pub mod id;
 pub mod lobby;
 pub mod message;
 pub mod ot;

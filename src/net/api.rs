@@ -12,10 +12,10 @@
 use serde_json::{Value, json};
 
 use super::http::{self, ApiRequest};
+use super::queries::ask;
+use super::shard::Shard;
 use crate::engine::lobby::{GAME_PREFIX, GameInfo};
 use crate::engine::{Answer, Query, ShardId, Status, is_document_channel};
-use crate::runtime::queries::ask;
-use crate::runtime::shard::Shard;
 
 /// A refused request.
 #[derive(Debug)]
@@ -162,9 +162,9 @@ fn decoded_segments(path: &str) -> Option<Vec<String>> {
 /// Checks the API key. Without one configured the API is closed (403), except in
 /// development mode: no auth secret and a loopback address, where it is open.
 fn authorize(shard: &Shard, authorization: Option<&str>) -> Result<(), Refusal> {
-    let config = &shard.config;
-    let Some(key) = config.api_key.as_deref() else {
-        if config.auth_secret.is_none() && config.listen.ip().is_loopback() {
+    let settings = &shard.settings;
+    let Some(key) = settings.api_key.as_deref() else {
+        if settings.api_open_without_key {
             return Ok(());
         }
         return Err(refuse(
@@ -377,7 +377,7 @@ async fn close_game(shard: &Shard, id: &str) -> Result<Value, Refusal> {
 
 /// A fresh game id: 12 random letters and digits.
 fn new_game_id() -> String {
-    super::dispatch::new_random_id()[..12].to_owned()
+    crate::engine::id::random_id()[..12].to_owned()
 }
 
 async fn presence(shard: &Shard, channel: &str) -> Result<Value, Refusal> {
@@ -437,7 +437,7 @@ fn owner(shard: &Shard, id: &str) -> ShardId {
 }
 
 async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
-    let all: Vec<ShardId> = (0..shard.config.shards).collect();
+    let all: Vec<ShardId> = (0..shard.settings.shards).collect();
     ask_shards(shard, &all, query).await
 }
 

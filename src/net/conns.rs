@@ -21,45 +21,13 @@ use slab::Slab;
 
 use super::socket::send_vectored;
 use crate::engine::ConnId;
+use crate::protocol::{CloseReason, DialectKind, Keepalive};
 
 /// The most frames one vectored send carries.
 const MAX_IOVECS: usize = 64;
 
 /// An encoded WebSocket frame, shared by every connection it is queued on.
 pub type Frame = Rc<[u8]>;
-
-/// Which dialect a connection speaks: decides how engine events are encoded for it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    Turntable,
-    Talker,
-    SocketCluster,
-    World,
-    Echo,
-}
-
-impl Dialect {
-    /// How many dialects engine events are encoded for (all but `Echo`).
-    pub const ENCODED: usize = 4;
-    /// How many dialects there are.
-    pub const COUNT: usize = 5;
-
-    /// This dialect's slot among all [`Dialect::COUNT`] (the encoded ones first).
-    pub fn index(self) -> usize {
-        self.encoded_index().unwrap_or(Dialect::ENCODED)
-    }
-
-    /// This dialect's slot among the [`Dialect::ENCODED`] ones; `None` for `Echo`.
-    pub fn encoded_index(self) -> Option<usize> {
-        match self {
-            Dialect::Turntable => Some(0),
-            Dialect::Talker => Some(1),
-            Dialect::SocketCluster => Some(2),
-            Dialect::World => Some(3),
-            Dialect::Echo => None,
-        }
-    }
-}
 
 /// How a connection's dialect text reaches the client.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -82,85 +50,90 @@ impl Framing {
     }
 }
 
-/// Why the server closes a connection: the close frame's code and reason.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub reason: &'static str,
-}
-
-impl CloseReason {
-    pub const SHUTDOWN: CloseReason = CloseReason {
-        code: 1001,
-        reason: "server shutting down",
-    };
-    pub const SLOW_CONSUMER: CloseReason = CloseReason {
-        code: 1008,
-        reason: "slow consumer: outbound queue full",
-    };
-    pub const IDLE: CloseReason = CloseReason {
-        code: 1001,
-        reason: "idle timeout",
-    };
-    pub const BROKEN_FRAMING: CloseReason = CloseReason {
-        code: 3000,
-        reason: "Broken framing.",
-    };
-    pub const DISCONNECTED: CloseReason = CloseReason {
-        code: 4003,
-        reason: "disconnected by the server",
-    };
-    pub const REPLACED: CloseReason = CloseReason {
-        code: 4000,
-        reason: "connection replaced",
-    };
-    pub const SERVER_FATAL: CloseReason = CloseReason {
-        code: 1011,
-        reason: "internal error",
-    };
-    pub const UNKNOWN_WORLD: CloseReason = CloseReason {
-        code: 4404,
-        reason: "unknown world",
-    };
-    /// A SockJS HTTP send carried a message over the size limit (what the WebSocket
-    /// transports close with 1009).
-    pub const TOO_BIG: CloseReason = CloseReason {
-        code: 1009,
-        reason: "message too big",
-    };
-    pub const PING_TIMEOUT: CloseReason = CloseReason {
-        code: 1001,
-        reason: "ping timeout",
-    };
-}
-
 /// One connection's shared state.
 #[derive(Debug)]
 pub struct Slot {
     generation: u32,
-    pub dialect: Dialect,
+    pub dialect: DialectKind,
     pub framing: Framing,
     /// The socket the shard's writer sends a WebSocket connection's frames to; `None`
     /// for a SockJS HTTP session, whose frames the request polling it takes.
     socket: Option<RawFd>,
     /// Frames waiting to be written, oldest first.
-    pub queue: VecDeque<Frame>,
+    queue: VecDeque<Frame>,
     /// Bytes of the front frame already written.
-    pub front_written: usize,
+    front_written: usize,
+    /// Bytes of every frame in `queue`: kept right by the methods that change it.
     queued_bytes: usize,
     /// The connection task's waker, to call when there is something to do.
-    pub waker: Option<Waker>,
+    waker: Option<Waker>,
     /// Set when the server decided to close the connection.
-    pub close: Option<CloseReason>,
+    close: Option<CloseReason>,
     /// When the client was last heard from.
-    pub last_heard: Instant,
+    last_heard: Instant,
     /// A keepalive ping was sent since the client was last heard from.
-    pub pinged: bool,
+    pinged: bool,
     /// On the writer's list.
     listed: bool,
 }
 
 impl Slot {
+    /// Nothing is waiting to be written.
+    pub fn is_drained(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The close the server asked for, if it did.
+    pub fn close_requested(&self) -> Option<CloseReason> {
+        self.close
+    }
+
+    /// Notes that the client was heard from now.
+    pub fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.pinged = false;
+    }
+
+    /// Keeps the connection task's waker, to be called when there is something to do.
+    pub fn park(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    /// The front frame and how much of it is written, if anything is queued.
+    pub fn front(&self) -> Option<(Frame, usize)> {
+        self.queue.front().map(|f| (f.clone(), self.front_written))
+    }
+
+    /// Takes up to `count` whole frames from the front of the queue (a SockJS HTTP
+    /// session's messages, which are never partly written).
+    pub fn take_front(&mut self, count: usize) -> Vec<Frame> {
+        debug_assert_eq!(self.front_written, 0, "frames taken whole");
+        let count = count.min(self.queue.len());
+        let taken: Vec<Frame> = self.queue.drain(..count).collect();
+        self.queued_bytes -= taken.iter().map(|f| f.len()).sum::<usize>();
+        taken
+    }
+
+    /// Applies the keepalive policy at `now`: pings (with `ping`) or closes a
+    /// connection silent for long enough. A connection that is closing is left alone.
+    pub fn keep_alive(&mut self, now: Instant, policy: &Keepalive, ping: &Frame) {
+        if self.close.is_some() {
+            return;
+        }
+        let silent = now.saturating_duration_since(self.last_heard);
+        match (policy.close_after, policy.ping_after) {
+            (Some((after, reason)), _) if silent >= after => self.request_close(reason),
+            (_, Some(after)) if silent >= after && !self.pinged => {
+                self.pinged = true;
+                self.push_control(ping.clone());
+            }
+            _ => {}
+        }
+    }
+
     /// Queues a frame; false when the queue bound is exceeded (the caller closes).
     fn push(&mut self, frame: Frame, max_bytes: usize) -> bool {
         if self.queued_bytes + frame.len() > max_bytes {
@@ -236,7 +209,8 @@ impl Slot {
         self.wake();
     }
 
-    fn wake(&mut self) {
+    /// Wakes the connection's task (or the request waiting on a SockJS session).
+    pub fn wake(&mut self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
@@ -264,8 +238,8 @@ pub struct ConnTable {
     slots: Slab<Slot>,
     next_generation: u32,
     max_outbound_bytes: usize,
-    /// Open connections by [`Dialect::index`].
-    pub by_dialect: [u64; Dialect::COUNT],
+    /// Open connections by [`DialectKind::index`].
+    pub by_dialect: [u64; DialectKind::COUNT],
     /// Connections closed as slow consumers since the start.
     pub slow_consumers: u64,
     /// WebSocket connections given frames since the writer last ran.
@@ -280,7 +254,7 @@ impl ConnTable {
             slots: Slab::new(),
             next_generation: 0,
             max_outbound_bytes,
-            by_dialect: [0; Dialect::COUNT],
+            by_dialect: [0; DialectKind::COUNT],
             slow_consumers: 0,
             ready: Vec::new(),
             writer: None,
@@ -290,7 +264,12 @@ impl ConnTable {
     /// Registers a connection and returns its id; `socket` is what the shard's writer
     /// sends its frames to (a WebSocket's, open for as long as the connection is in the
     /// table), `None` for a SockJS HTTP session, whose frames the polling request takes.
-    pub fn insert(&mut self, dialect: Dialect, framing: Framing, socket: Option<RawFd>) -> ConnId {
+    pub fn insert(
+        &mut self,
+        dialect: DialectKind,
+        framing: Framing,
+        socket: Option<RawFd>,
+    ) -> ConnId {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
         self.by_dialect[dialect.index()] += 1;
@@ -313,7 +292,7 @@ impl ConnTable {
 
     /// Forgets a connection (and the socket the writer sent to); its dialect, if it
     /// was still here.
-    pub fn remove(&mut self, id: ConnId) -> Option<Dialect> {
+    pub fn remove(&mut self, id: ConnId) -> Option<DialectKind> {
         let dialect = self.get_mut(id)?.dialect;
         self.by_dialect[dialect.index()] -= 1;
         self.slots.remove(key_of(id));
@@ -346,7 +325,7 @@ impl ConnTable {
     pub fn push_with(
         &mut self,
         id: ConnId,
-        frame_for: impl FnOnce(Dialect, Framing) -> Option<Frame>,
+        frame_for: impl FnOnce(DialectKind, Framing) -> Option<Frame>,
     ) -> bool {
         let max = self.max_outbound_bytes;
         let Some(slot) = self.get_mut(id) else {
@@ -446,9 +425,9 @@ mod tests {
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         t.remove(a);
-        let b = t.insert(Dialect::Turntable, Framing::Plain, None);
+        let b = t.insert(DialectKind::Turntable, Framing::Plain, None);
         assert_eq!(key_of(a), key_of(b));
         assert!(!t.push(a, Rc::from(&b"x"[..])));
         assert!(t.push(b, Rc::from(&b"x"[..])));
@@ -457,7 +436,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_connection_and_frees_its_frames() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
         assert!(t.push(a, frame.clone()));
         assert!(!t.push(a, frame.clone()));
@@ -470,7 +449,7 @@ mod tests {
     #[test]
     fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
         let mut t = ConnTable::new(4096);
-        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
         assert!(t.push(a, frame.clone()));
         assert!(t.push(a, frame.clone()));
@@ -486,7 +465,7 @@ mod tests {
     #[test]
     fn partial_writes_advance_through_frames() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::Plain, None);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         t.push(a, Rc::from(&b"abc"[..]));
         t.push(a, Rc::from(&b"de"[..]));
         let slot = t.get_mut(a).unwrap();
@@ -523,7 +502,11 @@ mod tests {
         use std::os::fd::AsRawFd;
         let pair = UnixStream::pair().unwrap();
         let mut t = ConnTable::new(max);
-        let a = t.insert(Dialect::Turntable, Framing::Plain, Some(pair.0.as_raw_fd()));
+        let a = t.insert(
+            DialectKind::Turntable,
+            Framing::Plain,
+            Some(pair.0.as_raw_fd()),
+        );
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
         (t, a, task, pair)
@@ -562,7 +545,11 @@ mod tests {
         let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
         let mut t = ConnTable::new(1 << 20);
         for (ours, _) in &pairs {
-            let id = t.insert(Dialect::Turntable, Framing::Plain, Some(ours.as_raw_fd()));
+            let id = t.insert(
+                DialectKind::Turntable,
+                Framing::Plain,
+                Some(ours.as_raw_fd()),
+            );
             t.push(id, Rc::from(&b"x"[..]));
         }
         let mut frames = 0;
@@ -620,7 +607,7 @@ mod tests {
     #[test]
     fn sessions_without_a_socket_wake_their_task_instead() {
         let mut t = ConnTable::new(1 << 20);
-        let a = t.insert(Dialect::Turntable, Framing::SockJsHttp, None);
+        let a = t.insert(DialectKind::Turntable, Framing::SockJsHttp, None);
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
         t.push(a, Rc::from(&b"x"[..]));

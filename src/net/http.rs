@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::{sockjs, ws};
+use crate::protocol::{DialectKind, json};
 
 /// Request heads longer than this are refused with 431.
 pub const MAX_HEAD_BYTES: usize = 8192;
@@ -13,22 +14,10 @@ pub const MAX_HEAD_BYTES: usize = 8192;
 const MAX_HEADERS: usize = 48;
 
 /// Where a request goes once it is accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /turntable`: the turntable v1 dialect over WebSocket.
-    Turntable,
-    /// `GET /talker`: the Talker chat dialect over WebSocket.
-    Talker,
-    /// `GET /socketcluster/`: SocketCluster protocol v1 over WebSocket.
-    SocketCluster,
-    /// `GET /ws/world/<id>`: the World dialect; `world` indexes the configured worlds,
-    /// `None` for an id that is not one of them (the client is told, then closed).
-    World { world: Option<usize> },
-    /// `GET /echo` (with `--echo`): every message sent back, for framing conformance;
-    /// also the SockJS echo test services.
-    Echo,
-    /// The SockJS `close` test service: closes every session with 3000 "Go away!".
-    GoAway,
+    /// A WebSocket (or, under `/sockjs/`, a SockJS session) of a dialect.
+    Dialect(Opening),
     /// `GET /healthz`: liveness and connection counts as JSON.
     Healthz,
     /// `GET /metrics`: the Prometheus text exposition.
@@ -37,9 +26,17 @@ pub enum Route {
     Api,
 }
 
-impl Route {
-    fn is_websocket(self) -> bool {
-        !matches!(self, Route::Healthz | Route::Metrics | Route::Api)
+/// A dialect connection a route opens: the dialect, and what the path names beyond it
+/// (a World id), for the dialect to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    pub dialect: DialectKind,
+    pub arg: Option<Box<str>>,
+}
+
+impl Opening {
+    pub fn of(dialect: DialectKind) -> Opening {
+        Opening { dialect, arg: None }
     }
 }
 
@@ -65,8 +62,6 @@ pub struct Routes {
     pub echo: bool,
     /// The sockjs-protocol test services (`/echo`, `/close`, ...), which take over `/echo`.
     pub sockjs_test_services: bool,
-    /// The configured World ids.
-    pub worlds: Vec<Box<str>>,
 }
 
 /// What to do with a complete request head.
@@ -75,7 +70,7 @@ pub enum Decision {
     /// Switch to WebSocket after writing `response` (a 101 ending in a blank line);
     /// `sockjs`: the dialect travels in SockJS frames.
     Upgrade {
-        route: Route,
+        opening: Opening,
         response: Vec<u8>,
         sockjs: bool,
     },
@@ -127,19 +122,22 @@ fn done(head_len: usize, decision: Decision) -> Parsed {
 
 fn route(path: &str, routes: &Routes) -> Option<Route> {
     let path = path.split_once('?').map_or(path, |(path, _)| path);
+    let dialect = |dialect| Some(Route::Dialect(Opening::of(dialect)));
     match path {
-        "/turntable" => Some(Route::Turntable),
-        "/talker" => Some(Route::Talker),
-        "/socketcluster/" | "/socketcluster" => Some(Route::SocketCluster),
-        "/echo" if routes.echo => Some(Route::Echo),
+        "/turntable" => dialect(DialectKind::Turntable),
+        "/talker" => dialect(DialectKind::Talker),
+        "/socketcluster/" | "/socketcluster" => dialect(DialectKind::SocketCluster),
+        "/echo" if routes.echo => dialect(DialectKind::Echo),
         "/healthz" => Some(Route::Healthz),
         "/metrics" => Some(Route::Metrics),
         _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
         _ => {
             let id = path.strip_prefix("/ws/world/")?;
             let id = id.strip_suffix('/').unwrap_or(id);
-            let world = routes.worlds.iter().position(|w| **w == *id);
-            Some(Route::World { world })
+            Some(Route::Dialect(Opening {
+                dialect: DialectKind::World,
+                arg: Some(Box::from(id)),
+            }))
         }
     }
 }
@@ -164,16 +162,16 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
-    if !route.is_websocket() {
+    let Route::Dialect(opening) = route else {
         let keep_alive = !has_body(request) && keep_alive(request);
         return Decision::Http { route, keep_alive };
-    }
-    upgrade(request, route, false)
+    };
+    upgrade(request, opening, false)
 }
 
 /// The 101 switching `request` to a WebSocket on `route` (in SockJS frames if
 /// `sockjs`), or the refusal of a request that is not a valid upgrade.
-pub fn upgrade(request: &httparse::Request<'_, '_>, route: Route, sockjs: bool) -> Decision {
+pub fn upgrade(request: &httparse::Request<'_, '_>, opening: Opening, sockjs: bool) -> Decision {
     if has_body(request) {
         return reject(400, "a WebSocket upgrade has no body\n", &[]);
     }
@@ -203,7 +201,7 @@ pub fn upgrade(request: &httparse::Request<'_, '_>, route: Route, sockjs: bool) 
         ws::accept_key(key.as_bytes())
     );
     Decision::Upgrade {
-        route,
+        opening,
         response: response.into_bytes(),
         sockjs,
     }
@@ -254,9 +252,9 @@ fn api_reject(status: u16, code: &str, message: &str) -> Decision {
 /// `{"error":{"code","message"}}`, the API's error body.
 pub fn api_error(code: &str, message: &str) -> Vec<u8> {
     let mut body = br#"{"error":{"code":"#.to_vec();
-    crate::protocol::json::write_str(&mut body, code);
+    json::write_str(&mut body, code);
     body.extend_from_slice(br#","message":"#);
-    crate::protocol::json::write_str(&mut body, message);
+    json::write_str(&mut body, message);
     body.extend_from_slice(b"}}");
     body
 }
@@ -493,11 +491,11 @@ mod tests {
                 head_len,
                 decision:
                     Decision::Upgrade {
-                        route, response, ..
+                        opening, response, ..
                     },
             } => {
                 assert_eq!(head_len, request.len());
-                assert_eq!(route, Route::Turntable);
+                assert_eq!(opening, Opening::of(DialectKind::Turntable));
                 let response = String::from_utf8(response).unwrap();
                 assert!(response.starts_with("HTTP/1.1 101"));
                 assert!(

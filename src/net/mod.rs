@@ -1,11 +1,19 @@
-//! Network layer: HTTP front door, WebSocket framing, connection I/O.
+//! Network layer: the HTTP front door, WebSocket framing, SockJS transports, the
+//! connection table and the shard state its tasks share. It drives the dialects
+//! (`protocol`) and the engine; it never names the runtime above it.
 
 pub mod api;
 pub mod conn;
 pub mod conns;
-pub mod dispatch;
 pub mod http;
+pub mod inbound;
+pub mod metrics;
+pub mod outbox;
+pub mod queries;
+pub mod shard;
 pub mod socket;
 pub mod sockjs;
 pub mod sockjs_session;
+pub mod sockjs_writer;
+pub mod websocket;
 pub mod ws;

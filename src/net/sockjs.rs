@@ -8,7 +8,8 @@
 //! their `xhr_send` / `jsonp_send`) become a [`TransportRequest`], served on the session's
 //! own shard by `net::sockjs_session`.
 
-use super::http::{self, Decision, Route, Routes};
+use super::http::{self, Decision, Opening, Routes};
+use crate::protocol::DialectKind;
 
 /// sockjs-node's 404 body.
 pub const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
@@ -62,7 +63,7 @@ pub fn decide(
     routes: &Routes,
 ) -> Option<Decision> {
     let (service, rest) = split_prefix(path, routes)?;
-    let route = service.route;
+    let opening = &service.opening;
     let method = request.method.unwrap_or("");
     // Every answer made here reads no body, so a request with one ends its connection
     // (or the body would be read as the next request); only a transport request, which
@@ -81,8 +82,8 @@ pub fn decide(
             )
         }),
         (_, ["info"]) => match method {
-            "GET" => info(request, service, keep_alive),
-            "OPTIONS" => options(request, service, "OPTIONS, GET", keep_alive),
+            "GET" => info(request, &service, keep_alive),
+            "OPTIONS" => options(request, &service, "OPTIONS, GET", keep_alive),
             _ => not_allowed("OPTIONS, GET"),
         },
         (_, [page]) if is_iframe(page) => only(method, "GET", || iframe(request, keep_alive)),
@@ -93,7 +94,9 @@ pub fn decide(
             NOT_FOUND,
             false,
         ),
-        (_, ["websocket"]) => only(method, "GET", || http::upgrade(request, route, false)),
+        (_, ["websocket"]) => only(method, "GET", || {
+            http::upgrade(request, opening.clone(), false)
+        }),
         (_, [server, session, "websocket"]) if is_id(server) && is_id(session) => {
             only(method, "GET", || {
                 if http::header(request, "upgrade").is_none() {
@@ -105,13 +108,13 @@ pub fn decide(
                         false,
                     );
                 }
-                http::upgrade(request, route, true)
+                http::upgrade(request, opening.clone(), true)
             })
         }
         (_, [server, session, kind]) if is_id(server) && is_id(session) => {
-            match transport(request, service, method, kind, keep_alive) {
+            match transport(request, &service, method, kind, keep_alive) {
                 Some(Ok(transport)) => Decision::SockJs(Box::new(TransportRequest {
-                    route,
+                    opening: opening.clone(),
                     // Keyed with the prefix: the same id under two prefixes is two
                     // sessions, each speaking its own dialect.
                     session: format!("{}/{session}", &path[..path.len() - rest.len()]).into(),
@@ -121,7 +124,7 @@ pub fn decide(
                         Ok(len) => len,
                         Err(refusal) => return Some(refusal),
                     },
-                    cookie: sticky_cookie(request, service),
+                    cookie: sticky_cookie(request, &service),
                     cors: cors(request, *kind == "eventsource"),
                     response_limit: service.response_limit,
                     keep_alive: http::keep_alive(request),
@@ -140,7 +143,7 @@ pub fn decide(
 #[derive(Debug, PartialEq, Eq)]
 pub struct TransportRequest {
     /// The dialect the session speaks.
-    pub route: Route,
+    pub opening: Opening,
     /// The session's key: the prefix and the session id (`/sockjs/talker/abc`).
     pub session: Box<str>,
     pub transport: Transport,
@@ -165,9 +168,17 @@ impl TransportRequest {
     }
 }
 
-/// The SockJS HTTP transports.
+/// The SockJS HTTP transports: requests that receive the session's frames, and
+/// requests that send it messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
+    Receive(Receiver),
+    Send(Sender),
+}
+
+/// The transports that receive a session's frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Receiver {
     /// `POST .../xhr`: one frame per request.
     XhrPolling,
     /// `POST .../xhr_streaming`: frames as chunks until the response limit.
@@ -178,10 +189,15 @@ pub enum Transport {
     HtmlFile { callback: String },
     /// `GET .../jsonp?c=cb`: one frame per request, as a call of `cb`.
     JsonpPolling { callback: String },
+}
+
+/// The transports that send a session messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
     /// `POST .../xhr_send`: a JSON array of messages.
-    XhrSend,
+    Xhr,
     /// `POST .../jsonp_send`: a JSON array of messages, form-encoded as `d=` or plain.
-    JsonpSend,
+    Jsonp,
 }
 
 /// Bodies of `xhr_send` and `jsonp_send` longer than this are refused.
@@ -190,7 +206,7 @@ pub const MAX_SEND_BODY: usize = 128 << 10;
 /// The transport a session URL names, or its refusal; `None` if it names none.
 fn transport(
     request: &httparse::Request<'_, '_>,
-    service: Service,
+    service: &Service,
     method: &str,
     kind: &str,
     keep_alive: bool,
@@ -240,18 +256,20 @@ fn transport(
         )));
     }
     Some(match kind {
-        "xhr" => post_or_options(Transport::XhrPolling),
-        "xhr_streaming" => post_or_options(Transport::XhrStreaming),
-        "xhr_send" => post_or_options(Transport::XhrSend),
-        "eventsource" => get().map(|_| Transport::EventSource),
-        "htmlfile" => {
-            get().and_then(|_| callback(None).map(|callback| Transport::HtmlFile { callback }))
-        }
-        "jsonp" => get()
-            .and_then(|_| callback(Some(32)).map(|callback| Transport::JsonpPolling { callback })),
+        "xhr" => post_or_options(Transport::Receive(Receiver::XhrPolling)),
+        "xhr_streaming" => post_or_options(Transport::Receive(Receiver::XhrStreaming)),
+        "xhr_send" => post_or_options(Transport::Send(Sender::Xhr)),
+        "eventsource" => get().map(|_| Transport::Receive(Receiver::EventSource)),
+        "htmlfile" => get().and_then(|_| {
+            callback(None).map(|callback| Transport::Receive(Receiver::HtmlFile { callback }))
+        }),
+        "jsonp" => get().and_then(|_| {
+            callback(Some(32))
+                .map(|callback| Transport::Receive(Receiver::JsonpPolling { callback }))
+        }),
         "jsonp_send" => {
             if method == "POST" {
-                Ok(Transport::JsonpSend)
+                Ok(Transport::Send(Sender::Jsonp))
             } else {
                 Err(not_allowed("POST"))
             }
@@ -367,9 +385,9 @@ pub fn not_found(keep_alive: bool) -> Decision {
 
 /// What a prefix serves: a dialect with the default options, or one of the protocol
 /// test services.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
-    pub route: Route,
+    pub opening: Opening,
     /// The WebSocket transports are offered.
     pub websocket: bool,
     /// Sticky-session cookies (`JSESSIONID`) are set.
@@ -378,9 +396,9 @@ pub struct Service {
 }
 
 impl Service {
-    fn serving(route: Route) -> Service {
+    fn serving(opening: Opening) -> Service {
         Service {
-            route,
+            opening,
             websocket: true,
             cookie_needed: false,
             response_limit: 128 << 10,
@@ -404,21 +422,21 @@ fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Service, &'p str)
             .filter(|r| r.is_empty() || r.starts_with('/'))
     };
     if routes.sockjs_test_services {
-        let echo = Service::serving(Route::Echo);
+        let echo = Service::serving(Opening::of(DialectKind::Echo));
         let services = [
             (
                 "/echo",
                 Service {
                     response_limit: 4096,
-                    ..echo
+                    ..echo.clone()
                 },
             ),
-            ("/close", Service::serving(Route::GoAway)),
+            ("/close", Service::serving(Opening::of(DialectKind::GoAway))),
             (
                 "/disabled_websocket_echo",
                 Service {
                     websocket: false,
-                    ..echo
+                    ..echo.clone()
                 },
             ),
             (
@@ -436,17 +454,20 @@ fn split_prefix<'p>(path: &'p str, routes: &Routes) -> Option<(Service, &'p str)
         }
     }
     if let Some(r) = under("/sockjs/turntable") {
-        return Some((Service::serving(Route::Turntable), r));
+        return Some((Service::serving(Opening::of(DialectKind::Turntable)), r));
     }
     if let Some(r) = under("/sockjs/talker") {
-        return Some((Service::serving(Route::Talker), r));
+        return Some((Service::serving(Opening::of(DialectKind::Talker)), r));
     }
     let world_and_rest = path.strip_prefix("/sockjs/world/")?;
     let (id, r) = world_and_rest
         .find('/')
         .map_or((world_and_rest, ""), |i| world_and_rest.split_at(i));
-    let world = routes.worlds.iter().position(|w| **w == *id);
-    Some((Service::serving(Route::World { world }), r))
+    let opening = Opening {
+        dialect: DialectKind::World,
+        arg: Some(Box::from(id)),
+    };
+    Some((Service::serving(opening), r))
 }
 
 /// Server and session ids: non-empty, without `.` (and without `/`, by splitting).
@@ -510,7 +531,7 @@ fn finish(response: Vec<u8>, keep_alive: bool) -> Decision {
 /// `dummy`), when the service asks for one.
 fn sticky_cookie(
     request: &httparse::Request<'_, '_>,
-    service: Service,
+    service: &Service,
 ) -> Option<(&'static str, String)> {
     service.cookie_needed.then(|| {
         let session = http::header(request, "cookie")
@@ -546,7 +567,7 @@ fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static
     headers
 }
 
-fn info(request: &httparse::Request<'_, '_>, service: Service, keep_alive: bool) -> Decision {
+fn info(request: &httparse::Request<'_, '_>, service: &Service, keep_alive: bool) -> Decision {
     let body = format!(
         r#"{{"websocket":{},"origins":["*:*"],"cookie_needed":{},"entropy":{}}}"#,
         service.websocket,
@@ -574,7 +595,7 @@ fn entropy() -> u32 {
 /// `OPTIONS` on `/info` (and, later, the xhr transports): 204 with CORS, cached a year.
 fn options(
     request: &httparse::Request<'_, '_>,
-    service: Service,
+    service: &Service,
     methods: &str,
     keep_alive: bool,
 ) -> Decision {

@@ -10,7 +10,6 @@
 //! receiver ends the session at once; a session without a receiver for 5 s ends; a
 //! session the server closed answers every receiver `c[code,"reason"]` until it ends.
 
-use std::io::Write as _;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,14 @@ use futures_lite::future::{self, poll_fn};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
-use super::conns::{CloseReason, Framing};
-use super::dispatch::{self, Session};
+use super::conns::Framing;
 use super::http;
-use super::sockjs::{NO_CACHE, NOT_FOUND, Transport, TransportRequest};
+use super::inbound;
+use super::shard::Shard;
+use super::sockjs::{NO_CACHE, NOT_FOUND, Receiver, Sender, Transport, TransportRequest};
+use super::sockjs_writer::{Writer, http_response};
 use crate::engine::ConnId;
-use crate::protocol::sockjs;
-use crate::runtime::shard::Shard;
+use crate::protocol::{CloseReason, Session, sockjs};
 
 /// How soon a SockJS client sends its next receiving request after one ends (polling
 /// and streaming clients come back at once); shutdown waits this long for a session's
@@ -36,8 +36,9 @@ const CLIENT_RETURN: Duration = Duration::from_secs(1);
 /// One SockJS HTTP session.
 struct HttpSession {
     conn: ConnId,
-    /// The dialect's state for the session's messages.
-    state: Session,
+    /// The dialect's state for the session's messages; `None` while a send is handing
+    /// messages to it.
+    state: Option<Session>,
     /// A receiving request is attached.
     receiving: bool,
     /// The open frame went out.
@@ -64,25 +65,24 @@ pub async fn serve(
     request: &TransportRequest,
     body: &[u8],
 ) -> bool {
-    match &request.transport {
-        Transport::XhrSend | Transport::JsonpSend => {
-            let response = send(shard, request, body);
+    let receiver = match &request.transport {
+        Transport::Send(sender) => {
+            let response = send(shard, *sender, request, body);
             let status = http::status_of(&response);
             shard.tally.http_response(status);
-            stream.write_all(&response).await.is_ok() && request.keep_alive && status < 500
+            return stream.write_all(&response).await.is_ok() && request.keep_alive && status < 500;
         }
-        _ if let Some(why) = refused_as_new(shard, request) => {
-            shard.tally.http_response(503);
-            let busy = http::respond(503, "text/plain", why.as_bytes(), false);
-            let _ = stream.write_all(&busy).await;
-            false
-        }
-        _ => {
-            // Every receiver answers 200, whatever its frames say.
-            shard.tally.http_response(200);
-            receive(shard, stream, request).await
-        }
+        Transport::Receive(receiver) => receiver,
+    };
+    if let Some(why) = refused_as_new(shard, request) {
+        shard.tally.http_response(503);
+        let busy = http::respond(503, "text/plain", why.as_bytes(), false);
+        let _ = stream.write_all(&busy).await;
+        return false;
     }
+    // Every receiver answers 200, whatever its frames say.
+    shard.tally.http_response(200);
+    receive(shard, stream, receiver, request).await
 }
 
 /// Why a receiver for a session that does not exist yet is refused: the shard holds as
@@ -95,12 +95,12 @@ fn refused_as_new(shard: &Shard, request: &TransportRequest) -> Option<&'static 
     if shard.stopping() {
         return Some("server shutting down\n");
     }
-    (sessions.by_id.len() >= shard.config.sockjs_max_sessions).then_some("too many sessions\n")
+    (sessions.by_id.len() >= shard.settings.sockjs_max_sessions).then_some("too many sessions\n")
 }
 
 /// Hands the messages of an `xhr_send` / `jsonp_send` body to the session's dialect.
-fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
-    let messages = match parse_send_body(request, body) {
+fn send(shard: &Shard, sender: Sender, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
+    let messages = match parse_send_body(sender, request, body) {
         Ok(messages) => messages,
         Err(message) => {
             let mut headers = request.xhr_headers();
@@ -118,33 +118,28 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
             request.keep_alive,
         );
     };
-    let (conn, mut state) = (
-        session.conn,
-        std::mem::replace(&mut session.state, Session::Stateless),
-    );
+    let (conn, mut state) = (session.conn, session.state.take());
     let open = session.closed.is_none();
     drop(sessions);
-    if open {
+    if open && let Some(state) = &mut state {
         // A session the server is closing takes no more messages (its close frame is
         // waiting for the next receiver).
-        let dialect = shard
+        let open = shard
             .conns
             .borrow_mut()
             .get_mut(conn)
-            .filter(|s| s.close.is_none())
-            .map(|s| {
-                s.last_heard = Instant::now();
-                s.dialect
-            });
-        let limit = shard.config.max_message_bytes;
-        if dialect.is_some() && messages.iter().any(|m| m.len() > limit) {
+            .filter(|s| s.close_requested().is_none())
+            .map(|s| s.heard())
+            .is_some();
+        let limit = shard.settings.max_message_bytes;
+        if open && messages.iter().any(|m| m.len() > limit) {
             if let Some(slot) = shard.conns.borrow_mut().get_mut(conn) {
                 slot.request_close(CloseReason::TOO_BIG);
             }
-        } else if let Some(dialect) = dialect {
+        } else if open {
             for message in messages {
                 shard.tally.message_in();
-                dispatch::on_text(shard, conn, dialect, &mut state, message.into_bytes());
+                inbound::on_text(shard, conn, state, message.into_bytes());
             }
         }
     }
@@ -156,8 +151,8 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
     {
         session.state = state;
     }
-    match request.transport {
-        Transport::JsonpSend => http_response(
+    match sender {
+        Sender::Jsonp => http_response(
             200,
             "text/plain; charset=UTF-8",
             &request.xhr_headers(),
@@ -173,22 +168,26 @@ fn send(shard: &Shard, request: &TransportRequest, body: &[u8]) -> Vec<u8> {
 }
 
 /// The messages of a send body, or sockjs-node's complaint.
-fn parse_send_body(request: &TransportRequest, body: &[u8]) -> Result<Vec<String>, &'static str> {
+fn parse_send_body(
+    sender: Sender,
+    request: &TransportRequest,
+    body: &[u8],
+) -> Result<Vec<String>, &'static str> {
     let base = request
         .content_type
         .as_deref()
         .map(|t| t.split(';').next().unwrap_or("").trim())
         .unwrap_or("");
-    let payload: Vec<u8> = match (&request.transport, base) {
-        (Transport::JsonpSend, "application/x-www-form-urlencoded") => {
+    let payload: Vec<u8> = match (sender, base) {
+        (Sender::Jsonp, "application/x-www-form-urlencoded") => {
             let form = std::str::from_utf8(body).map_err(|_| "Payload expected.")?;
             super::sockjs::query_value(form, "d")
                 .ok_or("Payload expected.")?
                 .into_bytes()
         }
-        (Transport::JsonpSend, "" | "text/plain") => body.to_vec(),
+        (Sender::Jsonp, "" | "text/plain") => body.to_vec(),
         (
-            Transport::XhrSend,
+            Sender::Xhr,
             "" | "text/plain" | "T" | "application/json" | "application/xml" | "text/xml",
         ) => body.to_vec(),
         _ => return Err("Payload expected."),
@@ -215,8 +214,13 @@ enum Step {
 }
 
 /// Serves a receiving request (a poll or a stream) until it ends.
-async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportRequest) -> bool {
-    let writer = Writer::new(request);
+async fn receive(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    receiver: &Receiver,
+    request: &TransportRequest,
+) -> bool {
+    let writer = Writer::new(receiver, request);
     let (attached, first) = attach(shard, request);
     if !write_within(shard, stream, &writer.head()).await {
         if attached {
@@ -225,7 +229,7 @@ async fn receive(shard: &Shard, stream: &mut TcpStream, request: &TransportReque
         return false;
     }
     // Heartbeats keep their own schedule; data does not push them back.
-    let mut heartbeat_at = Instant::now() + shard.config.sockjs_heartbeat;
+    let mut heartbeat_at = Instant::now() + shard.settings.sockjs_heartbeat;
     let first = match first {
         Some(step) => Some(step),
         None => wait_for_frames(shard, request, stream, &mut heartbeat_at).await,
@@ -275,7 +279,7 @@ async fn write_within(shard: &Shard, stream: &mut TcpStream, bytes: &[u8]) -> bo
     if bytes.is_empty() {
         return true;
     }
-    let limit = shard.config.sockjs_disconnect_delay;
+    let limit = shard.settings.sockjs_disconnect_delay;
     future::or(async { stream.write_all(bytes).await.is_ok() }, async {
         Timer::new(limit).await;
         false
@@ -323,13 +327,10 @@ fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
 
 /// Creates a session's connection and dialect state.
 fn open_session(shard: &Shard, request: &TransportRequest) {
-    let Some((dialect, state)) = Session::for_route(request.route, shard) else {
-        return;
-    };
-    let conn = shard.open_conn(dialect, Framing::SockJsHttp, None, &state);
+    let (conn, state) = shard.open_conn(&request.opening, Framing::SockJsHttp, None);
     let session = HttpSession {
         conn,
-        state,
+        state: Some(state),
         receiving: false,
         opened: false,
         closed: None,
@@ -349,7 +350,7 @@ fn take_frames(shard: &Shard, conn: ConnId, id: &str, whole: bool) -> Option<Ste
     if let Some(frame) = take_messages(shard, conn, whole) {
         return Some(Step::Frame(frame));
     }
-    let reason = shard.conns.borrow_mut().get_mut(conn)?.close?;
+    let reason = shard.conns.borrow_mut().get_mut(conn)?.close_requested()?;
     shard.with_engine(|engine, out| engine.close(conn, out));
     if let Some(session) = shard.sockjs_sessions.borrow_mut().by_id.get_mut(id) {
         session.closed = Some(reason);
@@ -371,21 +372,20 @@ fn told_close(shard: &Shard, id: &str) {
 fn take_messages(shard: &Shard, conn: ConnId, whole: bool) -> Option<Vec<u8>> {
     let mut conns = shard.conns.borrow_mut();
     let slot = conns.get_mut(conn)?;
-    if slot.queue.is_empty() {
+    let messages = slot.take_front(if whole { usize::MAX } else { 1 });
+    drop(conns);
+    if messages.is_empty() {
         return None;
     }
-    let count = if whole { slot.queue.len() } else { 1 };
+    let count = messages.len();
     let mut frame = b"a[".to_vec();
-    for (i, message) in slot.queue.iter().take(count).enumerate() {
+    for (i, message) in messages.iter().enumerate() {
         if i > 0 {
             frame.push(b',');
         }
         frame.extend_from_slice(message);
     }
     frame.push(b']');
-    let bytes: usize = slot.queue.iter().take(count).map(|m| m.len()).sum();
-    slot.advance(bytes);
-    drop(conns);
     shard.tally.wrote(frame.len(), count);
     Some(frame)
 }
@@ -409,13 +409,13 @@ async fn wait_for_frames(
             return Poll::Ready(Some(step));
         }
         match shard.conns.borrow_mut().get_mut(conn) {
-            Some(slot) => slot.waker = Some(cx.waker().clone()),
+            Some(slot) => slot.park(cx.waker()),
             None => return Poll::Ready(Some(Step::Last(close_frame(1000, "Normal closure")))),
         }
         Poll::Pending
     });
     let due = *heartbeat_at;
-    let interval = shard.config.sockjs_heartbeat;
+    let interval = shard.settings.sockjs_heartbeat;
     let heartbeat = async {
         Timer::new(due.saturating_duration_since(Instant::now())).await;
         Some(Step::Frame(sockjs::HEARTBEAT.to_vec()))
@@ -453,13 +453,8 @@ fn detach(shard: &Shard, id: &str, client_gone: bool) {
 
 fn end_session(shard: &Shard, conn: ConnId) {
     // A receiver still waiting (at shutdown) finds the session gone and ends.
-    let waiting = shard
-        .conns
-        .borrow_mut()
-        .get_mut(conn)
-        .and_then(|s| s.waker.take());
-    if let Some(waker) = waiting {
-        waker.wake();
+    if let Some(slot) = shard.conns.borrow_mut().get_mut(conn) {
+        slot.wake();
     }
     shard.close_conn(conn);
 }
@@ -476,7 +471,10 @@ pub fn expire(shard: &Shard) {
             .by_id
             .iter()
             .filter(|(_, s)| s.closed.is_none() && !s.receiving)
-            .filter_map(|(id, s)| Some((id.clone(), s.conn, conns.get_mut(s.conn)?.close?)))
+            .filter_map(|(id, s)| {
+                let reason = conns.get_mut(s.conn)?.close_requested()?;
+                Some((id.clone(), s.conn, reason))
+            })
             .collect()
     };
     for (id, conn, reason) in closing {
@@ -492,7 +490,8 @@ pub fn expire(shard: &Shard) {
         .by_id
         .iter()
         .filter(|(_, s)| {
-            !s.receiving && now.duration_since(s.idle_since) >= shard.config.sockjs_disconnect_delay
+            !s.receiving
+                && now.duration_since(s.idle_since) >= shard.settings.sockjs_disconnect_delay
         })
         .map(|(id, _)| id.clone())
         .collect();
@@ -508,188 +507,6 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     let mut frame = Vec::with_capacity(32);
     sockjs::write_close(&mut frame, code, reason);
     frame
-}
-
-/// A complete response with a body and sockjs-node's no-cache header.
-fn http_response(
-    status: u16,
-    content_type: &str,
-    headers: &[(&'static str, String)],
-    body: &[u8],
-    keep_alive: bool,
-) -> Vec<u8> {
-    let mut headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    headers.push(NO_CACHE);
-    http::response(status, &headers, content_type, body, keep_alive)
-}
-
-/// How one receiving transport frames its response.
-struct Writer {
-    transport: Transport,
-    /// What every response of this transport carries besides the no-cache header
-    /// (CORS, or JSONP's `nosniff`).
-    headers: Vec<(&'static str, String)>,
-    /// Chunked encoding (HTTP/1.1 streams); HTTP/1.0 streams end with the connection.
-    chunked: bool,
-    keep_alive: bool,
-    /// A stream writes many frames; a poll answers with exactly one, sent with a
-    /// Content-Length.
-    streaming: bool,
-}
-
-impl Writer {
-    fn new(request: &TransportRequest) -> Writer {
-        let streaming = matches!(
-            request.transport,
-            Transport::XhrStreaming | Transport::EventSource | Transport::HtmlFile { .. }
-        );
-        Writer {
-            transport: request.transport.clone(),
-            headers: match request.transport {
-                // No CORS for the script transports, but the sticky-session cookie.
-                Transport::HtmlFile { .. } => request.cookie.iter().cloned().collect(),
-                Transport::JsonpPolling { .. } => (request.cookie.iter().cloned())
-                    .chain([("X-Content-Type-Options", "nosniff".to_owned())])
-                    .collect(),
-                _ => request.xhr_headers(),
-            },
-            chunked: !request.http10,
-            keep_alive: request.keep_alive && !(streaming && request.http10),
-            streaming,
-        }
-    }
-
-    fn keeps_connection(&self) -> bool {
-        self.keep_alive
-    }
-
-    fn content_type(&self) -> &'static str {
-        match self.transport {
-            Transport::EventSource => "text/event-stream",
-            Transport::HtmlFile { .. } => "text/html; charset=UTF-8",
-            _ => "application/javascript; charset=UTF-8",
-        }
-    }
-
-    /// The response head and, for streams, the prelude. A poll's head waits for its
-    /// frame (see [`Writer::frame`]), so this is empty for polls.
-    fn head(&self) -> Vec<u8> {
-        if !self.streaming {
-            return Vec::new();
-        }
-        let head = http::Head::new(200)
-            .header("Content-Type", self.content_type())
-            .headers(&self.headers)
-            .header(NO_CACHE.0, NO_CACHE.1);
-        let head = if self.chunked {
-            head.header("Transfer-Encoding", "chunked")
-        } else {
-            head
-        };
-        let mut bytes = head.end(self.keep_alive, b"");
-        let prelude = match &self.transport {
-            Transport::XhrStreaming => {
-                let mut p = vec![b'h'; 2048];
-                p.push(b'\n');
-                p
-            }
-            Transport::EventSource => b"\r\n".to_vec(),
-            Transport::HtmlFile { callback } => htmlfile_prelude(callback),
-            _ => Vec::new(),
-        };
-        self.chunk(&mut bytes, &prelude);
-        bytes
-    }
-
-    /// One SockJS frame as this transport writes it (a poll: its whole response).
-    /// Returns the bytes to write and how many count against the response limit (the
-    /// framed data, without HTTP chunking).
-    fn frame(&self, frame: &[u8]) -> (Vec<u8>, usize) {
-        let text = String::from_utf8_lossy(frame);
-        let body = match &self.transport {
-            Transport::XhrPolling | Transport::XhrStreaming => format!("{text}\n").into_bytes(),
-            Transport::EventSource => {
-                format!("data: {}\r\n\r\n", escape_eventsource(&text)).into_bytes()
-            }
-            // `<` escaped: a `</script>` inside a message must not end the script.
-            Transport::HtmlFile { .. } => format!(
-                "<script>\np({});\n</script>\r\n",
-                serde_json::Value::from(text.as_ref())
-                    .to_string()
-                    .replace('<', "\\u003c")
-            )
-            .into_bytes(),
-            Transport::JsonpPolling { callback } => format!(
-                "/**/{callback}({});\r\n",
-                serde_json::Value::from(text.as_ref())
-            )
-            .into_bytes(),
-            Transport::XhrSend | Transport::JsonpSend => unreachable!("sends do not receive"),
-        };
-        if !self.streaming {
-            let response = http_response(
-                200,
-                self.content_type(),
-                &self.headers,
-                &body,
-                self.keep_alive,
-            );
-            return (response, body.len());
-        }
-        let mut bytes = Vec::with_capacity(body.len() + 8);
-        self.chunk(&mut bytes, &body);
-        (bytes, body.len())
-    }
-
-    /// What ends the response: the last chunk of a chunked stream.
-    fn end(&self) -> Vec<u8> {
-        if self.streaming && self.chunked {
-            b"0\r\n\r\n".to_vec()
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn chunk(&self, out: &mut Vec<u8>, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        if self.chunked {
-            let _ = write!(out, "{:x}\r\n", data.len());
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        } else {
-            out.extend_from_slice(data);
-        }
-    }
-}
-
-/// sockjs-node's `escape_selected` for event streams: `%`, CR, LF and NUL as `%XX`.
-fn escape_eventsource(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            '\0' => out.push_str("%00"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The htmlfile page head that defines `p(...)`, padded past 1 KiB as sockjs-node pads
-/// it (browsers render nothing before that).
-fn htmlfile_prelude(callback: &str) -> Vec<u8> {
-    let template = "<!doctype html>\n<html><head>\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
-                    <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n</head><body><h2>Don't panic!</h2>\n  \
-                    <script>\n    document.domain = document.domain;\n    var c = parent.{{ callback }};\n    c.start();\n    \
-                    function p(d) {c.message(d);};\n    window.onload = function() {c.stop();};\n  </script>";
-    let padded = format!("{template}{}", " ".repeat(1024 - template.len() + 14));
-    let mut out = padded.replace("{{ callback }}", callback).into_bytes();
-    out.extend_from_slice(b"\r\n\r\n");
-    out
 }
 
 /// Whether some session's client is still to be given its close frame at shutdown: a

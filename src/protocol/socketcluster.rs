@@ -11,18 +11,18 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
-use super::Action;
 use super::json::{write_key, write_str, write_u64};
+use super::{Action, CloseReason, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::{Auth, AuthError, now_secs};
+use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
-use crate::protocol::turntable::MAX_ID_LEN;
 
-/// Close code for a first message other than `#handshake`.
-pub const CLOSE_NO_HANDSHAKE: u16 = 4009;
-/// Close code for a client silent longer than the ping timeout.
-pub const CLOSE_PING_TIMEOUT: u16 = 4001;
+/// The close of a connection whose first message is not `#handshake`.
+const CLOSE_NO_HANDSHAKE: CloseReason = CloseReason::code(4009);
+/// The close of a client silent longer than the ping timeout.
+const CLOSE_PING_TIMEOUT: CloseReason = CloseReason::code(4001);
 /// The server's keepalive message.
-pub const PING: &[u8] = b"#1";
+const PING: &[u8] = b"#1";
 /// The client's answer to [`PING`].
 const PONG: &[u8] = b"#2";
 
@@ -46,7 +46,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session whose socket id is `id` (20 characters, see [`socket_id`]).
+    /// A session whose socket id is `id` (20 characters, see [`ids::random_id`]).
     pub fn new(id: Box<str>) -> Session {
         Session {
             id,
@@ -174,7 +174,7 @@ impl Session {
                     .and_then(|c| u16::try_from(c).ok())
                     .filter(|c| sendable_close_code(*c))
                     .unwrap_or(1000);
-                act(Action::Close(code));
+                act(Action::Close(CloseReason::code(code)));
                 return false;
             }
             other => {
@@ -281,27 +281,13 @@ impl Session {
 /// Sent before the answer when a token is refused: the client drops its stored token.
 const REMOVE_AUTH_TOKEN: &[u8] = br##"{"event":"#removeAuthToken","data":null}"##;
 
-/// A 20-character socket id in the alphabet of SocketCluster's base64 ids, from 15
-/// random bytes.
-pub fn socket_id(random: [u8; 15]) -> Box<str> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut id = String::with_capacity(20);
-    for chunk in random.chunks(3) {
-        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-        for shift in [18, 12, 6, 0] {
-            id.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
-        }
-    }
-    id.into_boxed_str()
-}
-
 /// A cid as raw JSON, if it is one a client can match (a number or a string).
 fn receipt_of(cid: &BorrowedValue) -> Receipt {
     (cid.is_number() || cid.is_str()).then(|| cid.encode().into_boxed_str())
 }
 
 fn valid_channel(channel: &&str) -> bool {
-    !channel.is_empty() && channel.len() <= MAX_ID_LEN
+    ids::is_valid(channel)
 }
 
 /// The publication's payload as JSON text (`null` when absent).
@@ -415,7 +401,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
                 ErrorCode::TooManyChannels => {
                     "Failed to subscribe socket to the channel - too many channels on this socket"
                 }
-                other => other.message(),
+                other => errors::message(*other),
             };
             write_rid(out, cid);
             out.extend_from_slice(br##","error":"##);
@@ -435,6 +421,51 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// SocketCluster protocol v1: pub/sub channels.
+pub struct SocketCluster;
+
+impl Dialect for SocketCluster {
+    type Session = Session;
+    const NAME: &'static str = "socketcluster";
+
+    fn open(_: Option<&str>, _: &Settings, _: &mut Vec<Action>) -> Session {
+        Session::new(ids::random_id())
+    }
+
+    fn on_message(
+        session: &mut Session,
+        msg: Inbound<'_>,
+        cx: &super::Context<'_>,
+        out: &mut Vec<Action>,
+    ) {
+        let (Inbound::Text(text) | Inbound::Binary(text)) = msg;
+        let cx = Context {
+            auth: cx.auth,
+            ping_timeout_ms: cx.settings.socketcluster_ping_timeout.as_millis() as u64,
+        };
+        session.on_text(text, &cx, &mut |action| out.push(action));
+    }
+
+    fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+        encode(event, out)
+    }
+
+    /// The real clients close a connection on which no `#1` arrived within the
+    /// announced ping timeout, whatever else flows; any client message counts as life
+    /// (the 14.x reference resets on every inbound one).
+    fn keepalive(settings: &Settings) -> Keepalive {
+        Keepalive {
+            ping_after: None,
+            close_after: Some((settings.socketcluster_ping_timeout, CLOSE_PING_TIMEOUT)),
+            beat: Some((settings.socketcluster_ping_interval, PING)),
+        }
+    }
+
+    fn on_fault(_: &mut Session, Fault::Internal: Fault, out: &mut Vec<Action>) {
+        out.push(Action::Close(CloseReason::SERVER_FATAL));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,7 +483,7 @@ mod tests {
     }
 
     fn session() -> Session {
-        Session::new(socket_id([7; 15]))
+        Session::new(Box::from("AAAAAAAAAAAAAAAAAAAA"))
     }
 
     fn handshaken() -> Session {
@@ -477,7 +508,7 @@ mod tests {
             r##"{"event":"#handshake","data":{},"cid":1}"##,
             None,
         );
-        let id = "BwcH".repeat(5);
+        let id = "A".repeat(20);
         assert_eq!(
             sent(&actions),
             vec![
@@ -497,7 +528,7 @@ mod tests {
             let mut s = session();
             assert_eq!(
                 run(&mut s, first, None),
-                vec![Action::Close(4009)],
+                vec![Action::Close(CloseReason::code(4009))],
                 "{first}"
             );
         }
@@ -597,7 +628,7 @@ mod tests {
                 r##"{"event":"#disconnect","data":{"code":4321,"data":"bye"}}"##,
                 None
             ),
-            vec![Action::Close(4321)]
+            vec![Action::Close(CloseReason::code(4321))]
         );
         assert_eq!(
             run(
@@ -605,7 +636,7 @@ mod tests {
                 r##"{"event":"#disconnect","data":{"code":1005}}"##,
                 None
             ),
-            vec![Action::Close(1000)]
+            vec![Action::Close(CloseReason::code(1000))]
         );
     }
 

@@ -7,14 +7,45 @@
 //! for the code units some browsers mangle — U+200C–200F, U+2028–202F, U+2060–206F,
 //! U+FFF0–FFFF and every surrogate (so astral characters go out as escaped pairs).
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::json::{write_escaped, write_str, write_unit_escape};
+use super::{CloseReason, Keepalive, Settings};
 
 /// The open frame.
 pub const OPEN: &[u8] = b"o";
 /// The heartbeat frame.
 pub const HEARTBEAT: &[u8] = b"h";
+
+/// A client frame that is not a JSON array of strings: the session ends with the
+/// WebSocket close alone, as sockjs-node does.
+pub const BROKEN_FRAMING: CloseReason = CloseReason {
+    code: 3000,
+    reason: "Broken framing.",
+};
+
+/// How long a SockJS WebSocket client has to answer a heartbeat ping.
+const PONG_WAIT: Duration = Duration::from_secs(10);
+
+/// The keepalive of a SockJS session over a WebSocket, whatever its dialect: as
+/// sockjs-node, a WebSocket ping after each heartbeat interval of silence, and no answer
+/// within [`PONG_WAIT`] after it ends the session. (Sessions over HTTP end by their own
+/// timer.)
+pub fn keepalive(settings: &Settings) -> Keepalive {
+    Keepalive {
+        ping_after: Some(settings.sockjs_heartbeat),
+        close_after: Some((
+            settings.sockjs_heartbeat + PONG_WAIT,
+            CloseReason {
+                code: 3000,
+                reason: "No response from heartbeat",
+            },
+        )),
+        beat: None,
+    }
+}
 
 /// Appends `a["<message>"]`: one dialect message as a SockJS message frame.
 pub fn write_message(out: &mut Vec<u8>, message: &[u8]) {

@@ -12,9 +12,10 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::json::{write_str, write_u64};
+use super::{Action, CloseReason, Context, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::Auth;
-use crate::engine::{Command, Event, RoomChange, RoomMember};
-use crate::protocol::turntable::MAX_ID_LEN;
+use crate::engine::id as ids;
+use crate::engine::{Command, ErrorCode, Event, RoomChange, RoomMember};
 
 /// The longest message content accepted, in bytes (the frame limit applies too).
 pub const MAX_CONTENT_LEN: usize = 16 * 1024;
@@ -71,7 +72,7 @@ pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<R
 
 fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusal> {
     let room = match value.get_str("room") {
-        Some(room) if !room.is_empty() && room.len() <= MAX_ID_LEN => room,
+        Some(room) if ids::is_valid(room) => room,
         _ => return Err(Refusal::Fatal("connect needs a room of 1 to 256 bytes")),
     };
     let mut profile = match auth {
@@ -89,7 +90,7 @@ fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusa
         None => trusted_user(value).ok_or(Refusal::Fatal(AUTH_FAILED))?,
     };
     let id = profile["id"].as_str().unwrap_or_default().to_owned();
-    if id.is_empty() || id.len() > MAX_ID_LEN {
+    if !ids::is_valid(&id) {
         return Err(Refusal::Fatal(AUTH_FAILED));
     }
     let brief = serde_json::json!({"id": id, "name": profile["name"]}).to_string();
@@ -128,7 +129,7 @@ fn message(value: &BorrowedValue) -> Result<Command, Refusal> {
     let to = match value.get("to") {
         None => None,
         Some(to) => match to.as_str() {
-            Some(to) if !to.is_empty() && to.len() <= MAX_ID_LEN => Some(Box::from(to)),
+            Some(to) if ids::is_valid(to) => Some(Box::from(to)),
             _ => return Err(Refusal::Error("to must be a user id".to_owned())),
         },
     };
@@ -215,7 +216,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             }
             out.push(b'}');
         }
-        Event::Error { code, .. } => encode_error(code.message(), out),
+        Event::Error { code, .. } => encode_error(refusal_message(*code), out),
         Event::Reload => out.extend_from_slice(br#"{"type":"reload"}"#),
         Event::Disconnected => encode_error("disconnected by the server", out),
         _ => return false,
@@ -235,6 +236,88 @@ pub fn encode_error(message: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"type":"error","message":"#);
     write_str(out, message);
     out.push(b'}');
+}
+
+/// The Talker dialect: chat rooms.
+pub struct Talker;
+
+/// How a Talker connection ends after `{"type":"close"}`.
+const BYE: CloseReason = CloseReason {
+    code: 1000,
+    reason: "closed",
+};
+
+/// How a Talker connection that stopped pinging ends.
+const PING_TIMEOUT: CloseReason = CloseReason {
+    code: 1001,
+    reason: "ping timeout",
+};
+
+impl Dialect for Talker {
+    type Session = ();
+    const NAME: &'static str = "talker";
+
+    fn open(_: Option<&str>, _: &Settings, _: &mut Vec<Action>) {}
+
+    fn on_message(_: &mut (), msg: Inbound<'_>, cx: &Context<'_>, out: &mut Vec<Action>) {
+        let decoded = match msg {
+            Inbound::Text(text) => decode(text, cx.in_room(), cx.auth),
+            Inbound::Binary(_) if cx.in_room() => {
+                Err(Refusal::Error("send JSON in text frames".to_owned()))
+            }
+            Inbound::Binary(_) => Err(Refusal::Fatal("send JSON in text frames")),
+        };
+        match decoded {
+            Ok(Request::Engine(cmd)) => out.push(Action::Engine(cmd)),
+            Ok(Request::Ping) => {}
+            Ok(Request::Close) => {
+                out.push(Action::Engine(Command::RoomClose));
+                out.push(Action::Close(BYE));
+            }
+            Err(Refusal::Error(message)) => out.push(Action::Send(error_text(&message))),
+            Err(Refusal::Fatal(message)) => {
+                out.push(Action::Send(error_text(message)));
+                out.push(Action::Close(CloseReason {
+                    code: 1008,
+                    reason: message,
+                }));
+            }
+        }
+    }
+
+    fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+        encode(event, out)
+    }
+
+    /// Talker clients ping with `{"type":"ping"}`; WebSocket pings would let a browser
+    /// answer for a page that has stopped talking.
+    fn keepalive(settings: &Settings) -> Keepalive {
+        Keepalive {
+            ping_after: None,
+            close_after: Some((settings.talker_ping_timeout, PING_TIMEOUT)),
+            beat: None,
+        }
+    }
+
+    fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {
+        out.push(Action::Send(error_text("internal error")));
+        out.push(Action::Close(CloseReason::SERVER_FATAL));
+    }
+}
+
+/// An error event as a text of its own.
+fn error_text(message: &str) -> Vec<u8> {
+    let mut text = Vec::with_capacity(32 + message.len());
+    encode_error(message, &mut text);
+    text
+}
+
+/// The words of an engine refusal, as Talker says them.
+fn refusal_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotInRoom => "connect to a room first",
+        other => errors::message(other),
+    }
 }
 
 #[cfg(test)]

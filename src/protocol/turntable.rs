@@ -13,14 +13,14 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::json::{write_key, write_str, write_str_array, write_u64};
+use super::{Action, CloseReason, Context, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::{Auth, AuthError};
+use crate::clock::now_ms;
+use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::{Command, Event, PublishMode, Status};
 
 /// What the server sends first on every connection: "identify yourself".
 pub const GREETING: &str = r#"{"command":"idyou","data":{}}"#;
-
-/// The longest user id or channel name accepted, in bytes.
-pub const MAX_ID_LEN: usize = 256;
 
 /// A client frame the dialect refused, with the code and message the client gets.
 #[derive(Debug, PartialEq, Eq)]
@@ -236,7 +236,7 @@ fn own_id(
 
 fn id(value: Option<&str>, what: &'static str) -> Result<Box<str>, ProtocolError> {
     match value {
-        Some(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Box::from(s)),
+        Some(s) if ids::is_valid(s) => Ok(Box::from(s)),
         Some(_) => Err(ProtocolError::invalid(format!(
             "ids must be 1 to {MAX_ID_LEN} bytes"
         ))),
@@ -329,7 +329,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(data.as_bytes());
             out.extend_from_slice(b"}}");
         }
-        Event::Error { code, .. } => encode_error(code.as_str(), code.message(), out),
+        Event::Error { code, .. } => encode_error(errors::code(*code), errors::message(*code), out),
         Event::RoomConnected { .. }
         | Event::RoomUsers { .. }
         | Event::RoomPresence { .. }
@@ -365,6 +365,52 @@ pub fn encode_error(code: &str, message: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(br#","message":"#);
     write_str(out, message);
     out.extend_from_slice(b"}}");
+}
+
+/// The turntable v1 dialect: presence and game rooms.
+pub struct Turntable;
+
+impl Dialect for Turntable {
+    type Session = ();
+    const NAME: &'static str = "turntable";
+
+    fn open(_: Option<&str>, _: &Settings, out: &mut Vec<Action>) {
+        out.push(Action::Send(GREETING.as_bytes().to_vec()));
+    }
+
+    fn on_message(_: &mut (), msg: Inbound<'_>, cx: &Context<'_>, out: &mut Vec<Action>) {
+        let decoded = match msg {
+            Inbound::Text(text) => decode(text, cx.user(), cx.auth, now_ms()),
+            Inbound::Binary(_) => Err(ProtocolError::binary()),
+        };
+        out.push(match decoded {
+            Ok(cmd) => Action::Engine(cmd),
+            Err(e) => Action::Send(error_text(e.code, &e.message)),
+        });
+    }
+
+    fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+        encode(event, out)
+    }
+
+    fn keepalive(settings: &Settings) -> Keepalive {
+        Keepalive::websocket(settings)
+    }
+
+    fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {
+        out.push(Action::Send(error_text(
+            "server.internal",
+            "internal error",
+        )));
+        out.push(Action::Close(CloseReason::SERVER_FATAL));
+    }
+}
+
+/// An error reply as a text of its own.
+fn error_text(code: &str, message: &str) -> Vec<u8> {
+    let mut text = Vec::with_capacity(64 + message.len());
+    encode_error(code, message, &mut text);
+    text
 }
 
 #[cfg(test)]

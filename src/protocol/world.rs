@@ -13,18 +13,23 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::json::{write_key, write_str, write_str_array, write_u64};
-use super::{Action, delta};
+use super::{Action, CloseReason, Dialect, Fault, Inbound, Keepalive, Settings, delta, errors};
 use crate::auth::Auth;
+use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::lobby::{GAME_PREFIX, LOBBY};
 use crate::engine::{
     self, Command, DOCUMENT_PREFIX, ErrorCode, Event, PublishMode, Receipt, document_channel,
 };
-use crate::protocol::turntable::MAX_ID_LEN;
 
 /// What the server sends a client of a world it does not serve, before closing.
-pub const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
+const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
+/// How a connection to a world this server does not serve is closed.
+const CLOSE_UNKNOWN_WORLD: CloseReason = CloseReason {
+    code: 4404,
+    reason: "unknown world",
+};
 /// What a connection gets when an internal error ends it.
-pub const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
+const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
 
 /// The document an `ot` action names when it names none.
 const DEFAULT_DOCUMENT: &str = "default";
@@ -205,7 +210,7 @@ impl Session {
                 "channel names starting {DOCUMENT_PREFIX:?} are reserved for documents"
             ))),
             Some(name) if name == LOBBY || name.starts_with(GAME_PREFIX) => Ok(Box::from(name)),
-            Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
+            Some(name) if ids::is_valid(name) => {
                 Ok(format!("world:{}:{name}", self.world).into_boxed_str())
             }
             _ => Err(invalid(format!(
@@ -222,9 +227,7 @@ impl Session {
             .get("document")
             .map_or(Some(DEFAULT_DOCUMENT), |name| name.as_str());
         match name {
-            Some(name) if !name.is_empty() && name.len() <= MAX_ID_LEN => {
-                Ok(document_channel(&self.world, name))
-            }
+            Some(name) if ids::is_valid(name) => Ok(document_channel(&self.world, name)),
             _ => Err(invalid(format!(
                 "document must be a string of 1 to {MAX_ID_LEN} bytes"
             ))),
@@ -285,7 +288,7 @@ impl Session {
 fn trusted_user(payload: &BorrowedValue) -> Option<Map<String, Value>> {
     let user: Value = serde_json::from_str(&payload.get("user")?.encode()).ok()?;
     let id = user.get("id")?.as_str()?;
-    if id.is_empty() || id.len() > MAX_ID_LEN {
+    if !ids::is_valid(id) {
         return None;
     }
     user.as_object().cloned()
@@ -356,11 +359,11 @@ fn broadcast_for_channel(out: &mut Vec<u8>, action: &str, channel: &str) {
 fn refusal(code: ErrorCode) -> (&'static str, &'static str) {
     match code {
         ErrorCode::NotIdentified => ("auth.required", "authenticate first"),
-        ErrorCode::NotMember => ("channel.not_member", code.message()),
-        ErrorCode::TooManyChannels => ("channel.too_many", code.message()),
+        ErrorCode::NotMember => ("channel.not_member", errors::message(code)),
+        ErrorCode::TooManyChannels => ("channel.too_many", errors::message(code)),
         // World's only unsubscribe is `ot.close`.
         ErrorCode::NotSubscribed => refusal(ErrorCode::DocumentNotOpen),
-        other => (other.as_str(), other.message()),
+        other => (errors::code(other), errors::message(other)),
     }
 }
 
@@ -480,6 +483,63 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
     }
     out.extend_from_slice(b"}]");
     true
+}
+
+/// The World dialect: array-framed RPC with channels and collaborative documents.
+pub struct World;
+
+impl Dialect for World {
+    /// `None`: a world this server does not serve (the connection is being closed).
+    type Session = Option<Session>;
+    const NAME: &'static str = "world";
+
+    fn open(world: Option<&str>, settings: &Settings, out: &mut Vec<Action>) -> Option<Session> {
+        let served = world.and_then(|id| settings.worlds.iter().find(|w| ***w == *id));
+        if served.is_none() {
+            out.push(Action::Send(UNKNOWN_WORLD.to_vec()));
+            out.push(Action::Close(CLOSE_UNKNOWN_WORLD));
+        }
+        served.map(|world| Session::new(world.clone()))
+    }
+
+    fn on_message(
+        session: &mut Option<Session>,
+        msg: Inbound<'_>,
+        cx: &super::Context<'_>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = session else {
+            return;
+        };
+        match msg {
+            Inbound::Text(text) => {
+                let cx = Context {
+                    auth: cx.auth,
+                    max_connections_per_user: cx.settings.max_connections_per_user,
+                    fault_injection: cx.settings.fault_injection,
+                };
+                session.on_text(text, &cx, &mut |action| out.push(action));
+            }
+            Inbound::Binary(_) => out.push(Action::Send(error(
+                None,
+                "protocol.invalid_message",
+                Some("send JSON in text frames"),
+            ))),
+        }
+    }
+
+    fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
+        encode(event, out)
+    }
+
+    fn keepalive(settings: &Settings) -> Keepalive {
+        Keepalive::websocket(settings)
+    }
+
+    fn on_fault(_: &mut Option<Session>, Fault::Internal: Fault, out: &mut Vec<Action>) {
+        out.push(Action::Send(SERVER_FATAL.to_vec()));
+        out.push(Action::Close(CloseReason::SERVER_FATAL));
+    }
 }
 
 #[cfg(test)]

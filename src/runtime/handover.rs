@@ -12,9 +12,9 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::net::TcpStream;
 use glommio::spawn_local;
 
-use super::shard::Shard;
 use crate::engine::ShardId;
 use crate::net::conn;
+use crate::net::shard::{HandoverError, Shard};
 
 /// Connections a handover channel holds; a handover beyond them is answered 503.
 pub const CAPACITY: usize = 256;
@@ -28,23 +28,25 @@ pub struct Handover {
 /// The mesh the shards hand connections over on.
 pub type HandoverMesh = MeshBuilder<Handover, Full>;
 
-/// Passes `stream` (with the bytes already read from it) to shard `to`; false if the
-/// socket could not be duplicated, or the peer's queue is full or closed (the caller
+/// Passes `stream` (with the bytes already read from it) to shard `to`. Fails if the
+/// socket cannot be duplicated, or the peer's queue is full or closed (the caller
 /// answers 503 rather than wait on a shard that is not keeping up).
 pub fn hand_over(
     senders: &Senders<Handover>,
     to: ShardId,
     stream: &TcpStream,
     read: Vec<u8>,
-) -> bool {
+) -> Result<(), HandoverError> {
     // SAFETY: dup() of a descriptor this stream owns and keeps open during the call.
     let fd = unsafe { libc::dup(stream.as_raw_fd()) };
     if fd < 0 {
-        return false;
+        return Err(HandoverError::Duplicate(std::io::Error::last_os_error()));
     }
     // SAFETY: `fd` is a fresh descriptor nothing else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    senders.try_send_to(to, Handover { socket, read }).is_ok()
+    senders
+        .try_send_to(to, Handover { socket, read })
+        .map_err(|_| HandoverError::Busy(to))
 }
 
 /// Serves every connection handed to this shard, until the mesh closes.

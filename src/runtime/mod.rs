@@ -5,9 +5,6 @@
 
 pub mod handover;
 pub mod mesh;
-pub mod metrics;
-pub mod outbox;
-pub mod queries;
 pub mod shard;
 
 use std::io;
@@ -21,7 +18,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
-use metrics::NodeFigures;
+use crate::net::metrics::NodeFigures;
 use shard::ShardSetup;
 
 /// io_uring entries per ring. Every idle connection keeps a poll request in the

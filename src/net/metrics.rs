@@ -18,11 +18,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::net::conns::Dialect;
-use crate::net::http::STATUSES;
-
-/// The dialects connections are counted by, in [`Dialect::index`] order.
-const DIALECTS: [&str; Dialect::COUNT] = ["turntable", "talker", "socketcluster", "world", "echo"];
+use super::http::STATUSES;
+use crate::protocol::DialectKind;
 
 /// One shard's traffic, counted on its thread: cells, never shared.
 #[derive(Debug, Default)]
@@ -72,7 +69,7 @@ impl Tally {
 pub struct ShardFigures {
     /// Open WebSocket connections, counted live.
     pub connections: AtomicUsize,
-    pub by_dialect: [AtomicU64; Dialect::COUNT],
+    pub by_dialect: [AtomicU64; DialectKind::COUNT],
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
     pub bytes_in: AtomicU64,
@@ -190,8 +187,11 @@ impl NodeFigures {
         let http = Family::<Vec<(&'static str, String)>, Counter>::default();
         for (i, s) in self.shards.iter().enumerate() {
             let shard = i.to_string();
-            for (dialect, a) in DIALECTS.iter().zip(&s.by_dialect) {
-                let labels = vec![("shard", shard.clone()), ("dialect", (*dialect).to_owned())];
+            for (dialect, a) in DialectKind::ALL.iter().zip(&s.by_dialect) {
+                let labels = vec![
+                    ("shard", shard.clone()),
+                    ("dialect", dialect.name().to_owned()),
+                ];
                 connections.get_or_create(&labels).set(get(a) as i64);
             }
             for (kind, a) in [

@@ -1,15 +1,16 @@
 //! The engine's [`Outbox`] in production: events become WebSocket frames encoded once
-//! and shared by every recipient's queue; shard messages go to the mesh queues.
+//! per dialect and framing and shared by every recipient's queue; shard messages wait
+//! in a queue per peer shard ([`MeshOut`]) for the runtime's mesh pumps.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
-use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
-use crate::net::conns::{CloseReason, ConnTable, Dialect, Frame, Framing};
-use crate::net::ws::{self, Opcode};
-use crate::protocol::{socketcluster, sockjs, talker, turntable, world};
-
-use super::mesh::MeshOut;
+use super::conns::{ConnTable, Frame, Framing};
 use super::queries::Pending;
+use super::ws::{self, Opcode};
+use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
+use crate::protocol::{CloseReason, DialectKind, sockjs};
 
 /// Borrowed pieces of a shard that engine output goes to, for one engine call.
 pub struct ShardOutbox<'a> {
@@ -23,21 +24,17 @@ impl Outbox for ShardOutbox<'_> {
     fn deliver(&mut self, to: &[ConnId], event: &Event) {
         // Encoded at most once per dialect met (recipients of one event nearly always
         // share one), then the same frame is queued on every recipient.
-        let mut frames: [Option<Option<Frame>>; Framing::COUNT * Dialect::ENCODED] =
+        let mut frames: [Option<Option<Frame>>; Framing::COUNT * DialectKind::COUNT] =
             Default::default();
+        let close = CloseReason::after(event);
         for &conn in to {
             self.conns.push_with(conn, |dialect, framing| {
-                let index = dialect.encoded_index()? * Framing::COUNT + framing.index();
+                let index = dialect.index() * Framing::COUNT + framing.index();
                 let cached = &mut frames[index];
                 cached
                     .get_or_insert_with(|| encode(dialect, framing, event))
                     .clone()
             });
-            let close = match event {
-                Event::Replaced => Some(CloseReason::REPLACED),
-                Event::Disconnected => Some(CloseReason::DISCONNECTED),
-                _ => None,
-            };
             if let Some(reason) = close
                 && let Some(slot) = self.conns.get_mut(conn)
             {
@@ -57,14 +54,8 @@ impl Outbox for ShardOutbox<'_> {
 
 /// `event` as a text frame of `dialect` in `framing`; `None` if the dialect has no such
 /// event.
-fn encode(dialect: Dialect, framing: Framing, event: &Event) -> Option<Frame> {
-    let write = |payload: &mut Vec<u8>| match dialect {
-        Dialect::Turntable => turntable::encode(event, payload),
-        Dialect::Talker => talker::encode(event, payload),
-        Dialect::SocketCluster => socketcluster::encode(event, payload),
-        Dialect::World => world::encode(event, payload),
-        Dialect::Echo => false,
-    };
+fn encode(dialect: DialectKind, framing: Framing, event: &Event) -> Option<Frame> {
+    let write = |payload: &mut Vec<u8>| dialect.encode(event, payload);
     if framing == Framing::Plain {
         return frame_with(Opcode::Text, write);
     }
@@ -125,4 +116,56 @@ pub fn frame(opcode: Opcode, payload: &[u8]) -> Frame {
         true
     })
     .expect("the payload is always written")
+}
+
+/// Messages waiting to be pumped to one peer shard.
+#[derive(Default)]
+struct PeerQueue {
+    msgs: RefCell<Vec<ShardMsg>>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// This shard's outgoing side of the mesh: a queue per peer. Sending never waits: the
+/// runtime's pump for a peer ships its whole queue as one batch when the mesh has room.
+pub struct MeshOut {
+    peers: Vec<Rc<PeerQueue>>,
+}
+
+impl MeshOut {
+    /// Queues for `shards` peers (the entry for this shard stays unused).
+    pub fn new(shards: usize) -> Self {
+        MeshOut {
+            peers: (0..shards).map(|_| Rc::default()).collect(),
+        }
+    }
+
+    /// Queues `msg` for `shard`; the pump sends it with whatever else is queued.
+    pub fn send(&self, shard: ShardId, msg: ShardMsg) {
+        let peer = &self.peers[shard];
+        peer.msgs.borrow_mut().push(msg);
+        if let Some(waker) = peer.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Everything queued for `peer`, once there is something; until then the pump's
+    /// waker is kept.
+    pub fn poll_batch(&self, peer: ShardId, cx: &Context<'_>) -> Poll<Vec<ShardMsg>> {
+        let queue = &self.peers[peer];
+        let mut msgs = queue.msgs.borrow_mut();
+        if msgs.is_empty() {
+            queue.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        } else {
+            Poll::Ready(std::mem::take(&mut *msgs))
+        }
+    }
+
+    /// Messages waiting for each peer.
+    pub fn depths(&self) -> Vec<u64> {
+        self.peers
+            .iter()
+            .map(|p| p.msgs.borrow().len() as u64)
+            .collect()
+    }
 }

@@ -1,0 +1,188 @@
+//! What the connections of one shard share (all on the shard's thread): the engine, the
+//! connection table, the queues toward other shards, the API's waiting requests, the
+//! SockJS sessions and the figures. The runtime builds it and runs the shard's tasks
+//! around it; everything in `net` reaches the shard through it.
+
+use std::cell::{OnceCell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use glommio::net::TcpStream;
+
+use super::conns::{ConnTable, Framing};
+use super::http::{Opening, Routes};
+use super::metrics::{NodeFigures, Tally, publish};
+use super::outbox::{MeshOut, ShardOutbox, frame};
+use super::queries::Pending;
+use super::sockjs_session::HttpSessions;
+use super::ws::Opcode;
+use crate::auth::Auth;
+use crate::engine::{ConnId, Engine, ShardId};
+use crate::protocol::{self, Session, sockjs};
+
+/// The settings the network layer reads, built from the server's configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Shards of this node.
+    pub shards: usize,
+    /// Largest WebSocket message (and SockJS send) accepted.
+    pub max_message_bytes: usize,
+    /// Bytes queued for one connection before it is closed as a slow consumer.
+    pub max_outbound_bytes: usize,
+    /// Time a new connection (and each request on it) has to send its request.
+    pub handshake_timeout: Duration,
+    /// How often an idle SockJS receiver gets `h`.
+    pub sockjs_heartbeat: Duration,
+    /// How long a SockJS HTTP session waits for its next request.
+    pub sockjs_disconnect_delay: Duration,
+    /// SockJS HTTP sessions one shard holds.
+    pub sockjs_max_sessions: usize,
+    /// The key application servers present to the HTTP API.
+    pub api_key: Option<Box<str>>,
+    /// The API is open without a key (development mode: no auth secret, loopback).
+    pub api_open_without_key: bool,
+}
+
+/// Passes a connection, with the bytes already read from it, to another shard of this
+/// node (a SockJS request for a session that lives there). The runtime provides it once
+/// the shards are joined; a single shard has none.
+pub type HandOver = Box<dyn Fn(ShardId, &TcpStream, Vec<u8>) -> Result<(), HandoverError>>;
+
+/// Why a connection could not be handed to another shard (the client gets 503).
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    #[error("cannot duplicate the socket: {0}")]
+    Duplicate(io::Error),
+    #[error("shard {0} takes no more connections now (its queue is full or closed)")]
+    Busy(ShardId),
+}
+
+/// One shard's shared state (see the module doc).
+pub struct Shard {
+    pub id: ShardId,
+    pub settings: Settings,
+    /// What the dialects read.
+    pub dialects: protocol::Settings,
+    pub routes: Routes,
+    /// Verifies client tokens; `None` when the server runs without a secret.
+    pub auth: Option<Auth>,
+    pub engine: RefCell<Engine>,
+    pub conns: RefCell<ConnTable>,
+    pub mesh: MeshOut,
+    /// The one read buffer of the shard: connections read into it and keep only the
+    /// leftover of a partial frame, so an idle connection holds no read buffer.
+    pub read_buf: RefCell<Box<[u8]>>,
+    /// Every shard's published figures; this shard writes `figures.shards[id]`.
+    pub figures: Arc<NodeFigures>,
+    /// This shard's traffic, counted on its thread.
+    pub tally: Tally,
+    /// HTTP API requests waiting for other shards.
+    pub pending: Pending,
+    /// SockJS sessions over HTTP that live on this shard.
+    pub sockjs_sessions: RefCell<HttpSessions>,
+    /// See [`HandOver`].
+    pub handover: OnceCell<HandOver>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Shard {
+    /// Runs `f` with the engine and an outbox into this shard's connections and mesh.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, &mut ShardOutbox<'_>) -> R) -> R {
+        let mut engine = self.engine.borrow_mut();
+        let mut conns = self.conns.borrow_mut();
+        let mut out = ShardOutbox {
+            conns: &mut conns,
+            mesh: &self.mesh,
+            pending: &self.pending,
+        };
+        f(&mut engine, &mut out)
+    }
+
+    /// Registers a connection (a WebSocket or a SockJS HTTP session) in the connection
+    /// table, the figures and the engine, and opens its dialect (which greets it).
+    pub fn open_conn(
+        &self,
+        opening: &Opening,
+        framing: Framing,
+        socket: Option<RawFd>,
+    ) -> (ConnId, Session) {
+        let dialect = opening.dialect;
+        let id = self.conns.borrow_mut().insert(dialect, framing, socket);
+        self.figures.shards[self.id]
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        if dialect.joins_engine() {
+            self.engine.borrow_mut().open(id);
+        }
+        if framing == Framing::SockJsWebSocket
+            && let Some(slot) = self.conns.borrow_mut().get_mut(id)
+        {
+            slot.push_control(frame(Opcode::Text, sockjs::OPEN));
+        }
+        let mut actions = Vec::new();
+        let session = dialect.open(opening.arg.as_deref(), &self.dialects, &mut actions);
+        super::inbound::perform(self, id, &mut actions);
+        (id, session)
+    }
+
+    /// Undoes [`Shard::open_conn`]. The table forgets the connection first: its socket
+    /// is about to close, and the writer must never send to that descriptor (which the
+    /// next accept may reuse) even if the engine's part below panics.
+    pub fn close_conn(&self, id: ConnId) {
+        let Some(dialect) = self.conns.borrow_mut().remove(id) else {
+            return;
+        };
+        if dialect.joins_engine() {
+            self.with_engine(|engine, out| engine.close(id, out));
+        }
+        self.figures.shards[self.id]
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Takes a connection out of the engine as soon as it is closing, so rooms and
+    /// presence see it gone now rather than after the closing handshake.
+    pub fn detach(&self, id: ConnId, dialect: protocol::DialectKind) {
+        if dialect.joins_engine() {
+            self.with_engine(|engine, out| engine.close(id, out));
+        }
+    }
+
+    /// Publishes this shard's figures for every shard to read.
+    pub fn publish_figures(&self) {
+        let engine = self.engine.borrow().stats();
+        let conns = self.conns.borrow();
+        let t = &self.tally;
+        let f = &self.figures.shards[self.id];
+        for (a, v) in f.by_dialect.iter().zip(conns.by_dialect) {
+            publish(a, v);
+        }
+        for (a, c) in f.http.iter().zip(&t.http) {
+            publish(a, c.get());
+        }
+        for (a, v) in f.mesh_depth.iter().zip(self.mesh.depths()) {
+            publish(a, v);
+        }
+        publish(&f.messages_in, t.messages_in.get());
+        publish(&f.messages_out, t.frames_out.get());
+        publish(&f.bytes_in, t.bytes_in.get());
+        publish(&f.bytes_out, t.bytes_out.get());
+        publish(&f.writes, t.writes.get());
+        publish(&f.slow_consumers, conns.slow_consumers);
+        publish(
+            &f.auth_failures,
+            self.auth.as_ref().map_or(0, Auth::failures),
+        );
+        publish(&f.users, engine.owned_users as u64);
+        publish(&f.channels, engine.owned_channels as u64);
+        publish(&f.rooms, engine.owned_rooms as u64);
+        publish(&f.documents, engine.owned_documents as u64);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
