@@ -12,7 +12,6 @@
 use serde_json::{Value, json};
 
 use super::http::{self, ApiRequest};
-use super::queries::ask;
 use super::shard::Shard;
 use crate::engine::lobby::{GAME_PREFIX, GameInfo};
 use crate::engine::{Answer, Query, ShardId, Status, is_document_channel};
@@ -442,7 +441,15 @@ async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
 }
 
 async fn ask_shards(shard: &Shard, to: &[ShardId], query: Query) -> Result<Vec<Answer>, Refusal> {
-    ask(shard, to, query)
+    shard
+        .pending
+        .ask(to.len(), |ticket| {
+            shard.with_engine(|engine, out| {
+                for &target in to {
+                    engine.ask(target, ticket, query.clone(), out);
+                }
+            })
+        })
         .await
         .ok_or_else(|| refuse(503, "api.unavailable", "a shard did not answer in time"))
 }

@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 
 use super::http::{self, Decision, Parsed, Route};
 use super::shard::Shard;
-use super::{api, sockjs_session, websocket};
+use super::{api, router, sockjs_session, websocket};
 use crate::engine::owner_shard;
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
@@ -223,7 +223,7 @@ async fn read_head(
 ) -> Option<(usize, Decision)> {
     let deadline = Instant::now() + shard.settings.handshake_timeout;
     loop {
-        if let Parsed::Done { head_len, decision } = http::parse_request(head, &shard.routes) {
+        if let Parsed::Done { head_len, decision } = router::parse_request(head, &shard.routes) {
             return Some((head_len, decision));
         }
         read_more(stream, head, deadline).await.ok()?;

@@ -1,17 +1,16 @@
-//! The HTTP front door: parses a request head once and decides what the connection
-//! becomes — a WebSocket of some dialect, a plain HTTP answer, or a refusal.
-//!
-//! This is the one router: a new dialect or endpoint is one more arm in [`route`].
+//! HTTP for the front door: what a request head can become ([`Decision`]), the
+//! WebSocket upgrade, and the helpers every HTTP answer is built with. The router
+//! (`router`) reads request heads and decides.
 
 use std::fmt::Write;
 
-use super::{sockjs, ws};
-use crate::protocol::{DialectKind, json};
+use super::sockjs_request::TransportRequest;
+use super::ws;
+use crate::protocol::Opening;
+use crate::protocol::json;
 
 /// Request heads longer than this are refused with 431.
 pub const MAX_HEAD_BYTES: usize = 8192;
-/// Headers beyond this count are refused with 431.
-const MAX_HEADERS: usize = 48;
 
 /// Where a request goes once it is accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,20 +23,6 @@ pub enum Route {
     Metrics,
     /// `/api/...`: the HTTP API for application servers (see `net::api`).
     Api,
-}
-
-/// A dialect connection a route opens: the dialect, and what the path names beyond it
-/// (a World id), for the dialect to check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Opening {
-    pub dialect: DialectKind,
-    pub arg: Option<Box<str>>,
-}
-
-impl Opening {
-    pub fn of(dialect: DialectKind) -> Opening {
-        Opening { dialect, arg: None }
-    }
 }
 
 /// API request bodies longer than this are refused with 413.
@@ -81,7 +66,7 @@ pub enum Decision {
     /// Write `response`, then keep reading requests (it was made for this request).
     Respond { response: Vec<u8> },
     /// Serve a SockJS HTTP transport request on its session's shard.
-    SockJs(Box<sockjs::TransportRequest>),
+    SockJs(Box<TransportRequest>),
     /// Write `response` and close.
     Reject { response: Vec<u8> },
 }
@@ -93,80 +78,6 @@ pub enum Parsed {
     Incomplete,
     /// The head is `head_len` bytes long; what follows belongs to the next phase.
     Done { head_len: usize, decision: Decision },
-}
-
-/// Parses the request head at the start of `buf` and routes it.
-pub fn parse_request(buf: &[u8], routes: &Routes) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let head_len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
-        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Incomplete,
-        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
-            return done(
-                buf.len(),
-                reject(431, "request header fields too large\n", &[]),
-            );
-        }
-        Err(_) => return done(buf.len(), reject(400, "malformed request\n", &[])),
-    };
-    Parsed::Done {
-        head_len,
-        decision: decide(&request, routes),
-    }
-}
-
-fn done(head_len: usize, decision: Decision) -> Parsed {
-    Parsed::Done { head_len, decision }
-}
-
-fn route(path: &str, routes: &Routes) -> Option<Route> {
-    let path = path.split_once('?').map_or(path, |(path, _)| path);
-    let dialect = |dialect| Some(Route::Dialect(Opening::of(dialect)));
-    match path {
-        "/turntable" => dialect(DialectKind::Turntable),
-        "/talker" => dialect(DialectKind::Talker),
-        "/socketcluster/" | "/socketcluster" => dialect(DialectKind::SocketCluster),
-        "/echo" if routes.echo => dialect(DialectKind::Echo),
-        "/healthz" => Some(Route::Healthz),
-        "/metrics" => Some(Route::Metrics),
-        _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
-        _ => {
-            let id = path.strip_prefix("/ws/world/")?;
-            let id = id.strip_suffix('/').unwrap_or(id);
-            Some(Route::Dialect(Opening {
-                dialect: DialectKind::World,
-                arg: Some(Box::from(id)),
-            }))
-        }
-    }
-}
-
-fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
-    let path = request.path.unwrap_or("/");
-    let sockjs_path = path.starts_with("/sockjs/")
-        || (routes.sockjs_test_services
-            && sockjs::TEST_SERVICES.iter().any(|p| path.starts_with(p)));
-    if sockjs_path
-        && let Some(decision) =
-            sockjs::decide(request, path.split('?').next().unwrap_or(path), routes)
-    {
-        return decision;
-    }
-    let Some(route) = route(path, routes) else {
-        return reject(404, "not found\n", &[]);
-    };
-    if route == Route::Api {
-        return api_request(request);
-    }
-    if request.method != Some("GET") {
-        return reject(405, "method not allowed\n", &[("Allow", "GET")]);
-    }
-    let Route::Dialect(opening) = route else {
-        let keep_alive = !has_body(request) && keep_alive(request);
-        return Decision::Http { route, keep_alive };
-    };
-    upgrade(request, opening, false)
 }
 
 /// The 101 switching `request` to a WebSocket on `route` (in SockJS frames if
@@ -204,48 +115,6 @@ pub fn upgrade(request: &httparse::Request<'_, '_>, opening: Opening, sockjs: bo
         opening,
         response: response.into_bytes(),
         sockjs,
-    }
-}
-
-/// An API request, or its refusal when its body cannot be read: the API takes bodies
-/// with a `Content-Length` of at most [`MAX_API_BODY`] bytes.
-fn api_request(request: &httparse::Request<'_, '_>) -> Decision {
-    if header(request, "transfer-encoding").is_some() {
-        return api_reject(
-            411,
-            "api.length_required",
-            "send the body with a Content-Length",
-        );
-    }
-    let body_len = match header(request, "content-length").map(|v| v.trim().parse::<usize>()) {
-        None => 0,
-        Some(Ok(n)) if n <= MAX_API_BODY => n,
-        Some(Ok(_)) => {
-            return api_reject(413, "api.too_large", "the body is over 65536 bytes");
-        }
-        Some(Err(_)) => return api_reject(400, "api.malformed", "invalid Content-Length"),
-    };
-    let path = request.path.unwrap_or("/");
-    Decision::Api(ApiRequest {
-        method: request.method.unwrap_or("").to_owned(),
-        path: path.split_once('?').map_or(path, |(p, _)| p).to_owned(),
-        authorization: header(request, "authorization").map(str::to_owned),
-        content_type: header(request, "content-type").map(str::to_owned),
-        body_len,
-        keep_alive: keep_alive(request),
-    })
-}
-
-/// A JSON API error that closes the connection (the body, if any, is not read).
-fn api_reject(status: u16, code: &str, message: &str) -> Decision {
-    Decision::Reject {
-        response: response(
-            status,
-            &[],
-            "application/json",
-            &api_error(code, message),
-            false,
-        ),
     }
 }
 
@@ -295,7 +164,7 @@ pub fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
     }
 }
 
-fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
+pub fn reject(status: u16, body: &str, extra: &[(&str, &str)]) -> Decision {
     Decision::Reject {
         response: response(status, extra, "text/plain", body.as_bytes(), false),
     }
@@ -435,8 +304,6 @@ fn reason_phrase(status: u16) -> &'static str {
 mod tests {
     use super::*;
 
-    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
     #[test]
     fn percent_and_form_decoding() {
         assert_eq!(
@@ -448,141 +315,5 @@ mod tests {
         assert!(percent_decode("bad%2").is_none());
         assert!(percent_decode("%ff").is_none());
         assert_eq!(form_decode("a+b%2Bc").unwrap(), "a b+c");
-    }
-
-    fn parse(request: &str) -> Parsed {
-        parse_request(
-            request.as_bytes(),
-            &Routes {
-                echo: true,
-                ..Routes::default()
-            },
-        )
-    }
-
-    fn status_of(request: &str) -> String {
-        match parse(request) {
-            Parsed::Done {
-                decision: Decision::Reject { response },
-                ..
-            }
-            | Parsed::Done {
-                decision: Decision::Upgrade { response, .. },
-                ..
-            } => String::from_utf8(response).unwrap(),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn upgrade(path: &str, extra: &str) -> String {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-        )
-    }
-
-    #[test]
-    fn upgrades_websocket_routes_and_reports_the_head_length() {
-        let request = upgrade("/turntable?v=1", "");
-        let mut bytes = request.clone().into_bytes();
-        bytes.extend_from_slice(b"\x81\x80");
-        match parse_request(&bytes, &Routes::default()) {
-            Parsed::Done {
-                head_len,
-                decision:
-                    Decision::Upgrade {
-                        opening, response, ..
-                    },
-            } => {
-                assert_eq!(head_len, request.len());
-                assert_eq!(opening, Opening::of(DialectKind::Turntable));
-                let response = String::from_utf8(response).unwrap();
-                assert!(response.starts_with("HTTP/1.1 101"));
-                assert!(
-                    response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")
-                );
-                assert!(response.ends_with("\r\n\r\n"));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn echo_exists_only_when_enabled() {
-        let request = upgrade("/echo", "");
-        assert!(matches!(
-            parse_request(request.as_bytes(), &Routes::default()),
-            Parsed::Done {
-                decision: Decision::Reject { .. },
-                ..
-            }
-        ));
-        assert!(status_of(&request).starts_with("HTTP/1.1 101"));
-    }
-
-    #[test]
-    fn partial_heads_wait_for_more() {
-        assert_eq!(
-            parse("GET /turntable HTTP/1.1\r\nHost:"),
-            Parsed::Incomplete
-        );
-    }
-
-    #[test]
-    fn refusals_carry_the_right_status() {
-        assert!(status_of("GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
-        assert!(status_of("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
-        let post = status_of("POST /turntable HTTP/1.1\r\n\r\n");
-        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET"));
-        let plain = status_of("GET /turntable HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(plain.starts_with("HTTP/1.1 426") && plain.contains("Upgrade: websocket"));
-        let version = status_of(&upgrade("/turntable", "").replace("Version: 13", "Version: 8"));
-        assert!(
-            version.starts_with("HTTP/1.1 426") && version.contains("Sec-WebSocket-Version: 13")
-        );
-        let key = status_of(&upgrade("/turntable", "").replace(KEY, "short"));
-        assert!(key.starts_with("HTTP/1.1 400"));
-    }
-
-    #[test]
-    fn oversize_heads_are_refused() {
-        let mut long = String::from("GET /turntable HTTP/1.1\r\n");
-        while long.len() <= MAX_HEAD_BYTES {
-            long.push_str("X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
-        }
-        assert!(status_of(&long).starts_with("HTTP/1.1 431"));
-        let many: String = (0..MAX_HEADERS + 1)
-            .map(|i| format!("X-{i}: y\r\n"))
-            .collect();
-        assert!(status_of(&format!("GET / HTTP/1.1\r\n{many}\r\n")).starts_with("HTTP/1.1 431"));
-    }
-
-    #[test]
-    fn http_routes_honour_keep_alive() {
-        let decision = |request: &str| match parse(request) {
-            Parsed::Done { decision, .. } => decision,
-            Parsed::Incomplete => panic!("incomplete"),
-        };
-        assert_eq!(
-            decision("GET /healthz HTTP/1.1\r\n\r\n"),
-            Decision::Http {
-                route: Route::Healthz,
-                keep_alive: true
-            }
-        );
-        assert_eq!(
-            decision("GET /healthz HTTP/1.0\r\n\r\n"),
-            Decision::Http {
-                route: Route::Healthz,
-                keep_alive: false
-            }
-        );
-        assert_eq!(
-            decision("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"),
-            Decision::Http {
-                route: Route::Healthz,
-                keep_alive: false
-            }
-        );
     }
 }

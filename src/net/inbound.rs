@@ -5,16 +5,46 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 
-use super::conns::Frame;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+
+use super::conns::{Frame, Framing};
 use super::outbox::{frame, text_frame};
 use super::shard::Shard;
 use super::ws::{Message, Opcode};
 use crate::engine::ConnId;
-use crate::protocol::{Action, CloseReason, Context, Fault, Inbound, Session, sockjs};
+use crate::protocol::{Action, CloseReason, Context, Fault, Inbound, Opening, Session, sockjs};
 
 thread_local! {
     /// The shard's action list (one executor per thread), reused message after message.
     static ACTIONS: Cell<Vec<Action>> = const { Cell::new(Vec::new()) };
+}
+
+/// Registers a connection (a WebSocket or a SockJS HTTP session) in the connection
+/// table, the figures and the engine, and opens its dialect (which greets it).
+pub fn open(
+    shard: &Shard,
+    opening: &Opening,
+    framing: Framing,
+    socket: Option<RawFd>,
+) -> (ConnId, Session) {
+    let dialect = opening.dialect;
+    let id = shard.conns.borrow_mut().insert(dialect, framing, socket);
+    shard.figures.shards[shard.id]
+        .connections
+        .fetch_add(1, Ordering::Relaxed);
+    if dialect.joins_engine() {
+        shard.engine.borrow_mut().open(id);
+    }
+    if framing == Framing::SockJsWebSocket
+        && let Some(slot) = shard.conns.borrow_mut().get_mut(id)
+    {
+        slot.push_control(frame(Opcode::Text, sockjs::OPEN));
+    }
+    let mut actions = Vec::new();
+    let session = dialect.open(opening.arg.as_deref(), &shard.dialects, &mut actions);
+    perform(shard, id, &mut actions);
+    (id, session)
 }
 
 /// Hands a client WebSocket message to the connection's dialect: as it is, or, on a

@@ -14,8 +14,7 @@ use ahash::AHashMap;
 use futures_lite::future::{self, poll_fn};
 use glommio::timer::Timer;
 
-use super::shard::Shard;
-use crate::engine::{Answer, Query, ShardId};
+use crate::engine::Answer;
 
 /// How long a request waits for the shards before giving up (503).
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -71,24 +70,20 @@ impl Pending {
         })
         .await
     }
-}
 
-/// Asks `query` of every shard in `to` and returns their answers (in arrival order);
-/// `None` if some shard did not answer in time.
-pub async fn ask(shard: &Shard, to: &[ShardId], query: Query) -> Option<Vec<Answer>> {
-    let ticket = shard.pending.open(to.len());
-    shard.with_engine(|engine, out| {
-        for &target in to {
-            engine.ask(target, ticket, query.clone(), out);
+    /// Takes a ticket for `expected` answers, has `ask` send the questions with it,
+    /// and returns the answers (in arrival order); `None` if some did not come in time.
+    pub async fn ask(&self, expected: usize, ask: impl FnOnce(u64)) -> Option<Vec<Answer>> {
+        let ticket = self.open(expected);
+        ask(ticket);
+        let answers = future::or(async { Some(self.wait(ticket).await) }, async {
+            Timer::new(PATIENCE).await;
+            None
+        })
+        .await;
+        if answers.is_none() {
+            self.waiting.borrow_mut().remove(&ticket);
         }
-    });
-    let answers = future::or(async { Some(shard.pending.wait(ticket).await) }, async {
-        Timer::new(PATIENCE).await;
-        None
-    })
-    .await;
-    if answers.is_none() {
-        shard.pending.waiting.borrow_mut().remove(&ticket);
+        answers
     }
-    answers
 }

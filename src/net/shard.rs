@@ -5,23 +5,21 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use glommio::net::TcpStream;
 
-use super::conns::{ConnTable, Framing};
-use super::http::{Opening, Routes};
+use super::conns::ConnTable;
+use super::http::Routes;
 use super::metrics::{NodeFigures, Tally, publish};
-use super::outbox::{MeshOut, ShardOutbox, frame};
+use super::outbox::{MeshOut, ShardOutbox};
 use super::queries::Pending;
-use super::sockjs_session::HttpSessions;
-use super::ws::Opcode;
+use super::sockjs_table::HttpSessions;
 use crate::auth::Auth;
 use crate::engine::{ConnId, Engine, ShardId};
-use crate::protocol::{self, Session, sockjs};
+use crate::protocol;
 
 /// The settings the network layer reads, built from the server's configuration.
 #[derive(Clone, Debug)]
@@ -101,34 +99,7 @@ impl Shard {
         f(&mut engine, &mut out)
     }
 
-    /// Registers a connection (a WebSocket or a SockJS HTTP session) in the connection
-    /// table, the figures and the engine, and opens its dialect (which greets it).
-    pub fn open_conn(
-        &self,
-        opening: &Opening,
-        framing: Framing,
-        socket: Option<RawFd>,
-    ) -> (ConnId, Session) {
-        let dialect = opening.dialect;
-        let id = self.conns.borrow_mut().insert(dialect, framing, socket);
-        self.figures.shards[self.id]
-            .connections
-            .fetch_add(1, Ordering::Relaxed);
-        if dialect.joins_engine() {
-            self.engine.borrow_mut().open(id);
-        }
-        if framing == Framing::SockJsWebSocket
-            && let Some(slot) = self.conns.borrow_mut().get_mut(id)
-        {
-            slot.push_control(frame(Opcode::Text, sockjs::OPEN));
-        }
-        let mut actions = Vec::new();
-        let session = dialect.open(opening.arg.as_deref(), &self.dialects, &mut actions);
-        super::inbound::perform(self, id, &mut actions);
-        (id, session)
-    }
-
-    /// Undoes [`Shard::open_conn`]. The table forgets the connection first: its socket
+    /// Undoes `inbound::open`. The table forgets the connection first: its socket
     /// is about to close, and the writer must never send to that descriptor (which the
     /// next accept may reuse) even if the engine's part below panics.
     pub fn close_conn(&self, id: ConnId) {

@@ -8,8 +8,10 @@
 //! their `xhr_send` / `jsonp_send`) become a [`TransportRequest`], served on the session's
 //! own shard by `net::sockjs_session`.
 
-use super::http::{self, Decision, Opening, Routes};
+use super::http::{self, Decision, Routes};
+use super::sockjs_request::{Receiver, Sender, Transport, TransportRequest};
 use crate::protocol::DialectKind;
+use crate::protocol::Opening;
 
 /// sockjs-node's 404 body.
 pub const NOT_FOUND: &[u8] = b"404 Error: Page not found\n";
@@ -137,67 +139,6 @@ pub fn decide(
         _ => not_found(keep_alive),
     };
     Some(decision)
-}
-
-/// A request of one of the HTTP transports, for the session's shard to serve.
-#[derive(Debug, PartialEq, Eq)]
-pub struct TransportRequest {
-    /// The dialect the session speaks.
-    pub opening: Opening,
-    /// The session's key: the prefix and the session id (`/sockjs/talker/abc`).
-    pub session: Box<str>,
-    pub transport: Transport,
-    pub content_type: Option<String>,
-    /// The body's length, or `None` for a chunked body (what Node's http client sends).
-    pub body_len: Option<usize>,
-    /// The sticky-session cookie, when the service wants one (every transport sends it).
-    pub cookie: Option<(&'static str, String)>,
-    /// CORS headers (the xhr and eventsource transports send them).
-    pub cors: Vec<(&'static str, String)>,
-    /// Bytes a streaming response carries before it ends.
-    pub response_limit: usize,
-    pub keep_alive: bool,
-    /// An HTTP/1.0 client: no chunked encoding, the connection closes after a stream.
-    pub http10: bool,
-}
-
-impl TransportRequest {
-    /// What the xhr transports' responses carry: the cookie, then CORS.
-    pub fn xhr_headers(&self) -> Vec<(&'static str, String)> {
-        self.cookie.iter().chain(&self.cors).cloned().collect()
-    }
-}
-
-/// The SockJS HTTP transports: requests that receive the session's frames, and
-/// requests that send it messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Receive(Receiver),
-    Send(Sender),
-}
-
-/// The transports that receive a session's frames.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Receiver {
-    /// `POST .../xhr`: one frame per request.
-    XhrPolling,
-    /// `POST .../xhr_streaming`: frames as chunks until the response limit.
-    XhrStreaming,
-    /// `GET .../eventsource`: frames as server-sent events.
-    EventSource,
-    /// `GET .../htmlfile?c=cb`: frames as script tags calling `cb`.
-    HtmlFile { callback: String },
-    /// `GET .../jsonp?c=cb`: one frame per request, as a call of `cb`.
-    JsonpPolling { callback: String },
-}
-
-/// The transports that send a session messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sender {
-    /// `POST .../xhr_send`: a JSON array of messages.
-    Xhr,
-    /// `POST .../jsonp_send`: a JSON array of messages, form-encoded as `d=` or plain.
-    Jsonp,
 }
 
 /// Bodies of `xhr_send` and `jsonp_send` longer than this are refused.

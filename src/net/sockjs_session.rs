@@ -13,7 +13,6 @@
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
 use futures_lite::future::{self, poll_fn};
 use glommio::net::TcpStream;
@@ -23,39 +22,17 @@ use super::conns::Framing;
 use super::http;
 use super::inbound;
 use super::shard::Shard;
-use super::sockjs::{NO_CACHE, NOT_FOUND, Receiver, Sender, Transport, TransportRequest};
+use super::sockjs::{NO_CACHE, NOT_FOUND};
+use super::sockjs_request::{Receiver, Sender, Transport, TransportRequest};
+use super::sockjs_table::HttpSession;
 use super::sockjs_writer::{Writer, http_response};
 use crate::engine::ConnId;
-use crate::protocol::{CloseReason, Session, sockjs};
+use crate::protocol::{CloseReason, sockjs};
 
 /// How soon a SockJS client sends its next receiving request after one ends (polling
 /// and streaming clients come back at once); shutdown waits this long for a session's
 /// client to come back for its close frame.
 const CLIENT_RETURN: Duration = Duration::from_secs(1);
-
-/// One SockJS HTTP session.
-struct HttpSession {
-    conn: ConnId,
-    /// The dialect's state for the session's messages; `None` while a send is handing
-    /// messages to it.
-    state: Option<Session>,
-    /// A receiving request is attached.
-    receiving: bool,
-    /// The open frame went out.
-    opened: bool,
-    /// The server closed the session: every receiver gets this until it ends.
-    closed: Option<CloseReason>,
-    /// A receiver was given the close frame.
-    close_told: bool,
-    /// When the last receiver left.
-    idle_since: Instant,
-}
-
-/// This shard's SockJS HTTP sessions by id.
-#[derive(Default)]
-pub struct HttpSessions {
-    by_id: AHashMap<Box<str>, HttpSession>,
-}
 
 /// Serves one transport request on this (the session's) shard; false if the
 /// connection must close afterwards.
@@ -327,7 +304,7 @@ fn attach(shard: &Shard, request: &TransportRequest) -> (bool, Option<Step>) {
 
 /// Creates a session's connection and dialect state.
 fn open_session(shard: &Shard, request: &TransportRequest) {
-    let (conn, state) = shard.open_conn(&request.opening, Framing::SockJsHttp, None);
+    let (conn, state) = inbound::open(shard, &request.opening, Framing::SockJsHttp, None);
     let session = HttpSession {
         conn,
         state: Some(state),

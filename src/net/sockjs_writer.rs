@@ -5,7 +5,8 @@
 use std::io::Write as _;
 
 use super::http;
-use super::sockjs::{NO_CACHE, Receiver, TransportRequest};
+use super::sockjs::NO_CACHE;
+use super::sockjs_request::{Receiver, TransportRequest};
 
 /// A complete response with a body and sockjs-node's no-cache header.
 pub fn http_response(

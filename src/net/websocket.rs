@@ -17,13 +17,13 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use super::conns::{Frame, Framing};
-use super::http::Opening;
 use super::inbound;
 use super::metrics::Tally;
 use super::outbox::frame;
 use super::shard::Shard;
 use super::ws::{self, DecodeError, Decoder, Flow, Message, Opcode, Role};
 use crate::engine::ConnId;
+use crate::protocol::Opening;
 use crate::protocol::{CloseReason, DialectKind, Session, sockjs};
 
 /// How long a closing connection waits for the client's close frame.
@@ -143,7 +143,7 @@ impl WsConn {
         } else {
             Framing::Plain
         };
-        let (id, session) = shard.open_conn(opening, framing, Some(stream.as_raw_fd()));
+        let (id, session) = inbound::open(&shard, opening, framing, Some(stream.as_raw_fd()));
         WsConn {
             decoder: Decoder::new(Role::Server, shard.settings.max_message_bytes),
             shard,

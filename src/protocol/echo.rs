@@ -2,7 +2,8 @@
 //! sockjs-protocol's echo), and SockJS's `close` service ends every session as it
 //! opens. Neither takes part in the engine.
 
-use super::{Action, CloseReason, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::close::CloseReason;
+use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
 use crate::engine::Event;
 
 /// Every text and binary message sent back as it came.

@@ -11,8 +11,10 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::close::CloseReason;
+use super::contract::{Action, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::errors;
 use super::json::{write_key, write_str, write_u64};
-use super::{Action, CloseReason, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::{Auth, AuthError, now_secs};
 use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
@@ -435,7 +437,7 @@ impl Dialect for SocketCluster {
     fn on_message(
         session: &mut Session,
         msg: Inbound<'_>,
-        cx: &super::Context<'_>,
+        cx: &super::contract::Context<'_>,
         out: &mut Vec<Action>,
     ) {
         let (Inbound::Text(text) | Inbound::Binary(text)) = msg;

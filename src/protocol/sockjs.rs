@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::close::CloseReason;
+use super::contract::{Keepalive, Settings};
 use super::json::{write_escaped, write_str, write_unit_escape};
-use super::{CloseReason, Keepalive, Settings};
 
 /// The open frame.
 pub const OPEN: &[u8] = b"o";

@@ -11,8 +11,10 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::close::CloseReason;
+use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::errors;
 use super::json::{write_str, write_u64};
-use super::{Action, CloseReason, Context, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::Auth;
 use crate::engine::id as ids;
 use crate::engine::{Command, ErrorCode, Event, RoomChange, RoomMember};

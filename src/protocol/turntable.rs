@@ -12,8 +12,10 @@ use std::borrow::Cow;
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::close::CloseReason;
+use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::errors;
 use super::json::{write_key, write_str, write_str_array, write_u64};
-use super::{Action, CloseReason, Context, Dialect, Fault, Inbound, Keepalive, Settings, errors};
 use crate::auth::{Auth, AuthError};
 use crate::clock::now_ms;
 use crate::engine::id::{self as ids, MAX_ID_LEN};

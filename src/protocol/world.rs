@@ -12,8 +12,10 @@ use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::close::CloseReason;
+use super::contract::{Action, Dialect, Fault, Inbound, Keepalive, Settings};
 use super::json::{write_key, write_str, write_str_array, write_u64};
-use super::{Action, CloseReason, Dialect, Fault, Inbound, Keepalive, Settings, delta, errors};
+use super::{delta, errors};
 use crate::auth::Auth;
 use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::lobby::{GAME_PREFIX, LOBBY};
@@ -505,7 +507,7 @@ impl Dialect for World {
     fn on_message(
         session: &mut Option<Session>,
         msg: Inbound<'_>,
-        cx: &super::Context<'_>,
+        cx: &super::contract::Context<'_>,
         out: &mut Vec<Action>,
     ) {
         let Some(session) = session else {
