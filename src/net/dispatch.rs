@@ -8,7 +8,7 @@ use super::conns::{CloseReason, Dialect, Framing};
 use super::http::Route;
 use super::ws::{Message, Opcode};
 use crate::clock::now_ms;
-use crate::engine::{Command, ConnId};
+use crate::engine::{Command, ConnId, RoomCommand};
 use crate::protocol::talker::{self, Refusal, Request};
 use crate::protocol::turntable;
 use crate::protocol::{Action, world};
@@ -170,7 +170,7 @@ fn on_message(
                 Ok(Request::Engine(cmd)) => command(shard, id, cmd),
                 Ok(Request::Ping) => {}
                 Ok(Request::Close) => {
-                    command(shard, id, Command::RoomClose);
+                    command(shard, id, Command::Room(RoomCommand::Close));
                     close(shard, id, TALKER_BYE);
                 }
                 Err(refusal) => talker_refusal(shard, id, refusal),

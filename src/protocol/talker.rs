@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 
 use super::json::{write_str, write_u64};
 use crate::auth::Auth;
-use crate::engine::{Command, Event, RoomChange, RoomMember};
+use crate::engine::{Command, Event, RoomChange, RoomCommand, RoomMember};
 use crate::protocol::turntable::MAX_ID_LEN;
 
 /// The longest message content accepted, in bytes (the frame limit applies too).
@@ -99,14 +99,14 @@ fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusa
     ordered.insert("id".into(), id_value.unwrap_or_default());
     ordered.insert("name".into(), name_value.unwrap_or_default());
     ordered.append(&mut profile);
-    Ok(Command::RoomConnect {
+    Ok(Command::Room(RoomCommand::Connect {
         room: Box::from(room),
         member: RoomMember {
             id: id.into_boxed_str(),
             profile: Value::Object(ordered).to_string().into_boxed_str(),
             brief: brief.into_boxed_str(),
         },
-    })
+    }))
 }
 
 /// Without a server secret the client's own `user` object is its identity; it needs a
@@ -144,11 +144,11 @@ fn message(value: &BorrowedValue) -> Result<Command, Refusal> {
             "a private message cannot update another".to_owned(),
         ));
     }
-    Ok(Command::RoomSay {
+    Ok(Command::Room(RoomCommand::Say {
         content: Box::from(content),
         to,
         update,
-    })
+    }))
 }
 
 /// Encodes an engine event as this dialect's JSON; false if the dialect has no such
@@ -248,7 +248,7 @@ mod tests {
 
     fn member(cmd: Request) -> RoomMember {
         match cmd {
-            Request::Engine(Command::RoomConnect { member, .. }) => member,
+            Request::Engine(Command::Room(RoomCommand::Connect { member, .. })) => member,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -306,11 +306,11 @@ mod tests {
         ));
         assert_eq!(
             dec(r#"{"type":"message","content":"hi","id":3}"#, true, None),
-            Ok(Request::Engine(Command::RoomSay {
+            Ok(Request::Engine(Command::Room(RoomCommand::Say {
                 content: "hi".into(),
                 to: None,
                 update: Some(3)
-            }))
+            })))
         );
     }
 
