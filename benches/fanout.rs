@@ -3,7 +3,7 @@
 //! the shared frame), plus the dialect's decode and encode on their own.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use turntable::engine::{Command, Engine, Event, Limits};
+use turntable::engine::{ChannelCommand, Command, Engine, Event, Limits};
 use turntable::net::conns::{ConnTable, Framing};
 use turntable::net::outbox::{MeshOut, ShardOutbox};
 use turntable::net::queries::Pending;
@@ -33,11 +33,11 @@ fn fanout(c: &mut Criterion) {
             pending: &pending,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
-        let join = Command::Join {
+        let join = Command::Channel(ChannelCommand::Join {
             channel: "bench".into(),
             invite: vec![],
             receipt: None,
-        };
+        });
         engine.command(id, join, &mut out);
         ids.push(id);
     }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::message::{ConnAddr, ConnId, Event, ShardMsg};
+use super::message::{ClaimMsg, ConnAddr, ConnId, Event, ShardMsg};
 use super::owned::Record;
 use super::{Engine, Outbox};
 
@@ -40,29 +40,28 @@ impl Engine {
     pub(super) fn claim(&mut self, conn: ConnId, user: &str, max: usize, out: &mut impl Outbox) {
         let local = self.conns.get_mut(&conn).expect("checked by caller");
         local.claimed = true;
-        let msg = ShardMsg::Claim {
+        let msg = ShardMsg::Claim(ClaimMsg::Claim {
             user: Box::from(user),
             conn: self.addr(conn),
             max,
-        };
+        });
         self.send_to_owner(user, msg, out);
     }
 
     /// The owner side of claims and releases.
-    pub(super) fn on_claim_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+    pub(super) fn on_claim_msg(&mut self, msg: ClaimMsg, out: &mut impl Outbox) {
         match msg {
-            ShardMsg::Claim { user, conn, max } => {
+            ClaimMsg::Claim { user, conn, max } => {
                 for replaced in self.claims.entry(&user).claim(conn, max) {
                     self.send_to_conn(replaced, Event::Replaced, out);
                 }
             }
-            ShardMsg::Release { user, conn } => {
+            ClaimMsg::Release { user, conn } => {
                 if let Some(list) = self.claims.get_mut(&user) {
                     list.release(conn);
                     self.claims.remove_if_unused(&user);
                 }
             }
-            _ => unreachable!("only claim messages are routed here"),
         }
     }
 }

@@ -13,7 +13,9 @@
 //! holds at most `Limits::max_documents` and each at most `Limits::max_document_len`
 //! UTF-16 units.
 
-use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, Receipt, ShardMsg};
+use super::message::{
+    ConnAddr, ConnId, DocumentCommand, DocumentMsg, ErrorCode, Event, Receipt, ShardMsg,
+};
 use super::ot::Document;
 use super::pubsub::JoinState;
 use super::{Engine, Outbox, refuse};
@@ -52,22 +54,21 @@ impl Engine {
         &mut self,
         conn: ConnId,
         user: &str,
-        cmd: Command,
+        cmd: DocumentCommand,
         out: &mut impl Outbox,
     ) {
-        match cmd {
-            Command::OpenDocument { document, receipt } => {
+        let msg = match cmd {
+            DocumentCommand::Open { document, receipt } => {
                 if !self.tie(conn, &document, false, &receipt, out) {
                     return;
                 }
-                let msg = ShardMsg::OpenDocument {
+                DocumentMsg::Open {
                     conn: self.addr(conn),
                     receipt,
                     document,
-                };
-                self.send_to_owner_of_channel(msg, out);
+                }
             }
-            Command::EditDocument {
+            DocumentCommand::Edit {
                 document,
                 base,
                 delta,
@@ -79,29 +80,29 @@ impl Engine {
                 if !open {
                     return refuse(conn, ErrorCode::DocumentNotOpen, receipt, out);
                 }
-                let msg = ShardMsg::EditDocument {
+                DocumentMsg::Edit {
                     user: Box::from(user),
                     conn: self.addr(conn),
                     base,
                     delta,
                     receipt,
                     document,
-                };
-                self.send_to_owner_of_channel(msg, out);
+                }
             }
-            _ => unreachable!("only document commands are routed here"),
-        }
+        };
+        let owner = self.owner(msg.document());
+        self.route(owner, ShardMsg::Document(msg), out);
     }
 
-    /// A document message from another shard (or this one).
-    pub(super) fn on_document_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+    /// A message to this shard as a document's owner.
+    pub(super) fn on_document_msg(&mut self, msg: DocumentMsg, out: &mut impl Outbox) {
         match msg {
-            ShardMsg::OpenDocument {
+            DocumentMsg::Open {
                 document,
                 conn,
                 receipt,
             } => self.owner_open(document, conn, receipt, out),
-            ShardMsg::EditDocument {
+            DocumentMsg::Edit {
                 document,
                 user,
                 conn,
@@ -133,31 +134,34 @@ impl Engine {
                 };
                 self.send_to_conn(conn, accepted, out);
             }
-            ShardMsg::DocumentOpened {
+        }
+    }
+
+    /// The document's owner answered an open of a local connection.
+    pub(super) fn on_document_opened(
+        &mut self,
+        document: Box<str>,
+        conn: ConnId,
+        text: Box<str>,
+        revision: u64,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        // An answer to an open the client closed again before it came (the close undid
+        // it at the owner) leaves a newer open of the document alone.
+        if !self.answer_was_stale(conn, &document) {
+            self.tie_done(conn, &document);
+        }
+        // Every RPC request is answered, even an open the client closed again before
+        // this came.
+        if self.conns.contains_key(&conn) {
+            let opened = Event::DocumentOpened {
                 document,
-                conn,
                 text,
                 revision,
                 receipt,
-            } => {
-                // An answer to an open the client closed again before it came (the close
-                // undid it at the owner) leaves a newer open of the document alone.
-                if !self.answer_was_stale(conn, &document) {
-                    self.tie_done(conn, &document);
-                }
-                // Every RPC request is answered, even an open the client closed again
-                // before this came.
-                if self.conns.contains_key(&conn) {
-                    let opened = Event::DocumentOpened {
-                        document,
-                        text,
-                        revision,
-                        receipt,
-                    };
-                    out.deliver(&[conn], &opened);
-                }
-            }
-            _ => unreachable!("only document messages are routed here"),
+            };
+            out.deliver(&[conn], &opened);
         }
     }
 

@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 
-use super::message::{ErrorCode, ShardMsg};
+use super::message::{ChannelMsg, ErrorCode};
 use super::{Engine, Outbox};
 
 /// The channel every lobby change is published on.
@@ -161,10 +161,10 @@ impl Engine {
 
     /// Publishes a lobby change on the lobby channel, through its owner.
     fn announce(&mut self, data: Value, out: &mut impl Outbox) {
-        let msg = ShardMsg::Announce {
+        let msg = ChannelMsg::Announce {
             channel: Box::from(LOBBY),
             data: data.to_string().into_boxed_str(),
         };
-        self.send_to_owner(LOBBY, msg, out);
+        self.send_to_owner_of_channel(msg, out);
     }
 }

@@ -97,7 +97,8 @@ pub struct PublishMode {
 }
 
 /// What a local connection asks of the engine, already parsed and validated by its
-/// dialect.
+/// dialect. Commands are grouped by the part of the engine that handles them, so each
+/// handler takes exactly its own commands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Bind the connection to a user id; the user is online while any connection is.
@@ -105,12 +106,34 @@ pub enum Command {
     /// The identified user's profile, a JSON object with `id` (what the HTTP API's
     /// presence shows).
     Profile(Box<str>),
+    /// What only an identified connection may ask.
+    User(UserCommand),
+    /// Channels: joins, subscriptions and publications.
+    Channel(ChannelCommand),
+    /// The connection's chat room.
+    Room(RoomCommand),
+    /// Collaborative documents.
+    Document(DocumentCommand),
+}
+
+/// The commands of an identified connection (refused with
+/// [`ErrorCode::NotIdentified`] before identification).
+#[derive(Clone, Debug, PartialEq)]
+pub enum UserCommand {
     /// Change the caller's status (online or busy).
     SetStatus(Status),
     /// Watch these users' presence: one snapshot now, then every change.
     Watch(Vec<Box<str>>),
     /// Stop watching these users.
     Unwatch(Vec<Box<str>>),
+    /// Count this connection against its user's limit of `max` connections; the
+    /// user's oldest claimed connection is replaced when over it.
+    Claim { max: usize },
+}
+
+/// Channel commands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChannelCommand {
     /// Join (creating if needed) a channel and invite users to it.
     Join {
         channel: Box<str>,
@@ -131,30 +154,37 @@ pub enum Command {
         data: Box<str>,
         mode: PublishMode,
     },
-    /// Enter a chat room as `member` (one chat room per connection).
-    RoomConnect { room: Box<str>, member: RoomMember },
+    /// The members of a channel.
+    Members { channel: Box<str>, receipt: Receipt },
+}
+
+/// Chat room commands (one chat room per connection).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoomCommand {
+    /// Enter a chat room as `member`.
+    Connect { room: Box<str>, member: RoomMember },
     /// Say something in the connection's room: to everyone, to one user (`to`), or as a
     /// new version of an earlier message (`update`).
-    RoomSay {
+    Say {
         content: Box<str>,
         to: Option<Box<str>>,
         update: Option<u64>,
     },
     /// Leave the room now (no idle grace).
-    RoomClose,
-    /// Count this (identified) connection against its user's limit of `max`
-    /// connections; the user's oldest claimed connection is replaced when over it.
-    Claim { max: usize },
-    /// The members of a channel.
-    Members { channel: Box<str>, receipt: Receipt },
+    Close,
+}
+
+/// Collaborative document commands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DocumentCommand {
     /// Open a collaborative document: its text and revision now, then every edit the
-    /// document accepts from others. Closing it is [`Command::Unsubscribe`].
-    OpenDocument {
+    /// document accepts from others. Closing it is [`ChannelCommand::Unsubscribe`].
+    Open {
         document: Box<str>,
         receipt: Receipt,
     },
     /// Edit an open document; `base` is the revision the delta was made against.
-    EditDocument {
+    Edit {
         document: Box<str>,
         base: u64,
         delta: Delta,
@@ -228,7 +258,7 @@ pub enum Event {
     /// The user opened more connections than allowed and this, the oldest, must go.
     /// The network layer closes a connection after queueing this event.
     Replaced,
-    /// The members of `channel` (an answer to [`Command::Members`]).
+    /// The members of `channel` (an answer to [`ChannelCommand::Members`]).
     Members {
         channel: Box<str>,
         members: Vec<Box<str>>,
@@ -353,8 +383,9 @@ pub enum Answer {
     Games(Vec<GameInfo>),
 }
 
-/// What one shard tells another over the mesh. The first group goes to a user's owner,
-/// the second to a channel's owner, the rest back to the shards holding connections.
+/// What one shard tells another over the mesh. Messages to a user's owner come first,
+/// then those to a channel's owner (grouped, one group per handler), then those back to
+/// the shards holding connections.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ShardMsg {
     /// `from` now holds at least one connection of `user`; `conn` is the one that
@@ -374,55 +405,13 @@ pub enum ShardMsg {
     Unwatch { user: Box<str>, from: ShardId },
     /// Deliver `event` to every connection of `user`, wherever they are.
     ToUser { user: Box<str>, event: Event },
+    /// Connection limits, to the user's owner.
+    Claim(ClaimMsg),
 
-    /// A connection joins a channel, inviting others.
-    Join {
-        channel: Box<str>,
-        user: Box<str>,
-        conn: ConnAddr,
-        invite: Vec<Box<str>>,
-        receipt: Receipt,
-    },
-    /// A connection leaves a channel.
-    Leave {
-        channel: Box<str>,
-        user: Box<str>,
-        conn: ConnAddr,
-    },
-    /// A connection subscribes to a channel.
-    Subscribe {
-        channel: Box<str>,
-        conn: ConnAddr,
-        receipt: Receipt,
-    },
-    /// Publish `data` with no publisher on the channel (to its owner): lobby news.
-    Announce { channel: Box<str>, data: Box<str> },
-    /// A connection unsubscribes from a channel.
-    Unsubscribe { channel: Box<str>, conn: ConnAddr },
-    /// A connection publishes to a channel.
-    Publish {
-        channel: Box<str>,
-        user: Box<str>,
-        conn: ConnAddr,
-        data: Box<str>,
-        mode: PublishMode,
-    },
-
-    /// A connection opens a document (to the owner of its channel).
-    OpenDocument {
-        document: Box<str>,
-        conn: ConnAddr,
-        receipt: Receipt,
-    },
-    /// A connection edits a document (to the owner of its channel).
-    EditDocument {
-        document: Box<str>,
-        user: Box<str>,
-        conn: ConnAddr,
-        base: u64,
-        delta: Delta,
-        receipt: Receipt,
-    },
+    /// To a channel's owner.
+    Channel(ChannelMsg),
+    /// To a document's owner (the owner of its channel).
+    Document(DocumentMsg),
 
     /// The owner counted this shard's connections of `user` (the answer to `UserUp`).
     UserCounted { user: Box<str>, conn: ConnId },
@@ -451,8 +440,8 @@ pub enum ShardMsg {
         conn: ConnId,
         receipt: Receipt,
     },
-    /// The document owner's answer to `OpenDocument`: the connection now listens to the
-    /// document's channel, and this is the text it starts from.
+    /// The document owner's answer to [`DocumentMsg::Open`]: the connection now listens
+    /// to the document's channel, and this is the text it starts from.
     DocumentOpened {
         document: Box<str>,
         conn: ConnId,
@@ -497,8 +486,12 @@ pub enum ShardMsg {
     },
     /// Deliver `event` to this shard's connections in `room`.
     ToRoom { room: Box<str>, event: Event },
+}
 
-    /// A connection of `user` counts against a limit of `max` (to the user's owner).
+/// Connection limits, to a user's owner (see `engine::claims`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClaimMsg {
+    /// A connection of `user` counts against a limit of `max`.
     Claim {
         user: Box<str>,
         conn: ConnAddr,
@@ -506,10 +499,92 @@ pub enum ShardMsg {
     },
     /// A claimed connection is gone.
     Release { user: Box<str>, conn: ConnAddr },
-    /// Who is in a channel (to the channel's owner).
+}
+
+/// What a channel's owner is asked; every message names its channel (see
+/// [`ChannelMsg::channel`]), which picks the owner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChannelMsg {
+    /// A connection joins a channel, inviting others.
+    Join {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        invite: Vec<Box<str>>,
+        receipt: Receipt,
+    },
+    /// A connection leaves a channel.
+    Leave {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+    },
+    /// A connection subscribes to a channel.
+    Subscribe {
+        channel: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+    },
+    /// A connection unsubscribes from a channel.
+    Unsubscribe { channel: Box<str>, conn: ConnAddr },
+    /// A connection publishes to a channel.
+    Publish {
+        channel: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        data: Box<str>,
+        mode: PublishMode,
+    },
+    /// Publish `data` with no publisher on the channel: lobby news.
+    Announce { channel: Box<str>, data: Box<str> },
+    /// Who is in a channel.
     Members {
         channel: Box<str>,
         conn: ConnAddr,
         receipt: Receipt,
     },
+}
+
+impl ChannelMsg {
+    /// The channel the message is about: its owner is the message's destination.
+    pub fn channel(&self) -> &str {
+        match self {
+            ChannelMsg::Join { channel, .. }
+            | ChannelMsg::Leave { channel, .. }
+            | ChannelMsg::Subscribe { channel, .. }
+            | ChannelMsg::Unsubscribe { channel, .. }
+            | ChannelMsg::Publish { channel, .. }
+            | ChannelMsg::Announce { channel, .. }
+            | ChannelMsg::Members { channel, .. } => channel,
+        }
+    }
+}
+
+/// What a document's owner is asked (see `engine::documents`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DocumentMsg {
+    /// A connection opens a document.
+    Open {
+        document: Box<str>,
+        conn: ConnAddr,
+        receipt: Receipt,
+    },
+    /// A connection edits a document.
+    Edit {
+        document: Box<str>,
+        user: Box<str>,
+        conn: ConnAddr,
+        base: u64,
+        delta: Delta,
+        receipt: Receipt,
+    },
+}
+
+impl DocumentMsg {
+    /// The document the message is about: its owner is the message's destination.
+    pub fn document(&self) -> &str {
+        match self {
+            DocumentMsg::Open { document, .. } | DocumentMsg::Edit { document, .. } => document,
+        }
+    }
 }

@@ -38,8 +38,9 @@ use conn_map::ConnMap;
 pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_document_channel};
 use lobby::Game;
 pub use message::{
-    Answer, Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange,
-    RoomMember, ShardMsg, Status,
+    Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
+    DocumentMsg, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange, RoomCommand,
+    RoomMember, ShardMsg, Status, UserCommand,
 };
 use ot::Document;
 use owned::Owned;
@@ -289,16 +290,9 @@ impl Engine {
         let user = local.user.clone();
         match cmd {
             Command::Identify { user } => self.identify(conn, user, out),
-            Command::RoomConnect { .. } | Command::RoomSay { .. } | Command::RoomClose => {
-                self.room_command(conn, cmd, out)
-            }
-            Command::Join { .. }
-            | Command::Leave { .. }
-            | Command::Subscribe { .. }
-            | Command::Unsubscribe { .. }
-            | Command::Publish { .. }
-            | Command::Members { .. } => self.channel_command(conn, user, cmd, out),
-            Command::OpenDocument { .. } | Command::EditDocument { .. } => {
+            Command::Room(cmd) => self.room_command(conn, cmd, out),
+            Command::Channel(cmd) => self.channel_command(conn, user, cmd, out),
+            Command::Document(cmd) => {
                 self.document_command(conn, user.as_deref().unwrap_or(""), cmd, out)
             }
             Command::Profile(profile) => {
@@ -306,24 +300,18 @@ impl Engine {
                     local_user.profile = Some(profile);
                 }
             }
-            Command::SetStatus(_)
-            | Command::Watch(_)
-            | Command::Unwatch(_)
-            | Command::Claim { .. } => {
+            Command::User(cmd) => {
                 let Some(user) = user else {
                     return refuse(conn, ErrorCode::NotIdentified, None, out);
                 };
-                match cmd {
-                    Command::Claim { max } => self.claim(conn, &user, max, out),
-                    cmd => self.presence_command(conn, &user, cmd, out),
-                }
+                self.user_command(conn, &user, cmd, out);
             }
         }
     }
 
-    fn presence_command(&mut self, conn: ConnId, user: &str, cmd: Command, out: &mut impl Outbox) {
+    fn user_command(&mut self, conn: ConnId, user: &str, cmd: UserCommand, out: &mut impl Outbox) {
         match cmd {
-            Command::SetStatus(status) => {
+            UserCommand::SetStatus(status) => {
                 let msg = ShardMsg::SetStatus {
                     user: Box::from(user),
                     status,
@@ -331,13 +319,13 @@ impl Engine {
                 self.send_to_owner(user, msg, out);
                 out.deliver(&[conn], &Event::StatusSet { status });
             }
-            Command::Watch(ids) => self.watch(conn, ids, out),
-            Command::Unwatch(ids) => {
+            UserCommand::Watch(ids) => self.watch(conn, ids, out),
+            UserCommand::Unwatch(ids) => {
                 for id in ids {
                     self.unwatch(conn, &id, out);
                 }
             }
-            _ => unreachable!("only presence commands are routed here"),
+            UserCommand::Claim { max } => self.claim(conn, user, max, out),
         }
     }
 
@@ -475,10 +463,10 @@ impl Engine {
             return;
         };
         if local.claimed {
-            let msg = ShardMsg::Release {
+            let msg = ShardMsg::Claim(ClaimMsg::Release {
                 user: Box::from(&*user),
                 conn: self.addr(conn),
-            };
+            });
             self.send_to_owner(&user, msg, out);
         }
         if let Some(local_user) = self.local_users.get_mut(&user) {
@@ -559,22 +547,35 @@ impl Engine {
                     self.route(shard, msg, out);
                 }
             }
-            msg @ (ShardMsg::Join { .. }
-            | ShardMsg::Leave { .. }
-            | ShardMsg::Subscribe { .. }
-            | ShardMsg::Unsubscribe { .. }
-            | ShardMsg::Publish { .. }
-            | ShardMsg::Joined { .. }
-            | ShardMsg::Subscribed { .. }
-            | ShardMsg::TieRefused { .. }
-            | ShardMsg::Announce { .. }
-            | ShardMsg::Members { .. }
-            | ShardMsg::ToChannel { .. }) => self.on_channel_msg(msg, out),
-            msg @ (ShardMsg::OpenDocument { .. }
-            | ShardMsg::EditDocument { .. }
-            | ShardMsg::DocumentOpened { .. }) => self.on_document_msg(msg, out),
-            msg @ (ShardMsg::Claim { .. } | ShardMsg::Release { .. }) => {
-                self.on_claim_msg(msg, out)
+            ShardMsg::Claim(msg) => self.on_claim_msg(msg, out),
+            ShardMsg::Channel(msg) => self.on_channel_msg(msg, out),
+            ShardMsg::Document(msg) => self.on_document_msg(msg, out),
+            ShardMsg::Joined {
+                channel,
+                conn,
+                members,
+                receipt,
+            } => self.on_joined(channel, conn, members, receipt, out),
+            ShardMsg::Subscribed {
+                channel,
+                conn,
+                receipt,
+            } => self.on_subscribed(channel, conn, receipt, out),
+            ShardMsg::TieRefused {
+                channel,
+                conn,
+                code,
+                receipt,
+            } => self.on_tie_refused(&channel, conn, code, receipt, out),
+            ShardMsg::DocumentOpened {
+                document,
+                conn,
+                text,
+                revision,
+                receipt,
+            } => self.on_document_opened(document, conn, text, revision, receipt, out),
+            ShardMsg::ToChannel { channel, event } => {
+                self.deliver_to_channel(&channel, &event, out)
             }
             ShardMsg::Query {
                 from,

@@ -10,7 +10,9 @@ use std::rc::Rc;
 use super::channels::RosterChange;
 use super::documents::is_document_channel;
 use super::lobby::{GAME_PREFIX, LOBBY, PlayerChange};
-use super::message::{Command, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg};
+use super::message::{
+    ChannelCommand, ChannelMsg, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg,
+};
 use super::{Engine, Outbox, refuse};
 
 /// How far a local connection's join or subscription has got.
@@ -41,12 +43,14 @@ impl Engine {
         &mut self,
         conn: ConnId,
         user: Option<Rc<str>>,
-        cmd: Command,
+        cmd: ChannelCommand,
         out: &mut impl Outbox,
     ) {
         let needs_user = match &cmd {
-            Command::Join { receipt, .. } | Command::Leave { receipt, .. } => Some(receipt),
-            Command::Publish { mode, .. } if mode.members_only => Some(&mode.receipt),
+            ChannelCommand::Join { receipt, .. } | ChannelCommand::Leave { receipt, .. } => {
+                Some(receipt)
+            }
+            ChannelCommand::Publish { mode, .. } if mode.members_only => Some(&mode.receipt),
             _ => None,
         };
         if let (Some(receipt), None) = (needs_user, &user) {
@@ -56,12 +60,12 @@ impl Engine {
         // A document's channel carries its edits, in order, to those who opened it;
         // World's `ot.close` unsubscribes from it, nothing else may touch it.
         let into_document = match &cmd {
-            Command::Join {
+            ChannelCommand::Join {
                 channel, receipt, ..
             }
-            | Command::Subscribe { channel, receipt }
-            | Command::Members { channel, receipt } => Some((channel, receipt)),
-            Command::Publish { channel, mode, .. } => Some((channel, &mode.receipt)),
+            | ChannelCommand::Subscribe { channel, receipt }
+            | ChannelCommand::Members { channel, receipt } => Some((channel, receipt)),
+            ChannelCommand::Publish { channel, mode, .. } => Some((channel, &mode.receipt)),
             _ => None,
         };
         if let Some((channel, receipt)) = into_document
@@ -72,30 +76,33 @@ impl Engine {
         }
         let user = user.as_deref().unwrap_or("");
         match cmd {
-            Command::Join {
+            ChannelCommand::Join {
                 channel,
                 invite,
                 receipt,
             } => self.join(conn, user, channel, invite, receipt, out),
-            Command::Leave { channel, receipt } => self.leave(conn, user, channel, receipt, out),
-            Command::Subscribe { channel, receipt } => self.subscribe(conn, channel, receipt, out),
-            Command::Unsubscribe { channel, receipt } => {
+            ChannelCommand::Leave { channel, receipt } => {
+                self.leave(conn, user, channel, receipt, out)
+            }
+            ChannelCommand::Subscribe { channel, receipt } => {
+                self.subscribe(conn, channel, receipt, out)
+            }
+            ChannelCommand::Unsubscribe { channel, receipt } => {
                 self.unsubscribe(conn, channel, receipt, out)
             }
-            Command::Publish {
+            ChannelCommand::Publish {
                 channel,
                 data,
                 mode,
             } => self.publish(conn, user, channel, data, mode, out),
-            Command::Members { channel, receipt } => {
-                let msg = ShardMsg::Members {
+            ChannelCommand::Members { channel, receipt } => {
+                let msg = ChannelMsg::Members {
                     conn: self.addr(conn),
                     receipt,
                     channel,
                 };
                 self.send_to_owner_of_channel(msg, out);
             }
-            _ => unreachable!("only channel commands are routed here"),
         }
     }
 
@@ -139,7 +146,7 @@ impl Engine {
         if !self.tie(conn, &channel, true, &receipt, out) {
             return;
         }
-        let msg = ShardMsg::Join {
+        let msg = ChannelMsg::Join {
             user: Box::from(user),
             conn: self.addr(conn),
             invite,
@@ -166,7 +173,7 @@ impl Engine {
         if !self.tie(conn, &channel, false, &receipt, out) {
             return;
         }
-        let msg = ShardMsg::Subscribe {
+        let msg = ChannelMsg::Subscribe {
             conn: self.addr(conn),
             receipt,
             channel,
@@ -217,13 +224,13 @@ impl Engine {
         self.memberships.remove(&tie.channel, conn);
         let channel = Box::from(&*tie.channel);
         let msg = if tie.member {
-            ShardMsg::Leave {
+            ChannelMsg::Leave {
                 channel,
                 user: Box::from(user),
                 conn: self.addr(conn),
             }
         } else {
-            ShardMsg::Unsubscribe {
+            ChannelMsg::Unsubscribe {
                 channel,
                 conn: self.addr(conn),
             }
@@ -299,7 +306,7 @@ impl Engine {
         if (mode.members_only || channel.starts_with(GAME_PREFIX)) && !member() {
             return refuse(conn, ErrorCode::NotMember, mode.receipt, out);
         }
-        let msg = ShardMsg::Publish {
+        let msg = ChannelMsg::Publish {
             user: Box::from(user),
             conn: self.addr(conn),
             data,
@@ -322,38 +329,23 @@ impl Engine {
         }
     }
 
-    pub(super) fn send_to_owner_of_channel(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
-        let channel = match &msg {
-            ShardMsg::Join { channel, .. }
-            | ShardMsg::Leave { channel, .. }
-            | ShardMsg::Subscribe { channel, .. }
-            | ShardMsg::Unsubscribe { channel, .. }
-            | ShardMsg::Publish { channel, .. }
-            | ShardMsg::Members { channel, .. }
-            | ShardMsg::Announce { channel, .. }
-            | ShardMsg::OpenDocument {
-                document: channel, ..
-            }
-            | ShardMsg::EditDocument {
-                document: channel, ..
-            } => channel,
-            _ => unreachable!("only channel messages go to a channel's owner"),
-        };
-        let owner = self.owner(channel);
-        self.route(owner, msg, out);
+    /// Sends a message to the owner of the channel it names.
+    pub(super) fn send_to_owner_of_channel(&mut self, msg: ChannelMsg, out: &mut impl Outbox) {
+        let owner = self.owner(msg.channel());
+        self.route(owner, ShardMsg::Channel(msg), out);
     }
 
-    /// A channel message from another shard (or this one).
-    pub(super) fn on_channel_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
+    /// A message to this shard as a channel's owner.
+    pub(super) fn on_channel_msg(&mut self, msg: ChannelMsg, out: &mut impl Outbox) {
         match msg {
-            ShardMsg::Join {
+            ChannelMsg::Join {
                 channel,
                 user,
                 conn,
                 invite,
                 receipt,
             } => self.owner_join(channel, user, conn, invite, receipt, out),
-            ShardMsg::Leave {
+            ChannelMsg::Leave {
                 channel,
                 user,
                 conn,
@@ -371,7 +363,7 @@ impl Engine {
                 }
                 self.owned_channels.remove_if_unused(&channel);
             }
-            ShardMsg::Subscribe {
+            ChannelMsg::Subscribe {
                 channel,
                 conn,
                 receipt,
@@ -384,81 +376,23 @@ impl Engine {
                 };
                 self.route(conn.shard, msg, out);
             }
-            ShardMsg::Unsubscribe { channel, conn } => {
+            ChannelMsg::Unsubscribe { channel, conn } => {
                 if let Some(rec) = self.owned_channels.get_mut(&channel) {
                     rec.unlisten(conn);
                     self.owned_channels.remove_if_unused(&channel);
                 }
             }
-            ShardMsg::Publish {
+            ChannelMsg::Publish {
                 channel,
                 user,
                 conn,
                 data,
                 mode,
             } => self.owner_publish(channel, user, conn, data, mode, out),
-            ShardMsg::Joined {
-                channel,
-                conn,
-                members,
-                receipt,
-            } => {
-                // An answer to a join the client left before it came (the leave undid it
-                // at the owner) touches no newer tie.
-                let fresh = !self.answer_was_stale(conn, &channel) && self.tie_done(conn, &channel);
-                // Every RPC request is answered (a repeated join, or one the client
-                // left again before this came); turntable v1 hears of a join once.
-                let rpc = receipt.is_some() && self.conns.contains_key(&conn);
-                if fresh || rpc {
-                    let event = Event::Joined {
-                        channel,
-                        members,
-                        receipt,
-                    };
-                    out.deliver(&[conn], &event);
-                }
-            }
-            ShardMsg::Subscribed {
-                channel,
-                conn,
-                receipt,
-            } => {
-                if self.conns.contains_key(&conn) {
-                    if !self.answer_was_stale(conn, &channel) {
-                        self.tie_done(conn, &channel);
-                    }
-                    out.deliver(&[conn], &Event::Subscribed { channel, receipt });
-                }
-            }
-            ShardMsg::ToChannel { channel, event } => {
-                self.deliver_to_channel(&channel, &event, out)
-            }
-            ShardMsg::TieRefused {
-                channel,
-                conn,
-                code,
-                receipt,
-            } => {
-                if !self.conns.contains_key(&conn) {
-                    return;
-                }
-                if self.answer_was_stale(conn, &channel) {
-                    return refuse(conn, code, receipt, out);
-                }
-                let local = self.conns.get_mut(&conn).expect("checked above");
-                if let Some(i) = local.ties.iter().position(|t| *t.channel == *channel) {
-                    let tie = &mut local.ties[i];
-                    tie.in_flight = tie.in_flight.saturating_sub(1);
-                    if tie.state == JoinState::Pending && tie.in_flight == 0 {
-                        local.ties.swap_remove(i);
-                    }
-                }
-                refuse(conn, code, receipt, out);
-            }
-            ShardMsg::Announce { channel, data } => {
+            ChannelMsg::Announce { channel, data } => {
                 self.sequence_and_send(&channel, Box::from(""), data, None, out);
             }
-            ShardMsg::Members {
+            ChannelMsg::Members {
                 channel,
                 conn,
                 receipt,
@@ -475,8 +409,73 @@ impl Engine {
                 };
                 self.send_to_conn(conn, event, out);
             }
-            _ => unreachable!("only channel messages are routed here"),
         }
+    }
+
+    /// The channel owner accepted a join of a local connection.
+    pub(super) fn on_joined(
+        &mut self,
+        channel: Box<str>,
+        conn: ConnId,
+        members: Vec<Box<str>>,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        // An answer to a join the client left before it came (the leave undid it at the
+        // owner) touches no newer tie.
+        let fresh = !self.answer_was_stale(conn, &channel) && self.tie_done(conn, &channel);
+        // Every RPC request is answered (a repeated join, or one the client left again
+        // before this came); turntable v1 hears of a join once.
+        let rpc = receipt.is_some() && self.conns.contains_key(&conn);
+        if fresh || rpc {
+            let event = Event::Joined {
+                channel,
+                members,
+                receipt,
+            };
+            out.deliver(&[conn], &event);
+        }
+    }
+
+    /// The channel owner counted a subscription of a local connection.
+    pub(super) fn on_subscribed(
+        &mut self,
+        channel: Box<str>,
+        conn: ConnId,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        if self.conns.contains_key(&conn) {
+            if !self.answer_was_stale(conn, &channel) {
+                self.tie_done(conn, &channel);
+            }
+            out.deliver(&[conn], &Event::Subscribed { channel, receipt });
+        }
+    }
+
+    /// The channel owner refused a join or an open of a local connection.
+    pub(super) fn on_tie_refused(
+        &mut self,
+        channel: &str,
+        conn: ConnId,
+        code: ErrorCode,
+        receipt: Receipt,
+        out: &mut impl Outbox,
+    ) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        if !self.answer_was_stale(conn, channel)
+            && let Some(local) = self.conns.get_mut(&conn)
+            && let Some(i) = local.ties.iter().position(|t| &*t.channel == channel)
+        {
+            let tie = &mut local.ties[i];
+            tie.in_flight = tie.in_flight.saturating_sub(1);
+            if tie.state == JoinState::Pending && tie.in_flight == 0 {
+                local.ties.swap_remove(i);
+            }
+        }
+        refuse(conn, code, receipt, out);
     }
 
     /// Counts an owner's acceptance of one of the tie's requests, marking a pending tie
@@ -611,7 +610,12 @@ impl Engine {
 
     /// Delivers a channel event to this shard's receivers, minus a publisher that
     /// asked not to get its own publication.
-    fn deliver_to_channel(&mut self, channel: &str, event: &Event, out: &mut impl Outbox) {
+    pub(super) fn deliver_to_channel(
+        &mut self,
+        channel: &str,
+        event: &Event,
+        out: &mut impl Outbox,
+    ) {
         let receivers = self.memberships.conns(channel);
         match event.skipped() {
             Some(skip) if skip.shard == self.me && receivers.contains(&skip.conn) => {

@@ -13,8 +13,8 @@ use ahash::AHashMap;
 use super::owned::{Record, ShardCounts};
 use super::presence::ShardSet;
 use super::{
-    Command, ConnAddr, ConnId, Engine, ErrorCode, Event, Outbox, RoomChange, RoomMember, ShardMsg,
-    refuse,
+    ConnAddr, ConnId, Engine, ErrorCode, Event, Outbox, RoomChange, RoomCommand, RoomMember,
+    ShardMsg, refuse,
 };
 
 /// The author of messages the HTTP API posts in a room.
@@ -82,10 +82,10 @@ pub struct Seat {
 
 impl Engine {
     /// Handles the room commands of a local connection.
-    pub(super) fn room_command(&mut self, conn: ConnId, cmd: Command, out: &mut impl Outbox) {
+    pub(super) fn room_command(&mut self, conn: ConnId, cmd: RoomCommand, out: &mut impl Outbox) {
         let seat = self.conns.get(&conn).and_then(|c| c.seat.clone());
         match (cmd, seat) {
-            (Command::RoomConnect { room, member }, None) => {
+            (RoomCommand::Connect { room, member }, None) => {
                 let room: Rc<str> = Rc::from(room);
                 let local = self.conns.get_mut(&conn).expect("checked by caller");
                 local.seat = Some(Box::new(Seat {
@@ -99,11 +99,11 @@ impl Engine {
                 };
                 self.send_to_owner(&room, msg, out);
             }
-            (Command::RoomConnect { .. }, Some(_)) => {
+            (RoomCommand::Connect { .. }, Some(_)) => {
                 refuse(conn, ErrorCode::AlreadyInRoom, None, out)
             }
             (
-                Command::RoomSay {
+                RoomCommand::Say {
                     content,
                     to,
                     update,
@@ -120,7 +120,7 @@ impl Engine {
                 };
                 self.send_to_owner(&seat.room, msg, out);
             }
-            (Command::RoomClose, Some(_)) => self.leave_room(conn, true, out),
+            (RoomCommand::Close, Some(_)) => self.leave_room(conn, true, out),
             (_, _) => refuse(conn, ErrorCode::NotInRoom, None, out),
         }
     }

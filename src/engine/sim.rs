@@ -201,7 +201,7 @@ fn users_on_every_shard(shards: usize) -> Vec<String> {
 fn identify_then_commands_need_identity() {
     let mut sim = Sim::new(2, 7);
     let c = sim.connect(0);
-    sim.cmd(c, Command::Watch(ids(&["x"])));
+    sim.cmd(c, Command::User(UserCommand::Watch(ids(&["x"]))));
     sim.cmd(c, Command::Identify { user: "a".into() });
     sim.settle();
     sim.cmd(c, Command::Identify { user: "b".into() });
@@ -229,7 +229,7 @@ fn identified_is_sent_only_once_the_owner_counts_the_connection() {
         let users = users_on_every_shard(3);
         let user = &users[0];
         let watcher = sim.identified(0, "w");
-        sim.cmd(watcher, Command::Watch(ids(&[user])));
+        sim.cmd(watcher, Command::User(UserCommand::Watch(ids(&[user]))));
         let first = sim.identified(1, user);
         sim.settle();
         sim.take(watcher);
@@ -257,7 +257,10 @@ fn snapshot_lists_every_id_once_then_changes_stream() {
         let watcher = sim.identified(0, "watcher");
         sim.settle();
         sim.take(watcher);
-        sim.cmd(watcher, Command::Watch(ids(&[a, b, c, "nobody", b])));
+        sim.cmd(
+            watcher,
+            Command::User(UserCommand::Watch(ids(&[a, b, c, "nobody", b]))),
+        );
         sim.settle();
         assert_eq!(
             sim.take(watcher),
@@ -271,7 +274,7 @@ fn snapshot_lists_every_id_once_then_changes_stream() {
         );
         let a_conn = sim.identified(1, a);
         sim.settle();
-        sim.cmd(a_conn, Command::SetStatus(Status::Busy));
+        sim.cmd(a_conn, Command::User(UserCommand::SetStatus(Status::Busy)));
         sim.settle();
         sim.close(a_conn);
         sim.settle();
@@ -291,7 +294,7 @@ fn snapshot_lists_every_id_once_then_changes_stream() {
 fn a_user_goes_offline_only_when_the_last_connection_closes() {
     let mut sim = Sim::new(3, 3);
     let watcher = sim.identified(0, "w");
-    sim.cmd(watcher, Command::Watch(ids(&["u"])));
+    sim.cmd(watcher, Command::User(UserCommand::Watch(ids(&["u"]))));
     let first = sim.identified(1, "u");
     let second = sim.identified(2, "u");
     let third = sim.identified(2, "u");
@@ -310,10 +313,10 @@ fn a_user_goes_offline_only_when_the_last_connection_closes() {
 fn unwatch_stops_changes_and_frees_records() {
     let mut sim = Sim::new(2, 5);
     let watcher = sim.identified(0, "w");
-    sim.cmd(watcher, Command::Watch(ids(&["u", "v"])));
+    sim.cmd(watcher, Command::User(UserCommand::Watch(ids(&["u", "v"]))));
     sim.settle();
     sim.take(watcher);
-    sim.cmd(watcher, Command::Unwatch(ids(&["u"])));
+    sim.cmd(watcher, Command::User(UserCommand::Unwatch(ids(&["u"]))));
     let u = sim.identified(1, "u");
     let v = sim.identified(1, "v");
     sim.settle();
@@ -331,7 +334,7 @@ fn watch_limit_is_enforced() {
     sim.engines[0].limits.max_watches_per_conn = 2;
     let c = sim.identified(0, "w");
     sim.take(c);
-    sim.cmd(c, Command::Watch(ids(&["a", "b", "c"])));
+    sim.cmd(c, Command::User(UserCommand::Watch(ids(&["a", "b", "c"]))));
     assert_eq!(
         sim.take(c),
         vec![Event::Error {
@@ -354,11 +357,11 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     }
     sim.cmd(
         host,
-        Command::Join {
+        Command::Channel(ChannelCommand::Join {
             receipt: None,
             channel: "CStrike".into(),
             invite: ids(&["guest", "offline-user"]),
-        },
+        }),
     );
     sim.settle();
     assert_eq!(
@@ -379,11 +382,11 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
 
     sim.cmd(
         guest_b,
-        Command::Join {
+        Command::Channel(ChannelCommand::Join {
             receipt: None,
             channel: "CStrike".into(),
             invite: vec![],
-        },
+        }),
     );
     sim.settle();
     assert_eq!(
@@ -422,11 +425,11 @@ fn every_member_sees_publications_in_the_same_order() {
         for &m in &members {
             sim.cmd(
                 m,
-                Command::Join {
+                Command::Channel(ChannelCommand::Join {
                     receipt: None,
                     channel: "room".into(),
                     invite: vec![],
-                },
+                }),
             );
         }
         sim.settle();
@@ -437,11 +440,11 @@ fn every_member_sees_publications_in_the_same_order() {
             for (i, &m) in members.iter().enumerate() {
                 sim.cmd(
                     m,
-                    Command::Publish {
+                    Command::Channel(ChannelCommand::Publish {
                         mode: members_only(),
                         channel: "room".into(),
                         data: format!("[{round},{i}]").into(),
-                    },
+                    }),
                 );
             }
         }
@@ -470,43 +473,43 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.take(c);
     sim.cmd(
         c,
-        Command::Publish {
+        Command::Channel(ChannelCommand::Publish {
             mode: members_only(),
             channel: "g".into(),
             data: "[]".into(),
-        },
+        }),
     );
     sim.cmd(
         c,
-        Command::Leave {
+        Command::Channel(ChannelCommand::Leave {
             receipt: None,
             channel: "g".into(),
-        },
+        }),
     );
     sim.cmd(
         c,
-        Command::Join {
+        Command::Channel(ChannelCommand::Join {
             receipt: None,
             channel: "g".into(),
             invite: vec![],
-        },
+        }),
     );
     // Publishing before the owner acknowledged the join is refused too.
     sim.cmd(
         c,
-        Command::Publish {
+        Command::Channel(ChannelCommand::Publish {
             mode: members_only(),
             channel: "g".into(),
             data: "[]".into(),
-        },
+        }),
     );
     sim.settle();
     sim.cmd(
         c,
-        Command::Leave {
+        Command::Channel(ChannelCommand::Leave {
             receipt: None,
             channel: "g".into(),
-        },
+        }),
     );
     sim.settle();
     let not_member = Event::Error {
@@ -549,18 +552,18 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
     let receipt = |id: &str| Some(Box::from(id));
     sim.cmd(
         c,
-        Command::Join {
+        Command::Channel(ChannelCommand::Join {
             receipt: receipt("1"),
             channel: channel.clone(),
             invite: vec![],
-        },
+        }),
     );
     sim.cmd(
         c,
-        Command::Leave {
+        Command::Channel(ChannelCommand::Leave {
             receipt: receipt("2"),
             channel: channel.clone(),
-        },
+        }),
     );
     sim.settle();
     assert_eq!(
@@ -658,12 +661,12 @@ impl FullDocuments {
     /// Asserts that `b` holds `wanted` (its edit is accepted), then that nothing is
     /// left at the owner once both clients close.
     fn b_holds_wanted(mut self) {
-        let edit = Command::EditDocument {
+        let edit = Command::Document(DocumentCommand::Edit {
             document: self.wanted.clone(),
             base: 0,
             delta: Delta::default(),
             receipt: Some(Box::from("edit")),
-        };
+        });
         let b = self.b;
         assert_eq!(
             self.play(vec![(b, edit)]),
@@ -674,17 +677,17 @@ impl FullDocuments {
 }
 
 fn open_document(document: &str, id: &str) -> Command {
-    Command::OpenDocument {
+    Command::Document(DocumentCommand::Open {
         document: Box::from(document),
         receipt: Some(Box::from(id)),
-    }
+    })
 }
 
 fn close_document(document: &str, id: &str) -> Command {
-    Command::Unsubscribe {
+    Command::Channel(ChannelCommand::Unsubscribe {
         channel: Box::from(document),
         receipt: Some(Box::from(id)),
-    }
+    })
 }
 
 #[test]
@@ -776,7 +779,7 @@ fn presence_churn_ends_in_the_right_status() {
             .collect();
         for &w in &watchers {
             let list: Vec<&str> = users.iter().map(String::as_str).collect();
-            sim.cmd(w, Command::Watch(ids(&list)));
+            sim.cmd(w, Command::User(UserCommand::Watch(ids(&list))));
         }
         let mut open: Vec<(usize, Client)> = Vec::new();
         let mut rng = Rng(seed * 7919);
@@ -836,21 +839,21 @@ impl Sim {
 
     fn enter(&mut self, shard: ShardId, room: &str, id: &str) -> Client {
         let c = self.connect(shard);
-        let cmd = Command::RoomConnect {
+        let cmd = Command::Room(RoomCommand::Connect {
             room: room.into(),
             member: member(id),
-        };
+        });
         self.cmd(c, cmd);
         self.settle();
         c
     }
 
     fn say(&mut self, c: Client, content: &str, to: Option<&str>, update: Option<u64>) {
-        let cmd = Command::RoomSay {
+        let cmd = Command::Room(RoomCommand::Say {
             content: content.into(),
             to: to.map(Into::into),
             update,
-        };
+        });
         self.cmd(c, cmd);
         self.settle();
     }
@@ -965,7 +968,7 @@ fn dropped_members_go_idle_come_back_or_leave_after_the_grace_period() {
     sim.close(c1);
     sim.settle();
     assert!(sim.take(a).is_empty());
-    sim.cmd(c2, Command::RoomClose);
+    sim.cmd(c2, Command::Room(RoomCommand::Close));
     sim.settle();
     assert_eq!(
         sim.take(a),
@@ -997,10 +1000,10 @@ fn room_commands_need_a_room_and_only_one() {
     sim.take(c);
     sim.cmd(
         c,
-        Command::RoomConnect {
+        Command::Room(RoomCommand::Connect {
             room: "other".into(),
             member: member("x"),
-        },
+        }),
     );
     assert_eq!(
         sim.take(c),
@@ -1020,11 +1023,11 @@ fn queries_are_answered_by_the_shards_that_know() {
     for c in [ann, bob] {
         sim.cmd(
             c,
-            Command::Join {
+            Command::Channel(ChannelCommand::Join {
                 channel: "lobby".into(),
                 invite: Vec::new(),
                 receipt: None,
-            },
+            }),
         );
     }
     sim.settle();

@@ -17,7 +17,7 @@ use super::errors;
 use super::json::{write_key, write_str, write_u64};
 use crate::auth::{Auth, AuthError, now_secs};
 use crate::engine::id::{self as ids, MAX_ID_LEN};
-use crate::engine::{Command, ErrorCode, Event, PublishMode, Receipt};
+use crate::engine::{ChannelCommand, Command, ErrorCode, Event, PublishMode, Receipt};
 
 /// The close of a connection whose first message is not `#handshake`.
 const CLOSE_NO_HANDSHAKE: CloseReason = CloseReason::code(4009);
@@ -127,17 +127,21 @@ impl Session {
                 .and_then(|d| d.get_str("channel"))
                 .filter(valid_channel)
             {
-                Some(channel) => act(Action::Engine(Command::Subscribe {
-                    channel: Box::from(channel),
-                    receipt: cid,
-                })),
+                Some(channel) => act(Action::Engine(Command::Channel(
+                    ChannelCommand::Subscribe {
+                        channel: Box::from(channel),
+                        receipt: cid,
+                    },
+                ))),
                 None => self.broker_error(cid, "Failed to subscribe socket to the channel", act),
             },
             "#unsubscribe" => match data.and_then(|d| d.as_str()).filter(valid_channel) {
-                Some(channel) => act(Action::Engine(Command::Unsubscribe {
-                    channel: Box::from(channel),
-                    receipt: cid,
-                })),
+                Some(channel) => act(Action::Engine(Command::Channel(
+                    ChannelCommand::Unsubscribe {
+                        channel: Box::from(channel),
+                        receipt: cid,
+                    },
+                ))),
                 None => {
                     self.broker_error(cid, "Failed to unsubscribe socket from the channel", act)
                 }
@@ -147,15 +151,17 @@ impl Session {
                     .and_then(|d| d.get_str("channel"))
                     .filter(valid_channel);
                 match channel {
-                    Some(channel) => act(Action::Engine(Command::Publish {
-                        channel: Box::from(channel),
-                        data: payload(data.and_then(|d| d.get("data"))),
-                        mode: PublishMode {
-                            members_only: false,
-                            echo: true,
-                            receipt: cid,
-                        },
-                    })),
+                    Some(channel) => {
+                        act(Action::Engine(Command::Channel(ChannelCommand::Publish {
+                            channel: Box::from(channel),
+                            data: payload(data.and_then(|d| d.get("data"))),
+                            mode: PublishMode {
+                                members_only: false,
+                                echo: true,
+                                receipt: cid,
+                            },
+                        })))
+                    }
                     None => self.broker_error(cid, "Failed to publish to the channel", act),
                 }
             }
@@ -570,11 +576,11 @@ mod tests {
         assert_eq!(
             actions,
             vec![
-                Action::Engine(Command::Subscribe {
+                Action::Engine(Command::Channel(ChannelCommand::Subscribe {
                     channel: "c".into(),
                     receipt: Some("4".into())
-                }),
-                Action::Engine(Command::Publish {
+                })),
+                Action::Engine(Command::Channel(ChannelCommand::Publish {
                     channel: "c".into(),
                     data: r##"{"x":[1]}"##.into(),
                     mode: PublishMode {
@@ -582,11 +588,11 @@ mod tests {
                         echo: true,
                         receipt: Some(r##""p5""##.into())
                     }
-                }),
-                Action::Engine(Command::Unsubscribe {
+                })),
+                Action::Engine(Command::Channel(ChannelCommand::Unsubscribe {
                     channel: "c".into(),
                     receipt: None
-                }),
+                })),
             ]
         );
     }

@@ -17,7 +17,7 @@ use super::errors;
 use super::json::{write_str, write_u64};
 use crate::auth::Auth;
 use crate::engine::id as ids;
-use crate::engine::{Command, ErrorCode, Event, RoomChange, RoomMember};
+use crate::engine::{Command, ErrorCode, Event, RoomChange, RoomCommand, RoomMember};
 
 /// The longest message content accepted, in bytes (the frame limit applies too).
 pub const MAX_CONTENT_LEN: usize = 16 * 1024;
@@ -102,14 +102,14 @@ fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusa
     ordered.insert("id".into(), id_value.unwrap_or_default());
     ordered.insert("name".into(), name_value.unwrap_or_default());
     ordered.append(&mut profile);
-    Ok(Command::RoomConnect {
+    Ok(Command::Room(RoomCommand::Connect {
         room: Box::from(room),
         member: RoomMember {
             id: id.into_boxed_str(),
             profile: Value::Object(ordered).to_string().into_boxed_str(),
             brief: brief.into_boxed_str(),
         },
-    })
+    }))
 }
 
 /// Without a server secret the client's own `user` object is its identity; it needs a
@@ -147,11 +147,11 @@ fn message(value: &BorrowedValue) -> Result<Command, Refusal> {
             "a private message cannot update another".to_owned(),
         ));
     }
-    Ok(Command::RoomSay {
+    Ok(Command::Room(RoomCommand::Say {
         content: Box::from(content),
         to,
         update,
-    })
+    }))
 }
 
 /// Encodes an engine event as this dialect's JSON; false if the dialect has no such
@@ -273,7 +273,7 @@ impl Dialect for Talker {
             Ok(Request::Engine(cmd)) => out.push(Action::Engine(cmd)),
             Ok(Request::Ping) => {}
             Ok(Request::Close) => {
-                out.push(Action::Engine(Command::RoomClose));
+                out.push(Action::Engine(Command::Room(RoomCommand::Close)));
                 out.push(Action::Close(BYE));
             }
             Err(Refusal::Error(message)) => out.push(Action::Send(error_text(&message))),
@@ -333,7 +333,7 @@ mod tests {
 
     fn member(cmd: Request) -> RoomMember {
         match cmd {
-            Request::Engine(Command::RoomConnect { member, .. }) => member,
+            Request::Engine(Command::Room(RoomCommand::Connect { member, .. })) => member,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -391,11 +391,11 @@ mod tests {
         ));
         assert_eq!(
             dec(r#"{"type":"message","content":"hi","id":3}"#, true, None),
-            Ok(Request::Engine(Command::RoomSay {
+            Ok(Request::Engine(Command::Room(RoomCommand::Say {
                 content: "hi".into(),
                 to: None,
                 update: Some(3)
-            }))
+            })))
         );
     }
 

@@ -19,7 +19,7 @@ use super::json::{write_key, write_str, write_str_array, write_u64};
 use crate::auth::{Auth, AuthError};
 use crate::clock::now_ms;
 use crate::engine::id::{self as ids, MAX_ID_LEN};
-use crate::engine::{Command, Event, PublishMode, Status};
+use crate::engine::{ChannelCommand, Command, Event, PublishMode, Status, UserCommand};
 
 /// What the server sends first on every connection: "identify yourself".
 pub const GREETING: &str = r#"{"command":"idyou","data":{}}"#;
@@ -86,11 +86,17 @@ pub fn decode(
         ));
     };
     match command {
-        Name::Subscribe => Ok(Command::Watch(id_list(&data, "subscribe")?)),
-        Name::Unsubscribe => Ok(Command::Unwatch(id_list(&data, "unsubscribe")?)),
+        Name::Subscribe => Ok(Command::User(UserCommand::Watch(id_list(
+            &data,
+            "subscribe",
+        )?))),
+        Name::Unsubscribe => Ok(Command::User(UserCommand::Unwatch(id_list(
+            &data,
+            "unsubscribe",
+        )?))),
         Name::Status => match data.as_str() {
-            Some("online") => Ok(Command::SetStatus(Status::Online)),
-            Some("busy") => Ok(Command::SetStatus(Status::Busy)),
+            Some("online") => Ok(Command::User(UserCommand::SetStatus(Status::Online))),
+            Some("busy") => Ok(Command::User(UserCommand::SetStatus(Status::Busy))),
             _ => Err(ProtocolError::invalid(
                 "status data must be \"online\" or \"busy\"",
             )),
@@ -107,18 +113,18 @@ pub fn decode(
                 None => Vec::new(),
                 Some(list) => id_list(list, "invite")?,
             };
-            Ok(Command::Join {
+            Ok(Command::Channel(ChannelCommand::Join {
                 channel,
                 invite,
                 receipt: None,
-            })
+            }))
         }
         Name::Leavegame => {
             let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
-            Ok(Command::Leave {
+            Ok(Command::Channel(ChannelCommand::Leave {
                 channel,
                 receipt: None,
-            })
+            }))
         }
         Name::Game => game(&mut data, user, now_ms),
         Name::Idme => unreachable!("answered above"),
@@ -209,7 +215,7 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
         .expect("checked above")
         .encode()
         .into_boxed_str();
-    Ok(Command::Publish {
+    Ok(Command::Channel(ChannelCommand::Publish {
         channel,
         data,
         mode: PublishMode {
@@ -217,7 +223,7 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
             echo: true,
             receipt: None,
         },
-    })
+    }))
 }
 
 /// Checks that an id a client names as itself (`self`, an action's `from`) is the
@@ -473,22 +479,25 @@ mod tests {
                 r#"{ "command": "subscribe", "data":["1:2345", "1:3456"]}"#,
                 Some("u")
             ),
-            Ok(Command::Watch(vec!["1:2345".into(), "1:3456".into()]))
+            Ok(Command::User(UserCommand::Watch(vec![
+                "1:2345".into(),
+                "1:3456".into()
+            ])))
         );
         assert_eq!(
             dec(r#"{"command":"status","data":"busy"}"#, Some("u")),
-            Ok(Command::SetStatus(Status::Busy))
+            Ok(Command::User(UserCommand::SetStatus(Status::Busy)))
         );
         assert_eq!(
             dec(
                 r#"{"command":"joingame","data":{"channel":"CStrike","self":"1:3456","invite":["1:2345"]}}"#,
                 Some("1:3456")
             ),
-            Ok(Command::Join {
+            Ok(Command::Channel(ChannelCommand::Join {
                 receipt: None,
                 channel: "CStrike".into(),
                 invite: vec!["1:2345".into()]
-            })
+            }))
         );
     }
 
@@ -499,7 +508,7 @@ mod tests {
             Some("1:23456"),
         )
         .unwrap();
-        let Command::Publish { channel, data, .. } = cmd else {
+        let Command::Channel(ChannelCommand::Publish { channel, data, .. }) = cmd else {
             panic!("{cmd:?}")
         };
         assert_eq!(&*channel, "CStrike");

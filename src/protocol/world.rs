@@ -20,7 +20,8 @@ use crate::auth::Auth;
 use crate::engine::id::{self as ids, MAX_ID_LEN};
 use crate::engine::lobby::{GAME_PREFIX, LOBBY};
 use crate::engine::{
-    self, Command, DOCUMENT_PREFIX, ErrorCode, Event, PublishMode, Receipt, document_channel,
+    self, ChannelCommand, Command, DOCUMENT_PREFIX, DocumentCommand, ErrorCode, Event, PublishMode,
+    Receipt, UserCommand, document_channel,
 };
 
 /// What the server sends a client of a world it does not serve, before closing.
@@ -148,16 +149,16 @@ impl Session {
         };
         let channel = || self.channel(payload);
         let cmd = match action {
-            "channel.join" => Command::Join {
+            "channel.join" => Command::Channel(ChannelCommand::Join {
                 channel: channel()?,
                 invite: Vec::new(),
                 receipt: Some(receipt),
-            },
-            "channel.leave" => Command::Leave {
+            }),
+            "channel.leave" => Command::Channel(ChannelCommand::Leave {
                 channel: channel()?,
                 receipt: Some(receipt),
-            },
-            "channel.send" => Command::Publish {
+            }),
+            "channel.send" => Command::Channel(ChannelCommand::Publish {
                 channel: channel()?,
                 data: payload
                     .get("data")
@@ -167,16 +168,16 @@ impl Session {
                     echo: false,
                     receipt: Some(receipt),
                 },
-            },
-            "channel.members" => Command::Members {
+            }),
+            "channel.members" => Command::Channel(ChannelCommand::Members {
                 channel: channel()?,
                 receipt: Some(receipt),
-            },
-            "ot.open" => Command::OpenDocument {
+            }),
+            "ot.open" => Command::Document(DocumentCommand::Open {
                 document: self.document(payload)?,
                 receipt: Some(receipt),
-            },
-            "ot" => Command::EditDocument {
+            }),
+            "ot" => Command::Document(DocumentCommand::Edit {
                 document: self.document(payload)?,
                 base: payload.get_u64("variant").ok_or_else(|| {
                     invalid("variant must be the revision the ops were made against")
@@ -186,11 +187,11 @@ impl Session {
                     .and_then(delta::parse)
                     .ok_or_else(|| invalid(delta::SHAPE))?,
                 receipt: Some(receipt),
-            },
-            "ot.close" => Command::Unsubscribe {
+            }),
+            "ot.close" => Command::Channel(ChannelCommand::Unsubscribe {
                 channel: self.document(payload)?,
                 receipt: Some(receipt),
-            },
+            }),
             _ => {
                 assert!(!cx.fault_injection, "test.fail: a deliberate failure");
                 return Err(Refusal {
@@ -279,7 +280,7 @@ impl Session {
         act(Action::Engine(Command::Identify { user: id.clone() }));
         act(Action::Engine(Command::Profile(profile.into_boxed_str())));
         if let Some(max) = cx.max_connections_per_user {
-            act(Action::Engine(Command::Claim { max }));
+            act(Action::Engine(Command::User(UserCommand::Claim { max })));
         }
         self.user = Some(id);
         Ok(())
@@ -630,7 +631,7 @@ mod tests {
             [
                 Action::Engine(Command::Identify { user: "u1".into() }),
                 Action::Engine(Command::Profile(r#"{"id":"u1","name":"Ann"}"#.into())),
-                Action::Engine(Command::Claim { max: 2 }),
+                Action::Engine(Command::User(UserCommand::Claim { max: 2 })),
             ]
         );
     }
@@ -645,7 +646,7 @@ mod tests {
         );
         assert_eq!(
             actions,
-            vec![Action::Engine(Command::Publish {
+            vec![Action::Engine(Command::Channel(ChannelCommand::Publish {
                 channel: "world:w1:hall".into(),
                 data: r#"{"t":"hi"}"#.into(),
                 mode: PublishMode {
@@ -653,7 +654,7 @@ mod tests {
                     echo: false,
                     receipt: Some(r#""c9""#.into())
                 }
-            })]
+            }))]
         );
         let lobby = run(
             &mut s,
@@ -662,11 +663,11 @@ mod tests {
         );
         assert_eq!(
             lobby,
-            vec![Action::Engine(Command::Join {
+            vec![Action::Engine(Command::Channel(ChannelCommand::Join {
                 channel: "game:g1".into(),
                 invite: Vec::new(),
                 receipt: Some("1".into())
-            })],
+            }))],
             "the lobby's games are the node's"
         );
     }
