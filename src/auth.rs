@@ -51,7 +51,8 @@ pub struct Identity {
 }
 
 /// Why a token was refused; each dialect reports these in its own error shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 pub enum AuthError {
     /// No token where one is required.
     Missing,
@@ -62,7 +63,7 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Dotted code, as turntable v1 reports it.
+    /// Dotted code, as turntable v1 and World report it.
     pub fn code(self) -> &'static str {
         match self {
             AuthError::Missing => "auth.missing_token",

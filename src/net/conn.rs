@@ -74,7 +74,8 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                             return;
                         }
                     };
-                if !Box::pin(sockjs_session::serve(&shard, &mut stream, &request, &body)).await {
+                let after = Box::pin(sockjs_session::serve(&shard, &mut stream, &request, &body));
+                if after.await == sockjs_session::After::Close {
                     return;
                 }
                 head.drain(..end);

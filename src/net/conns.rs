@@ -134,14 +134,14 @@ impl Slot {
         }
     }
 
-    /// Queues a frame; false when the queue bound is exceeded (the caller closes).
-    fn push(&mut self, frame: Frame, max_bytes: usize) -> bool {
+    /// Queues a frame, unless that would exceed the queue bound (the caller closes).
+    fn push(&mut self, frame: Frame, max_bytes: usize) -> Result<(), NotQueued> {
         if self.queued_bytes + frame.len() > max_bytes {
-            return false;
+            return Err(NotQueued::SlowConsumer);
         }
         self.queued_bytes += frame.len();
         self.queue.push_back(frame);
-        true
+        Ok(())
     }
 
     /// Marks `n` more bytes as written, dropping finished frames; returns how many
@@ -232,6 +232,19 @@ impl Slot {
     }
 }
 
+/// Why a frame was not queued for a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotQueued {
+    /// No such connection (it closed).
+    Gone,
+    /// The server is closing the connection: nothing more goes out but the close.
+    Closing,
+    /// The connection's dialect has nothing to send for this.
+    NothingToSend,
+    /// Its queue is full: the connection is being closed as a slow consumer.
+    SlowConsumer,
+}
+
 /// All open WebSocket connections of one shard.
 #[derive(Debug)]
 pub struct ConnTable {
@@ -315,8 +328,8 @@ impl ConnTable {
 
     /// Queues a frame for a connection and has it sent (by the shard's writer, or for a
     /// SockJS HTTP session by waking its task); a connection over its queue bound
-    /// is closed as a slow consumer instead. Returns false when the frame was dropped.
-    pub fn push(&mut self, id: ConnId, frame: Frame) -> bool {
+    /// is closed as a slow consumer instead.
+    pub fn push(&mut self, id: ConnId, frame: Frame) -> Result<(), NotQueued> {
         self.push_with(id, |_, _| Some(frame))
     }
 
@@ -326,19 +339,19 @@ impl ConnTable {
         &mut self,
         id: ConnId,
         frame_for: impl FnOnce(DialectKind, Framing) -> Option<Frame>,
-    ) -> bool {
+    ) -> Result<(), NotQueued> {
         let max = self.max_outbound_bytes;
         let Some(slot) = self.get_mut(id) else {
-            return false;
+            return Err(NotQueued::Gone);
         };
         if slot.close.is_some() {
-            return false;
+            return Err(NotQueued::Closing);
         }
         let Some(frame) = frame_for(slot.dialect, slot.framing) else {
-            return false;
+            return Err(NotQueued::NothingToSend);
         };
         let was_empty = slot.queue.is_empty();
-        if !slot.push(frame, max) {
+        if let Err(full) = slot.push(frame, max) {
             slot.request_close(CloseReason::SLOW_CONSUMER);
             self.slow_consumers += 1;
             tracing::warn!(
@@ -346,7 +359,7 @@ impl ConnTable {
                 max_bytes = max,
                 "slow consumer: outbound queue full, closing"
             );
-            return false;
+            return Err(full);
         }
         if was_empty {
             if slot.socket.is_none() {
@@ -359,7 +372,7 @@ impl ConnTable {
                 }
             }
         }
-        true
+        Ok(())
     }
 
     /// Ready once some connection has frames for the writer; otherwise keeps the
@@ -429,8 +442,8 @@ mod tests {
         t.remove(a);
         let b = t.insert(DialectKind::Turntable, Framing::Plain, None);
         assert_eq!(key_of(a), key_of(b));
-        assert!(!t.push(a, Rc::from(&b"x"[..])));
-        assert!(t.push(b, Rc::from(&b"x"[..])));
+        assert_eq!(t.push(a, Rc::from(&b"x"[..])), Err(NotQueued::Gone));
+        assert_eq!(Ok(()), t.push(b, Rc::from(&b"x"[..])));
     }
 
     #[test]
@@ -438,8 +451,8 @@ mod tests {
         let mut t = ConnTable::new(4096);
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
-        assert!(t.push(a, frame.clone()));
-        assert!(!t.push(a, frame.clone()));
+        assert_eq!(Ok(()), t.push(a, frame.clone()));
+        assert_eq!(t.push(a, frame.clone()), Err(NotQueued::SlowConsumer));
         let slot = t.get_mut(a).unwrap();
         assert_eq!(slot.close, Some(CloseReason::SLOW_CONSUMER));
         assert!(slot.queue.is_empty());
@@ -451,10 +464,10 @@ mod tests {
         let mut t = ConnTable::new(4096);
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
-        assert!(t.push(a, frame.clone()));
-        assert!(t.push(a, frame.clone()));
+        assert_eq!(Ok(()), t.push(a, frame.clone()));
+        assert_eq!(Ok(()), t.push(a, frame.clone()));
         t.get_mut(a).unwrap().advance(500);
-        assert!(!t.push(a, frame.clone()));
+        assert_eq!(t.push(a, frame.clone()), Err(NotQueued::SlowConsumer));
         let slot = t.get_mut(a).unwrap();
         assert_eq!(slot.queue.len(), 1);
         assert_eq!(slot.front_written, 500);
@@ -466,8 +479,8 @@ mod tests {
     fn partial_writes_advance_through_frames() {
         let mut t = ConnTable::new(1 << 20);
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
-        t.push(a, Rc::from(&b"abc"[..]));
-        t.push(a, Rc::from(&b"de"[..]));
+        let _ = t.push(a, Rc::from(&b"abc"[..]));
+        let _ = t.push(a, Rc::from(&b"de"[..]));
         let slot = t.get_mut(a).unwrap();
         slot.advance(2);
         assert_eq!((slot.queue.len(), slot.front_written), (2, 2));
@@ -523,8 +536,8 @@ mod tests {
         let cx = Context::from_waker(&writer_waker);
         assert!(t.poll_ready(&cx).is_pending());
 
-        t.push(a, Rc::from(&b"one "[..]));
-        t.push(a, Rc::from(&b"two"[..]));
+        let _ = t.push(a, Rc::from(&b"one "[..]));
+        let _ = t.push(a, Rc::from(&b"two"[..]));
         assert_eq!(wakes(&writer), 1, "the first frame wakes the writer once");
         assert!(t.poll_ready(&cx).is_ready());
         let mut written = (0, 0);
@@ -550,7 +563,7 @@ mod tests {
                 Framing::Plain,
                 Some(ours.as_raw_fd()),
             );
-            t.push(id, Rc::from(&b"x"[..]));
+            let _ = t.push(id, Rc::from(&b"x"[..]));
         }
         let mut frames = 0;
         assert!(t.write_ready(2, |_, f| frames += f), "one is left");
@@ -563,13 +576,13 @@ mod tests {
     fn a_connection_is_listed_for_the_writer_once() {
         use std::os::fd::AsRawFd;
         let (mut t, a, _, (ours, _peer)) = socket_conn(1 << 20);
-        t.push(a, Rc::from(&b"1"[..]));
+        let _ = t.push(a, Rc::from(&b"1"[..]));
         // Its own task sends that before the writer runs; a second frame comes.
         t.get_mut(a)
             .unwrap()
             .send_queued(ours.as_raw_fd(), |_, _| {})
             .unwrap();
-        t.push(a, Rc::from(&b"2"[..]));
+        let _ = t.push(a, Rc::from(&b"2"[..]));
         let mut turns = Vec::new();
         assert!(
             !t.write_ready(1, |_, frames| turns.push(frames)),
@@ -581,7 +594,7 @@ mod tests {
     #[test]
     fn after_a_writer_panic_the_tasks_send_their_own_queues() {
         let (mut t, a, task, _pair) = socket_conn(1 << 20);
-        t.push(a, Rc::from(&b"1"[..]));
+        let _ = t.push(a, Rc::from(&b"1"[..]));
         t.reset_writer();
         assert_eq!(wakes(&task), 1);
         let (_, writer_waker) = counting_waker();
@@ -597,7 +610,7 @@ mod tests {
         let (mut t, a, task, _pair) = socket_conn(64 << 20);
         let big: Frame = Rc::from(vec![0u8; 1 << 20]);
         for _ in 0..8 {
-            t.push(a, big.clone());
+            let _ = t.push(a, big.clone());
         }
         t.write_ready(usize::MAX, |_, _| {});
         assert!(!t.get_mut(a).unwrap().queue.is_empty(), "the socket filled");
@@ -610,7 +623,7 @@ mod tests {
         let a = t.insert(DialectKind::Turntable, Framing::SockJsHttp, None);
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
-        t.push(a, Rc::from(&b"x"[..]));
+        let _ = t.push(a, Rc::from(&b"x"[..]));
         assert_eq!(wakes(&task), 1);
         let (_, writer_waker) = counting_waker();
         assert!(

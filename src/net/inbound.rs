@@ -111,10 +111,9 @@ pub fn perform(shard: &Shard, id: ConnId, actions: &mut Vec<Action>) {
         match action {
             Action::Engine(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),
             Action::Send(text) => {
-                shard
-                    .conns
-                    .borrow_mut()
-                    .push_with(id, |_, framing| Some(text_frame(framing, &text)));
+                let mut conns = shard.conns.borrow_mut();
+                // A frame not queued needs nothing more: the connection is closing.
+                let _ = conns.push_with(id, |_, framing| Some(text_frame(framing, &text)));
             }
             Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
             Action::Close(reason) => close(shard, id, reason),
@@ -130,5 +129,6 @@ fn close(shard: &Shard, id: ConnId, reason: CloseReason) {
 
 /// Queues a frame for this connection only.
 fn reply(shard: &Shard, id: ConnId, frame: Frame) {
-    shard.conns.borrow_mut().push(id, frame);
+    // A frame not queued needs nothing more: the connection is closing.
+    let _ = shard.conns.borrow_mut().push(id, frame);
 }

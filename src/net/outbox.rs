@@ -28,7 +28,7 @@ impl Outbox for ShardOutbox<'_> {
             Default::default();
         let close = CloseReason::after(event);
         for &conn in to {
-            self.conns.push_with(conn, |dialect, framing| {
+            let _ = self.conns.push_with(conn, |dialect, framing| {
                 let index = dialect.index() * Framing::COUNT + framing.index();
                 let cached = &mut frames[index];
                 cached

@@ -34,20 +34,38 @@ use crate::protocol::{CloseReason, sockjs};
 /// client to come back for its close frame.
 const CLIENT_RETURN: Duration = Duration::from_secs(1);
 
-/// Serves one transport request on this (the session's) shard; false if the
-/// connection must close afterwards.
+/// What becomes of the connection once a transport request is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Read the connection's next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+impl After {
+    fn keep_alive_if(keep: bool) -> After {
+        if keep { After::KeepAlive } else { After::Close }
+    }
+}
+
+/// The client stopped reading (within the disconnect delay) or went away.
+struct ClientGone;
+
+/// Serves one transport request on this (the session's) shard.
 pub async fn serve(
     shard: &Shard,
     stream: &mut TcpStream,
     request: &TransportRequest,
     body: &[u8],
-) -> bool {
+) -> After {
     let receiver = match &request.transport {
         Transport::Send(sender) => {
             let response = send(shard, *sender, request, body);
             let status = http::status_of(&response);
             shard.tally.http_response(status);
-            return stream.write_all(&response).await.is_ok() && request.keep_alive && status < 500;
+            let written = stream.write_all(&response).await.is_ok();
+            return After::keep_alive_if(written && request.keep_alive && status < 500);
         }
         Transport::Receive(receiver) => receiver,
     };
@@ -55,7 +73,7 @@ pub async fn serve(
         shard.tally.http_response(503);
         let busy = http::respond(503, "text/plain", why.as_bytes(), false);
         let _ = stream.write_all(&busy).await;
-        return false;
+        return After::Close;
     }
     // Every receiver answers 200, whatever its frames say.
     shard.tally.http_response(200);
@@ -196,14 +214,14 @@ async fn receive(
     stream: &mut TcpStream,
     receiver: &Receiver,
     request: &TransportRequest,
-) -> bool {
+) -> After {
     let writer = Writer::new(receiver, request);
     let (attached, first) = attach(shard, request);
-    if !write_within(shard, stream, &writer.head()).await {
+    if write_within(shard, stream, &writer.head()).await.is_err() {
         if attached {
             detach(shard, &request.session, true);
         }
-        return false;
+        return After::Close;
     }
     // Heartbeats keep their own schedule; data does not push them back.
     let mut heartbeat_at = Instant::now() + shard.settings.sockjs_heartbeat;
@@ -221,7 +239,7 @@ async fn receive(
         };
         let (bytes, counted) = writer.frame(&frame);
         sent += counted;
-        if !write_within(shard, stream, &bytes).await {
+        if write_within(shard, stream, &bytes).await.is_err() {
             client_gone = true;
             break;
         }
@@ -240,28 +258,34 @@ async fn receive(
         if attached {
             detach(shard, &request.session, true);
         }
-        return false;
+        return After::Close;
     }
     if attached {
         detach(shard, &request.session, false);
     }
     let end = writer.end();
-    write_within(shard, stream, &end).await && writer.keeps_connection()
+    let ended = write_within(shard, stream, &end).await.is_ok();
+    After::keep_alive_if(ended && writer.keeps_connection())
 }
 
 /// Writes `bytes` unless the client takes longer than the disconnect delay to read
-/// them; false if it did not, or the write failed. A receiver stuck on a client that
-/// stopped reading would otherwise keep its session, and the user, online for ever.
-async fn write_within(shard: &Shard, stream: &mut TcpStream, bytes: &[u8]) -> bool {
+/// them. A receiver stuck on a client that stopped reading would otherwise keep its
+/// session, and the user, online for ever.
+async fn write_within(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    bytes: &[u8],
+) -> Result<(), ClientGone> {
     if bytes.is_empty() {
-        return true;
+        return Ok(());
     }
     let limit = shard.settings.sockjs_disconnect_delay;
-    future::or(async { stream.write_all(bytes).await.is_ok() }, async {
+    let written = future::or(async { stream.write_all(bytes).await.is_ok() }, async {
         Timer::new(limit).await;
         false
     })
-    .await
+    .await;
+    if written { Ok(()) } else { Err(ClientGone) }
 }
 
 /// Opens the session if it is new and attaches the receiver; returns whether it did,

@@ -76,9 +76,10 @@ pub fn decode(
         None => return Err(ProtocolError::invalid("\"command\" must be a string")),
     };
     let mut data = obj.remove("data").unwrap_or(BorrowedValue::null());
-    if command == Name::Idme {
-        return identify(&data, auth);
-    }
+    let command = match command {
+        Name::Idme => return identify(&data, auth),
+        Name::Identified(command) => command,
+    };
     let Some(user) = user else {
         return Err(ProtocolError::new(
             "auth.not_identified",
@@ -86,22 +87,22 @@ pub fn decode(
         ));
     };
     match command {
-        Name::Subscribe => Ok(Command::User(UserCommand::Watch(id_list(
+        Identified::Subscribe => Ok(Command::User(UserCommand::Watch(id_list(
             &data,
             "subscribe",
         )?))),
-        Name::Unsubscribe => Ok(Command::User(UserCommand::Unwatch(id_list(
+        Identified::Unsubscribe => Ok(Command::User(UserCommand::Unwatch(id_list(
             &data,
             "unsubscribe",
         )?))),
-        Name::Status => match data.as_str() {
+        Identified::Status => match data.as_str() {
             Some("online") => Ok(Command::User(UserCommand::SetStatus(Status::Online))),
             Some("busy") => Ok(Command::User(UserCommand::SetStatus(Status::Busy))),
             _ => Err(ProtocolError::invalid(
                 "status data must be \"online\" or \"busy\"",
             )),
         },
-        Name::Joingame => {
+        Identified::Joingame => {
             let channel = id(data.get_str("channel"), "joingame needs a channel")?;
             own_id(
                 data.get_str("self"),
@@ -119,22 +120,27 @@ pub fn decode(
                 receipt: None,
             }))
         }
-        Name::Leavegame => {
+        Identified::Leavegame => {
             let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
             Ok(Command::Channel(ChannelCommand::Leave {
                 channel,
                 receipt: None,
             }))
         }
-        Name::Game => game(&mut data, user, now_ms),
-        Name::Idme => unreachable!("answered above"),
+        Identified::Game => game(&mut data, user, now_ms),
     }
 }
 
-/// The commands a client may send.
+/// The commands a client may send: `idme`, and those that need an identity.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Name {
     Idme,
+    Identified(Identified),
+}
+
+/// The commands a connection may send once identified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Identified {
     Subscribe,
     Unsubscribe,
     Status,
@@ -147,12 +153,12 @@ impl Name {
     fn parse(name: &str) -> Option<Name> {
         Some(match name {
             "idme" => Name::Idme,
-            "subscribe" => Name::Subscribe,
-            "unsubscribe" => Name::Unsubscribe,
-            "status" => Name::Status,
-            "joingame" => Name::Joingame,
-            "leavegame" => Name::Leavegame,
-            "game" => Name::Game,
+            "subscribe" => Name::Identified(Identified::Subscribe),
+            "unsubscribe" => Name::Identified(Identified::Unsubscribe),
+            "status" => Name::Identified(Identified::Status),
+            "joingame" => Name::Identified(Identified::Joingame),
+            "leavegame" => Name::Identified(Identified::Leavegame),
+            "game" => Name::Identified(Identified::Game),
             _ => return None,
         })
     }
