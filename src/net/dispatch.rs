@@ -214,7 +214,7 @@ fn socketcluster_message(
 ) {
     let cx = socketcluster::Context {
         auth: shard.auth.as_ref(),
-        ping_timeout_ms: shard.config.sc_ping_timeout.as_millis() as u64,
+        ping_timeout_ms: shard.config.socketcluster_ping_timeout.as_millis() as u64,
     };
     session.on_text(text, &cx, &mut |action| perform(shard, id, action));
 }
@@ -224,7 +224,7 @@ fn socketcluster_message(
 fn world_message(shard: &Shard, id: ConnId, session: &mut world::Session, text: &mut [u8]) {
     let cx = world::Context {
         auth: shard.auth.as_ref(),
-        max_connections_per_user: shard.config.max_connections_per_user,
+        max_connections_per_user: shard.config.world_max_connections_per_user,
         fault_injection: shard.config.fault_injection,
     };
     let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {

@@ -175,7 +175,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             worlds: config.worlds.clone(),
         },
         auth: config.auth_secret.as_ref().map(Auth::new),
-        engine: RefCell::new(Engine::new(setup.id, shards, config.limits)),
+        engine: RefCell::new(Engine::new(setup.id, shards, config.limits())),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
@@ -291,7 +291,7 @@ async fn write_ready(shard: Rc<Shard>) {
 
 /// Gives the engine the time: it stamps events with it and ends chat room grace periods.
 async fn clock(shard: Rc<Shard>) {
-    let grace = Duration::from_millis(shard.config.limits.room_idle_grace_ms);
+    let grace = shard.config.talker_idle_grace;
     let tick = (grace / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
     while !shard.stopping() {
         Timer::new(tick).await;
@@ -305,9 +305,9 @@ async fn clock(shard: Rc<Shard>) {
 async fn keepalive(shard: Rc<Shard>) {
     let idle = shard.config.idle_timeout;
     let shortest = idle
-        .min(shard.config.ping_timeout)
-        .min(shard.config.sc_ping_timeout)
-        .min(shard.config.sockjs_heartbeat);
+        .min(shard.config.talker_ping_timeout)
+        .min(shard.config.socketcluster_ping_timeout)
+        .min(shard.config.sockjs_heartbeat_interval);
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ping = frame(Opcode::Ping, b"");
     while !shard.stopping() {
@@ -322,9 +322,9 @@ const SOCKJS_PONG_WAIT: Duration = Duration::from_secs(10);
 
 fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
     let now = Instant::now();
-    let talker_timeout = shard.config.ping_timeout;
-    let sc_timeout = shard.config.sc_ping_timeout;
-    let sockjs_heartbeat = shard.config.sockjs_heartbeat;
+    let talker_timeout = shard.config.talker_ping_timeout;
+    let sc_timeout = shard.config.socketcluster_ping_timeout;
+    let sockjs_heartbeat = shard.config.sockjs_heartbeat_interval;
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         // SockJS HTTP sessions end by their own timer, and take no WebSocket pings.
         if slot.close.is_some() || slot.framing == Framing::SockJsHttp {
@@ -372,7 +372,7 @@ fn sweep_idle(shard: &Shard, idle: Duration, ping: &Frame) {
 async fn socketcluster_pings(shard: Rc<Shard>) {
     let ping = frame(Opcode::Text, socketcluster::PING);
     while !shard.stopping() {
-        Timer::new(shard.config.sc_ping_interval).await;
+        Timer::new(shard.config.socketcluster_ping_interval).await;
         for (_, slot) in shard.conns.borrow_mut().iter_mut() {
             if slot.dialect == Dialect::SocketCluster && slot.close.is_none() {
                 slot.push_control(ping.clone());
