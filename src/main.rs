@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
 use tracing_subscriber::EnvFilter;
-use turntable::auth::{Auth, Secret, now_secs};
-use turntable::config::Settings;
+use turntable::auth::{Auth, now_secs};
+use turntable::config::{self, ConfigError, Flags, Origin, SettingType, Settings};
 
 /// turntable: a thread-per-core realtime server (presence, game rooms, chat, pub/sub)
 /// over WebSocket.
@@ -23,17 +23,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (settings: embedded defaults < TURNTABLE_AUTH_SECRET and
-    /// TURNTABLE_API_KEY < --config file < flags).
+    /// Run the server. Each setting is a flag, a TURNTABLE_* environment variable and a
+    /// key of the --config file; flags override the environment, which overrides the
+    /// file, which overrides the defaults.
     Serve {
-        /// TOML file with the same settings as the flags (snake_case names).
+        /// TOML file of settings, keyed by their names (max_message_bytes = 65536)
+        /// [default: none] [env: TURNTABLE_CONFIG]
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Check the settings, print the values the server would run with (as TOML,
+        /// secrets left out) and exit [default: false]
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
-        settings: Box<Settings>,
+        flags: Flags,
     },
-    /// Print a token signed with the server secret (--auth-secret, the config file's
-    /// auth_secret, or TURNTABLE_AUTH_SECRET).
+    /// Print a token signed with the server secret (--auth-secret,
+    /// TURNTABLE_AUTH_SECRET, or the config file's auth_secret).
     Token {
         /// The user id (the `sub` claim).
         #[arg(long, value_name = "ID")]
@@ -41,13 +47,13 @@ enum Command {
         /// The display name (the `name` claim; Talker requires it).
         #[arg(long)]
         name: Option<String>,
-        /// Lifetime: seconds, or a number with s, m, h or d.
-        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        /// Lifetime: a duration such as 90s, 30m, 2h or 7d.
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_ttl)]
         ttl: Duration,
         /// Extra profile claim; VALUE is JSON if it parses as JSON, else a string.
         #[arg(long = "claim", value_name = "KEY=VALUE", value_parser = parse_claim)]
         claims: Vec<(String, Value)>,
-        /// TOML file to take auth_secret from.
+        /// TOML file to take auth_secret from [env: TURNTABLE_CONFIG].
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// The secret to sign with.
@@ -56,9 +62,28 @@ enum Command {
     },
 }
 
+/// Why the command failed; shown on one line.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Server(std::io::Error),
+    #[error("cannot handle signal {signal}: {source}")]
+    Signal { signal: i32, source: std::io::Error },
+    #[error("no secret: pass --auth-secret, set TURNTABLE_AUTH_SECRET, or auth_secret in --config")]
+    NoSecret,
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Serve { config, settings } => serve(config, *settings),
+        Command::Serve {
+            config,
+            check,
+            flags,
+        } => Settings::from_flags(&flags)
+            .map_err(Failure::from)
+            .and_then(|flags| serve(config, check, flags)),
         Command::Token {
             user,
             name,
@@ -70,32 +95,25 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("turntable: {msg}");
+        Err(failure) => {
+            eprintln!("turntable: {failure}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Layers the settings: the environment, then the config file, then the flags.
-fn load_settings(config: Option<PathBuf>, flags: Settings) -> Result<Settings, String> {
-    let env = Settings {
-        auth_secret: std::env::var("TURNTABLE_AUTH_SECRET").ok(),
-        api_key: std::env::var("TURNTABLE_API_KEY").ok(),
-        ..Settings::default()
-    };
-    let file = config
-        .as_ref()
-        .map(Settings::from_file)
-        .transpose()?
-        .unwrap_or_default();
-    Ok(env.overridden_by(file).overridden_by(flags))
-}
-
-fn serve(config: Option<PathBuf>, flags: Settings) -> Result<(), String> {
-    let config = load_settings(config, flags)?.resolve()?;
-    let filter = EnvFilter::try_new(&config.log_level)
-        .map_err(|e| format!("invalid setting log_level: {e}"))?;
+fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Failure> {
+    let config = config::gather(config, |name| std::env::var_os(name), flags)?.resolve()?;
+    if check {
+        print!("{}", config.settings().to_toml());
+        return Ok(());
+    }
+    let filter = EnvFilter::try_new(&config.log_level).map_err(|e| ConfigError::Invalid {
+        origin: Origin::Given,
+        name: "log_level",
+        value: format!("{:?}", config.log_level),
+        reason: e.to_string(),
+    })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -106,14 +124,14 @@ fn serve(config: Option<PathBuf>, flags: Settings) -> Result<(), String> {
         );
     }
     let shards = config.shards;
-    let server = turntable::runtime::start(config).map_err(|e| e.to_string())?;
+    let server = turntable::runtime::start(config).map_err(Failure::Server)?;
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, server.stop_flag())
-            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+            .map_err(|source| Failure::Signal { signal, source })?;
     }
     println!("listening on {} ({shards} shards)", server.local_addr());
     let _ = std::io::stdout().flush();
-    server.join().map_err(|e| e.to_string())
+    server.join().map_err(Failure::Server)
 }
 
 fn token(
@@ -123,15 +141,15 @@ fn token(
     claims: Vec<(String, Value)>,
     config: Option<PathBuf>,
     auth_secret: Option<String>,
-) -> Result<(), String> {
-    let flags = Settings {
-        auth_secret,
-        ..Settings::default()
-    };
-    let secret = load_settings(config, flags)?.auth_secret.ok_or(
-        "no secret: pass --auth-secret, set auth_secret in --config, or TURNTABLE_AUTH_SECRET",
-    )?;
-    let auth = Auth::new(&Secret::new(secret)?);
+) -> Result<(), Failure> {
+    let mut flags = Settings::default();
+    if let Some(secret) = &auth_secret {
+        flags.set("auth_secret", secret)?;
+    }
+    let secret = config::gather(config, |name| std::env::var_os(name), flags)?
+        .auth_secret
+        .ok_or(Failure::NoSecret)?;
+    let auth = Auth::new(&secret);
     let profile: Map<String, Value> = claims.into_iter().collect();
     println!(
         "{}",
@@ -140,26 +158,13 @@ fn token(
     Ok(())
 }
 
+/// A token's lifetime: a duration as every duration setting takes it, of at least 1s.
 fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?}: use seconds or a number with s, m, h or d"
-            ));
-        }
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(Duration::from_secs(n * scale)),
-        _ => Err(format!("{text:?}: must be a positive number")),
+    let ttl = Duration::parse(text).map_err(|reason| format!("{text:?}: {reason}"))?;
+    if ttl < Duration::from_secs(1) {
+        return Err(format!("{text:?}: must be at least 1s"));
     }
+    Ok(ttl)
 }
 
 fn parse_claim(text: &str) -> Result<(String, Value), String> {

@@ -33,7 +33,7 @@ fn delivery(channel: &str, data: Value) -> Value {
 
 #[test]
 fn handshake_gives_a_socket_id_and_the_ping_timeout() {
-    let server = sc_server(|c| c.sc_ping_timeout = Duration::from_millis(4000));
+    let server = sc_server(|c| c.socketcluster_ping_timeout = Duration::from_millis(4000));
     let (_c, data) = handshaken_on(server.local_addr(), 0, json!({}));
     let id = data["id"].as_str().unwrap();
     assert_eq!(id.len(), 20, "{data}");
@@ -214,7 +214,7 @@ fn authentication_valid_invalid_expired_and_removed() {
 
 #[test]
 fn a_token_past_half_its_life_is_renewed_with_set_auth_token_after_a_pong() {
-    let server = sc_server(|c| c.sc_ping_interval = Duration::from_millis(200));
+    let server = sc_server(|c| c.socketcluster_ping_interval = Duration::from_millis(200));
     let a = auth();
     let mut claims = Map::new();
     claims.insert("sub".into(), json!("alice"));
@@ -250,8 +250,8 @@ fn disconnect_closes_with_the_given_code() {
 #[test]
 fn keepalive_pings_and_closes_silent_clients_with_4001() {
     let server = sc_server(|c| {
-        c.sc_ping_interval = Duration::from_millis(200);
-        c.sc_ping_timeout = Duration::from_millis(700);
+        c.socketcluster_ping_interval = Duration::from_millis(200);
+        c.socketcluster_ping_timeout = Duration::from_millis(700);
     });
     let addr = server.local_addr();
     let (mut silent, _) = handshaken_on(addr, 0, json!({}));

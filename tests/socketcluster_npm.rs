@@ -20,8 +20,8 @@ const API_KEY: &str = "socketcluster-npm-interop-api-key";
 fn harness(client: &str) {
     let server = common::server_with(|c| {
         c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
-        c.sc_ping_interval = Duration::from_millis(500);
-        c.sc_ping_timeout = Duration::from_millis(1500);
+        c.socketcluster_ping_interval = Duration::from_millis(500);
+        c.socketcluster_ping_timeout = Duration::from_millis(1500);
         c.api_key = Some(API_KEY.into());
     });
     let url = format!("ws://{}/socketcluster/", server.local_addr());

@@ -626,7 +626,7 @@ fn the_protocol_test_services_are_there_when_asked_for() {
 #[test]
 fn idle_receivers_get_heartbeats_and_abandoned_sessions_end() {
     let server = common::server_with(|c| {
-        c.sockjs_heartbeat = std::time::Duration::from_millis(200);
+        c.sockjs_heartbeat_interval = std::time::Duration::from_millis(200);
         c.sockjs_disconnect_delay = std::time::Duration::from_millis(300);
     });
     let addr = server.local_addr();
@@ -705,8 +705,9 @@ fn a_session_the_server_closed_takes_no_more_messages() {
 
 #[test]
 fn the_websocket_transport_is_pinged_every_heartbeat() {
-    let server =
-        common::server_with(|c| c.sockjs_heartbeat = std::time::Duration::from_millis(200));
+    let server = common::server_with(|c| {
+        c.sockjs_heartbeat_interval = std::time::Duration::from_millis(200)
+    });
     let mut c = Client::connect(
         server.local_addr(),
         "/sockjs/world/default/000/hb/websocket",

@@ -19,7 +19,7 @@ const GRACE_MS: u64 = 1000;
 fn talker_server(change: impl FnOnce(&mut turntable::config::Config)) -> Server {
     common::server_with(|c| {
         c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
-        c.limits.room_idle_grace_ms = GRACE_MS;
+        c.talker_idle_grace = Duration::from_millis(GRACE_MS);
         change(c);
     })
 }
@@ -221,7 +221,7 @@ fn a_user_with_two_connections_is_one_member_and_close_leaves_at_once() {
 
 #[test]
 fn silent_connections_count_as_dropped_and_pings_keep_them() {
-    let server = talker_server(|c| c.ping_timeout = Duration::from_millis(700));
+    let server = talker_server(|c| c.talker_ping_timeout = Duration::from_millis(700));
     let addr = server.local_addr();
     let (mut a, _) = enter(addr, 0, "r", "a");
     let (mut b, _) = enter(addr, 1, "r", "b");

@@ -231,7 +231,7 @@ fn bad_input_gets_the_documented_codes_and_the_connection_carries_on() {
 
 #[test]
 fn one_connection_too_many_replaces_the_oldest() {
-    let server = world_server(|c| c.max_connections_per_user = Some(2));
+    let server = world_server(|c| c.world_max_connections_per_user = Some(2));
     let addr = server.local_addr();
     let mut first = member(addr, 0, "ann");
     let mut second = member(addr, 1, "ann");

@@ -289,7 +289,7 @@ fn clients_on_both_shards_editing_at_once_converge() {
 
 #[test]
 fn bad_edits_get_ot_codes_and_change_nothing() {
-    let server = common::server_with(|c| c.limits.max_document_len = 20);
+    let server = common::server_with(|c| c.max_document_len = 20);
     let addr = server.local_addr();
     let mut ann = member(addr, 0, "ann");
     assert_eq!(
@@ -349,7 +349,7 @@ fn an_edit_against_a_revision_older_than_the_history_is_refused() {
 
 #[test]
 fn a_refused_open_leaves_nothing_half_open() {
-    let server = common::server_with(|c| c.limits.max_documents = 1);
+    let server = common::server_with(|c| c.max_documents = 1);
     let addr = server.local_addr();
     let mut ann = member(addr, 0, "ann");
     // Two documents with the same owner shard, which has room for one.

@@ -62,7 +62,7 @@ pub trait Outbox {
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
-/// limit.
+/// limit. `Default` gives the settings' defaults (see `config`).
 #[derive(Copy, Clone, Debug)]
 pub struct Limits {
     pub max_watches_per_conn: usize,
@@ -74,18 +74,6 @@ pub struct Limits {
     pub max_documents: usize,
     /// A document's longest text, in UTF-16 units.
     pub max_document_len: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_watches_per_conn: 10_000,
-            max_channels_per_conn: 1_000,
-            room_idle_grace_ms: 30_000,
-            max_documents: 10_000,
-            max_document_len: 1 << 20,
-        }
-    }
 }
 
 /// Counts for health checks and stats.

@@ -66,7 +66,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             sockjs_test_services: config.sockjs_test_services,
         },
         auth: config.auth_secret.as_ref().map(Auth::new),
-        engine: RefCell::new(Engine::new(setup.id, shards, config.limits)),
+        engine: RefCell::new(Engine::new(setup.id, shards, config.limits())),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
@@ -113,7 +113,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     }
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(write_ready(shard.clone())).detach();
-    spawn_local(clock(shard.clone(), config.limits.room_idle_grace_ms)).detach();
+    spawn_local(clock(shard.clone(), config.talker_idle_grace)).detach();
     spawn_local(keepalive(shard.clone())).detach();
     for &dialect in DialectKind::ALL {
         if let Some((interval, text)) = dialect.keepalive(&shard.dialects).beat {
@@ -186,8 +186,7 @@ async fn write_ready(shard: Rc<Shard>) {
 }
 
 /// Gives the engine the time: it stamps events with it and ends chat room grace periods.
-async fn clock(shard: Rc<Shard>, room_idle_grace_ms: u64) {
-    let grace = Duration::from_millis(room_idle_grace_ms);
+async fn clock(shard: Rc<Shard>, grace: Duration) {
     let tick = (grace / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
     while !shard.stopping() {
         Timer::new(tick).await;
@@ -269,10 +268,10 @@ fn net_settings(config: &Config) -> shard::Settings {
         max_message_bytes: config.max_message_bytes,
         max_outbound_bytes: config.max_outbound_bytes,
         handshake_timeout: config.handshake_timeout,
-        sockjs_heartbeat: config.sockjs_heartbeat,
+        sockjs_heartbeat: config.sockjs_heartbeat_interval,
         sockjs_disconnect_delay: config.sockjs_disconnect_delay,
         sockjs_max_sessions: config.sockjs_max_sessions,
-        api_key: config.api_key.clone(),
+        api_key: config.api_key.as_deref().map(Box::from),
         api_open_without_key: config.auth_secret.is_none() && config.listen.ip().is_loopback(),
     }
 }
@@ -281,11 +280,11 @@ fn net_settings(config: &Config) -> shard::Settings {
 fn dialect_settings(config: &Config) -> protocol::Settings {
     protocol::Settings {
         idle_timeout: config.idle_timeout,
-        talker_ping_timeout: config.ping_timeout,
-        socketcluster_ping_interval: config.sc_ping_interval,
-        socketcluster_ping_timeout: config.sc_ping_timeout,
-        sockjs_heartbeat: config.sockjs_heartbeat,
-        max_connections_per_user: config.max_connections_per_user,
+        talker_ping_timeout: config.talker_ping_timeout,
+        socketcluster_ping_interval: config.socketcluster_ping_interval,
+        socketcluster_ping_timeout: config.socketcluster_ping_timeout,
+        sockjs_heartbeat: config.sockjs_heartbeat_interval,
+        max_connections_per_user: config.world_max_connections_per_user,
         worlds: config.worlds.clone(),
         fault_injection: config.fault_injection,
     }

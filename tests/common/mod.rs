@@ -197,12 +197,26 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Starts the `turntable` binary with `args` (and no secret from the environment) and
+/// The `turntable` binary with `args` and `env`, and no other `TURNTABLE_*` variable (nor
+/// `RUST_LOG`) from the tests' environment.
+pub fn binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_turntable"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TURNTABLE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env_remove("RUST_LOG")
+        .args(args)
+        .envs(env.iter().copied());
+    command
+}
+
+/// Starts the `turntable` binary with `args` (and no settings from the environment) and
 /// returns it with the first line it printed to stdout. Its stderr is piped.
 pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_turntable"))
-        .args(args)
-        .env_remove("TURNTABLE_AUTH_SECRET")
+    let mut child = binary(args, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -216,13 +230,16 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
     (child, line)
 }
 
-/// Runs the `turntable` binary to completion; returns its exit code, stdout and stderr.
+/// Runs the `turntable` binary to completion (with no settings from the environment);
+/// returns its exit code, stdout and stderr.
 pub fn run_binary(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_turntable"))
-        .args(args)
-        .env_remove("TURNTABLE_AUTH_SECRET")
-        .output()
-        .unwrap();
+    run_binary_with_env(args, &[])
+}
+
+/// Runs the `turntable` binary to completion with `env` as its only `TURNTABLE_*`
+/// variables; returns its exit code, stdout and stderr.
+pub fn run_binary_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = binary(args, env).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -8,8 +8,8 @@
 // sc14 = socketcluster-client@14.3.2 (V1 only); sc20 = socketcluster-client@20.0.2 created with
 // protocolVersion: 1. Packages are loaded with createRequire() anchored at
 // <repo>/.cache/node/package.json (found relative to this file), so no NODE_PATH and any cwd work.
-// The server must announce a short keepalive (turntable: --sc-ping-interval 500
-// --sc-ping-timeout 1500; tests/interop/reference-server.cjs does the same) and verify HS256 JWTs
+// The server must announce a short keepalive (turntable: --socketcluster-ping-interval 500ms
+// --socketcluster-ping-timeout 1500ms; tests/interop/reference-server.cjs does the same) and verify HS256 JWTs
 // with SECRET. Run by tests/socketcluster_npm.rs against an in-process 2-shard turntable.
 //
 // Every check asserts only what the client itself observes (its events, callbacks, state, its
