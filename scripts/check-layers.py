@@ -9,6 +9,10 @@ Layers, bottom to top (README "Layout"):
   3 net             sockets, HTTP, WebSocket, SockJS, the shard state
   4 runtime, config, main, bin   bootstrap, tasks, the mesh; settings
 
+Known debt: the engine's files still import each other (engine/mod.rs declares what
+its submodules use, and they implement `Engine`); a loop inside engine/ is reported as
+a warning, any other loop, or one that reaches outside engine/, fails.
+
 Every `crate::`, `super::` and `self::` path outside test code counts (use lines and
 paths written inline); a path resolves to the deepest module file it names. Test code
 (`#[cfg(test)]` items) is left out. Exit status 1 and one line per violation when the
@@ -219,14 +223,18 @@ def main():
     for v in sorted(edges):
         if v not in index:
             visit(v)
+    warnings = []
     for comp in sccs:
         names = sorted("::".join(c) for c in comp)
-        problems.append("import loop: " + ", ".join(names))
+        line = "import loop: " + ", ".join(names)
+        (warnings if all(c[0] == "engine" for c in comp) else problems).append(line)
+    for w in warnings:
+        print("warning (known, engine/ only): " + w)
     for p in problems:
         print(p)
     if problems:
         sys.exit(1)
-    print(f"layers: {len(files)} files, no upward names, no import loops")
+    print(f"layers: {len(files)} files, no upward names, no import loops outside engine/")
 
 
 if __name__ == "__main__":

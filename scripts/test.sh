@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+python3 scripts/check-layers.py
 scripts/setup-node.sh
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then

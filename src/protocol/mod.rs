@@ -2,13 +2,13 @@
 //! engine events into its messages, and is the only place that knows that dialect's
 //! shapes, its greeting, its errors and its keepalive rules.
 //!
-//! Every dialect implements [`Dialect`] (in `contract`); [`dialects!`] lists them once and generates
+//! Every dialect implements [`Dialect`] (in `contract`); `dialects!` lists them once and generates
 //! [`DialectKind`] (the dialect of a connection, a small `Copy` tag) and [`Session`]
 //! (a connection's dialect state, one variant per dialect), which dispatch to the
 //! dialects statically. The layers below (`net`, `runtime`) hold no per-dialect match.
 //!
 //! Adding a dialect: write `protocol/<name>.rs` with a type implementing [`Dialect`],
-//! add one line to the [`dialects!`] list below, and one route in `net::http::route`.
+//! add one line to the `dialects!` list below, and one route in `net::http::route`.
 
 pub mod close;
 pub mod contract;
