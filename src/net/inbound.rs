@@ -41,9 +41,10 @@ pub fn open(
     {
         slot.push_control(frame(Opcode::Text, sockjs::OPEN));
     }
-    let mut actions = Vec::new();
+    let mut actions = ACTIONS.take();
     let session = dialect.open(opening.arg.as_deref(), &shard.dialects, &mut actions);
     perform(shard, id, &mut actions);
+    ACTIONS.set(actions);
     (id, session)
 }
 

@@ -33,7 +33,7 @@ pub struct Settings {
     /// Time a new connection (and each request on it) has to send its request.
     pub handshake_timeout: Duration,
     /// How often an idle SockJS receiver gets `h`.
-    pub sockjs_heartbeat: Duration,
+    pub sockjs_heartbeat_interval: Duration,
     /// How long a SockJS HTTP session waits for its next request.
     pub sockjs_disconnect_delay: Duration,
     /// SockJS HTTP sessions one shard holds.
@@ -106,9 +106,7 @@ impl Shard {
         let Some(dialect) = self.conns.borrow_mut().remove(id) else {
             return;
         };
-        if dialect.joins_engine() {
-            self.with_engine(|engine, out| engine.close(id, out));
-        }
+        self.detach(id, dialect);
         self.figures.shards[self.id]
             .connections
             .fetch_sub(1, Ordering::Relaxed);

@@ -224,7 +224,7 @@ async fn receive(
         return After::Close;
     }
     // Heartbeats keep their own schedule; data does not push them back.
-    let mut heartbeat_at = Instant::now() + shard.settings.sockjs_heartbeat;
+    let mut heartbeat_at = Instant::now() + shard.settings.sockjs_heartbeat_interval;
     let first = match first {
         Some(step) => Some(step),
         None => wait_for_frames(shard, request, stream, &mut heartbeat_at).await,
@@ -416,7 +416,7 @@ async fn wait_for_frames(
         Poll::Pending
     });
     let due = *heartbeat_at;
-    let interval = shard.settings.sockjs_heartbeat;
+    let interval = shard.settings.sockjs_heartbeat_interval;
     let heartbeat = async {
         Timer::new(due.saturating_duration_since(Instant::now())).await;
         Some(Step::Frame(sockjs::HEARTBEAT.to_vec()))

@@ -12,41 +12,25 @@ pub struct CloseReason {
 }
 
 impl CloseReason {
-    /// A close with a code and no reason.
-    pub const fn code(code: u16) -> CloseReason {
-        CloseReason { code, reason: "" }
+    pub const fn new(code: u16, reason: &'static str) -> CloseReason {
+        CloseReason { code, reason }
     }
 
-    pub const SHUTDOWN: CloseReason = CloseReason {
-        code: 1001,
-        reason: "server shutting down",
-    };
-    pub const SLOW_CONSUMER: CloseReason = CloseReason {
-        code: 1008,
-        reason: "slow consumer: outbound queue full",
-    };
-    pub const IDLE: CloseReason = CloseReason {
-        code: 1001,
-        reason: "idle timeout",
-    };
-    pub const DISCONNECTED: CloseReason = CloseReason {
-        code: 4003,
-        reason: "disconnected by the server",
-    };
-    pub const REPLACED: CloseReason = CloseReason {
-        code: 4000,
-        reason: "connection replaced",
-    };
-    pub const SERVER_FATAL: CloseReason = CloseReason {
-        code: 1011,
-        reason: "internal error",
-    };
+    /// A close with a code and no reason.
+    pub const fn code(code: u16) -> CloseReason {
+        CloseReason::new(code, "")
+    }
+
+    pub const SHUTDOWN: CloseReason = CloseReason::new(1001, "server shutting down");
+    pub const SLOW_CONSUMER: CloseReason =
+        CloseReason::new(1008, "slow consumer: outbound queue full");
+    pub const IDLE: CloseReason = CloseReason::new(1001, "idle timeout");
+    pub const DISCONNECTED: CloseReason = CloseReason::new(4003, "disconnected by the server");
+    pub const REPLACED: CloseReason = CloseReason::new(4000, "connection replaced");
+    pub const SERVER_FATAL: CloseReason = CloseReason::new(1011, "internal error");
     /// A message over the size limit (SockJS HTTP sends; WebSocket framing closes
     /// with the same code).
-    pub const TOO_BIG: CloseReason = CloseReason {
-        code: 1009,
-        reason: "message too big",
-    };
+    pub const TOO_BIG: CloseReason = CloseReason::new(1009, "message too big");
 
     /// The close an engine event ends a connection with, whatever its dialect (after
     /// the event itself is delivered).

@@ -2,6 +2,7 @@
 //! ([`Context`], [`Settings`], [`Inbound`] messages) and what it answers ([`Action`]s,
 //! encoded events, its [`Keepalive`] and fault report).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::close::CloseReason;
@@ -13,12 +14,19 @@ use crate::engine::{Command, ConnId, Engine, Event};
 pub enum Action {
     /// Give the engine this command.
     Engine(Command),
-    /// Send this dialect text to this connection only.
-    Send(Vec<u8>),
+    /// Send this dialect text to this connection only (a fixed text is not copied).
+    Send(Cow<'static, [u8]>),
     /// Send these bytes back in a binary message (the echo service).
     SendBinary(Vec<u8>),
     /// Close the connection.
     Close(CloseReason),
+}
+
+impl Action {
+    /// Sends `text` (built, or a constant) to this connection only.
+    pub fn send(text: impl Into<Cow<'static, [u8]>>) -> Action {
+        Action::Send(text.into())
+    }
 }
 
 /// A client's data message, as the dialect receives it (its buffer is scratch
@@ -50,28 +58,13 @@ pub struct Settings {
     /// handshake).
     pub socketcluster_ping_timeout: Duration,
     /// Silence after which a SockJS WebSocket is pinged.
-    pub sockjs_heartbeat: Duration,
+    pub sockjs_heartbeat_interval: Duration,
     /// World connections one user may hold.
-    pub max_connections_per_user: Option<usize>,
+    pub world_max_connections_per_user: Option<usize>,
     /// The world ids served at `/ws/world/<id>`.
     pub worlds: Vec<Box<str>>,
     /// Tests may reach `test.fail`, a World handler that panics.
     pub fault_injection: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            idle_timeout: Duration::from_secs(60),
-            talker_ping_timeout: Duration::from_secs(60),
-            socketcluster_ping_interval: Duration::from_secs(8),
-            socketcluster_ping_timeout: Duration::from_secs(20),
-            sockjs_heartbeat: Duration::from_secs(25),
-            max_connections_per_user: None,
-            worlds: vec![Box::from("default")],
-            fault_injection: false,
-        }
-    }
 }
 
 /// What a dialect sees of the connection a message came on: the engine's record of it

@@ -18,7 +18,7 @@ impl Dialect for Echo {
 
     fn on_message(_: &mut (), msg: Inbound<'_>, _: &Context<'_>, out: &mut Vec<Action>) {
         out.push(match msg {
-            Inbound::Text(text) => Action::Send(text.to_vec()),
+            Inbound::Text(text) => Action::send(text.to_vec()),
             Inbound::Binary(data) => Action::SendBinary(data.to_vec()),
         });
     }
@@ -40,10 +40,7 @@ impl Dialect for Echo {
 /// as it opens.
 pub struct GoAway;
 
-const GO_AWAY: CloseReason = CloseReason {
-    code: 3000,
-    reason: "Go away!",
-};
+const GO_AWAY: CloseReason = CloseReason::new(3000, "Go away!");
 
 impl Dialect for GoAway {
     type Session = ();

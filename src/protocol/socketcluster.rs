@@ -94,7 +94,7 @@ impl Session {
             // arrives the client has finished with the response.
             None if pong => {
                 if let Some(token) = self.renewed.take() {
-                    act(Action::Send(set_auth_token(&token)));
+                    act(Action::send(set_auth_token(&token)));
                 }
             }
             // Other raw messages (anything not JSON) are ignored once handshaken.
@@ -173,7 +173,7 @@ impl Session {
                 self.authenticated = false;
                 self.renewed = None;
                 if let Some(cid) = cid {
-                    act(Action::Send(response(&cid, None)));
+                    act(Action::send(response(&cid, None)));
                 }
             }
             "#disconnect" => {
@@ -190,7 +190,7 @@ impl Session {
                     let message = format!(
                         "no handler for event {other:?}: turntable runs no application code"
                     );
-                    act(Action::Send(error_response(
+                    act(Action::send(error_response(
                         &cid,
                         "NoHandlerError",
                         &message,
@@ -213,7 +213,7 @@ impl Session {
         let checked = token.map(|token| verify(cx.auth, token));
         self.authenticated = matches!(checked, Some(Ok(_)));
         if let Some(Err(_)) = checked {
-            act(Action::Send(REMOVE_AUTH_TOKEN.to_vec()));
+            act(Action::send(REMOVE_AUTH_TOKEN));
         }
         let Some(cid) = cid else { return };
         let mut out = Vec::with_capacity(128);
@@ -234,7 +234,7 @@ impl Session {
             b"false"
         });
         out.extend_from_slice(b"}}");
-        act(Action::Send(out));
+        act(Action::send(out));
         if let Some(Ok(claims)) = checked {
             self.renewed = renew(cx.auth, claims);
         }
@@ -252,14 +252,14 @@ impl Session {
                 self.authenticated = true;
                 if let Some(cid) = cid {
                     let data = br##"{"isAuthenticated":true,"authError":null}"##;
-                    act(Action::Send(response(&cid, Some(data))));
+                    act(Action::send(response(&cid, Some(data))));
                 }
                 self.renewed = renew(cx.auth, claims);
             }
             Err(e) => {
                 self.authenticated = false;
                 self.renewed = None;
-                act(Action::Send(REMOVE_AUTH_TOKEN.to_vec()));
+                act(Action::send(REMOVE_AUTH_TOKEN));
                 let Some(cid) = cid else { return };
                 let mut out = Vec::with_capacity(256);
                 out.extend_from_slice(br##"{"rid":"##);
@@ -269,7 +269,7 @@ impl Session {
                 out.extend_from_slice(br##","data":{"isAuthenticated":false,"authError":"##);
                 write_auth_error(&mut out, e);
                 out.extend_from_slice(b"}}");
-                act(Action::Send(out));
+                act(Action::send(out));
             }
         }
     }
@@ -281,7 +281,7 @@ impl Session {
                 "{what} - Socket {} provided an invalid channel name (a string of 1 to {MAX_ID_LEN} bytes)",
                 self.id
             );
-            act(Action::Send(error_response(&cid, "BrokerError", &message)));
+            act(Action::send(error_response(&cid, "BrokerError", &message)));
         }
     }
 }

@@ -22,10 +22,7 @@ pub const HEARTBEAT: &[u8] = b"h";
 
 /// A client frame that is not a JSON array of strings: the session ends with the
 /// WebSocket close alone, as sockjs-node does.
-pub const BROKEN_FRAMING: CloseReason = CloseReason {
-    code: 3000,
-    reason: "Broken framing.",
-};
+pub const BROKEN_FRAMING: CloseReason = CloseReason::new(3000, "Broken framing.");
 
 /// How long a SockJS WebSocket client has to answer a heartbeat ping.
 const PONG_WAIT: Duration = Duration::from_secs(10);
@@ -36,13 +33,10 @@ const PONG_WAIT: Duration = Duration::from_secs(10);
 /// timer.)
 pub fn keepalive(settings: &Settings) -> Keepalive {
     Keepalive {
-        ping_after: Some(settings.sockjs_heartbeat),
+        ping_after: Some(settings.sockjs_heartbeat_interval),
         close_after: Some((
-            settings.sockjs_heartbeat + PONG_WAIT,
-            CloseReason {
-                code: 3000,
-                reason: "No response from heartbeat",
-            },
+            settings.sockjs_heartbeat_interval + PONG_WAIT,
+            CloseReason::new(3000, "No response from heartbeat"),
         )),
         beat: None,
     }

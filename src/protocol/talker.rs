@@ -244,16 +244,10 @@ pub fn encode_error(message: &str, out: &mut Vec<u8>) {
 pub struct Talker;
 
 /// How a Talker connection ends after `{"type":"close"}`.
-const BYE: CloseReason = CloseReason {
-    code: 1000,
-    reason: "closed",
-};
+const BYE: CloseReason = CloseReason::new(1000, "closed");
 
 /// How a Talker connection that stopped pinging ends.
-const PING_TIMEOUT: CloseReason = CloseReason {
-    code: 1001,
-    reason: "ping timeout",
-};
+const PING_TIMEOUT: CloseReason = CloseReason::new(1001, "ping timeout");
 
 impl Dialect for Talker {
     type Session = ();
@@ -276,9 +270,9 @@ impl Dialect for Talker {
                 out.push(Action::Engine(Command::Room(RoomCommand::Close)));
                 out.push(Action::Close(BYE));
             }
-            Err(Refusal::Error(message)) => out.push(Action::Send(error_text(&message))),
+            Err(Refusal::Error(message)) => out.push(Action::send(error_text(&message))),
             Err(Refusal::Fatal(message)) => {
-                out.push(Action::Send(error_text(message)));
+                out.push(Action::send(error_text(message)));
                 out.push(Action::Close(CloseReason {
                     code: 1008,
                     reason: message,
@@ -302,7 +296,7 @@ impl Dialect for Talker {
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {
-        out.push(Action::Send(error_text("internal error")));
+        out.push(Action::send(error_text("internal error")));
         out.push(Action::Close(CloseReason::SERVER_FATAL));
     }
 }

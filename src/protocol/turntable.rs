@@ -389,7 +389,7 @@ impl Dialect for Turntable {
     const NAME: &'static str = "turntable";
 
     fn open(_: Option<&str>, _: &Settings, out: &mut Vec<Action>) {
-        out.push(Action::Send(GREETING.as_bytes().to_vec()));
+        out.push(Action::send(GREETING.as_bytes()));
     }
 
     fn on_message(_: &mut (), msg: Inbound<'_>, cx: &Context<'_>, out: &mut Vec<Action>) {
@@ -399,7 +399,7 @@ impl Dialect for Turntable {
         };
         out.push(match decoded {
             Ok(cmd) => Action::Engine(cmd),
-            Err(e) => Action::Send(error_text(e.code, &e.message)),
+            Err(e) => Action::send(error_text(e.code, &e.message)),
         });
     }
 
@@ -412,7 +412,7 @@ impl Dialect for Turntable {
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {
-        out.push(Action::Send(error_text(
+        out.push(Action::send(error_text(
             "server.internal",
             "internal error",
         )));

@@ -27,10 +27,7 @@ use crate::engine::{
 /// What the server sends a client of a world it does not serve, before closing.
 const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
 /// How a connection to a world this server does not serve is closed.
-const CLOSE_UNKNOWN_WORLD: CloseReason = CloseReason {
-    code: 4404,
-    reason: "unknown world",
-};
+const CLOSE_UNKNOWN_WORLD: CloseReason = CloseReason::new(4404, "unknown world");
 /// What a connection gets when an internal error ends it.
 const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
 
@@ -76,14 +73,14 @@ impl Session {
     /// Handles one text message; every resulting action goes to `act`, in order.
     pub fn on_text(&mut self, text: &mut [u8], cx: &Context<'_>, act: &mut impl FnMut(Action)) {
         let Ok(BorrowedValue::Array(frame)) = super::json::parse(text) else {
-            return act(Action::Send(error(
+            return act(Action::send(error(
                 None,
                 "protocol.invalid_message",
                 Some("send a JSON array [action, id, payload]"),
             )));
         };
         let (Some(action), 2..=3) = (frame.first().and_then(|a| a.as_str()), frame.len()) else {
-            return act(Action::Send(error(
+            return act(Action::send(error(
                 None,
                 "protocol.invalid_message",
                 Some("send a JSON array [action, id, payload]"),
@@ -92,7 +89,7 @@ impl Session {
         let payload = frame.last().expect("two or three items");
         let id = (frame.len() == 3).then(|| frame[1].encode().into_boxed_str());
         if let Err(refusal) = self.on_action(action, id.clone(), payload, cx, act) {
-            act(Action::Send(error(
+            act(Action::send(error(
                 id.as_deref(),
                 refusal.code,
                 refusal.message.as_deref(),
@@ -113,7 +110,7 @@ impl Session {
                 let mut out = br#"["pong","#.to_vec();
                 out.extend_from_slice(payload.encode().as_bytes());
                 out.push(b']');
-                act(Action::Send(out));
+                act(Action::send(out));
                 return Ok(());
             }
             "authenticate" => return self.authenticate(payload, cx, act),
@@ -276,7 +273,7 @@ impl Session {
         out.extend_from_slice(br#","world":{"id":"#);
         write_str(&mut out, &self.world);
         out.extend_from_slice(b"}}]");
-        act(Action::Send(out));
+        act(Action::send(out));
         act(Action::Engine(Command::Identify { user: id.clone() }));
         act(Action::Engine(Command::Profile(profile.into_boxed_str())));
         if let Some(max) = cx.max_connections_per_user {
@@ -499,7 +496,7 @@ impl Dialect for World {
     fn open(world: Option<&str>, settings: &Settings, out: &mut Vec<Action>) -> Option<Session> {
         let served = world.and_then(|id| settings.worlds.iter().find(|w| ***w == *id));
         if served.is_none() {
-            out.push(Action::Send(UNKNOWN_WORLD.to_vec()));
+            out.push(Action::send(UNKNOWN_WORLD));
             out.push(Action::Close(CLOSE_UNKNOWN_WORLD));
         }
         served.map(|world| Session::new(world.clone()))
@@ -518,12 +515,12 @@ impl Dialect for World {
             Inbound::Text(text) => {
                 let cx = Context {
                     auth: cx.auth,
-                    max_connections_per_user: cx.settings.max_connections_per_user,
+                    max_connections_per_user: cx.settings.world_max_connections_per_user,
                     fault_injection: cx.settings.fault_injection,
                 };
                 session.on_text(text, &cx, &mut |action| out.push(action));
             }
-            Inbound::Binary(_) => out.push(Action::Send(error(
+            Inbound::Binary(_) => out.push(Action::send(error(
                 None,
                 "protocol.invalid_message",
                 Some("send JSON in text frames"),
@@ -540,7 +537,7 @@ impl Dialect for World {
     }
 
     fn on_fault(_: &mut Option<Session>, Fault::Internal: Fault, out: &mut Vec<Action>) {
-        out.push(Action::Send(SERVER_FATAL.to_vec()));
+        out.push(Action::send(SERVER_FATAL));
         out.push(Action::Close(CloseReason::SERVER_FATAL));
     }
 }
