@@ -136,9 +136,9 @@ def module_of(path, src):
     return rel
 
 
-def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
-    src = os.path.normpath(src)
+def check(src):
+    """The violations (failing) and warnings (known loops) in the tree at `src`, and
+    the number of files read."""
     files = {}
     for root, _, names in os.walk(src):
         for name in names:
@@ -228,13 +228,49 @@ def main():
         names = sorted("::".join(c) for c in comp)
         line = "import loop: " + ", ".join(names)
         (warnings if all(c[0] == "engine" for c in comp) else problems).append(line)
+    return problems, warnings, len(files)
+
+
+def self_test():
+    """The checker must catch what it is for: an upward name, a loop, and a loop hidden
+    behind a child-module path; and pass a clean tree."""
+    import tempfile
+
+    def tree(layout):
+        root = tempfile.mkdtemp()
+        for path, text in layout.items():
+            os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+            with open(os.path.join(root, path), "w", encoding="utf-8") as f:
+                f.write(text)
+        return root
+
+    base = {"lib.rs": "pub mod engine;\npub mod net;\n", "engine/mod.rs": "pub struct E;\n",
+            "net/mod.rs": "pub mod a;\npub mod b;\n", "net/a.rs": "use crate::engine::E;\n",
+            "net/b.rs": "use super::a;\n"}
+    clean, _, _ = check(tree(base))
+    upward, _, _ = check(tree({**base, "engine/mod.rs": "use crate::net::a;\n"}))
+    looped, _, _ = check(tree({**base, "net/a.rs": "use super::b::X;\n"}))
+    child, _, _ = check(tree({**base, "net/mod.rs": "pub mod a;\npub mod b;\nfn f() { a::g(); }\n",
+                              "net/a.rs": "use super::X;\n"}))
+    tested, _, _ = check(tree({**base, "net/a.rs": "#[cfg(test)]\nmod tests { use super::super::b; }\n",
+                               "net/b.rs": "use super::a;\n"}))
+    assert clean == [] and tested == [], (clean, tested)
+    assert any(p.startswith("layer: engine names net::a") for p in upward), upward
+    assert looped == ["import loop: net::a, net::b"], looped
+    assert child == ["import loop: net, net::a"], child
+
+
+def main():
+    self_test()
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+    problems, warnings, count = check(os.path.normpath(src))
     for w in warnings:
         print("warning (known, engine/ only): " + w)
     for p in problems:
         print(p)
     if problems:
         sys.exit(1)
-    print(f"layers: {len(files)} files, no upward names, no import loops outside engine/")
+    print(f"layers: {count} files, no upward names, no import loops outside engine/")
 
 
 if __name__ == "__main__":

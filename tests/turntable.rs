@@ -445,3 +445,14 @@ fn health(addr: SocketAddr) -> Value {
     assert_eq!(status, 200);
     serde_json::from_str(&body).unwrap()
 }
+
+#[test]
+fn ids_with_control_characters_are_refused() {
+    let server = server();
+    let mut c = Client::connect(server.local_addr(), "/turntable");
+    assert_eq!(c.recv(), json!({"command":"idyou","data":{}}));
+    c.send(json!({"command":"idme","data":"a\nb"}));
+    assert_eq!(error_code(&mut c), "protocol.invalid_data");
+    c.send(json!({"command":"idme","data":"ab"}));
+    assert_eq!(c.recv(), json!({"command":"identified","data":{"id":"ab"}}));
+}

@@ -434,6 +434,57 @@ fn key_of(id: ConnId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn keepalive_pings_once_then_closes_and_hearing_resets_it() {
+        let policy = Keepalive {
+            ping_after: Some(Duration::from_secs(30)),
+            close_after: Some((Duration::from_secs(60), CloseReason::IDLE)),
+            beat: None,
+        };
+        let ping: Frame = Rc::from(&b"ping"[..]);
+        let mut t = ConnTable::new(4096);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
+        let slot = t.get_mut(a).unwrap();
+        let start = slot.last_heard;
+        slot.keep_alive(start + Duration::from_secs(29), &policy, &ping);
+        assert!(slot.is_drained(), "not due yet");
+        slot.keep_alive(start + Duration::from_secs(30), &policy, &ping);
+        slot.keep_alive(start + Duration::from_secs(45), &policy, &ping);
+        assert_eq!(slot.queue.len(), 1, "one ping per silence");
+        assert_eq!(slot.close_requested(), None);
+        slot.heard();
+        slot.take_front(1);
+        let heard = slot.last_heard;
+        slot.keep_alive(heard + Duration::from_secs(30), &policy, &ping);
+        assert_eq!(
+            slot.queue.len(),
+            1,
+            "pinged again after hearing from the client"
+        );
+        slot.keep_alive(heard + Duration::from_secs(60), &policy, &ping);
+        assert_eq!(slot.close_requested(), Some(CloseReason::IDLE));
+    }
+
+    #[test]
+    fn keepalive_without_a_ping_only_closes() {
+        let reason = CloseReason::code(4001);
+        let policy = Keepalive {
+            ping_after: None,
+            close_after: Some((Duration::from_secs(20), reason)),
+            beat: None,
+        };
+        let ping: Frame = Rc::from(&b"ping"[..]);
+        let mut t = ConnTable::new(4096);
+        let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
+        let slot = t.get_mut(a).unwrap();
+        let start = slot.last_heard;
+        slot.keep_alive(start + Duration::from_secs(19), &policy, &ping);
+        assert!(slot.is_drained() && slot.close_requested().is_none());
+        slot.keep_alive(start + Duration::from_secs(20), &policy, &ping);
+        assert_eq!(slot.close_requested(), Some(reason));
+    }
 
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {

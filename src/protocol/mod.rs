@@ -160,3 +160,91 @@ fn sent(actions: &[Action]) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            idle_timeout: Duration::from_secs(60),
+            talker_ping_timeout: Duration::from_secs(45),
+            socketcluster_ping_interval: Duration::from_secs(8),
+            socketcluster_ping_timeout: Duration::from_secs(20),
+            sockjs_heartbeat_interval: Duration::from_secs(25),
+            world_max_connections_per_user: None,
+            worlds: vec![Box::from("w")],
+            fault_injection: false,
+        }
+    }
+
+    /// Every dialect tells its client of a fault in its own words, then closes.
+    #[test]
+    fn a_fault_is_told_then_closes() {
+        let expected: [(DialectKind, Option<serde_json::Value>, u16); 6] = [
+            (
+                DialectKind::Turntable,
+                Some(
+                    serde_json::json!({"command":"error","data":{"code":"server.internal","message":"internal error"}}),
+                ),
+                1011,
+            ),
+            (
+                DialectKind::Talker,
+                Some(serde_json::json!({"type":"error","message":"internal error"})),
+                1011,
+            ),
+            (DialectKind::SocketCluster, None, 1011),
+            (
+                DialectKind::World,
+                Some(serde_json::json!(["error",{"code":"server.fatal"}])),
+                1011,
+            ),
+            (DialectKind::Echo, None, 1011),
+            (DialectKind::GoAway, None, 3000),
+        ];
+        for (dialect, told, code) in expected {
+            let mut out = Vec::new();
+            let mut session = dialect.open(Some("w"), &settings(), &mut out);
+            out.clear();
+            session.on_fault(Fault::Internal, &mut out);
+            assert_eq!(sent(&out).first().cloned(), told, "{dialect:?}");
+            assert!(
+                matches!(out.last(), Some(Action::Close(r)) if r.code == code),
+                "{dialect:?}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_dialect_keeps_alive_its_own_way() {
+        let s = settings();
+        let plain = Keepalive::websocket(&s);
+        assert_eq!(plain.ping_after, Some(Duration::from_secs(30)));
+        assert_eq!(DialectKind::Turntable.keepalive(&s), plain);
+        assert_eq!(DialectKind::World.keepalive(&s), plain);
+        let talker = DialectKind::Talker.keepalive(&s);
+        assert_eq!(talker.ping_after, None, "Talker clients ping themselves");
+        assert_eq!(talker.close_after.map(|c| c.0), Some(s.talker_ping_timeout));
+        let sc = DialectKind::SocketCluster.keepalive(&s);
+        assert_eq!(sc.ping_after, None);
+        assert_eq!(
+            sc.close_after.map(|(d, r)| (d, r.code)),
+            Some((s.socketcluster_ping_timeout, 4001))
+        );
+        assert_eq!(sc.beat, Some((s.socketcluster_ping_interval, &b"#1"[..])));
+    }
+
+    #[test]
+    fn a_world_this_server_does_not_serve_is_refused_at_open() {
+        let mut out = Vec::new();
+        DialectKind::World.open(Some("elsewhere"), &settings(), &mut out);
+        assert_eq!(
+            sent(&out),
+            vec![serde_json::json!(["error",{"code":"world.unknown_world"}])]
+        );
+        assert!(matches!(out.last(), Some(Action::Close(r)) if r.code == 4404));
+    }
+}
