@@ -33,7 +33,10 @@ use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{MIN_SECRET_BYTES, Secret};
+use crate::engine::namespace::Namespaces;
 use crate::engine::{Limits, presence::MAX_SHARDS};
+
+mod namespaces;
 
 /// The prefix of every setting's environment variable.
 pub const ENV_PREFIX: &str = "TURNTABLE_";
@@ -232,6 +235,9 @@ settings! {
     max_watches_per_conn: usize = 10_000, "N", check range(1, 1 << 24);
     /// Channels one connection may join.
     max_channels_per_conn: usize = 1_000, "N", check range(1, 1 << 24);
+    /// Channels' rules by namespace (who may receive, publish, list members; join and
+    /// leave events; member limits), as TOML tables: see the README's channels section.
+    namespaces: Namespaces = Namespaces::default(), "TABLES", default "built in";
     /// Collaborative documents one shard keeps in memory.
     max_documents: usize = 10_000, "N", check range(1, 1 << 24);
     /// A collaborative document's longest text, in UTF-16 code units.
@@ -411,6 +417,7 @@ impl Config {
     /// The engine's per-connection and per-shard bounds.
     pub fn limits(&self) -> Limits {
         Limits {
+            namespaces: std::sync::Arc::new(self.namespaces.clone()),
             max_watches_per_conn: self.max_watches_per_conn,
             max_channels_per_conn: self.max_channels_per_conn,
             room_idle_grace_ms: self.talker_idle_grace.as_millis() as u64,

@@ -16,6 +16,7 @@ mod documents;
 pub mod id;
 pub mod lobby;
 pub mod message;
+pub mod namespace;
 pub mod ot;
 pub mod ot_client;
 pub mod owned;
@@ -62,9 +63,11 @@ pub trait Outbox {
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
-/// limit. `Default` gives the settings' defaults (see `config`).
-#[derive(Copy, Clone, Debug)]
+/// limit, and the channels' rules. `Default` gives the settings' defaults (see `config`).
+#[derive(Clone, Debug)]
 pub struct Limits {
+    /// Who may read, write and join which channels.
+    pub namespaces: std::sync::Arc<namespace::Namespaces>,
     pub max_watches_per_conn: usize,
     pub max_channels_per_conn: usize,
     /// How long a chat room member whose connections all dropped stays (idle) before
@@ -102,6 +105,9 @@ struct LocalConn {
     seat: Option<Box<Seat>>,
     /// The connection counts against its user's connection limit.
     claimed: bool,
+    /// The connection holds a credential without a user identity (SocketCluster's
+    /// token): it counts as authenticated for the namespaces' rules.
+    credentialed: bool,
 }
 
 impl LocalConn {
@@ -279,6 +285,11 @@ impl Engine {
         match cmd {
             Command::Identify { user } => self.identify(conn, user, out),
             Command::Room(cmd) => self.room_command(conn, cmd, out),
+            Command::Credentialed(held) => {
+                if let Some(local) = self.conns.get_mut(&conn) {
+                    local.credentialed = held;
+                }
+            }
             Command::Channel(cmd) => self.channel_command(conn, user, cmd, out),
             Command::Document(cmd) => {
                 self.document_command(conn, user.as_deref().unwrap_or(""), cmd, out)
