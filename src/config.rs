@@ -32,7 +32,7 @@ use clap::{Arg, ArgAction, ArgMatches};
 use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::{MIN_SECRET_BYTES, Secret};
+use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::engine::{Limits, presence::MAX_SHARDS};
 
 /// The prefix of every setting's environment variable.
@@ -209,6 +209,8 @@ settings! {
     /// Allow running without an auth secret on a non-loopback address (clients are
     /// trusted to say who they are).
     insecure: bool = false, "BOOL";
+    /// How far ahead of the server's clock a token's nbf or iat may be (0s to 1h).
+    token_leeway: Duration = crate::auth::DEFAULT_LEEWAY, "DURATION", check range(Duration::ZERO, Duration::from_secs(3600));
     /// Key application servers present to the HTTP API (`Authorization: apikey KEY`), at
     /// least 16 bytes; without one the API answers 403, except in development mode (no
     /// auth secret, loopback address).
@@ -406,6 +408,12 @@ impl Config {
         }
         .resolve()
         .expect("valid test settings")
+    }
+
+    /// The token checker the shards use, when there is a secret.
+    pub fn auth(&self) -> Option<Auth> {
+        let auth = Auth::new(self.auth_secret.as_ref()?);
+        Some(auth.with_leeway(self.token_leeway))
     }
 
     /// The engine's per-connection and per-shard bounds.
