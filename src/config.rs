@@ -232,12 +232,20 @@ settings! {
     io_memory: usize = 256 << 10, "BYTES", check range(64 << 10, 1 << 30);
     /// Users one connection may watch (turntable v1's `subscribe`).
     max_watches_per_conn: usize = 10_000, "N", check range(1, 1 << 24);
+    /// Users all of one user's connections on a shard may watch together (a node of N shards allows N times this).
+    max_watches_per_user: usize = 20_000, "N", check range(1, 1 << 24);
+    /// Watches all of a shard's connections may hold together (a node holds shards times this).
+    max_watches_per_shard: usize = 1_000_000, "N", check range(1, 1 << 30);
     /// Channels one connection may join.
     max_channels_per_conn: usize = 1_000, "N", check range(1, 1 << 24);
     /// Collaborative documents one shard keeps in memory.
     max_documents: usize = 10_000, "N", check range(1, 1 << 24);
     /// A collaborative document's longest text, in UTF-16 code units.
     max_document_len: usize = 1 << 20, "UNITS", check range(1, 1 << 28);
+    /// Documents one user may create among those a shard keeps (a node of N shards allows N times this).
+    max_documents_per_user: usize = 100, "N", check range(1, 1 << 24);
+    /// The text of the documents one user created that a shard keeps, all together, in UTF-16 code units.
+    max_document_len_per_user: usize = 4 << 20, "UNITS", check range(1, 1 << 30);
     /// Time a Talker member whose connections all dropped stays idle before the room is
     /// told they left.
     talker_idle_grace: Duration = Duration::from_secs(30), "DURATION",
@@ -420,10 +428,14 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             max_watches_per_conn: self.max_watches_per_conn,
+            max_watches_per_user: self.max_watches_per_user,
+            max_watches_per_shard: self.max_watches_per_shard,
             max_channels_per_conn: self.max_channels_per_conn,
             room_idle_grace_ms: self.talker_idle_grace.as_millis() as u64,
             max_documents: self.max_documents,
             max_document_len: self.max_document_len,
+            max_documents_per_user: self.max_documents_per_user,
+            max_document_len_per_user: self.max_document_len_per_user,
         }
     }
 
