@@ -34,6 +34,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::engine::{Limits, presence::MAX_SHARDS};
+use crate::hooks::{HookSettings, WebhookSettings};
 
 /// The prefix of every setting's environment variable.
 pub const ENV_PREFIX: &str = "TURNTABLE_";
@@ -280,6 +281,14 @@ settings! {
     /// World connections one user may hold; opening one more closes the oldest with
     /// connection.replaced.
     world_max_connections_per_user: usize, "N", default "no limit", check range(1, 1 << 20);
+    /// Time a call to the application's backend (a hook) may take, unless the hook says otherwise.
+    hook_timeout: Duration = Duration::from_secs(1), "DURATION", check range(SHORTEST, LONGEST);
+    /// Hook calls one shard may have in flight; one more is refused at once.
+    hook_concurrency: usize = 256, "N", check range(1, 1 << 16);
+    /// URL the server POSTs signed batches of events to (channel occupied and vacated, members, users online); needs webhook_secret.
+    webhook_url: String, "URL", default "none", check http_url();
+    /// Key of the HMAC-SHA256 signature on each webhook batch (X-Turntable-Signature), at least 16 bytes.
+    webhook_secret: Redacted, "SECRET", default "none", check min_bytes(16);
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     log_level: String = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         "FILTER", default "info, or RUST_LOG", check log_filter();
@@ -424,6 +433,21 @@ impl Config {
         Some(auth.with_leeway(self.token_leeway))
     }
 
+    /// What every shard's hook client shares.
+    pub fn hook_settings(&self) -> HookSettings {
+        HookSettings {
+            timeout: self.hook_timeout,
+            concurrency: self.hook_concurrency,
+        }
+    }
+
+    /// Where webhooks go, if anywhere (`webhook_url`; the secret comes with it).
+    pub fn webhook_settings(&self) -> Option<WebhookSettings> {
+        let url = self.webhook_url.clone()?;
+        let secret = Box::from(&**self.webhook_secret.as_ref()?);
+        Some(WebhookSettings::new(url, secret, self.hook_timeout))
+    }
+
     /// The engine's per-connection and per-shard bounds.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -472,6 +496,13 @@ impl Config {
                     "must be shorter than socketcluster_ping_timeout, {}",
                     self.socketcluster_ping_timeout.show()
                 ),
+            ));
+        }
+        if let (Some(url), None) = (&self.webhook_url, &self.webhook_secret) {
+            return Err(invalid(
+                "webhook_url",
+                url.clone(),
+                "webhooks are signed: set webhook_secret too".to_owned(),
             ));
         }
         Ok(())
@@ -820,6 +851,19 @@ fn range<T: SettingType + PartialOrd>(min: T, max: T) -> impl Fn(&T) -> Result<(
             Ok(())
         } else {
             Err(format!("must be {} to {}", min.show(), max.show()))
+        }
+    }
+}
+
+/// Check: an `http://` or `https://` URL with a host.
+fn http_url() -> impl Fn(&String) -> Result<(), String> {
+    |url| {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+            _ => Err("must be an http:// or https:// URL".to_owned()),
         }
     }
 }
@@ -1232,6 +1276,33 @@ mod tests {
             shown.contains("# auth_secret is set (not shown)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn webhooks_need_an_http_url_and_a_secret() {
+        assert_eq!(Config::defaults().webhook_settings(), None);
+        let mut bad = Settings::default();
+        let err = bad.set("webhook_url", "backend:8000/events").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be an http:// or https:// URL"),
+            "{err}"
+        );
+        let unsigned = given(&[("webhook_url", "http://backend:8000/events")]).resolve();
+        let err = unsigned.unwrap_err().to_string();
+        assert!(err.contains("set webhook_secret too"), "{err}");
+        let config = given(&[
+            ("webhook_url", "http://backend:8000/events"),
+            ("webhook_secret", "a-webhook-secret"),
+            ("hook_timeout", "250ms"),
+        ])
+        .resolve()
+        .unwrap();
+        let webhooks = config.webhook_settings().unwrap();
+        assert_eq!(webhooks.url, "http://backend:8000/events");
+        assert_eq!(&*webhooks.secret, "a-webhook-secret");
+        assert_eq!(webhooks.timeout, Duration::from_millis(250));
+        assert!(!config.settings().to_toml().contains("a-webhook-secret"));
     }
 
     #[test]
