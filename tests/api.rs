@@ -692,3 +692,44 @@ fn game_requests_are_checked() {
         (405, Some("GET, POST"))
     );
 }
+
+#[test]
+fn two_content_lengths_are_refused_and_nothing_is_published() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let mut sc = sc_subscriber(addr, 1, "arena");
+    let publish = |n: u32| json!({"channel": "arena", "data": {"n": n}}).to_string();
+    let second = publish(2);
+    let smuggled = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{second}",
+        second.len()
+    );
+    for (framing, body) in common::ambiguous_framings(&publish(1), &smuggled) {
+        let answer = common::http(
+            addr,
+            &format!(
+                "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+                 Content-Type: application/json\r\n{framing}\r\n{body}"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing}: {answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+        assert!(answer.contains(r#""code":"api.malformed""#), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer: {answer}"
+        );
+    }
+    sc.expect_silence(std::time::Duration::from_millis(300));
+    // The same publish with one length does reach the subscriber.
+    assert_eq!(
+        post(addr, "/api/publish", json!({"channel": "arena", "data": 1})).status,
+        200
+    );
+    assert_eq!(
+        socketcluster::recv(&mut sc),
+        json!({"event":"#publish","data":{"channel":"arena","data":1}})
+    );
+}

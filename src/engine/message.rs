@@ -574,6 +574,8 @@ pub enum DocumentMsg {
     /// A connection opens a document.
     Open {
         document: Box<str>,
+        /// Who opens it: a new document counts against this user's quotas.
+        user: Box<str>,
         conn: ConnAddr,
         receipt: Receipt,
     },
