@@ -67,6 +67,8 @@ enum Command {
 enum Failure {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] turntable::runtime::StartError),
     #[error("{0}")]
     Server(std::io::Error),
     #[error("cannot handle signal {signal}: {source}")]
@@ -124,7 +126,7 @@ fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Fa
         );
     }
     let shards = config.shards;
-    let server = turntable::runtime::start(config).map_err(Failure::Server)?;
+    let server = turntable::runtime::start(config)?;
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, server.stop_flag())
             .map_err(|source| Failure::Signal { signal, source })?;
