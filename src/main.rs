@@ -1,7 +1,7 @@
 //! The `turntable` command line: `turntable serve` runs the server, `turntable token`
 //! prints a signed client token for development and scripts.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
 use tracing_subscriber::EnvFilter;
 use turntable::auth::{Auth, now_secs};
-use turntable::config::{self, ConfigError, Flags, Origin, SettingType, Settings};
+use turntable::config::{self, ConfigError, Flags, LogFormat, Origin, SettingType, Settings};
 
 /// turntable: a thread-per-core realtime server (presence, game rooms, chat, pub/sub)
 /// over WebSocket.
@@ -116,24 +116,87 @@ fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Fa
         value: format!("{:?}", config.log_level),
         reason: e.to_string(),
     })?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(filter, config.log_format);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        settings = %settings_line(&config.settings()),
+        "starting"
+    );
     if config.auth_secret.is_none() {
         tracing::warn!(
             "no auth_secret: insecure development mode, clients are trusted to say who they are"
         );
     }
     let shards = config.shards;
+    let grace = config.shutdown_grace;
     let server = turntable::runtime::start(config)?;
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, server.stop_flag())
             .map_err(|source| Failure::Signal { signal, source })?;
     }
+    log_first_signal(grace)?;
+    tracing::info!(addr = %server.local_addr(), shards, "listening");
     println!("listening on {} ({shards} shards)", server.local_addr());
     let _ = std::io::stdout().flush();
-    server.join().map_err(Failure::Server)
+    server.join().map_err(Failure::Server)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr in `format`: text lines, coloured only when stderr is a terminal, or
+/// one JSON object per line.
+fn init_logs(filter: EnvFilter, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
+/// Logs the first SIGTERM or SIGINT as the start of the shutdown (the stop flag
+/// registered beside it does the stopping).
+fn log_first_signal(grace: Duration) -> Result<(), Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
+        Failure::Signal {
+            signal: SIGTERM,
+            source,
+        }
+    })?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            tracing::info!(
+                signal = name,
+                grace = %humantime::format_duration(grace),
+                "shutting down: no new connections, closing the open ones"
+            );
+        }
+    });
+    Ok(())
+}
+
+/// The settings on one line, `name=value` separated by spaces, for the start log:
+/// what `--check` prints, secrets shown only as set, unset settings left out.
+fn settings_line(settings: &Settings) -> String {
+    let mut parts = Vec::new();
+    for line in settings.to_toml().lines() {
+        if let Some((name, value)) = line.split_once(" = ") {
+            parts.push(format!("{name}={value}"));
+        } else if let Some(name) = line
+            .strip_prefix("# ")
+            .and_then(|rest| rest.strip_suffix(" is set (not shown)"))
+        {
+            parts.push(format!("{name}=<redacted>"));
+        }
+    }
+    parts.join(" ")
 }
 
 fn token(

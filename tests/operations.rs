@@ -132,3 +132,98 @@ fn more_pinned_shards_than_cpus_names_the_fix() {
         "{stderr}"
     );
 }
+
+/// Starts the server with `args`, stderr piped, stops it with SIGTERM once it listens,
+/// and returns everything it wrote to stderr.
+fn stderr_of_a_run(args: &[&str]) -> String {
+    let (child, line) = spawn_binary(args);
+    assert!(line.starts_with("listening on"), "{line}");
+    // SAFETY: kill sends a signal to the child we started; no memory is involved.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+const KEY: &str = "an-api-key-of-some-length";
+const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes!";
+
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_and_say_start_settings_and_shutdown() {
+    let stderr = stderr_of_a_run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--api-key",
+        KEY,
+        "--auth-secret",
+        SECRET,
+    ]);
+    assert!(
+        !stderr.contains("\x1b["),
+        "ANSI codes in piped logs: {stderr:?}"
+    );
+    let start = stderr
+        .lines()
+        .find(|l| l.contains("INFO") && l.contains("starting"))
+        .unwrap_or_else(|| panic!("no start line: {stderr}"));
+    assert!(
+        start.contains("shards=2") || start.contains("shards="),
+        "{start}"
+    );
+    assert!(start.contains("listen=\"127.0.0.1:0\""), "{start}");
+    assert!(start.contains("api_key=<redacted>") && start.contains("auth_secret=<redacted>"));
+    assert!(
+        !stderr.contains(KEY) && !stderr.contains(SECRET),
+        "a secret in the logs"
+    );
+    let shutdown = stderr.find("shutting down").expect("a shutdown line");
+    let stopped = stderr.find("stopped").expect("a stopped line");
+    assert!(
+        shutdown < stopped && stderr.contains("signal=\"SIGTERM\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let stderr = stderr_of_a_run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--api-key",
+        KEY,
+    ]);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["fields"]["message"].as_str().unwrap_or_default())
+        .collect();
+    for expected in ["starting", "listening", "stopped"] {
+        assert!(
+            messages.contains(&expected),
+            "no {expected:?} in {messages:?}"
+        );
+    }
+    assert!(messages.iter().any(|m| m.starts_with("shutting down")));
+    let start = &lines[messages.iter().position(|m| *m == "starting").unwrap()];
+    assert_eq!(start["level"], "INFO");
+    let settings = start["fields"]["settings"].as_str().unwrap();
+    assert!(settings.contains("log_format=\"json\"") && settings.contains("api_key=<redacted>"));
+    assert!(!stderr.contains(KEY));
+}
+
+#[test]
+fn an_unknown_log_format_is_refused() {
+    let (code, _, stderr) = run_binary(&["serve", "--log-format", "xml"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("log_format") && stderr.contains("text or json"),
+        "{stderr}"
+    );
+}
