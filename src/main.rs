@@ -1,4 +1,5 @@
-//! The `turntable` command line: `turntable serve` runs the server, `turntable token`
+//! The `turntable` command line: `turntable serve` runs the server, `check-config`
+//! validates a settings file, `gen-config` writes one with every setting, `token`
 //! prints a signed client token for development and scripts.
 
 use std::io::{IsTerminal, Write};
@@ -38,6 +39,17 @@ enum Command {
         #[command(flatten)]
         flags: Flags,
     },
+    /// Check a config file: print the settings the server would run with from it (and the
+    /// TURNTABLE_* environment), as TOML with secrets left out; exit 0 if they are valid,
+    /// 2 with the first error if not.
+    CheckConfig {
+        /// The TOML file to check.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print every setting with its help and default as a commented TOML file, ready to
+    /// edit (uncomment a line to change that setting).
+    GenConfig,
     /// Print a token signed with the server secret (--auth-secret,
     /// TURNTABLE_AUTH_SECRET, or the config file's auth_secret).
     Token {
@@ -86,6 +98,8 @@ fn main() -> ExitCode {
         } => Settings::from_flags(&flags)
             .map_err(Failure::from)
             .and_then(|flags| serve(config, check, flags)),
+        Command::CheckConfig { file } => check_config(file),
+        Command::GenConfig => gen_config(),
         Command::Token {
             user,
             name,
@@ -104,8 +118,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings the server runs with: the defaults, then `file` (else the one
+/// TURNTABLE_CONFIG names), the environment and `flags`, checked.
+fn effective(file: Option<PathBuf>, flags: Settings) -> Result<config::Config, Failure> {
+    Ok(config::gather(file, |name| std::env::var_os(name), flags)?.resolve()?)
+}
+
 fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Failure> {
-    let config = config::gather(config, |name| std::env::var_os(name), flags)?.resolve()?;
+    let config = effective(config, flags)?;
     if check {
         print!("{}", config.settings().to_toml());
         return Ok(());
@@ -197,6 +217,71 @@ fn settings_line(settings: &Settings) -> String {
         }
     }
     parts.join(" ")
+}
+
+fn check_config(file: PathBuf) -> Result<(), Failure> {
+    let config = effective(Some(file), Settings::default())?;
+    print!("{}", config.settings().to_toml());
+    Ok(())
+}
+
+/// The width gen-config wraps its comments at.
+const COMMENT_WIDTH: usize = 88;
+
+fn gen_config() -> Result<(), Failure> {
+    let defaults = Settings::default().resolve()?.settings();
+    let toml = defaults.to_toml();
+    let assignments: std::collections::HashMap<&str, &str> = toml
+        .lines()
+        .filter_map(|line| Some((line.split_once(" = ")?.0, line)))
+        .collect();
+    let mut out = String::from(
+        "# turntable settings (turntable gen-config). Every setting is commented out at its\n\
+         # default: uncomment a line to change it. Check the file with\n\
+         # `turntable check-config FILE`; run with `turntable serve --config FILE`.\n\
+         # The environment (TURNTABLE_<KEY>) overrides this file, and flags override both.\n",
+    );
+    for spec in config::SETTINGS {
+        out.push('\n');
+        let about = format!(
+            "{}. Default: {}. Flag {}, environment {}.",
+            spec.help(),
+            spec.default_text(&defaults),
+            spec.flag(),
+            spec.env()
+        );
+        for line in wrap(&about, COMMENT_WIDTH - 2) {
+            out += &format!("# {line}\n");
+        }
+        match assignments.get(spec.name) {
+            Some(line) => out += &format!("# {line}\n"),
+            None => {
+                out += &format!(
+                    "# (no default: add `{} = ...` with a {} to set it)\n",
+                    spec.name, spec.value_name
+                )
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 fn token(

@@ -227,3 +227,83 @@ fn an_unknown_log_format_is_refused() {
         "{stderr}"
     );
 }
+
+/// A file in a fresh scratch directory of this test.
+fn scratch_file(test: &str, name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("turntable-ops-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn gen_config_lists_every_setting_and_uncommented_is_accepted_by_check_config() {
+    let (code, generated, stderr) = run_binary(&["gen-config"]);
+    assert_eq!(code, 0, "{stderr}");
+    for spec in turntable::config::SETTINGS {
+        assert!(
+            generated.contains(&format!("# {} = ", spec.name))
+                || generated.contains(&format!("`{} = ...`", spec.name)),
+            "{} missing from gen-config",
+            spec.name
+        );
+        assert!(generated.contains(&spec.env()), "{} has no help", spec.name);
+    }
+    let names: Vec<&str> = turntable::config::SETTINGS.iter().map(|s| s.name).collect();
+    let mut uncommented = 0;
+    let text: String = generated
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if names.iter().any(|n| rest.starts_with(&format!("{n} = "))) => {
+                uncommented += 1;
+                format!("{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    assert!(
+        uncommented >= names.len() - 3,
+        "only {uncommented} lines to uncomment"
+    );
+    let path = scratch_file("gen", "turntable.toml", &text);
+    let (code, checked, stderr) = run_binary(&["check-config", &path]);
+    assert_eq!(
+        code, 0,
+        "check-config refused gen-config's output: {stderr}\n{text}"
+    );
+    // Uncommented, the defaults are what the server would run with anyway.
+    let (_, defaults, _) = run_binary(&["serve", "--check"]);
+    assert_eq!(checked, defaults);
+}
+
+#[test]
+fn check_config_prints_the_effective_settings_without_secrets_or_exits_2() {
+    let good = scratch_file(
+        "check",
+        "good.toml",
+        &format!(
+            "shards = 1\nidle_timeout = \"30s\"\napi_key = \"{KEY}\"\nauth_secret = \"{SECRET}\"\n"
+        ),
+    );
+    let (code, out, stderr) = run_binary(&["check-config", &good]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        out.contains("shards = 1\n") && out.contains("idle_timeout = \"30s\"\n"),
+        "{out}"
+    );
+    assert!(out.contains("# api_key is set (not shown)"), "{out}");
+    assert!(
+        !out.contains(KEY) && !out.contains(SECRET),
+        "a secret printed: {out}"
+    );
+
+    let bad = scratch_file("check", "bad.toml", "shards = 1\nidle_timeout = 30\n");
+    let (code, out, stderr) = run_binary(&["check-config", &bad]);
+    assert_eq!(code, 2, "{out}");
+    assert!(stderr.contains("bad.toml:2: idle_timeout"), "{stderr}");
+
+    let (code, _, stderr) = run_binary(&["check-config", "/nonexistent/turntable.toml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/turntable.toml"), "{stderr}");
+}
