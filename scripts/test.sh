@@ -4,6 +4,7 @@
 # installed into .cache/node by scripts/setup-node.sh first: needs node >= 18 and npm,
 # and the network on first use), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
+# promtool is unpacked into .cache/promtool by scripts/setup-promtool.sh.
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
@@ -13,6 +14,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 python3 scripts/check-layers.py
 scripts/setup-node.sh
+# promtool checks /metrics in tests/operations.rs (from Debian's prometheus package).
+PROMTOOL="$(scripts/setup-promtool.sh)"
+export PROMTOOL
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then
   scripts/autobahn.sh

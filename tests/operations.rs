@@ -307,3 +307,132 @@ fn check_config_prints_the_effective_settings_without_secrets_or_exits_2() {
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/turntable.toml"), "{stderr}");
 }
+
+/// `GET path` with extra header lines; the response head and body.
+fn get_with(addr: &str, path: &str, headers: &str) -> (String, String) {
+    let response = common::http(
+        addr.parse().unwrap(),
+        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n"),
+    );
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    (head.to_owned(), body.to_owned())
+}
+
+/// The value of the one sample named `name` (no labels) in a classic exposition.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// The promtool to check with: $PROMTOOL (scripts/test.sh sets it), else the one
+/// scripts/setup-promtool.sh unpacks, else one on PATH.
+fn promtool() -> Option<std::path::PathBuf> {
+    let unpacked = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.cache/promtool/usr/bin/promtool"
+    );
+    std::env::var_os("PROMTOOL")
+        .map(Into::into)
+        .into_iter()
+        .chain([unpacked.into(), "promtool".into()])
+        .find(|path: &std::path::PathBuf| {
+            Command::new(path)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn metrics_pass_promtool_in_the_classic_format_with_process_and_build_figures() {
+    let (mut server, line) = spawn_binary(&["serve", "--listen", "127.0.0.1:0"]);
+    let addr = format!("127.0.0.1:{}", port_of(&line));
+    let (head, before) = get_with(&addr, "/metrics", "Accept: text/plain; version=0.0.4\r\n");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    // Every family has HELP and TYPE naming exactly the series it holds.
+    let mut described = std::collections::HashSet::new();
+    for line in before.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            described.insert(rest.split(' ').next().unwrap().to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            assert!(
+                described.contains(rest.split(' ').next().unwrap()),
+                "{line}"
+            );
+        } else {
+            assert!(!line.starts_with('#'), "{line}");
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(described.contains(name), "{name} has no HELP");
+        }
+    }
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(described.contains(name), "no {name}");
+    }
+    assert!(sample(&before, "process_resident_memory_bytes") > 1e6);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(before.contains(&format!(
+        "turntable_build_info{{version=\"{version}\"}} 1\n"
+    )));
+
+    // Each client is an open file descriptor.
+    let clients: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    common::eventually(|| {
+        let (_, now) = get_with(&addr, "/metrics", "");
+        sample(&now, "process_open_fds") >= sample(&before, "process_open_fds") + 20.0
+    });
+    drop(clients);
+
+    match promtool() {
+        Some(promtool) => {
+            let mut check = Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut check.stdin.take().unwrap(), before.as_bytes()).unwrap();
+            let out = check.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "promtool check metrics: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => eprintln!(
+            "SKIPPED: promtool check metrics (no promtool: run scripts/setup-promtool.sh)"
+        ),
+    }
+
+    let (head, body) = get_with(
+        &addr,
+        "/metrics",
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n",
+    );
+    assert!(
+        head.contains("application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n") && body.contains("# TYPE process_cpu_seconds counter"));
+
+    let (head, body) = get_with(&addr, "/readyz", "");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, r#"{"status":"ready"}"#);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

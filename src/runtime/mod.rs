@@ -246,6 +246,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         }
     }
     drop(reservation);
+    figures.set_ready();
     Ok(server)
 }
 
