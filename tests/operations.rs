@@ -436,3 +436,34 @@ fn metrics_pass_promtool_in_the_classic_format_with_process_and_build_figures() 
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn readyz_says_stopping_once_a_shutdown_began() {
+    use std::io::{Read, Write};
+    let (server, line) = spawn_binary(&["serve", "--listen", "127.0.0.1:0", "--shards", "1"]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", port_of(&line)).parse().unwrap();
+    // A WebSocket client that does not answer the server's close holds the drain open
+    // for shutdown_grace.
+    let _client = common::Client::connect(addr, "/turntable");
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let mut ask = || {
+        http.write_all(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = http.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = ask();
+    assert!(ready.starts_with("HTTP/1.1 200") && ready.ends_with(r#"{"status":"ready"}"#));
+    // SAFETY: kill sends a signal to the child we started; no memory is involved.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stopping = ask();
+    assert!(
+        stopping.starts_with("HTTP/1.1 503") && stopping.ends_with(r#"{"status":"stopping"}"#),
+        "{stopping}"
+    );
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success());
+}
