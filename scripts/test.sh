@@ -4,7 +4,8 @@
 # installed into .cache/node by scripts/setup-node.sh first: needs node >= 18 and npm,
 # and the network on first use), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
-# promtool is unpacked into .cache/promtool by scripts/setup-promtool.sh.
+# promtool and nginx are unpacked from Debian's packages into .cache/ by
+# scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use).
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
@@ -16,7 +17,9 @@ python3 scripts/check-layers.py
 scripts/setup-node.sh
 # promtool checks /metrics in tests/operations.rs (from Debian's prometheus package).
 PROMTOOL="$(scripts/setup-promtool.sh)"
-export PROMTOOL
+# nginx serves a wss:// client through deploy/nginx.conf in tests/deploy.rs.
+NGINX="$(scripts/setup-nginx.sh)"
+export PROMTOOL NGINX
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then
   scripts/autobahn.sh
