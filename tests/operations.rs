@@ -467,3 +467,60 @@ fn readyz_says_stopping_once_a_shutdown_began() {
     let out = server.wait_with_output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn io_uring_refused_by_seccomp_names_the_cause_and_the_fix() {
+    use std::os::unix::process::CommandExt;
+    let mut command = binary(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    // What Docker's default seccomp profile does to io_uring: io_uring_setup fails
+    // with EPERM (and everything else is allowed here).
+    let install_filter = || {
+        // SAFETY: between fork and exec, only building a filter on the stack and two
+        // prctl calls, which are async-signal-safe.
+        unsafe {
+            let stmt = |code: u32, k: u32| libc::BPF_STMT(code as u16, k);
+            let filter = [
+                // seccomp_data.nr is the first word.
+                stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+                libc::BPF_JUMP(
+                    (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    libc::SYS_io_uring_setup as u32,
+                    0,
+                    1,
+                ),
+                stmt(
+                    libc::BPF_RET | libc::BPF_K,
+                    libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                ),
+                stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+            ];
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure does only what is allowed between fork and exec (above).
+    unsafe { command.pre_exec(install_filter) };
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("cannot set up io_uring"), "{stderr}");
+    assert!(last.contains("os error 1"), "the errno is named: {stderr}");
+    assert!(
+        last.contains("seccomp=deploy/seccomp.json") && last.contains("io_uring_disabled"),
+        "{stderr}"
+    );
+}

@@ -147,8 +147,8 @@ fn join_all(executors: Vec<ExecutorJoinHandle<io::Result<()>>>) -> io::Result<()
 
 /// Starts every shard and returns once all of them accept connections.
 ///
-/// On failure the shards that did start are left to the process's exit (a shard
-/// waiting for a failed peer in the mesh would never finish draining).
+/// On failure the shards that did start are told to stop but not waited for (a shard
+/// waiting for a failed peer in the mesh would never finish).
 pub fn start(config: Config) -> Result<Server, StartError> {
     let config = Arc::new(config);
     // Port 0 would give each shard its own port: reserve one first (bound, not
@@ -223,7 +223,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     while ready < config.shards {
         if let Ok(shard) = unstarted_rx.try_recv() {
             let handle = server.executors.remove(shard);
-            std::mem::forget(server);
+            abandon(server);
             let cause = match handle.join() {
                 Ok(Ok(())) => "it stopped at once".to_owned(),
                 Ok(Err(e)) => e.to_string(),
@@ -233,13 +233,13 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         }
         let wait = deadline.saturating_duration_since(std::time::Instant::now());
         if wait.is_zero() {
-            std::mem::forget(server);
+            abandon(server);
             return Err(StartError::Timeout);
         }
         match ready_rx.recv_timeout(wait.min(Duration::from_millis(50))) {
             Ok(Ok(())) => ready += 1,
             Ok(Err(cause)) => {
-                std::mem::forget(server);
+                abandon(server);
                 return Err(StartError::Reported(cause));
             }
             Err(_) => {}
@@ -248,6 +248,13 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     drop(reservation);
     figures.set_ready();
     Ok(server)
+}
+
+/// Gives up on a server that did not start: its shards are told to stop, but not
+/// waited for (a shard waiting for a failed peer in the mesh would never finish).
+fn abandon(server: Server) {
+    server.stop();
+    std::mem::forget(server);
 }
 
 /// Reports a shard whose executor was dropped before it ran the shard: glommio could
