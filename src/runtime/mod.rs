@@ -309,7 +309,13 @@ fn preflight(config: &Config) -> Result<(), StartError> {
              (ulimit -l, LimitMEMLOCK=)"
         );
     }
-    probe_io_uring().map_err(|source| StartError::IoUringUnavailable { source })
+    // On a thread of its own: the kernel tears a ring down with work queued to the
+    // thread that made it, which would interrupt the caller's next blocking socket
+    // call that has a timeout (EINTR), as the tests' clients found.
+    std::thread::spawn(probe_io_uring)
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the io_uring probe panicked")))
+        .map_err(|source| StartError::IoUringUnavailable { source })
 }
 
 /// The soft RLIMIT_MEMLOCK in bytes (`u64::MAX` when unlimited).
