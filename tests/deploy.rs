@@ -112,13 +112,14 @@ fn the_seccomp_profile_allows_io_uring_and_the_image_runs_as_non_root() {
 }
 
 /// A program to test with: `$VAR`, else `unpacked` (under the repository), else `name`
-/// on PATH; `None` when none of them runs.
-fn tool(var: &str, unpacked: &str, name: &str, probe: &str) -> Option<std::path::PathBuf> {
-    let unpacked = Path::new(env!("CARGO_MANIFEST_DIR")).join(unpacked);
+/// on PATH; `None` when none of them runs with `probe`.
+fn tool(var: &str, unpacked: Option<&str>, name: &str, probe: &str) -> Option<std::path::PathBuf> {
+    let unpacked = unpacked.map(|path| Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
     std::env::var_os(var)
         .map(Into::into)
         .into_iter()
-        .chain([unpacked, name.into()])
+        .chain(unpacked)
+        .chain([name.into()])
         .find(|path| {
             Command::new(path)
                 .arg(probe)
@@ -137,11 +138,11 @@ fn free_port() -> u16 {
 
 #[test]
 fn the_nginx_example_serves_a_wss_client() {
-    let Some(nginx) = tool("NGINX", ".cache/nginx/usr/sbin/nginx", "nginx", "-v") else {
+    let Some(nginx) = tool("NGINX", Some(".cache/nginx/usr/sbin/nginx"), "nginx", "-v") else {
         eprintln!("SKIPPED: the nginx example (no nginx: run scripts/setup-nginx.sh)");
         return;
     };
-    let Some(openssl) = tool("OPENSSL", "-", "openssl", "version") else {
+    let Some(openssl) = tool("OPENSSL", None, "openssl", "version") else {
         eprintln!("SKIPPED: the nginx example (no openssl to make a certificate)");
         return;
     };
