@@ -298,6 +298,9 @@ settings! {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     log_level: String = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         "FILTER", default "info, or RUST_LOG", check log_filter();
+    /// Log format on stderr: text (coloured only when stderr is a terminal) or json (one
+    /// JSON object per line).
+    log_format: LogFormat = LogFormat::Text, "FORMAT";
 }
 
 /// The machine's cores, as the defaults of `shards` and `pin` count them.
@@ -909,6 +912,36 @@ fn log_filter() -> impl Fn(&String) -> Result<(), String> {
         EnvFilter::try_new(filter)
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// How the server writes its logs to stderr (the `log_format` setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, with ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`.
+    Json,
+}
+
+impl SettingType for LogFormat {
+    const EXPECTED: &'static str = "\"text\" or \"json\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+        .to_owned()
+    }
+    fn to_toml(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.show()))
     }
 }
 

@@ -428,9 +428,19 @@ fn stats_and_metrics_count_the_traffic() {
     assert_eq!(stats["shards"].as_array().unwrap().len(), 2);
     assert!(stats["channels"].as_u64() >= Some(1), "{stats}");
 
-    let metrics = common::get(addr, "/metrics");
-    assert_eq!(metrics.0, 200);
-    let samples = parse_openmetrics(&metrics.1);
+    // A Prometheus server prefers OpenMetrics; a bare GET gets the classic format.
+    let metrics = common::http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n",
+    );
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let (head, body) = metrics.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains("application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    let samples = parse_openmetrics(body);
     let sum = |name: &str| -> f64 {
         samples
             .iter()

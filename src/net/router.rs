@@ -4,6 +4,7 @@
 //!
 //! This is the one router: a new dialect or endpoint is one more arm in [`route`].
 
+use super::exposition::Format;
 use super::http::{
     self, ApiRequest, Decision, MAX_API_BODY, MAX_HEAD_BYTES, Parsed, Route, Routes, api_error,
     has_body, header, keep_alive, reject, response,
@@ -48,7 +49,8 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
         "/socketcluster/" | "/socketcluster" => dialect(DialectKind::SocketCluster),
         "/echo" if routes.echo => dialect(DialectKind::Echo),
         "/healthz" => Some(Route::Healthz),
-        "/metrics" => Some(Route::Metrics),
+        "/readyz" => Some(Route::Readyz),
+        "/metrics" => Some(Route::Metrics(Format::Classic)),
         _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
         _ => {
             let id = path.strip_prefix("/ws/world/")?;
@@ -88,6 +90,10 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
+    let route = match route {
+        Route::Metrics(_) => Route::Metrics(Format::asked(header(request, "accept"))),
+        other => other,
+    };
     let Route::Dialect(opening) = route else {
         let keep_alive = !has_body(request) && keep_alive(request);
         return Decision::Http { route, keep_alive };
