@@ -102,8 +102,9 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
 }
 
 /// Why the body's length is ambiguous, if it is (RFC 9112 §6.3): more than one
-/// `Content-Length` field, even with one value, or one listing several values, or a
-/// `Content-Length` beside a `Transfer-Encoding`. Such a request is refused with 400
+/// `Content-Length` field, even with one value, or one listing several values, a
+/// `Content-Length` beside a `Transfer-Encoding`, or more than one `Transfer-Encoding`
+/// field (their codings would add up to a list this server does not take). Such a request is refused with 400
 /// and the connection closed, whatever its route: two parsers reading it two ways is
 /// how requests are smuggled.
 fn ambiguous_framing(request: &httparse::Request<'_, '_>) -> Option<&'static str> {
@@ -118,8 +119,12 @@ fn ambiguous_framing(request: &httparse::Request<'_, '_>) -> Option<&'static str
     if lengths > 1 || header(request, "content-length").is_some_and(|v| v.contains(',')) {
         return Some("more than one Content-Length");
     }
-    if lengths == 1 && count("transfer-encoding") > 0 {
+    let codings = count("transfer-encoding");
+    if lengths == 1 && codings > 0 {
         return Some("both Content-Length and Transfer-Encoding");
+    }
+    if codings > 1 {
+        return Some("more than one Transfer-Encoding");
     }
     None
 }
@@ -282,6 +287,7 @@ mod tests {
                 "Content-Length: 2, 2\r\n",
                 "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
                 "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n",
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
             ] {
                 let answer =
                     status_of(&format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n"));
