@@ -189,7 +189,11 @@ impl Engine {
                 };
                 // The creator's other documents leave this one what remains of the quota.
                 let before = doc.len_utf16();
-                let others = self.document_quotas.of_creator(&document).len - before;
+                let others = self
+                    .document_quotas
+                    .of_creator(&document)
+                    .len
+                    .saturating_sub(before);
                 let room = self.limits.max_document_len_per_user.saturating_sub(others);
                 let (revision, delta) = match doc.submit_within(base, delta, room) {
                     Ok(accepted) => accepted,
