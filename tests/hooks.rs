@@ -403,3 +403,50 @@ fn a_full_queue_drops_events_without_waiting() {
     assert!(accepted <= 7, "{accepted} accepted into a queue of 5");
     assert_eq!(webhooks.counts().dropped, 50 - accepted as u64);
 }
+
+/// What a hook call costs from one shard against the backend above on this machine:
+/// p50/p99 of one call at a time, then calls per second with 32 in flight. Run with
+/// `cargo test --release --test hooks -- --ignored --nocapture bench`.
+#[test]
+#[ignore = "a benchmark: run it with --ignored --nocapture"]
+fn bench_hook_calls() {
+    let backend = Backend::start(|_, _| (200, r#"{"result":{}}"#.to_owned(), Duration::ZERO));
+    let url = backend.url("/publish");
+    let hooks = hooks(64);
+    let (mut latencies, calls, elapsed) = on_shard(async move || {
+        let client = hooks.client();
+        let body = json!({"channel": "arena", "user": "1:42", "data": {"n": 1}});
+        let mut latencies = Vec::new();
+        for _ in 0..5000 {
+            let start = Instant::now();
+            client.call(&url, &body, SECOND).await.unwrap();
+            latencies.push(start.elapsed());
+        }
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (client, url, body, calls) =
+                    (client.clone(), url.clone(), body.clone(), calls.clone());
+                glommio::spawn_local(async move {
+                    while start.elapsed() < Duration::from_secs(2) {
+                        client.call(&url, &body, SECOND).await.unwrap();
+                        calls.set(calls.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        (latencies, calls.get(), start.elapsed())
+    });
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "hook call, one at a time: p50 {:?}, p99 {:?}; 32 in flight: {:.0} calls/s",
+        at(0.50),
+        at(0.99),
+        calls as f64 / elapsed.as_secs_f64()
+    );
+}
