@@ -79,6 +79,7 @@ fn talker(c: &mut Criterion) {
 
 fn world(c: &mut Criterion) {
     let cx = world::Context {
+        backend_calls: false,
         auth: None,
         max_connections_per_user: None,
         fault_injection: false,
@@ -140,6 +141,7 @@ fn world(c: &mut Criterion) {
 
 fn socketcluster(c: &mut Criterion) {
     let cx = socketcluster::Context {
+        backend_calls: false,
         auth: None,
         ping_timeout_ms: 20_000,
     };

@@ -291,6 +291,9 @@ settings! {
     hook_timeout: Duration = Duration::from_secs(1), "DURATION", check range(SHORTEST, LONGEST);
     /// Hook calls one shard may have in flight; one more is refused at once.
     hook_concurrency: usize = 256, "N", check range(1, 1 << 16);
+    /// Backend URL that calls the server has no handler for go to (SocketCluster custom
+    /// events, World actions turntable does not define); its answer is the reply.
+    rpc_hook: String, "URL", default "none", check http_url();
     /// URL the server POSTs signed batches of events to (channel occupied and vacated, members, users online); needs webhook_secret.
     webhook_url: String, "URL", default "none", check http_url();
     /// Key of the HMAC-SHA256 signature on each webhook batch (X-Turntable-Signature), at least 16 bytes.
@@ -448,6 +451,16 @@ impl Config {
             timeout: self.hook_timeout,
             concurrency: self.hook_concurrency,
         }
+    }
+
+    /// Whether any hook calls the backend (an `rpc_hook`, or a namespace's
+    /// `subscribe_hook` or `publish_hook`): only then is the hook client started.
+    pub fn calls_backend(&self) -> bool {
+        self.rpc_hook.is_some()
+            || self
+                .namespaces
+                .iter()
+                .any(|(_, p)| p.subscribe_hook.is_some() || p.publish_hook.is_some())
     }
 
     /// Where webhooks go, if anywhere (`webhook_url`; the secret comes with it).

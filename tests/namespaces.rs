@@ -263,9 +263,13 @@ fn every_toml_example_in_the_readme_and_docs_is_accepted() {
             let example = block.split("```").next().unwrap();
             let path = dir.join(format!("example-{checked}.toml"));
             std::fs::write(&path, example).unwrap();
-            let (code, _, stderr) =
-                common::run_binary(&["check-config", path.to_str().unwrap()]);
-            assert_eq!(code, 0, "{} example {i}: {stderr}\n{example}", file.display());
+            let (code, _, stderr) = common::run_binary(&["check-config", path.to_str().unwrap()]);
+            assert_eq!(
+                code,
+                0,
+                "{} example {i}: {stderr}\n{example}",
+                file.display()
+            );
             checked += 1;
         }
     }

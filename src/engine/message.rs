@@ -263,6 +263,15 @@ pub enum Event {
     },
     /// A command was refused.
     Error { code: ErrorCode, receipt: Receipt },
+    /// The application's backend refused a command (a hook's answer), in its words.
+    Refused {
+        code: Box<str>,
+        message: Box<str>,
+        receipt: Receipt,
+    },
+    /// The application's backend answered a call a dialect made to it (an RPC), with
+    /// this JSON.
+    Answered { data: Box<str>, receipt: Receipt },
     /// The user opened more connections than allowed and this, the oldest, must go.
     /// The network layer closes a connection after queueing this event.
     Replaced,

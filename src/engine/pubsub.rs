@@ -125,7 +125,7 @@ impl Engine {
         match cmd {
             ChannelCommand::Subscribe { channel, receipt } => {
                 match self.limits.namespaces.policy_of(channel).receive {
-                    Readers::Anyone => Ok(()),
+                    Readers::Anyone | Readers::Backend => Ok(()),
                     Readers::Authenticated if identified => Ok(()),
                     Readers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
                     Readers::Members => refuse(ErrorCode::Forbidden, receipt),
@@ -134,7 +134,7 @@ impl Engine {
             ChannelCommand::Publish { channel, mode, .. } => {
                 let receipt = &mode.receipt;
                 match self.limits.namespaces.policy_of(channel).publish {
-                    Writers::Anyone => Ok(()),
+                    Writers::Anyone | Writers::Backend => Ok(()),
                     Writers::Authenticated if identified => Ok(()),
                     Writers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
                     Writers::Subscribers if tie(channel).is_some() => Ok(()),

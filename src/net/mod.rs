@@ -6,6 +6,7 @@ pub mod api;
 pub mod conn;
 pub mod conns;
 pub mod exposition;
+pub mod hook_gate;
 pub mod http;
 pub mod inbound;
 pub mod metrics;

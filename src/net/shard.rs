@@ -5,6 +5,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::io;
+use std::rc::Weak;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use glommio::net::TcpStream;
 
 use super::conns::ConnTable;
+use super::hook_gate::HookGate;
 use super::http::Routes;
 use super::metrics::{NodeFigures, Tally, publish};
 use super::outbox::{MeshOut, ShardOutbox};
@@ -84,6 +86,10 @@ pub struct Shard {
     /// See [`HandOver`].
     pub handover: OnceCell<HandOver>,
     pub stop: Arc<AtomicBool>,
+    /// The backend hooks and what waits for them.
+    pub hooks: HookGate,
+    /// This shard, for the tasks it starts (a hook's answer); set once it is built.
+    pub this: OnceCell<Weak<Shard>>,
 }
 
 impl Shard {

@@ -20,6 +20,14 @@ pub enum Action {
     SendBinary(Vec<u8>),
     /// Close the connection.
     Close(CloseReason),
+    /// Ask the application's backend (`rpc_hook`) and send its answer back as
+    /// [`Event::Answered`] (or its refusal as [`Event::Refused`]); a dialect sends it
+    /// only when [`Settings::rpc_hook`] is set.
+    Rpc {
+        method: Box<str>,
+        data: Box<str>,
+        receipt: crate::engine::Receipt,
+    },
 }
 
 impl Action {
@@ -65,6 +73,9 @@ pub struct Settings {
     pub worlds: Vec<Box<str>>,
     /// Tests may reach `test.fail`, a World handler that panics.
     pub fault_injection: bool,
+    /// Where calls the server has no handler for go (SocketCluster's custom events,
+    /// World's unknown actions); `None`: they are refused as before.
+    pub rpc_hook: Option<Box<str>>,
 }
 
 /// What a dialect sees of the connection a message came on: the engine's record of it

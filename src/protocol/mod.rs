@@ -177,6 +177,7 @@ mod tests {
             world_max_connections_per_user: None,
             worlds: vec![Box::from("w")],
             fault_injection: false,
+            rpc_hook: None,
         }
     }
 

@@ -221,6 +221,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.push(b'}');
         }
         Event::Error { code, .. } => encode_error(refusal_message(*code), out),
+        Event::Refused { message, .. } => encode_error(message, out),
         Event::Reload => out.extend_from_slice(br#"{"type":"reload"}"#),
         Event::Disconnected => encode_error("disconnected by the server", out),
         _ => return false,

@@ -371,6 +371,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(b"}}");
         }
         Event::Error { code, .. } => encode_error(errors::code(*code), errors::message(*code), out),
+        Event::Refused { code, message, .. } => encode_error(code, message, out),
         Event::RoomConnected { .. }
         | Event::RoomUsers { .. }
         | Event::RoomPresence { .. }
@@ -379,6 +380,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         | Event::Subscribed { .. }
         | Event::Unsubscribed { .. }
         | Event::Published { .. }
+        | Event::Answered { .. }
         | Event::Replaced
         | Event::Members { .. }
         | Event::Disconnected

@@ -42,6 +42,8 @@ pub struct Context<'a> {
     pub max_connections_per_user: Option<usize>,
     /// Tests may reach `test.fail`, a handler that panics.
     pub fault_injection: bool,
+    /// Actions turntable does not define go to the application's backend.
+    pub backend_calls: bool,
 }
 
 /// One World connection's protocol state.
@@ -141,6 +143,16 @@ impl Session {
                 | "ot.close"
                 | "test.fail"
         );
+        if !known && cx.backend_calls && id.is_some() {
+            // An action turntable does not define is the backend's; its answer comes
+            // back as this request's success.
+            act(Action::Rpc {
+                method: Box::from(action),
+                data: payload.encode().into_boxed_str(),
+                receipt: id,
+            });
+            return Ok(());
+        }
         if !known {
             return Err(Refusal {
                 code: "protocol.unknown_action",
@@ -429,6 +441,22 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_error(out, receipt.as_deref(), code, Some(message));
             return true;
         }
+        Event::Refused {
+            code,
+            message,
+            receipt,
+        } => {
+            write_error(out, receipt.as_deref(), code, Some(message));
+            return true;
+        }
+        Event::Answered { data, receipt } => {
+            out.extend_from_slice(br#"["success","#);
+            out.extend_from_slice(receipt.as_deref().unwrap_or("null").as_bytes());
+            out.push(b',');
+            out.extend_from_slice(data.as_bytes());
+            out.push(b']');
+            return true;
+        }
         Event::Replaced => {
             write_error(out, None, "connection.replaced", None);
             return true;
@@ -524,6 +552,7 @@ impl Dialect for World {
                     auth: cx.auth,
                     max_connections_per_user: cx.settings.world_max_connections_per_user,
                     fault_injection: cx.settings.fault_injection,
+                    backend_calls: cx.settings.rpc_hook.is_some(),
                 };
                 session.on_text(text, &cx, &mut |action| out.push(action));
             }
@@ -565,6 +594,7 @@ mod tests {
         auth: None,
         max_connections_per_user: Some(2),
         fault_injection: false,
+        backend_calls: false,
     };
 
     fn authenticated() -> Session {
@@ -584,6 +614,7 @@ mod tests {
             auth: Some(&auth),
             max_connections_per_user: None,
             fault_injection: false,
+            backend_calls: false,
         };
         let token = auth.issue("7", Some("Ada"), now_secs() + 60, Map::new());
         let mut s = Session::new("w1".into());

@@ -18,6 +18,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::net::metrics::NodeFigures;
 use shard::ShardSetup;
 
@@ -48,6 +49,9 @@ pub enum StartError {
     /// privileged port).
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: io::Error },
+    /// The thread that calls the application's backend could not start.
+    #[error("cannot start the backend hook thread: {0}")]
+    Hooks(io::Error),
     /// Pinning asked for more cores than the process may run on.
     #[error(
         "{shards} shards to pin but only {cores} usable CPUs: lower --shards to {cores} \
@@ -171,6 +175,10 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         });
     }
     preflight(&config)?;
+    let hooks = match config.calls_backend() {
+        true => Some(Hooks::start(config.hook_settings()).map_err(StartError::Hooks)?),
+        false => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(NodeFigures::new(config.shards));
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
@@ -197,6 +205,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             figures: figures.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),
+            hooks: hooks.clone(),
         };
         let unstarted = Unstarted {
             shard: id,

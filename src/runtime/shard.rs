@@ -2,7 +2,7 @@
 //! the shard's writer, the clock, the keepalive sweep and beats, and the drain at
 //! shutdown — around the state they share (`net::shard::Shard`).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -21,8 +21,10 @@ use super::mesh::{self, Batch};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{Engine, ShardId};
+use crate::hooks::Hooks;
 use crate::net::conn;
 use crate::net::conns::{ConnTable, Framing};
+use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
 use crate::net::outbox::{MeshOut, frame, text_frame};
@@ -42,6 +44,8 @@ pub struct ShardSetup {
     pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
     pub ready: std::sync::mpsc::Sender<Result<(), String>>,
+    /// The backend hook thread, when a hook is configured.
+    pub hooks: Option<Hooks>,
 }
 
 /// Binds, joins the mesh, reports ready, serves until stopped, then drains.
@@ -75,7 +79,15 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         handover: Default::default(),
         sockjs_sessions: RefCell::default(),
         stop: setup.stop,
+        hooks: HookGate::new(
+            setup.hooks.as_ref().map(Hooks::client),
+            config.hook_timeout,
+            Arc::new(config.namespaces.clone()),
+            config.rpc_hook.as_deref().map(Box::from),
+        ),
+        this: OnceCell::new(),
     });
+    let _ = shard.this.set(Rc::downgrade(&shard));
     if shards > 1 {
         let (senders, mut receivers) = setup
             .mesh
@@ -286,6 +298,7 @@ fn dialect_settings(config: &Config) -> protocol::Settings {
         world_max_connections_per_user: config.world_max_connections_per_user,
         worlds: config.worlds.clone(),
         fault_injection: config.fault_injection,
+        rpc_hook: config.rpc_hook.as_deref().map(Box::from),
     }
 }
 

@@ -1,0 +1,193 @@
+//! Backend hooks over the wire on a 2-shard server with a small backend written in the
+//! tests: a namespace's subscribe hook allows or refuses joins and subscriptions with
+//! the backend's code, its publish hook refuses or rewrites publications (the seed's
+//! inline cheat check), SocketCluster custom events and World's unknown actions are the
+//! backend's RPCs, and a backend that is down or slow refuses (fail closed) without
+//! stalling the shard or the connection's later messages.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::backend::Backend;
+use common::socketcluster::{handshaken_on, recv as sc_recv, subscribe};
+use common::{Client, server_with};
+use serde_json::{Value, json};
+use turntable::config::SettingType;
+use turntable::engine::namespace::Namespaces;
+use turntable::runtime::Server;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+/// A backend that refuses channels named `*:secret*`, rewrites publications whose data
+/// has `"cheat": true`, answers RPC `echo` with its data and `add` with a sum, and
+/// refuses the rest.
+fn backend() -> Backend {
+    Backend::start(|request, _| {
+        let body: Value = request.json();
+        let answer = match body["hook"].as_str() {
+            Some("subscribe") if body["channel"].as_str().unwrap().contains("secret") => {
+                json!({"error": {"code": "app.forbidden", "message": "not for you"}})
+            }
+            Some("subscribe") => json!({}),
+            Some("publish") if body["data"]["cheat"] == true => {
+                json!({"data": {"cheat": false, "flagged": body["user"]}})
+            }
+            Some("publish") if body["data"]["spam"] == true => {
+                json!({"error": {"code": "app.spam", "message": "no spam"}})
+            }
+            Some("publish") => json!({}),
+            Some("rpc") if body["method"] == "echo" => json!({"data": body["data"]}),
+            Some("rpc") if body["method"] == "slow" => {
+                return (200, "{}".into(), Duration::from_secs(3));
+            }
+            Some("rpc") => json!({"error": {"code": "app.no_method", "message": "no such method"}}),
+            _ => json!({"error": {"code": "app.bad", "message": "?"}}),
+        };
+        (200, answer.to_string(), Duration::ZERO)
+    })
+}
+
+fn hooked_server(backend: &Backend) -> Server {
+    let tables = format!(
+        r#"default = {{ subscribe_hook = "{sub}", publish_hook = "{publish}" }}
+           turntable = {{ subscribe_hook = "{sub}", publish_hook = "{publish}" }}"#,
+        sub = backend.url("/subscribe"),
+        publish = backend.url("/publish"),
+    );
+    let namespaces = Namespaces::parse(&tables).unwrap();
+    let rpc = backend.url("/rpc");
+    server_with(move |c| {
+        c.namespaces = namespaces;
+        c.rpc_hook = Some(rpc);
+        c.hook_timeout = Duration::from_millis(500);
+    })
+}
+
+fn player(addr: SocketAddr, shard: usize, user: &str) -> Client {
+    let mut c = Client::connect_on_shard(addr, "/turntable", shard);
+    c.recv();
+    c.send(json!({"command":"idme","data":user}));
+    assert_eq!(c.recv()["command"], "identified");
+    c
+}
+
+#[test]
+fn the_subscribe_hook_allows_and_refuses_with_the_backend_s_code() {
+    let backend = backend();
+    let server = hooked_server(&backend);
+    let addr = server.local_addr();
+    let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+    subscribe(&mut sc, "news", 2);
+    sc.send(json!({"event":"#subscribe","data":{"channel":"secret-plans"},"cid":3}));
+    assert_eq!(
+        sc_recv(&mut sc),
+        json!({"rid":3,"error":{"name":"app.forbidden","message":"not for you"}})
+    );
+    let mut p = player(addr, 1, "1:1");
+    p.send(json!({"command":"joingame","data":{"channel":"secret-room","self":"1:1"}}));
+    assert_eq!(
+        p.recv(),
+        json!({"command":"error","data":{"code":"app.forbidden","message":"not for you"}})
+    );
+    p.send(json!({"command":"joingame","data":{"channel":"open-room","self":"1:1"}}));
+    assert_eq!(p.recv()["command"], "joined");
+    let asked: Vec<Value> = backend
+        .requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["hook"] == "subscribe")
+        .collect();
+    assert!(
+        asked.contains(&json!({"hook":"subscribe","channel":"turntable:open-room",
+            "namespace":"turntable","user":"1:1","dialect":"turntable","join":true})),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn the_publish_hook_refuses_or_rewrites_what_members_receive() {
+    let backend = backend();
+    let server = hooked_server(&backend);
+    let addr = server.local_addr();
+    let (mut reader, _) = handshaken_on(addr, 1, json!({}));
+    subscribe(&mut reader, "arena", 2);
+    let (mut writer, _) = handshaken_on(addr, 0, json!({}));
+    writer
+        .send(json!({"event":"#publish","data":{"channel":"arena","data":{"spam":true}},"cid":4}));
+    assert_eq!(
+        sc_recv(&mut writer),
+        json!({"rid":4,"error":{"name":"app.spam","message":"no spam"}})
+    );
+    writer
+        .send(json!({"event":"#publish","data":{"channel":"arena","data":{"cheat":true}},"cid":5}));
+    assert_eq!(sc_recv(&mut writer), json!({"rid":5}));
+    assert_eq!(
+        sc_recv(&mut reader),
+        json!({"event":"#publish","data":{"channel":"arena","data":{"cheat":false,"flagged":null}}}),
+        "the backend's data replaced the client's"
+    );
+    // Messages behind a hook keep their order: three publications, one answer each.
+    for i in 0..3 {
+        writer.send(
+            json!({"event":"#publish","data":{"channel":"arena","data":{"n":i}},"cid":10 + i}),
+        );
+    }
+    for i in 0..3 {
+        assert_eq!(sc_recv(&mut writer), json!({"rid": 10 + i}));
+        assert_eq!(sc_recv(&mut reader)["data"]["data"]["n"], i);
+    }
+}
+
+#[test]
+fn custom_events_and_unknown_world_actions_are_the_backend_s_rpcs() {
+    let backend = backend();
+    let server = hooked_server(&backend);
+    let addr = server.local_addr();
+    let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+    sc.send(json!({"event":"echo","data":{"x":[1,2]},"cid":7}));
+    assert_eq!(sc_recv(&mut sc), json!({"rid":7,"data":{"x":[1,2]}}));
+    sc.send(json!({"event":"nope","data":1,"cid":8}));
+    assert_eq!(
+        sc_recv(&mut sc),
+        json!({"rid":8,"error":{"name":"app.no_method","message":"no such method"}})
+    );
+    let mut world = Client::connect_on_shard(addr, "/ws/world/default", 1);
+    world.send(json!(["authenticate", {"user": {"id": "ann"}}]));
+    assert_eq!(world.recv()[0], "authenticated");
+    world.send(json!(["echo", 9, {"hello": "world"}]));
+    assert_eq!(world.recv(), json!(["success", 9, {"hello": "world"}]));
+    world.send(json!(["nope", 10, {}]));
+    let refused = world.recv();
+    assert_eq!(refused[0], "error");
+    assert_eq!(refused[1], 10);
+    assert_eq!(refused[2]["code"], "app.no_method");
+}
+
+#[test]
+fn a_slow_or_absent_backend_refuses_and_stalls_no_one_else() {
+    let backend = backend();
+    let server = hooked_server(&backend);
+    let addr = server.local_addr();
+    let (mut waiting, _) = handshaken_on(addr, 0, json!({}));
+    waiting.send(json!({"event":"slow","data":1,"cid":2}));
+    // Another socket on the same shard is served while the backend sleeps.
+    let (mut other, _) = handshaken_on(addr, 0, json!({}));
+    other.send(json!({"event":"echo","data":"quick","cid":3}));
+    assert_eq!(sc_recv(&mut other), json!({"rid":3,"data":"quick"}));
+    let refused = sc_recv(&mut waiting);
+    assert_eq!(refused["rid"], 2);
+    assert_eq!(refused["error"]["name"], "hook.unavailable", "{refused}");
+    drop(server);
+
+    let down = "http://127.0.0.1:9/nothing-listens-here";
+    let namespaces =
+        Namespaces::parse(&format!(r#"default = {{ subscribe_hook = "{down}" }}"#)).unwrap();
+    let server = server_with(move |c| c.namespaces = namespaces);
+    let (mut sc, _) = handshaken_on(server.local_addr(), 1, json!({}));
+    sc.send(json!({"event":"#subscribe","data":{"channel":"news"},"cid":4}));
+    let refused = sc_recv(&mut sc);
+    assert_eq!(refused["error"]["name"], "hook.unavailable", "{refused}");
+    sc.expect_silence(QUIET);
+}
