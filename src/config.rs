@@ -33,7 +33,7 @@ use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{MIN_SECRET_BYTES, Secret};
-use crate::engine::{Limits, presence::MAX_SHARDS};
+use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 
 /// The prefix of every setting's environment variable.
 pub const ENV_PREFIX: &str = "TURNTABLE_";
@@ -406,6 +406,16 @@ impl Config {
         }
         .resolve()
         .expect("valid test settings")
+    }
+
+    /// The cluster's shape: one node of `shards` shards until the cluster has settings.
+    pub fn placement(&self) -> Placement {
+        Placement::single_node(self.shards)
+    }
+
+    /// This node's index in the cluster: 0, the only node.
+    pub fn node(&self) -> NodeId {
+        0
     }
 
     /// The engine's per-connection and per-shard bounds.
