@@ -26,6 +26,7 @@ mod queries;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::rc::Rc;
