@@ -1,9 +1,10 @@
-//! The cross-node codec on the shard messages that cross most: a publication with a
-//! 100-byte payload, a join, a presence change, an HTTP API query and its answer.
-//! Prints each one's encoded size, then times encode + decode.
+//! The cross-node codec (`engine::wire`) on the shard messages that cross most: a
+//! publication with a 100-byte payload, a join, a presence change, an HTTP API query
+//! and its answer. Prints each one's encoded size, then times encode + decode.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use turntable::engine::wire::{decode, encode};
 use turntable::engine::{Answer, ChannelMsg, ConnAddr, ConnId, Event, Query, ShardMsg, Status};
 
 fn samples() -> Vec<(&'static str, ShardMsg)> {
@@ -69,35 +70,17 @@ fn samples() -> Vec<(&'static str, ShardMsg)> {
     ]
 }
 
-fn postcard_round_trip(msg: &ShardMsg) -> ShardMsg {
-    let bytes = postcard::to_allocvec(msg).unwrap();
-    postcard::from_bytes(&bytes).unwrap()
-}
-
-fn bincode_round_trip(msg: &ShardMsg) -> ShardMsg {
-    let config = bincode::config::standard();
-    let bytes = bincode::serde::encode_to_vec(msg, config).unwrap();
-    bincode::serde::decode_from_slice(&bytes, config).unwrap().0
-}
-
 fn wire(c: &mut Criterion) {
     let samples = samples();
     for (name, msg) in &samples {
-        let postcard = postcard::to_allocvec(msg).unwrap().len();
-        let bincode = bincode::serde::encode_to_vec(msg, bincode::config::standard())
-            .unwrap()
-            .len();
-        println!("size {name}: postcard {postcard} B, bincode {bincode} B");
-        assert_eq!(&postcard_round_trip(msg), msg);
-        assert_eq!(&bincode_round_trip(msg), msg);
+        let bytes = encode(msg);
+        println!("size {name}: {} B with the version byte", bytes.len());
+        assert_eq!(&decode(&bytes).unwrap(), msg);
     }
     let mut group = c.benchmark_group("wire");
     for (name, msg) in &samples {
-        group.bench_function(format!("postcard/{name}"), |b| {
-            b.iter(|| postcard_round_trip(black_box(msg)))
-        });
-        group.bench_function(format!("bincode/{name}"), |b| {
-            b.iter(|| bincode_round_trip(black_box(msg)))
+        group.bench_function(format!("encode_decode/{name}"), |b| {
+            b.iter(|| decode(&encode(black_box(msg))).unwrap())
         });
     }
     group.finish();
