@@ -10,12 +10,28 @@ use std::net::{SocketAddr, TcpStream};
 use common::{Client, eventually, socketcluster};
 use serde_json::{Value, json};
 use turntable::auth::Secret;
+use turntable::config::SettingType;
+use turntable::engine::namespace::Namespaces;
 use turntable::runtime::Server;
 
 const KEY: &str = "an-api-key-for-the-tests";
 
 fn api_server() -> Server {
     common::server_with(|c| c.api_key = Some(KEY.into()))
+}
+
+/// An API server whose namespaces `open` let anyone subscribe to their channels, so one
+/// channel has receivers of every dialect.
+fn api_server_opening(open: &[&str]) -> Server {
+    let tables: Vec<String> = open
+        .iter()
+        .map(|name| format!(r#"{name} = {{ receive = "anyone" }}"#))
+        .collect();
+    let namespaces = Namespaces::parse(&tables.join("\n")).expect("namespace tables");
+    common::server_with(|c| {
+        c.api_key = Some(KEY.into());
+        c.namespaces = namespaces;
+    })
 }
 
 /// One HTTP response: status, headers (lowercased names) and body.
@@ -245,10 +261,10 @@ fn every_refusal_has_its_status_and_a_json_error() {
 
 #[test]
 fn a_publish_reaches_every_dialect_in_channel_order() {
-    let server = api_server();
+    let server = api_server_opening(&["turntable"]);
     let addr = server.local_addr();
     let mut game = turntable_member(addr, 0, "1:1", "arena");
-    let mut sc = sc_subscriber(addr, 1, "arena");
+    let mut sc = sc_subscriber(addr, 1, "turntable:arena");
     let mut world = world_member(addr, 1, "ann");
     world.send(json!(["channel.join", 1, {"channel": "hall"}]));
     assert_eq!(world.recv()[0], "success");
@@ -257,11 +273,11 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
         let answer = post(
             addr,
             "/api/publish",
-            json!({"channel": "arena", "data": {"n": i}}),
+            json!({"channel": "turntable:arena", "data": {"n": i}}),
         );
         assert_eq!(
             (answer.status, answer.json()),
-            (200, json!({"channel": "arena", "seq": i}))
+            (200, json!({"channel": "turntable:arena", "seq": i}))
         );
     }
     for i in 1..=3 {
@@ -271,7 +287,7 @@ fn a_publish_reaches_every_dialect_in_channel_order() {
         );
         assert_eq!(
             socketcluster::recv(&mut sc),
-            json!({"event":"#publish","data":{"channel":"arena","data":{"n":i}}})
+            json!({"event":"#publish","data":{"channel":"turntable:arena","data":{"n":i}}})
         );
     }
     let answer = post(
@@ -312,11 +328,11 @@ fn presence_and_user_status_are_the_same_from_every_shard() {
     let _c = turntable_member(addr, 1, "1:2", "arena");
     let mut seen_shards = std::collections::BTreeSet::new();
     for _ in 0..20 {
-        let presence = get(addr, "/api/channels/arena/presence");
+        let presence = get(addr, "/api/channels/turntable%3Aarena/presence");
         seen_shards.insert(presence.header("x-turntable-shard").unwrap().to_owned());
         assert_eq!(
             presence.json(),
-            json!({"channel": "arena", "members": [{"id": "1:1"}, {"id": "1:2"}]})
+            json!({"channel": "turntable:arena", "members": [{"id": "1:1"}, {"id": "1:2"}]})
         );
         let user = get(addr, "/api/users/1%3A1");
         assert_eq!(
@@ -339,15 +355,15 @@ fn presence_and_user_status_are_the_same_from_every_shard() {
 fn presence_shows_the_profiles_the_dialects_know() {
     let server = api_server();
     let addr = server.local_addr();
-    let _v1 = turntable_member(addr, 0, "1:7", "world:default:hall");
+    let _v1 = turntable_member(addr, 0, "1:7", "lobby");
     let mut world = Client::connect_on_shard(addr, "/ws/world/default", 1);
     world.send(json!(["authenticate", {"user": {"id": "ann", "name": "Ann", "level": 3}}]));
     assert_eq!(world.recv()[0], "authenticated");
-    world.send(json!(["channel.join", 1, {"channel": "hall"}]));
+    world.send(json!(["channel.join", 1, {"channel": "lobby"}]));
     assert_eq!(world.recv()[0], "success");
     assert_eq!(
-        get(addr, "/api/channels/world%3Adefault%3Ahall/presence").json(),
-        json!({"channel": "world:default:hall", "members": [
+        get(addr, "/api/channels/lobby/presence").json(),
+        json!({"channel": "lobby", "members": [
             {"id": "1:7"},
             {"id": "ann", "name": "Ann", "level": 3}
         ]})
@@ -412,9 +428,19 @@ fn stats_and_metrics_count_the_traffic() {
     assert_eq!(stats["shards"].as_array().unwrap().len(), 2);
     assert!(stats["channels"].as_u64() >= Some(1), "{stats}");
 
-    let metrics = common::get(addr, "/metrics");
-    assert_eq!(metrics.0, 200);
-    let samples = parse_openmetrics(&metrics.1);
+    // A Prometheus server prefers OpenMetrics; a bare GET gets the classic format.
+    let metrics = common::http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n",
+    );
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let (head, body) = metrics.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains("application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    let samples = parse_openmetrics(body);
     let sum = |name: &str| -> f64 {
         samples
             .iter()
@@ -473,7 +499,7 @@ fn parse_openmetrics(text: &str) -> Vec<(String, String, f64)> {
 
 #[test]
 fn kick_takes_connections_out_of_a_channel_in_every_dialect() {
-    let server = api_server();
+    let server = api_server_opening(&["world"]);
     let addr = server.local_addr();
     let mut sc = sc_subscriber(addr, 0, "world:default:hall");
     let mut ann = world_member(addr, 1, "ann");
@@ -674,5 +700,46 @@ fn game_requests_are_checked() {
     assert_eq!(
         (wrong.status, wrong.header("allow")),
         (405, Some("GET, POST"))
+    );
+}
+
+#[test]
+fn two_content_lengths_are_refused_and_nothing_is_published() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let mut sc = sc_subscriber(addr, 1, "arena");
+    let publish = |n: u32| json!({"channel": "arena", "data": {"n": n}}).to_string();
+    let second = publish(2);
+    let smuggled = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{second}",
+        second.len()
+    );
+    for (framing, body) in common::ambiguous_framings(&publish(1), &smuggled) {
+        let answer = common::http(
+            addr,
+            &format!(
+                "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+                 Content-Type: application/json\r\n{framing}\r\n{body}"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing}: {answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+        assert!(answer.contains(r#""code":"api.malformed""#), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer: {answer}"
+        );
+    }
+    sc.expect_silence(std::time::Duration::from_millis(300));
+    // The same publish with one length does reach the subscriber.
+    assert_eq!(
+        post(addr, "/api/publish", json!({"channel": "arena", "data": 1})).status,
+        200
+    );
+    assert_eq!(
+        socketcluster::recv(&mut sc),
+        json!({"event":"#publish","data":{"channel":"arena","data":1}})
     );
 }

@@ -273,11 +273,21 @@ fn keepalive_pings_and_closes_silent_clients_with_4001() {
 }
 
 #[test]
-fn channels_are_shared_with_turntable_game_rooms() {
-    let server = sc_server(|_| {});
+fn game_rooms_are_readable_where_their_namespace_says_and_never_writable() {
+    let namespaces =
+        <turntable::engine::namespace::Namespaces as turntable::config::SettingType>::parse(
+            r#"turntable = { receive = "authenticated" }"#,
+        )
+        .unwrap();
+    let server = sc_server(|c| c.namespaces = namespaces);
     let addr = server.local_addr();
-    let (mut sc, _) = handshaken_on(addr, 0, json!({}));
-    subscribe(&mut sc, "arena", 2);
+    let (mut anonymous, _) = handshaken_on(addr, 1, json!({}));
+    anonymous.send(json!({"event":"#subscribe","data":{"channel":"turntable:arena"},"cid":2}));
+    assert_eq!(recv(&mut anonymous)["error"]["message"], "identify first");
+    let mut claims = Map::new();
+    claims.insert("username".into(), json!("watcher"));
+    let (mut sc, _) = handshaken_on(addr, 0, json!({"authToken": auth().sign(&claims)}));
+    subscribe(&mut sc, "turntable:arena", 2);
     let mut player = Client::connect_on_shard(addr, "/turntable", 1);
     assert_eq!(player.recv()["command"], "idyou");
     let token = auth().issue("p1", None, now_secs() + 60, Map::new());
@@ -296,14 +306,13 @@ fn channels_are_shared_with_turntable_game_rooms() {
         game,
         json!({"command":"game","data":{"channel":"arena","seq":1,"from":"p1","actions":actions}})
     );
-    assert_eq!(recv(&mut sc), delivery("arena", actions));
+    assert_eq!(recv(&mut sc), delivery("turntable:arena", actions));
 
-    sc.send(json!({"event":"#publish","data":{"channel":"arena","data":{"move":"e5"}},"cid":3}));
-    assert_eq!(recv(&mut sc), delivery("arena", json!({"move":"e5"})));
-    assert_eq!(recv(&mut sc), json!({"rid":3}));
+    sc.send(json!({"event":"#publish","data":{"channel":"turntable:arena","data":[{"from":"p1"}]},"cid":3}));
     assert_eq!(
-        player.recv(),
-        json!({"command":"game","data":{"channel":"arena","seq":2,"from":"","actions":{"move":"e5"}}}),
-        "a SocketCluster publisher has no user id on the turntable side"
+        recv(&mut sc)["error"]["message"],
+        "not a member of this channel",
+        "only players write a game room"
     );
+    player.expect_silence(Duration::from_millis(300));
 }

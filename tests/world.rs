@@ -126,7 +126,13 @@ fn channel_traffic_crosses_shards_and_skips_the_sender() {
         json!(["channel.event", {"channel": "hall", "seq": 1, "user": "ann", "data": {"text": "hi"}}])
     );
 
-    let listed = rpc(&mut cy, "channel.members", 3, json!({"channel": "hall"}));
+    let hidden = rpc(&mut cy, "channel.members", 3, json!({"channel": "hall"}));
+    assert_eq!(
+        error_code(&hidden),
+        "channel.forbidden",
+        "world channels list their members to members"
+    );
+    let listed = rpc(&mut ann, "channel.members", 3, json!({"channel": "hall"}));
     let mut listed = listed[2]["members"].as_array().unwrap().clone();
     listed.sort_by_key(|m| m.to_string());
     assert_eq!(listed, vec![json!("ann"), json!("bob")]);

@@ -92,6 +92,13 @@ impl ChannelRecord {
         self.conns.contains(&conn)
     }
 
+    /// Whether `user` may join under a limit of `max` members: it is one already, or
+    /// there is room.
+    pub fn admits(&self, user: &str, max: Option<usize>) -> bool {
+        max.is_none_or(|max| self.members.len() < max)
+            || self.members.iter().any(|(u, _)| &**u == user)
+    }
+
     /// Member ids in join order.
     pub fn members(&self) -> impl Iterator<Item = &str> {
         self.members.iter().map(|(u, _)| &**u)

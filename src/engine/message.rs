@@ -73,6 +73,11 @@ pub enum ErrorCode {
     GameFull,
     /// A client publish to a channel only the server publishes to (the lobby).
     ServerChannel,
+    /// A subscription, publication or member list the channel's namespace does not
+    /// allow this connection.
+    Forbidden,
+    /// A join of a channel that has as many members as its namespace allows.
+    ChannelFull,
     /// A join, subscription or publication on a document's channel (reached only by
     /// opening the document).
     DocumentChannel,
@@ -89,11 +94,10 @@ pub enum ErrorCode {
 /// expects no answer. The engine never looks inside.
 pub type Receipt = Option<Box<str>>;
 
-/// How a publication is accepted and delivered; each dialect has its own rules.
+/// How a publication is delivered and answered; who may publish is the channel's
+/// namespace's rule (see [`super::namespace`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PublishMode {
-    /// Only a joined member may publish (else any connection may).
-    pub members_only: bool,
     /// The publisher's own connection receives the publication too.
     pub echo: bool,
     /// Answer [`Event::Published`] once the channel has taken the publication.
@@ -110,6 +114,10 @@ pub enum Command {
     /// The identified user's profile, a JSON object with `id` (what the HTTP API's
     /// presence shows).
     Profile(Box<str>),
+    /// The connection gained (true) or dropped (false) a credential that names no
+    /// engine identity (SocketCluster's token): namespaces that take authenticated
+    /// connections take it while it holds one.
+    Credentialed(bool),
     /// What only an identified connection may ask.
     User(UserCommand),
     /// Channels: joins, subscriptions and publications.
@@ -570,6 +578,8 @@ pub enum DocumentMsg {
     /// A connection opens a document.
     Open {
         document: Box<str>,
+        /// Who opens it: a new document counts against this user's quotas.
+        user: Box<str>,
         conn: ConnAddr,
         receipt: Receipt,
     },

@@ -16,6 +16,7 @@ mod documents;
 pub mod id;
 pub mod lobby;
 pub mod message;
+pub mod namespace;
 pub mod ot;
 pub mod ot_client;
 pub mod owned;
@@ -63,10 +64,16 @@ pub trait Outbox {
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
-/// limit. `Default` gives the settings' defaults (see `config`).
-#[derive(Copy, Clone, Debug)]
+/// limit, and the channels' rules. `Default` gives the settings' defaults (see `config`).
+#[derive(Clone, Debug)]
 pub struct Limits {
+    /// Who may read, write and join which channels.
+    pub namespaces: std::sync::Arc<namespace::Namespaces>,
     pub max_watches_per_conn: usize,
+    /// Watches all of one user's connections on a shard may hold together.
+    pub max_watches_per_user: usize,
+    /// Watches all of a shard's connections may hold together.
+    pub max_watches_per_shard: usize,
     pub max_channels_per_conn: usize,
     /// How long a chat room member whose connections all dropped stays (idle) before
     /// the room is told they left.
@@ -75,6 +82,11 @@ pub struct Limits {
     pub max_documents: usize,
     /// A document's longest text, in UTF-16 units.
     pub max_document_len: usize,
+    /// Documents one user may have created among those a shard holds.
+    pub max_documents_per_user: usize,
+    /// The text of the documents one user created that a shard holds, in UTF-16 units
+    /// all together.
+    pub max_document_len_per_user: usize,
 }
 
 /// Counts for health checks and stats.
@@ -103,6 +115,9 @@ struct LocalConn {
     seat: Option<Box<Seat>>,
     /// The connection counts against its user's connection limit.
     claimed: bool,
+    /// The connection holds a credential without a user identity (SocketCluster's
+    /// token): it counts as authenticated for the namespaces' rules.
+    credentialed: bool,
 }
 
 impl LocalConn {
@@ -122,6 +137,8 @@ struct LocalUser {
     confirmed: bool,
     /// The user's profile (a JSON object with `id`), from the dialect that knows one.
     profile: Option<Box<str>>,
+    /// Watches these connections hold together (bounded by `max_watches_per_user`).
+    watches: usize,
 }
 
 /// One shard's state and rules.
@@ -136,6 +153,9 @@ pub struct Engine {
     local_users: AHashMap<Rc<str>, LocalUser>,
     owned_users: Owned<UserRecord>,
     watches: Watches,
+    /// Watches this shard's connections hold together (bounded by
+    /// `max_watches_per_shard`).
+    watch_count: usize,
     owned_channels: Owned<ChannelRecord>,
     memberships: Memberships,
     rooms: Owned<Room>,
@@ -147,6 +167,8 @@ pub struct Engine {
     games: AHashMap<Box<str>, Game>,
     /// Collaborative documents this shard owns, by name (the name of their channel).
     documents: AHashMap<Box<str>, Document>,
+    /// Who created each of `documents`, and what each creator's documents hold.
+    document_quotas: documents::Quotas,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
@@ -177,6 +199,7 @@ impl Engine {
             local_users: AHashMap::default(),
             owned_users: Owned::default(),
             watches: Watches::default(),
+            watch_count: 0,
             owned_channels: Owned::default(),
             memberships: Memberships::default(),
             rooms: Owned::default(),
@@ -184,6 +207,7 @@ impl Engine {
             idle: IdleMembers::default(),
             claims: Owned::default(),
             documents: AHashMap::new(),
+            document_quotas: documents::Quotas::default(),
             games: AHashMap::new(),
             now_ms: 0,
             loopback: VecDeque::new(),
@@ -290,6 +314,11 @@ impl Engine {
         match cmd {
             Command::Identify { user } => self.identify(conn, user, out),
             Command::Room(cmd) => self.room_command(conn, cmd, out),
+            Command::Credentialed(held) => {
+                if let Some(local) = self.conns.get_mut(&conn) {
+                    local.credentialed = held;
+                }
+            }
             Command::Channel(cmd) => self.channel_command(conn, user, cmd, out),
             Command::Document(cmd) => {
                 self.document_command(conn, user.as_deref().unwrap_or(""), cmd, out)
@@ -318,7 +347,7 @@ impl Engine {
                 self.send_to_owner(user, msg, out);
                 out.deliver(&[conn], &Event::StatusSet { status });
             }
-            UserCommand::Watch(ids) => self.watch(conn, ids, out),
+            UserCommand::Watch(ids) => self.watch(conn, user, ids, out),
             UserCommand::Unwatch(ids) => {
                 for id in ids {
                     self.unwatch(conn, &id, out);
@@ -351,6 +380,7 @@ impl Engine {
             announced_by: conn,
             confirmed: false,
             profile: None,
+            watches: 0,
         });
         local_user.conns.push(conn);
         if local_user.confirmed {
@@ -365,7 +395,10 @@ impl Engine {
         }
     }
 
-    fn watch(&mut self, conn: ConnId, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
+    /// Watches `ids` for `user`'s connection `conn`, unless that takes the connection,
+    /// the user's connections on this shard or all of this shard's connections past
+    /// their limit (then nothing is watched: `TooManyWatches`).
+    fn watch(&mut self, conn: ConnId, user: &str, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
         let mut seen = AHashSet::with_capacity(ids.len());
         ids.retain(|id| seen.insert(id.clone()));
         let local = &self.conns[&conn];
@@ -373,8 +406,16 @@ impl Engine {
             .iter()
             .filter(|id| !local.watching.contains(&***id))
             .count();
-        if local.watching.len() + new > self.limits.max_watches_per_conn {
+        let by_user = self.local_users.get(user).map_or(0, |u| u.watches);
+        if local.watching.len() + new > self.limits.max_watches_per_conn
+            || by_user + new > self.limits.max_watches_per_user
+            || self.watch_count + new > self.limits.max_watches_per_shard
+        {
             return refuse(conn, ErrorCode::TooManyWatches, None, out);
+        }
+        self.watch_count += new;
+        if let Some(local_user) = self.local_users.get_mut(user) {
+            local_user.watches += new;
         }
         let mut keys = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
@@ -423,6 +464,11 @@ impl Engine {
         };
         if !local.watching.remove(id) {
             return;
+        }
+        self.watch_count -= 1;
+        let user = local.user.as_deref();
+        if let Some(local_user) = user.and_then(|u| self.local_users.get_mut(u)) {
+            local_user.watches -= 1;
         }
         let Some(entry) = self.watches.entries.get_mut(id) else {
             return;

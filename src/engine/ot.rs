@@ -497,6 +497,18 @@ impl Document {
     /// the answer is the current revision and an empty delta, which needs no broadcast.
     /// On error the document is unchanged.
     pub fn submit(&mut self, base: u64, delta: Delta) -> Result<(u64, Delta), OtError> {
+        self.submit_within(base, delta, self.max_len)
+    }
+
+    /// [`Document::submit`], with the text held to `max_len` UTF-16 units this once if
+    /// that is less than the document's own limit (a quota the document shares).
+    pub fn submit_within(
+        &mut self,
+        base: u64,
+        delta: Delta,
+        max_len: usize,
+    ) -> Result<(u64, Delta), OtError> {
+        let max_len = max_len.min(self.max_len);
         let delta = self.transform_since(base, delta)?;
         if delta.is_noop() {
             return Ok((self.revision, delta));
@@ -505,8 +517,8 @@ impl Document {
             return Err(OtError::OutOfRange);
         }
         let len = delta.len_after(self.len_utf16);
-        if len > self.max_len {
-            return Err(OtError::TooLarge { max: self.max_len });
+        if len > max_len {
+            return Err(OtError::TooLarge { max: max_len });
         }
         self.text = delta.apply(&self.text)?;
         self.len_utf16 = len;

@@ -9,10 +9,11 @@ use std::rc::Rc;
 
 use super::channels::RosterChange;
 use super::documents::is_document_channel;
-use super::lobby::{GAME_PREFIX, LOBBY, PlayerChange};
+use super::lobby::PlayerChange;
 use super::message::{
     ChannelCommand, ChannelMsg, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg,
 };
+use super::namespace::{Readers, Writers};
 use super::{Engine, Outbox, refuse};
 
 /// How far a local connection's join or subscription has got.
@@ -46,14 +47,9 @@ impl Engine {
         cmd: ChannelCommand,
         out: &mut impl Outbox,
     ) {
-        let needs_user = match &cmd {
-            ChannelCommand::Join { receipt, .. } | ChannelCommand::Leave { receipt, .. } => {
-                Some(receipt)
-            }
-            ChannelCommand::Publish { mode, .. } if mode.members_only => Some(&mode.receipt),
-            _ => None,
-        };
-        if let (Some(receipt), None) = (needs_user, &user) {
+        if let ChannelCommand::Join { receipt, .. } | ChannelCommand::Leave { receipt, .. } = &cmd
+            && user.is_none()
+        {
             let receipt = receipt.clone();
             return refuse(conn, ErrorCode::NotIdentified, receipt, out);
         }
@@ -73,6 +69,10 @@ impl Engine {
         {
             let receipt = receipt.clone();
             return refuse(conn, ErrorCode::DocumentChannel, receipt, out);
+        }
+        let authenticated = user.is_some() || self.conns[&conn].credentialed;
+        if let Err((code, receipt)) = self.permitted(conn, authenticated, &cmd) {
+            return refuse(conn, code, receipt, out);
         }
         let user = user.as_deref().unwrap_or("");
         match cmd {
@@ -103,6 +103,60 @@ impl Engine {
                 };
                 self.send_to_owner_of_channel(msg, out);
             }
+        }
+    }
+
+    /// Whether the channel's namespace lets this connection (`identified`: with an
+    /// identity or a credential, or not) do
+    /// `cmd`; the refusal and its receipt if not. Joins and leaves are checked
+    /// elsewhere (an identity here, the member limit at the owner).
+    fn permitted(
+        &self,
+        conn: ConnId,
+        identified: bool,
+        cmd: &ChannelCommand,
+    ) -> Result<(), (ErrorCode, Receipt)> {
+        let tie = |channel: &str| {
+            self.conns[&conn]
+                .tie(channel)
+                .filter(|t| t.state == JoinState::Done)
+        };
+        let refuse = |code, receipt: &Receipt| Err((code, receipt.clone()));
+        match cmd {
+            ChannelCommand::Subscribe { channel, receipt } => {
+                match self.limits.namespaces.policy_of(channel).receive {
+                    Readers::Anyone => Ok(()),
+                    Readers::Authenticated if identified => Ok(()),
+                    Readers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
+                    Readers::Members => refuse(ErrorCode::Forbidden, receipt),
+                }
+            }
+            ChannelCommand::Publish { channel, mode, .. } => {
+                let receipt = &mode.receipt;
+                match self.limits.namespaces.policy_of(channel).publish {
+                    Writers::Anyone => Ok(()),
+                    Writers::Authenticated if identified => Ok(()),
+                    Writers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
+                    Writers::Subscribers if tie(channel).is_some() => Ok(()),
+                    Writers::Members if tie(channel).is_some_and(|t| t.member) => Ok(()),
+                    Writers::Subscribers | Writers::Members => {
+                        refuse(ErrorCode::NotMember, receipt)
+                    }
+                    Writers::Server => refuse(ErrorCode::ServerChannel, receipt),
+                }
+            }
+            ChannelCommand::Members { channel, receipt } => {
+                let policy = self.limits.namespaces.policy_of(channel);
+                let reader = policy.receive != Readers::Members || tie(channel).is_some();
+                if policy.presence && reader {
+                    Ok(())
+                } else {
+                    refuse(ErrorCode::Forbidden, receipt)
+                }
+            }
+            ChannelCommand::Join { .. }
+            | ChannelCommand::Leave { .. }
+            | ChannelCommand::Unsubscribe { .. } => Ok(()),
         }
     }
 
@@ -295,17 +349,6 @@ impl Engine {
         mode: PublishMode,
         out: &mut impl Outbox,
     ) {
-        if channel.as_ref() == LOBBY {
-            return refuse(conn, ErrorCode::ServerChannel, mode.receipt, out);
-        }
-        let member = || {
-            self.conns[&conn]
-                .tie(&channel)
-                .is_some_and(|t| t.member && t.state == JoinState::Done)
-        };
-        if (mode.members_only || channel.starts_with(GAME_PREFIX)) && !member() {
-            return refuse(conn, ErrorCode::NotMember, mode.receipt, out);
-        }
         let msg = ChannelMsg::Publish {
             user: Box::from(user),
             conn: self.addr(conn),
@@ -355,11 +398,13 @@ impl Engine {
                 };
                 if rec.leave(&user, conn) == RosterChange::Member {
                     self.player_changed(&channel, &user, PlayerChange::Left, out);
-                    let event = Event::MemberLeft {
-                        channel: channel.clone(),
-                        user,
-                    };
-                    self.send_to_channel(&channel, event, out);
+                    if self.limits.namespaces.policy_of(&channel).join_leave {
+                        let event = Event::MemberLeft {
+                            channel: channel.clone(),
+                            user,
+                        };
+                        self.send_to_channel(&channel, event, out);
+                    }
                 }
                 self.owned_channels.remove_if_unused(&channel);
             }
@@ -509,15 +554,23 @@ impl Engine {
         if let Some(code) = self.game_refusal(&channel, &user) {
             return self.refuse_tie(conn, channel, code, receipt, out);
         }
+        let policy = self.limits.namespaces.policy_of(&channel);
+        let (max_members, join_leave) = (policy.max_members, policy.join_leave);
         let rec = self.owned_channels.entry(&channel);
+        if !rec.admits(&user, max_members) {
+            self.owned_channels.remove_if_unused(&channel);
+            return self.refuse_tie(conn, channel, ErrorCode::ChannelFull, receipt, out);
+        }
         if rec.join(&user, conn) == RosterChange::Member {
             // Sent before `Joined`, so the newcomer's shard has not added it to the
             // channel yet and only the other members hear of it.
-            let event = Event::MemberJoined {
-                channel: channel.clone(),
-                user: user.clone(),
-            };
-            self.send_to_channel(&channel, event, out);
+            if join_leave {
+                let event = Event::MemberJoined {
+                    channel: channel.clone(),
+                    user: user.clone(),
+                };
+                self.send_to_channel(&channel, event, out);
+            }
             self.player_changed(&channel, &user, PlayerChange::Joined, out);
         }
         let members = self.owned_channels.get(&channel).expect("joined above");
@@ -554,11 +607,14 @@ impl Engine {
         mode: PublishMode,
         out: &mut impl Outbox,
     ) {
-        let member = self
-            .owned_channels
-            .get(&channel)
-            .is_some_and(|rec| rec.has_conn(conn));
-        if mode.members_only && !member {
+        // The publisher's shard checked its tie; the owner checks it still holds.
+        let tied = || {
+            self.owned_channels
+                .get(&channel)
+                .is_some_and(|rec| rec.has_conn(conn))
+        };
+        let writers = self.limits.namespaces.policy_of(&channel).publish;
+        if matches!(writers, Writers::Members | Writers::Subscribers) && !tied() {
             return self.refuse_at(conn, ErrorCode::NotMember, mode.receipt, out);
         }
         let skip = (!mode.echo).then_some(conn);

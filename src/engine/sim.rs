@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, VecDeque};
 use super::ot::Delta;
 use super::*;
 
-/// The publication rules of turntable v1: members only, echoed to the publisher.
-fn members_only() -> PublishMode {
+/// turntable v1's publications: echoed to the publisher (into `turntable:` channels,
+/// whose namespace takes publications from members only).
+fn echoed() -> PublishMode {
     PublishMode {
-        members_only: true,
         echo: true,
         receipt: None,
     }
@@ -83,7 +83,7 @@ impl Sim {
             engines: (0..shards)
                 .map(|shard| {
                     let me = ShardAddr { node: 0, shard };
-                    Engine::new(me, Placement::single_node(shards), limits)
+                    Engine::new(me, Placement::single_node(shards), limits.clone())
                 })
                 .collect(),
             links: BTreeMap::new(),
@@ -367,7 +367,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
         host,
         Command::Channel(ChannelCommand::Join {
             receipt: None,
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             invite: ids(&["guest", "offline-user"]),
         }),
     );
@@ -376,12 +376,12 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
         sim.take(host),
         vec![Event::Joined {
             receipt: None,
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             members: ids(&["host"]),
         }]
     );
     let invite = Event::Invite {
-        channel: "CStrike".into(),
+        channel: "turntable:CStrike".into(),
         from: "host".into(),
     };
     assert_eq!(sim.take(guest_a), vec![invite.clone()]);
@@ -392,7 +392,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
         guest_b,
         Command::Channel(ChannelCommand::Join {
             receipt: None,
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             invite: vec![],
         }),
     );
@@ -401,14 +401,14 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
         sim.take(guest_b),
         vec![Event::Joined {
             receipt: None,
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             members: ids(&["host", "guest"]),
         }]
     );
     assert_eq!(
         sim.take(host),
         vec![Event::MemberJoined {
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             user: "guest".into(),
         }]
     );
@@ -417,7 +417,7 @@ fn join_invites_every_connection_of_the_invitee_and_tells_members() {
     assert_eq!(
         sim.take(host),
         vec![Event::MemberLeft {
-            channel: "CStrike".into(),
+            channel: "turntable:CStrike".into(),
             user: "guest".into(),
         }]
     );
@@ -435,7 +435,7 @@ fn every_member_sees_publications_in_the_same_order() {
                 m,
                 Command::Channel(ChannelCommand::Join {
                     receipt: None,
-                    channel: "room".into(),
+                    channel: "turntable:room".into(),
                     invite: vec![],
                 }),
             );
@@ -449,8 +449,8 @@ fn every_member_sees_publications_in_the_same_order() {
                 sim.cmd(
                     m,
                     Command::Channel(ChannelCommand::Publish {
-                        mode: members_only(),
-                        channel: "room".into(),
+                        mode: echoed(),
+                        channel: "turntable:room".into(),
                         data: format!("[{round},{i}]").into(),
                     }),
                 );
@@ -482,8 +482,8 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Channel(ChannelCommand::Publish {
-            mode: members_only(),
-            channel: "g".into(),
+            mode: echoed(),
+            channel: "turntable:h".into(),
             data: "[]".into(),
         }),
     );
@@ -491,14 +491,14 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
         c,
         Command::Channel(ChannelCommand::Leave {
             receipt: None,
-            channel: "g".into(),
+            channel: "turntable:h".into(),
         }),
     );
     sim.cmd(
         c,
         Command::Channel(ChannelCommand::Join {
             receipt: None,
-            channel: "g".into(),
+            channel: "turntable:h".into(),
             invite: vec![],
         }),
     );
@@ -506,8 +506,8 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
     sim.cmd(
         c,
         Command::Channel(ChannelCommand::Publish {
-            mode: members_only(),
-            channel: "g".into(),
+            mode: echoed(),
+            channel: "turntable:h".into(),
             data: "[]".into(),
         }),
     );
@@ -516,7 +516,7 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
         c,
         Command::Channel(ChannelCommand::Leave {
             receipt: None,
-            channel: "g".into(),
+            channel: "turntable:h".into(),
         }),
     );
     sim.settle();
@@ -532,12 +532,12 @@ fn non_members_cannot_publish_and_leave_is_acknowledged() {
             not_member,
             Event::Joined {
                 receipt: None,
-                channel: "g".into(),
+                channel: "turntable:h".into(),
                 members: ids(&["u"]),
             },
             Event::Left {
                 receipt: None,
-                channel: "g".into()
+                channel: "turntable:h".into()
             },
         ]
     );

@@ -115,7 +115,8 @@ mod tests {
     variants!(DocumentMsg: Open, Edit);
     variants!(ErrorCode: NotIdentified, AlreadyIdentified, NotMember, TooManyWatches,
         TooManyChannels, NotInRoom, AlreadyInRoom, UnknownRecipient, NotYourMessage,
-        UnknownMessage, NotSubscribed, UnknownGame, GameFull, ServerChannel, DocumentChannel,
+        UnknownMessage, NotSubscribed, UnknownGame, GameFull, ServerChannel, Forbidden,
+        ChannelFull, DocumentChannel,
         DocumentNotOpen, TooManyDocuments, EditRefused);
     variants!(OtError: RevisionTooOld, RevisionInFuture, OutOfRange, SplitsCharacter, TooLarge);
     variants!(Op: Retain, Insert, Delete);
@@ -189,6 +190,8 @@ mod tests {
             UnknownGame,
             GameFull,
             ServerChannel,
+            Forbidden,
+            ChannelFull,
             DocumentChannel,
             DocumentNotOpen,
             TooManyDocuments,
@@ -212,13 +215,7 @@ mod tests {
     }
 
     fn mode() -> impl Strategy<Value = PublishMode> + Clone {
-        (any::<bool>(), any::<bool>(), receipt()).prop_map(|(members_only, echo, receipt)| {
-            PublishMode {
-                members_only,
-                echo,
-                receipt,
-            }
-        })
+        (any::<bool>(), receipt()).prop_map(|(echo, receipt)| PublishMode { echo, receipt })
     }
 
     fn member() -> impl Strategy<Value = RoomMember> + Clone {
@@ -466,9 +463,10 @@ mod tests {
 
     fn document_msg() -> impl Strategy<Value = DocumentMsg> + Clone {
         prop_oneof![
-            (text(), addr(), receipt()).prop_map(|(document, conn, receipt)| {
+            (text(), text(), addr(), receipt()).prop_map(|(document, user, conn, receipt)| {
                 DocumentMsg::Open {
                     document,
+                    user,
                     conn,
                     receipt,
                 }

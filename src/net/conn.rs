@@ -245,14 +245,20 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
             );
             http::respond(200, "application/json", body.as_bytes(), keep_alive)
         }
-        Route::Metrics => {
-            let text = shard.figures.prometheus();
-            http::respond(
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text.as_bytes(),
-                keep_alive,
-            )
+        Route::Readyz => {
+            let ready = shard.figures.is_ready() && !shard.stopping();
+            let (status, body) = if ready {
+                (200, r#"{"status":"ready"}"#)
+            } else if shard.figures.is_ready() {
+                (503, r#"{"status":"stopping"}"#)
+            } else {
+                (503, r#"{"status":"starting"}"#)
+            };
+            http::respond(status, "application/json", body.as_bytes(), keep_alive)
+        }
+        Route::Metrics(format) => {
+            let text = shard.figures.prometheus(format);
+            http::respond(200, format.content_type(), text.as_bytes(), keep_alive)
         }
         _ => http::respond(404, "text/plain", b"not found\n", false),
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod conn;
 pub mod conns;
+pub mod exposition;
 pub mod http;
 pub mod inbound;
 pub mod metrics;

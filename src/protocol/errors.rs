@@ -21,6 +21,8 @@ pub fn code(code: ErrorCode) -> &'static str {
         ErrorCode::UnknownGame => "game.unknown",
         ErrorCode::GameFull => "game.full",
         ErrorCode::ServerChannel => "channel.server_only",
+        ErrorCode::Forbidden => "channel.forbidden",
+        ErrorCode::ChannelFull => "channel.full",
         ErrorCode::DocumentChannel => "channel.document",
         ErrorCode::DocumentNotOpen => "ot.not_open",
         ErrorCode::TooManyDocuments => "ot.too_many_documents",
@@ -46,6 +48,8 @@ pub fn message(code: ErrorCode) -> &'static str {
         ErrorCode::UnknownGame => "no such game is open",
         ErrorCode::GameFull => "the game is full",
         ErrorCode::ServerChannel => "only the server publishes to this channel",
+        ErrorCode::Forbidden => "the channel's namespace does not allow this",
+        ErrorCode::ChannelFull => "the channel has as many members as it may",
         ErrorCode::DocumentChannel => {
             "a document's channel: open the document (World's ot.open) instead"
         }

@@ -12,10 +12,63 @@ thread_local! {
     static BUFFERS: RefCell<simd_json::Buffers> = RefCell::new(simd_json::Buffers::new(4096));
 }
 
-/// Parses a client message in place (simd-json), borrowing strings from `text`.
-pub fn parse(text: &mut [u8]) -> simd_json::Result<BorrowedValue<'_>> {
+/// Why a client message is not taken as JSON.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    #[error("not valid JSON")]
+    Malformed,
+    /// An object names a key twice (after unescaping: `"fr\u006fm"` is `"from"`).
+    /// Readers disagree on which value counts (the first, the last), so what the
+    /// server checked could differ from what a client reads: refused.
+    #[error("duplicate key {0:?}")]
+    DuplicateKey(String),
+}
+
+/// Parses a client message in place (simd-json), borrowing strings from `text`;
+/// refuses objects with a repeated key.
+pub fn parse(text: &mut [u8]) -> Result<BorrowedValue<'_>, JsonError> {
+    let value = parse_keeping_repeats(text)?;
+    match repeated_key(&value) {
+        Some(key) => Err(JsonError::DuplicateKey(key.to_owned())),
+        None => Ok(value),
+    }
+}
+
+/// Parses without the repeated-key check, for a dialect that reads part of a message
+/// (its request id) before refusing it; it must call [`repeated_key`] before using the
+/// rest.
+pub fn parse_keeping_repeats(text: &mut [u8]) -> Result<BorrowedValue<'_>, JsonError> {
     BUFFERS
         .with_borrow_mut(|buffers| simd_json::value::borrowed::to_value_with_buffers(text, buffers))
+        .map_err(|_| JsonError::Malformed)
+}
+
+/// The first key some object in `value` repeats, searching depth first.
+pub fn repeated_key<'v>(value: &'v BorrowedValue<'_>) -> Option<&'v str> {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            BorrowedValue::Object(object) => {
+                // Small objects (nearly all) are compared pairwise; large ones through
+                // a set, so a message of many keys costs linear time.
+                if object.len() <= 16 {
+                    let keys: Vec<&str> = object.keys().map(|k| &**k).collect();
+                    if let Some(i) = (1..keys.len()).find(|&i| keys[..i].contains(&keys[i])) {
+                        return Some(keys[i]);
+                    }
+                } else {
+                    let mut seen = ahash::AHashSet::with_capacity(object.len());
+                    if let Some(key) = object.keys().find(|k| !seen.insert(&***k)) {
+                        return Some(key);
+                    }
+                }
+                pending.extend(object.values());
+            }
+            BorrowedValue::Array(items) => pending.extend(items.iter()),
+            BorrowedValue::Static(_) | BorrowedValue::String(_) => {}
+        }
+    }
+    None
 }
 
 /// Appends `s` as a JSON string literal (quoted and escaped).
@@ -112,6 +165,25 @@ mod tests {
             let parsed: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(parsed, s);
         }
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_however_they_are_written() {
+        for text in [
+            r#"{"from":"A","from":"B"}"#,
+            r#"{"a":[{"x":1},{"from":"A","fr\u006fm":"B"}]}"#,
+        ] {
+            let mut bytes = text.as_bytes().to_vec();
+            let err = parse(&mut bytes).unwrap_err();
+            assert!(matches!(err, JsonError::DuplicateKey(_)), "{text}: {err}");
+        }
+        let mut fine = br#"{"from":"A","data":{"from":"B"}}"#.to_vec();
+        assert!(
+            parse(&mut fine).is_ok(),
+            "the same key in different objects"
+        );
+        let mut broken = b"{\"a\":".to_vec();
+        assert_eq!(parse(&mut broken).unwrap_err(), JsonError::Malformed);
     }
 
     #[test]

@@ -70,10 +70,27 @@ impl Session {
             Some(b'{' | b'[')
         );
         let value = if json {
-            super::json::parse(text).ok()
+            super::json::parse_keeping_repeats(text).ok()
         } else {
             None
         };
+        if let Some(key) = value.as_ref().and_then(super::json::repeated_key) {
+            // What the server checks (a channel name) could differ from what a
+            // client reads: refused, answering the request when it has a cid.
+            let message = format!("the key {key:?} appears twice in one object");
+            if let Some(cid) = value
+                .as_ref()
+                .and_then(|v| v.get("cid"))
+                .and_then(receipt_of)
+            {
+                act(Action::send(error_response(
+                    &cid,
+                    "InvalidMessageError",
+                    &message,
+                )));
+            }
+            return;
+        }
         match value {
             Some(BorrowedValue::Array(batch)) => {
                 for item in batch.iter() {
@@ -156,7 +173,6 @@ impl Session {
                             channel: Box::from(channel),
                             data: payload(data.and_then(|d| d.get("data"))),
                             mode: PublishMode {
-                                members_only: false,
                                 echo: true,
                                 receipt: cid,
                             },
@@ -170,7 +186,7 @@ impl Session {
                 self.authenticate(token, cid, cx, act);
             }
             "#removeAuthToken" => {
-                self.authenticated = false;
+                self.set_authenticated(false, act);
                 self.renewed = None;
                 if let Some(cid) = cid {
                     act(Action::send(response(&cid, None)));
@@ -211,7 +227,7 @@ impl Session {
         self.handshaken = true;
         let token = data.and_then(|d| d.get_str("authToken"));
         let checked = token.map(|token| verify(cx.auth, token));
-        self.authenticated = matches!(checked, Some(Ok(_)));
+        self.set_authenticated(matches!(checked, Some(Ok(_))), act);
         if let Some(Err(_)) = checked {
             act(Action::send(REMOVE_AUTH_TOKEN));
         }
@@ -249,7 +265,7 @@ impl Session {
     ) {
         match verify(cx.auth, token) {
             Ok(claims) => {
-                self.authenticated = true;
+                self.set_authenticated(true, act);
                 if let Some(cid) = cid {
                     let data = br##"{"isAuthenticated":true,"authError":null}"##;
                     act(Action::send(response(&cid, Some(data))));
@@ -257,7 +273,7 @@ impl Session {
                 self.renewed = renew(cx.auth, claims);
             }
             Err(e) => {
-                self.authenticated = false;
+                self.set_authenticated(false, act);
                 self.renewed = None;
                 act(Action::send(REMOVE_AUTH_TOKEN));
                 let Some(cid) = cid else { return };
@@ -271,6 +287,15 @@ impl Session {
                 out.extend_from_slice(b"}}");
                 act(Action::send(out));
             }
+        }
+    }
+
+    /// Records whether the socket holds a valid token, telling the engine when that
+    /// changes (namespaces open to authenticated connections take it while it does).
+    fn set_authenticated(&mut self, authenticated: bool, act: &mut impl FnMut(Action)) {
+        if self.authenticated != authenticated {
+            self.authenticated = authenticated;
+            act(Action::Engine(Command::Credentialed(authenticated)));
         }
     }
 
@@ -584,7 +609,6 @@ mod tests {
                     channel: "c".into(),
                     data: r##"{"x":[1]}"##.into(),
                     mode: PublishMode {
-                        members_only: false,
                         echo: true,
                         receipt: Some(r##""p5""##.into())
                     }

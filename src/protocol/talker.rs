@@ -14,7 +14,7 @@ use simd_json::prelude::*;
 use super::close::CloseReason;
 use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
 use super::errors;
-use super::json::{write_str, write_u64};
+use super::json::{JsonError, write_str, write_u64};
 use crate::auth::Auth;
 use crate::engine::id as ids;
 use crate::engine::{Command, ErrorCode, Event, RoomChange, RoomCommand, RoomMember};
@@ -55,8 +55,10 @@ pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<R
             Refusal::Fatal(message)
         }
     };
-    let Ok(value) = super::json::parse(text) else {
-        return Err(refuse("invalid JSON"));
+    let value = match super::json::parse(text) {
+        Ok(value) => value,
+        Err(JsonError::Malformed) => return Err(refuse("invalid JSON")),
+        Err(JsonError::DuplicateKey(_)) => return Err(refuse("invalid JSON: a key appears twice")),
     };
     let Some(kind) = value.get_str("type") else {
         return Err(refuse("every event needs a string type"));

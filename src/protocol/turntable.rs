@@ -15,10 +15,12 @@ use simd_json::prelude::*;
 use super::close::CloseReason;
 use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
 use super::errors;
-use super::json::{write_key, write_str, write_str_array, write_u64};
+use super::json::{JsonError, write_key, write_str, write_str_array, write_u64};
 use crate::auth::{Auth, AuthError};
 use crate::clock::now_ms;
 use crate::engine::id::{self as ids, MAX_ID_LEN};
+use crate::engine::lobby::{GAME_PREFIX, LOBBY};
+use crate::engine::namespace::TURNTABLE;
 use crate::engine::{ChannelCommand, Command, Event, PublishMode, Status, UserCommand};
 
 /// What the server sends first on every connection: "identify yourself".
@@ -58,8 +60,15 @@ pub fn decode(
     auth: Option<&Auth>,
     now_ms: u64,
 ) -> Result<Command, ProtocolError> {
-    let mut value = super::json::parse(text)
-        .map_err(|_| ProtocolError::new("protocol.malformed_json", "frame is not valid JSON"))?;
+    let mut value = super::json::parse(text).map_err(|e| match e {
+        JsonError::Malformed => {
+            ProtocolError::new("protocol.malformed_json", "frame is not valid JSON")
+        }
+        JsonError::DuplicateKey(key) => ProtocolError::new(
+            "protocol.duplicate_key",
+            format!("the key {key:?} appears twice in one object"),
+        ),
+    })?;
     let Some(obj) = value.as_object_mut() else {
         return Err(ProtocolError::new(
             "protocol.malformed_json",
@@ -103,7 +112,7 @@ pub fn decode(
             )),
         },
         Identified::Joingame => {
-            let channel = id(data.get_str("channel"), "joingame needs a channel")?;
+            let channel = room_channel(id(data.get_str("channel"), "joingame needs a channel")?);
             own_id(
                 data.get_str("self"),
                 user,
@@ -121,7 +130,7 @@ pub fn decode(
             }))
         }
         Identified::Leavegame => {
-            let channel = id(data.get_str("channel"), "leavegame needs a channel")?;
+            let channel = room_channel(id(data.get_str("channel"), "leavegame needs a channel")?);
             Ok(Command::Channel(ChannelCommand::Leave {
                 channel,
                 receipt: None,
@@ -194,7 +203,7 @@ fn identify(data: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Protoc
 /// Validates a game message and stamps its actions: `timestamp` becomes the server's
 /// receive time, the client's value is kept as `client_timestamp`.
 fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, ProtocolError> {
-    let channel = id(data.get_str("channel"), "game needs a channel")?;
+    let channel = room_channel(id(data.get_str("channel"), "game needs a channel")?);
     let Some(actions) = data.get_mut("actions").and_then(|a| a.as_array_mut()) else {
         return Err(ProtocolError::invalid("game needs an actions array"));
     };
@@ -225,11 +234,29 @@ fn game(data: &mut BorrowedValue, user: &str, now_ms: u64) -> Result<Command, Pr
         channel,
         data,
         mode: PublishMode {
-            members_only: true,
             echo: true,
             receipt: None,
         },
     }))
+}
+
+/// The engine's name of a game room: the lobby and its games (`lobby`, `game:<id>`)
+/// are the node's, shared with every dialect; any other room is `turntable:<room>`, in
+/// the namespace of turntable game rooms.
+fn room_channel(room: Box<str>) -> Box<str> {
+    if &*room == LOBBY || room.starts_with(GAME_PREFIX) {
+        room
+    } else {
+        format!("{TURNTABLE}:{room}").into_boxed_str()
+    }
+}
+
+/// The room name clients know for an engine channel.
+fn room_name(channel: &str) -> &str {
+    channel
+        .strip_prefix(TURNTABLE)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or(channel)
 }
 
 /// Checks that an id a client names as itself (`self`, an action's `from`) is the
@@ -277,7 +304,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         Event::Reload => out.extend_from_slice(br#"{"command":"reload","data":{}}"#),
         Event::Kicked { channel, message } => {
             out.extend_from_slice(br#"{"command":"kicked","data":{"channel":"#);
-            write_str(out, channel);
+            write_str(out, room_name(channel));
             out.extend_from_slice(br#","message":"#);
             write_str(out, message);
             out.extend_from_slice(b"}}");
@@ -307,21 +334,21 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             channel, members, ..
         } => {
             out.extend_from_slice(br#"{"command":"joined","data":{"channel":"#);
-            write_str(out, channel);
+            write_str(out, room_name(channel));
             out.extend_from_slice(br#","members":"#);
             write_str_array(out, members.iter().map(|m| &**m));
             out.extend_from_slice(b"}}");
         }
         Event::Left { channel, .. } => {
             out.extend_from_slice(br#"{"command":"left","data":{"channel":"#);
-            write_str(out, channel);
+            write_str(out, room_name(channel));
             out.extend_from_slice(b"}}");
         }
         Event::MemberJoined { channel, user } => member(out, "memberjoined", channel, user),
         Event::MemberLeft { channel, user } => member(out, "memberleft", channel, user),
         Event::Invite { channel, from } => {
             out.extend_from_slice(br#"{"command":"invite","data":{"channel":"#);
-            write_str(out, channel);
+            write_str(out, room_name(channel));
             out.extend_from_slice(br#","from":"#);
             write_str(out, from);
             out.extend_from_slice(b"}}");
@@ -334,7 +361,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             ..
         } => {
             out.extend_from_slice(br#"{"command":"game","data":{"channel":"#);
-            write_str(out, channel);
+            write_str(out, room_name(channel));
             out.extend_from_slice(br#","seq":"#);
             write_u64(out, *seq);
             out.extend_from_slice(br#","from":"#);
@@ -366,7 +393,7 @@ fn member(out: &mut Vec<u8>, command: &str, channel: &str, user: &str) {
     out.extend_from_slice(br#"{"command":"#);
     write_str(out, command);
     out.extend_from_slice(br#","data":{"channel":"#);
-    write_str(out, channel);
+    write_str(out, room_name(channel));
     out.extend_from_slice(br#","user":"#);
     write_str(out, user);
     out.extend_from_slice(b"}}");
@@ -501,7 +528,7 @@ mod tests {
             ),
             Ok(Command::Channel(ChannelCommand::Join {
                 receipt: None,
-                channel: "CStrike".into(),
+                channel: "turntable:CStrike".into(),
                 invite: vec!["1:2345".into()]
             }))
         );
@@ -517,7 +544,7 @@ mod tests {
         let Command::Channel(ChannelCommand::Publish { channel, data, .. }) = cmd else {
             panic!("{cmd:?}")
         };
-        assert_eq!(&*channel, "CStrike");
+        assert_eq!(&*channel, "turntable:CStrike");
         let actions: serde_json::Value = serde_json::from_str(&data).unwrap();
         assert_eq!(
             actions,

@@ -72,7 +72,7 @@ impl Session {
 
     /// Handles one text message; every resulting action goes to `act`, in order.
     pub fn on_text(&mut self, text: &mut [u8], cx: &Context<'_>, act: &mut impl FnMut(Action)) {
-        let Ok(BorrowedValue::Array(frame)) = super::json::parse(text) else {
+        let Ok(BorrowedValue::Array(frame)) = super::json::parse_keeping_repeats(text) else {
             return act(Action::send(error(
                 None,
                 "protocol.invalid_message",
@@ -88,6 +88,14 @@ impl Session {
         };
         let payload = frame.last().expect("two or three items");
         let id = (frame.len() == 3).then(|| frame[1].encode().into_boxed_str());
+        if let Some(key) = super::json::repeated_key(payload) {
+            let message = format!("the key {key:?} appears twice in one object");
+            return act(Action::send(error(
+                id.as_deref(),
+                "protocol.duplicate_key",
+                Some(&message),
+            )));
+        }
         if let Err(refusal) = self.on_action(action, id.clone(), payload, cx, act) {
             act(Action::send(error(
                 id.as_deref(),
@@ -161,7 +169,6 @@ impl Session {
                     .get("data")
                     .map_or_else(|| Box::from("null"), |d| d.encode().into_boxed_str()),
                 mode: PublishMode {
-                    members_only: true,
                     echo: false,
                     receipt: Some(receipt),
                 },
@@ -647,7 +654,6 @@ mod tests {
                 channel: "world:w1:hall".into(),
                 data: r#"{"t":"hi"}"#.into(),
                 mode: PublishMode {
-                    members_only: true,
                     echo: false,
                     receipt: Some(r#""c9""#.into())
                 }

@@ -18,7 +18,6 @@ use glommio::{spawn_local, yield_if_needed};
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
-use crate::auth::Auth;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{Engine, ShardAddr, ShardId};
@@ -65,7 +64,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             echo: config.echo,
             sockjs_test_services: config.sockjs_test_services,
         },
-        auth: config.auth_secret.as_ref().map(Auth::new),
+        auth: config.auth(),
         engine: RefCell::new(Engine::new(
             ShardAddr {
                 node: config.node(),
