@@ -34,7 +34,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::engine::namespace::Namespaces;
-use crate::engine::{Limits, presence::MAX_SHARDS};
+use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 use crate::hooks::{HookSettings, WebhookSettings};
 
 mod namespaces;
@@ -468,6 +468,16 @@ impl Config {
         let url = self.webhook_url.clone()?;
         let secret = Box::from(&**self.webhook_secret.as_ref()?);
         Some(WebhookSettings::new(url, secret, self.hook_timeout))
+    }
+
+    /// The cluster's shape: one node of `shards` shards until the cluster has settings.
+    pub fn placement(&self) -> Placement {
+        Placement::single_node(self.shards)
+    }
+
+    /// This node's index in the cluster: 0, the only node.
+    pub fn node(&self) -> NodeId {
+        0
     }
 
     /// The engine's per-connection and per-shard bounds.

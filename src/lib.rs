@@ -6,7 +6,8 @@
 //! Four layers, each naming only the ones below it (`scripts/check-layers.py` checks):
 //!
 //! * [`engine`] — sans-IO shard state. What users, channels, rooms and documents are,
-//!   which shard owns each (CRC32 of its id), and what every command does. It takes
+//!   which shard of which node owns each (CRC32 of its id), and what every command
+//!   does; `engine::wire` turns shard messages into bytes for other nodes. It takes
 //!   commands and shard messages and emits events and shard messages through an
 //!   [`engine::Outbox`]; it knows no socket and no dialect. [`clock`] gives it the time.
 //! * [`auth`] — token verification and issuing, shared by the dialects. [`hooks`] —

@@ -845,7 +845,9 @@ fn poll_kept_alive(stream: &mut std::net::TcpStream, session: &str) -> (u16, Str
 fn a_polling_client_gets_its_close_frame_after_the_messages_queued_before_a_shutdown() {
     let server = common::server();
     let addr = server.local_addr();
-    let home = turntable::engine::owner_shard("owed", 1, 2);
+    let home = turntable::engine::Placement::single_node(2)
+        .owner("owed")
+        .shard;
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     client.set_read_timeout(Some(common::PATIENCE)).unwrap();
     assert_eq!(poll_kept_alive(&mut client, "owed"), (200, "o\n".into()));

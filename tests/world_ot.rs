@@ -353,8 +353,10 @@ fn a_refused_open_leaves_nothing_half_open() {
     let addr = server.local_addr();
     let mut ann = member(addr, 0, "ann");
     // Two documents with the same owner shard, which has room for one.
-    let owner =
-        |name: &str| turntable::engine::owner_shard(&format!("world:default:ot:{name}"), 1, 2);
+    let owner = |name: &str| {
+        let placement = turntable::engine::Placement::single_node(2);
+        placement.owner(&format!("world:default:ot:{name}")).shard
+    };
     let first = "d0";
     let second = (1..)
         .map(|i| format!("d{i}"))
@@ -457,8 +459,10 @@ fn other_dialects_cannot_join_subscribe_or_publish_to_a_documents_channel() {
 
 /// Two document names with the same owner shard (quotas are kept per shard).
 fn two_on_one_shard() -> (String, String) {
-    let owner =
-        |name: &str| turntable::engine::owner_shard(&format!("world:default:ot:{name}"), 1, 2);
+    let owner = |name: &str| {
+        let placement = turntable::engine::Placement::single_node(2);
+        placement.owner(&format!("world:default:ot:{name}")).shard
+    };
     let first = "q0".to_owned();
     let second = (1..)
         .map(|i| format!("q{i}"))

@@ -27,6 +27,7 @@ mod queries;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -45,7 +46,7 @@ pub use message::{
 };
 use ot::Document;
 use owned::Owned;
-pub use ownership::{ShardId, owner_shard};
+pub use ownership::{NodeId, Placement, ShardAddr, ShardId};
 use presence::{PendingSnapshot, UserRecord, Watches};
 use pubsub::Tie;
 use rooms::{IdleMembers, Room, RoomSeats, Seat};
@@ -143,7 +144,9 @@ struct LocalUser {
 /// One shard's state and rules.
 pub struct Engine {
     me: ShardId,
-    shards: usize,
+    /// This shard's node.
+    node: NodeId,
+    placement: Placement,
     limits: Limits,
     conns: ConnMap<LocalConn>,
     /// Local connections of each identified user.
@@ -178,12 +181,19 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// The engine of shard `me` out of `shards` shards.
-    pub fn new(me: ShardId, shards: usize, limits: Limits) -> Self {
-        assert!(me < shards && shards <= presence::MAX_SHARDS);
+    /// The engine of shard `me` of a cluster shaped as `placement`. The cluster has one
+    /// node until shard messages cross nodes (issue 14): an owner is always local.
+    pub fn new(me: ShardAddr, placement: Placement, limits: Limits) -> Self {
+        let shards = placement.shards();
+        assert!(me.shard < shards && shards <= presence::MAX_SHARDS);
+        assert!(
+            me.node == 0 && placement.nodes() == 1,
+            "no transport to other nodes yet"
+        );
         Engine {
-            me,
-            shards,
+            me: me.shard,
+            node: me.node,
+            placement,
             limits,
             conns: ConnMap::default(),
             local_users: AHashMap::default(),
@@ -258,8 +268,9 @@ impl Engine {
         }
     }
 
+    /// The shard that owns `id`; on this node, as `new` checks.
     fn owner(&self, id: &str) -> ShardId {
-        owner_shard(id, 1, self.shards)
+        self.placement.owner(id).shard
     }
 
     fn route(&mut self, shard: ShardId, msg: ShardMsg, out: &mut impl Outbox) {
@@ -348,6 +359,7 @@ impl Engine {
 
     fn addr(&self, conn: ConnId) -> ConnAddr {
         ConnAddr {
+            node: self.node,
             shard: self.me,
             conn,
         }

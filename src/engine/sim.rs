@@ -81,7 +81,10 @@ impl Sim {
     fn with_limits(shards: usize, seed: u64, limits: Limits) -> Self {
         Sim {
             engines: (0..shards)
-                .map(|s| Engine::new(s, shards, limits.clone()))
+                .map(|shard| {
+                    let me = ShardAddr { node: 0, shard };
+                    Engine::new(me, Placement::single_node(shards), limits.clone())
+                })
                 .collect(),
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
@@ -181,12 +184,17 @@ fn presence(list: &[(&str, Status)]) -> Event {
     }
 }
 
+/// The shard of one node of `shards` that owns `id`.
+fn owner_shard(id: &str, shards: usize) -> ShardId {
+    Placement::single_node(shards).owner(id).shard
+}
+
 /// Users whose owners are spread over the shards, so cross-shard paths are exercised.
 fn users_on_every_shard(shards: usize) -> Vec<String> {
     let mut found: Vec<Option<String>> = vec![None; shards];
     for i in 0.. {
         let id = format!("1:{i}");
-        let s = owner_shard(&id, 1, shards);
+        let s = owner_shard(&id, shards);
         if found[s].is_none() {
             found[s] = Some(id);
         }
@@ -546,7 +554,7 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
     sim.take(c);
     let channel: Box<str> = (0..)
         .map(|i| format!("c{i}"))
-        .find(|name| owner_shard(name, 1, 2) == 0)
+        .find(|name| owner_shard(name, 2) == 0)
         .expect("a channel owned by the other shard")
         .into();
     let receipt = |id: &str| Some(Box::from(id));
@@ -605,7 +613,7 @@ impl FullDocuments {
         let mut sim = Sim::with_limits(2, seed, limits);
         let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
         sim.settle();
-        let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
+        let owned_by_0 = |name: &String| owner_shard(name, 2) == 0;
         let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
         let (held, wanted): (Box<str>, Box<str>) =
             (names.next().unwrap().into(), names.next().unwrap().into());

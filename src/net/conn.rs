@@ -14,7 +14,6 @@ use std::panic::AssertUnwindSafe;
 use super::http::{self, Decision, Parsed, Route};
 use super::shard::Shard;
 use super::{api, router, sockjs_session, websocket};
-use crate::engine::owner_shard;
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
 /// shard with the bytes it had read. A panic while serving it ends this connection only.
@@ -42,7 +41,8 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 return;
             }
             Decision::SockJs(request) => {
-                let home = owner_shard(&request.session, 1, shard.settings.shards);
+                // The session's owner node is this one while there is one node.
+                let home = shard.settings.placement.owner(&request.session).shard;
                 if home != shard.id
                     && let Some(hand_over) = shard.handover.get()
                 {

@@ -20,14 +20,14 @@ use super::outbox::{MeshOut, ShardOutbox};
 use super::queries::Pending;
 use super::sockjs_table::HttpSessions;
 use crate::auth::Auth;
-use crate::engine::{ConnId, Engine, ShardId};
+use crate::engine::{ConnId, Engine, Placement, ShardId};
 use crate::protocol;
 
 /// The settings the network layer reads, built from the server's configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Shards of this node.
-    pub shards: usize,
+    /// The cluster's shape: this node's shards, and the owner of a SockJS session.
+    pub placement: Placement,
     /// Largest WebSocket message (and SockJS send) accepted.
     pub max_message_bytes: usize,
     /// Bytes queued for one connection before it is closed as a slow consumer.

@@ -20,7 +20,7 @@ use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::engine::{Engine, ShardId};
+use crate::engine::{Engine, ShardAddr, ShardId};
 use crate::hooks::Hooks;
 use crate::net::conn;
 use crate::net::conns::{ConnTable, Framing};
@@ -69,7 +69,14 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             sockjs_test_services: config.sockjs_test_services,
         },
         auth: config.auth(),
-        engine: RefCell::new(Engine::new(setup.id, shards, config.limits())),
+        engine: RefCell::new(Engine::new(
+            ShardAddr {
+                node: config.node(),
+                shard: setup.id,
+            },
+            config.placement(),
+            config.limits(),
+        )),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
@@ -275,7 +282,7 @@ async fn beats(shard: Rc<Shard>, dialect: DialectKind, interval: Duration, text:
 /// The network layer's settings from the configuration.
 fn net_settings(config: &Config) -> shard::Settings {
     shard::Settings {
-        shards: config.shards,
+        placement: config.placement(),
         max_message_bytes: config.max_message_bytes,
         max_outbound_bytes: config.max_outbound_bytes,
         handshake_timeout: config.handshake_timeout,
