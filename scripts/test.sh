@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 python3 scripts/check-layers.py
+# vendor/glommio is upstream 0.9.0 + its patches/ (downloads the release on first use)
+scripts/check-glommio-patches.sh
 scripts/setup-node.sh
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then

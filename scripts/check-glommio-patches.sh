@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Checks that vendor/glommio is exactly upstream glommio 0.9.0 from crates.io with
+# vendor/glommio/patches/*.patch applied in order (PATCHES.md says why each exists):
+# downloads the release into .cache/glommio/ once (checksum pinned), applies the
+# patches to a fresh copy of it and compares the result with vendor/glommio, leaving
+# out the patches themselves, PATCHES.md and the Cargo.lock that --test creates.
+# Needs curl and GNU patch, and the network on first use.
+# Usage: scripts/check-glommio-patches.sh            (the check; about a second)
+#        scripts/check-glommio-patches.sh --test [FILTER...]
+#            then run the vendored crate's unit tests of the code the patches change
+#            (cargo test --lib in vendor/glommio; see PATCHES.md for what is skipped)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=0.9.0
+sha256=e1f8bc1fce949d18098dc0a4e861314e40351a0144ebf61e59bdb5254a2273b2
+cache=.cache/glommio
+crate=$cache/glommio-$version.crate
+vendor=vendor/glommio
+
+mkdir -p "$cache"
+if ! echo "$sha256  $crate" | sha256sum --check --status 2>/dev/null; then
+  curl -sSfL --retry 3 -o "$crate.part" \
+    "https://static.crates.io/crates/glommio/glommio-$version.crate"
+  if ! echo "$sha256  $crate.part" | sha256sum --check --status; then
+    echo "check-glommio-patches: glommio-$version.crate does not match its checksum" >&2
+    exit 1
+  fi
+  mv "$crate.part" "$crate"
+fi
+
+work=$cache/patched
+rm -rf "$work" && mkdir -p "$work"
+tar -xzf "$crate" -C "$work" --strip-components=1
+for p in "$vendor"/patches/*.patch; do
+  if ! out=$(patch -d "$work" -p1 --forward --fuzz=0 --no-backup-if-mismatch -s <"$p" 2>&1); then
+    echo "check-glommio-patches: $p does not apply to glommio $version:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+done
+# patch(1) deletes the files a patch removes but leaves their emptied directories.
+find "$work" -mindepth 1 -type d -empty -delete
+
+if ! diff -r --exclude=patches --exclude=PATCHES.md --exclude=Cargo.lock \
+  "$work" "$vendor" >"$cache/diff.txt"; then
+  echo "check-glommio-patches: $vendor is not glommio $version + $vendor/patches:" >&2
+  cat "$cache/diff.txt" >&2
+  echo "(regenerate the patches as PATCHES.md describes)" >&2
+  exit 1
+fi
+echo "check-glommio-patches: $vendor = glommio $version + $(ls "$vendor"/patches/*.patch | wc -l) patches"
+
+if [[ "${1:-}" == "--test" ]]; then
+  shift
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+  cargo test --manifest-path "$vendor/Cargo.toml" --lib -- "$@"
+fi
