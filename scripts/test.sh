@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 python3 scripts/check-layers.py
+# vendor/glommio is upstream 0.9.0 + its patches/ (downloads the release on first use)
+scripts/check-glommio-patches.sh
 scripts/setup-node.sh
 # promtool checks /metrics in tests/operations.rs (from Debian's prometheus package).
 PROMTOOL="$(scripts/setup-promtool.sh)"
