@@ -32,6 +32,7 @@ fn fanout(c: &mut Criterion) {
             conns: &mut conns,
             mesh: &mesh,
             pending: &pending,
+            webhooks: None,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
         let join = Command::Channel(ChannelCommand::Join {
@@ -62,6 +63,7 @@ fn fanout(c: &mut Criterion) {
                 conns: &mut conns,
                 mesh: &mesh,
                 pending: &pending,
+                webhooks: None,
             };
             engine.command(publisher, cmd, &mut out);
             drain(&mut conns);

@@ -191,3 +191,46 @@ fn a_slow_or_absent_backend_refuses_and_stalls_no_one_else() {
     assert_eq!(refused["error"]["name"], "hook.unavailable", "{refused}");
     sc.expect_silence(QUIET);
 }
+
+#[test]
+fn webhooks_tell_the_backend_of_rooms_members_and_users_in_signed_batches() {
+    let backend = Backend::start(|_, _| (200, "{}".into(), Duration::ZERO));
+    let url = backend.url("/events");
+    let server = server_with(move |c| {
+        c.webhook_url = Some(url);
+        c.webhook_secret = Some("a-webhook-secret-for-tests".into());
+    });
+    let addr = server.local_addr();
+    let mut a = player(addr, 0, "1:1");
+    a.send(json!({"command":"joingame","data":{"channel":"arena","self":"1:1"}}));
+    assert_eq!(a.recv()["command"], "joined");
+    a.send(json!({"command":"leavegame","data":{"channel":"arena"}}));
+    assert_eq!(a.recv()["command"], "left");
+    a.close();
+    let expected = [
+        json!({"event":"user_online","user":"1:1"}),
+        json!({"event":"channel_occupied","channel":"turntable:arena"}),
+        json!({"event":"member_added","channel":"turntable:arena","user":"1:1"}),
+        json!({"event":"member_removed","channel":"turntable:arena","user":"1:1"}),
+        json!({"event":"channel_vacated","channel":"turntable:arena"}),
+        json!({"event":"user_offline","user":"1:1"}),
+    ];
+    let mut events = Vec::new();
+    common::eventually(|| {
+        events = backend
+            .requests()
+            .iter()
+            .flat_map(|r| {
+                let signed = turntable::hooks::signature(b"a-webhook-secret-for-tests", &r.body);
+                assert_eq!(r.header("x-turntable-signature"), Some(signed.as_str()));
+                r.json()["events"].as_array().unwrap().clone()
+            })
+            .collect();
+        events.len() >= expected.len()
+    });
+    for event in &expected {
+        assert!(events.contains(event), "{event} in {events:?}");
+    }
+    let at = |e: &Value| events.iter().position(|x| x == e).unwrap();
+    assert!(at(&expected[1]) < at(&expected[2]) && at(&expected[3]) < at(&expected[4]));
+}

@@ -222,6 +222,24 @@ pub enum RoomChange {
     Back,
 }
 
+/// What the application's backend may want to hear of (webhooks), told by the owner
+/// where it happens: once per change, whichever shard the connections are on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A channel got its first member or subscriber.
+    ChannelOccupied { channel: Box<str> },
+    /// A channel's last member or subscriber left.
+    ChannelVacated { channel: Box<str> },
+    /// A user became a member of a channel.
+    MemberAdded { channel: Box<str>, user: Box<str> },
+    /// A user stopped being a member of a channel.
+    MemberRemoved { channel: Box<str>, user: Box<str> },
+    /// A user's first connection opened.
+    UserOnline { user: Box<str> },
+    /// A user's last connection closed.
+    UserOffline { user: Box<str> },
+}
+
 /// What the engine tells local connections. Encoded once per dialect per shard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {

@@ -41,7 +41,7 @@ pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_documen
 use lobby::Game;
 pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
-    DocumentMsg, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange, RoomCommand,
+    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, RoomChange, RoomCommand,
     RoomMember, ShardMsg, Status, UserCommand,
 };
 use ot::Document;
@@ -61,6 +61,8 @@ pub trait Outbox {
     /// Completes the HTTP API query `ticket` (asked with [`Engine::ask`]) with one
     /// shard's answer.
     fn answer(&mut self, ticket: u64, answer: Answer);
+    /// Tells the backend of a change (webhooks); outboxes without webhooks drop it.
+    fn notice(&mut self, notice: Notice);
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
@@ -537,6 +539,7 @@ impl Engine {
                 if first {
                     rec.status = Status::Online;
                     self.notify_watchers(&user, out);
+                    out.notice(Notice::UserOnline { user: user.clone() });
                 }
                 self.route(from, ShardMsg::UserCounted { user, conn }, out);
             }
@@ -558,6 +561,7 @@ impl Engine {
                     rec.status = Status::Offline;
                     self.notify_watchers(&user, out);
                     self.owned_users.remove_if_unused(&user);
+                    out.notice(Notice::UserOffline { user });
                 }
             }
             ShardMsg::SetStatus { user, status } => {

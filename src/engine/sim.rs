@@ -34,6 +34,7 @@ struct SimOut<'a> {
     links: &'a mut BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: &'a mut BTreeMap<(ShardId, u64), Vec<Event>>,
     answers: &'a mut Vec<(ShardId, u64, Answer)>,
+    notices: &'a mut Vec<Notice>,
 }
 
 impl Outbox for SimOut<'_> {
@@ -57,6 +58,10 @@ impl Outbox for SimOut<'_> {
     fn answer(&mut self, ticket: u64, answer: Answer) {
         self.answers.push((self.from, ticket, answer));
     }
+
+    fn notice(&mut self, notice: Notice) {
+        self.notices.push(notice);
+    }
 }
 
 struct Sim {
@@ -65,6 +70,8 @@ struct Sim {
     inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
     /// Answers to HTTP API queries: the asking shard, the ticket, the answer.
     answers: Vec<(ShardId, u64, Answer)>,
+    /// What the owners told the backend, in order.
+    notices: Vec<Notice>,
     rng: Rng,
     next_conn: u64,
 }
@@ -89,6 +96,7 @@ impl Sim {
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
             answers: Vec::new(),
+            notices: Vec::new(),
             rng: Rng(seed.max(1)),
             next_conn: 1,
         }
@@ -100,6 +108,7 @@ impl Sim {
             links: &mut self.links,
             inbox: &mut self.inbox,
             answers: &mut self.answers,
+            notices: &mut self.notices,
         };
         (&mut self.engines[shard], out)
     }
@@ -1100,4 +1109,64 @@ fn queries_are_answered_by_the_shards_that_know() {
     assert_eq!(sim.take(ann), vec![Event::Disconnected]);
     assert_eq!(sim.take(ann_again), vec![Event::Disconnected]);
     assert!(sim.take(bob).is_empty());
+}
+
+#[test]
+fn owners_tell_the_backend_of_occupancy_membership_and_presence_once() {
+    let mut sim = Sim::new(2, 11);
+    let a = sim.identified(0, "a");
+    let a2 = sim.identified(1, "a");
+    let b = sim.identified(1, "b");
+    sim.settle();
+    let join = |channel: &str| {
+        Command::Channel(ChannelCommand::Join {
+            channel: channel.into(),
+            invite: vec![],
+            receipt: None,
+        })
+    };
+    for c in [a, a2, b] {
+        sim.cmd(c, join("turntable:room"));
+        sim.settle();
+    }
+    for c in [a, a2, b] {
+        sim.close(c);
+        sim.settle();
+    }
+    let channel: Box<str> = "turntable:room".into();
+    let user = |u: &str| Box::<str>::from(u);
+    let notices: Vec<Notice> = sim.notices.drain(..).collect();
+    let expected = [
+        Notice::UserOnline { user: user("a") },
+        Notice::UserOnline { user: user("b") },
+        Notice::ChannelOccupied {
+            channel: channel.clone(),
+        },
+        Notice::MemberAdded {
+            channel: channel.clone(),
+            user: user("a"),
+        },
+        Notice::MemberAdded {
+            channel: channel.clone(),
+            user: user("b"),
+        },
+        Notice::MemberRemoved {
+            channel: channel.clone(),
+            user: user("a"),
+        },
+        Notice::UserOffline { user: user("a") },
+        Notice::MemberRemoved {
+            channel: channel.clone(),
+            user: user("b"),
+        },
+        Notice::ChannelVacated { channel },
+        Notice::UserOffline { user: user("b") },
+    ];
+    for notice in &expected {
+        let seen = notices.iter().filter(|n| *n == notice).count();
+        assert_eq!(seen, 1, "{notice:?} once in {notices:?}");
+    }
+    assert_eq!(notices.len(), expected.len(), "{notices:?}");
+    let at = |n: &Notice| notices.iter().position(|m| m == n).unwrap();
+    assert!(at(&expected[2]) < at(&expected[3]) && at(&expected[7]) < at(&expected[8]));
 }

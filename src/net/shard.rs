@@ -21,6 +21,7 @@ use super::queries::Pending;
 use super::sockjs_table::HttpSessions;
 use crate::auth::Auth;
 use crate::engine::{ConnId, Engine, Placement, ShardId};
+use crate::hooks::Webhooks;
 use crate::protocol;
 
 /// The settings the network layer reads, built from the server's configuration.
@@ -88,6 +89,8 @@ pub struct Shard {
     pub stop: Arc<AtomicBool>,
     /// The backend hooks and what waits for them.
     pub hooks: HookGate,
+    /// Where the owners' notices go, when the server sends webhooks.
+    pub webhooks: Option<Webhooks>,
     /// This shard, for the tasks it starts (a hook's answer); set once it is built.
     pub this: OnceCell<Weak<Shard>>,
 }
@@ -101,6 +104,7 @@ impl Shard {
             conns: &mut conns,
             mesh: &self.mesh,
             pending: &self.pending,
+            webhooks: self.webhooks.as_ref(),
         };
         f(&mut engine, &mut out)
     }

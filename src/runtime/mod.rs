@@ -18,7 +18,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, Webhooks};
 use crate::net::metrics::NodeFigures;
 use shard::ShardSetup;
 
@@ -175,10 +175,15 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         });
     }
     preflight(&config)?;
-    let hooks = match config.calls_backend() {
+    let webhook_settings = config.webhook_settings();
+    let hooks = match config.calls_backend() || webhook_settings.is_some() {
         true => Some(Hooks::start(config.hook_settings()).map_err(StartError::Hooks)?),
         false => None,
     };
+    let webhooks = hooks
+        .as_ref()
+        .zip(webhook_settings)
+        .map(|(hooks, settings)| Webhooks::start(hooks, settings));
     let stop = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(NodeFigures::new(config.shards));
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
@@ -206,6 +211,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             stop: stop.clone(),
             ready: ready_tx.clone(),
             hooks: hooks.clone(),
+            webhooks: webhooks.clone(),
         };
         let unstarted = Unstarted {
             shard: id,

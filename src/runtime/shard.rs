@@ -21,7 +21,7 @@ use super::mesh::{self, Batch};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::engine::{Engine, ShardAddr, ShardId};
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, Webhooks};
 use crate::net::conn;
 use crate::net::conns::{ConnTable, Framing};
 use crate::net::hook_gate::HookGate;
@@ -46,6 +46,8 @@ pub struct ShardSetup {
     pub ready: std::sync::mpsc::Sender<Result<(), String>>,
     /// The backend hook thread, when a hook is configured.
     pub hooks: Option<Hooks>,
+    /// The webhook sender, when webhooks are configured.
+    pub webhooks: Option<Webhooks>,
 }
 
 /// Binds, joins the mesh, reports ready, serves until stopped, then drains.
@@ -87,12 +89,18 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         sockjs_sessions: RefCell::default(),
         stop: setup.stop,
         hooks: HookGate::new(
-            setup.hooks.as_ref().map(Hooks::client),
+            // A hook thread started for webhooks alone asks nothing.
+            setup
+                .hooks
+                .as_ref()
+                .filter(|_| config.calls_backend())
+                .map(Hooks::client),
             config.hook_timeout,
             Arc::new(config.namespaces.clone()),
             config.rpc_hook.as_deref().map(Box::from),
         ),
         this: OnceCell::new(),
+        webhooks: setup.webhooks.clone(),
     });
     let _ = shard.this.set(Rc::downgrade(&shard));
     if shards > 1 {
