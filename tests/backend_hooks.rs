@@ -234,3 +234,66 @@ fn webhooks_tell_the_backend_of_rooms_members_and_users_in_signed_batches() {
     let at = |e: &Value| events.iter().position(|x| x == e).unwrap();
     assert!(at(&expected[1]) < at(&expected[2]) && at(&expected[3]) < at(&expected[4]));
 }
+
+/// p50 and p99 of `latencies`.
+fn quantiles(mut latencies: Vec<Duration>) -> (Duration, Duration) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (at(0.50), at(0.99))
+}
+
+/// SocketCluster publications acknowledged one at a time (publish → ack) on one socket,
+/// then as many as 16 sockets on shard 0 publish in 2 s, each with one in flight.
+fn publish_figures(addr: SocketAddr) -> ((Duration, Duration), f64) {
+    let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+    let mut latencies = Vec::new();
+    for i in 0..2000u64 {
+        let start = std::time::Instant::now();
+        sc.send(json!({"event":"#publish","data":{"channel":"bench","data":{"n":i}},"cid":i + 10}));
+        assert_eq!(sc_recv(&mut sc)["rid"], i + 10);
+        latencies.push(start.elapsed());
+    }
+    let start = std::time::Instant::now();
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+                let mut sent = 0u64;
+                while start.elapsed() < Duration::from_secs(2) {
+                    sc.send(json!({"event":"#publish","data":{"channel":"bench","data":1},"cid":sent + 10}));
+                    sc_recv(&mut sc);
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    (
+        quantiles(latencies),
+        sent as f64 / start.elapsed().as_secs_f64(),
+    )
+}
+
+/// `cargo test --release --test backend_hooks -- --ignored --nocapture bench`: what a
+/// publish hook adds to a publication's round trip, and publications per second on one
+/// shard through it, beside the same server without the hook, in one run.
+#[test]
+#[ignore = "a benchmark: run it by name"]
+fn bench_publish_hook() {
+    let backend = Backend::start(|_, _| (200, "{}".into(), Duration::ZERO));
+    let plain = server_with(|_| {});
+    let ((p50, p99), rate) = publish_figures(plain.local_addr());
+    println!(
+        "without a hook: publish→ack p50 {p50:?} p99 {p99:?}; {rate:.0} publications/s on one shard"
+    );
+    drop(plain);
+    let url = backend.url("/publish");
+    let namespaces =
+        Namespaces::parse(&format!(r#"default = {{ publish_hook = "{url}" }}"#)).unwrap();
+    let hooked = server_with(move |c| c.namespaces = namespaces);
+    let ((p50, p99), rate) = publish_figures(hooked.local_addr());
+    println!(
+        "with a publish hook: publish→ack p50 {p50:?} p99 {p99:?}; {rate:.0} publications/s on one shard"
+    );
+}
