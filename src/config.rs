@@ -291,6 +291,9 @@ settings! {
     hook_timeout: Duration = Duration::from_secs(1), "DURATION", check range(SHORTEST, LONGEST);
     /// Hook calls one shard may have in flight; one more is refused at once.
     hook_concurrency: usize = 256, "N", check range(1, 1 << 16);
+    /// Backend URL asked who a client is when it brings credentials (a session id, a
+    /// cookie's value, any string) instead of a token; it answers with the user.
+    connect_hook: String, "URL", default "none", check http_url();
     /// Backend URL that calls the server has no handler for go to (SocketCluster custom
     /// events, World actions turntable does not define); its answer is the reply.
     rpc_hook: String, "URL", default "none", check http_url();
@@ -453,10 +456,11 @@ impl Config {
         }
     }
 
-    /// Whether any hook calls the backend (an `rpc_hook`, or a namespace's
+    /// Whether any hook calls the backend (an `rpc_hook`, a `connect_hook`, or a namespace's
     /// `subscribe_hook` or `publish_hook`): only then is the hook client started.
     pub fn calls_backend(&self) -> bool {
         self.rpc_hook.is_some()
+            || self.connect_hook.is_some()
             || self
                 .namespaces
                 .iter()

@@ -297,3 +297,81 @@ fn bench_publish_hook() {
         "with a publish hook: publish→ack p50 {p50:?} p99 {p99:?}; {rate:.0} publications/s on one shard"
     );
 }
+
+/// A backend whose connect hook knows one session per user and refuses the rest.
+fn sessions() -> Backend {
+    Backend::start(|request, _| {
+        let body = request.json();
+        let answer = match body["credentials"].as_str() {
+            Some("sess-ann") => json!({"user": "ann", "profile": {"name": "Ann", "level": 3}}),
+            Some("sess-nobody") => json!({}),
+            _ => json!({"error": {"code": "auth.session_expired", "message": "log in again"}}),
+        };
+        (200, answer.to_string(), Duration::ZERO)
+    })
+}
+
+#[test]
+fn the_connect_hook_names_the_user_of_credentials_in_every_dialect_that_identifies() {
+    let backend = sessions();
+    let url = backend.url("/connect");
+    let server = server_with(move |c| c.connect_hook = Some(url));
+    let addr = server.local_addr();
+
+    let mut v1 = Client::connect_on_shard(addr, "/turntable", 0);
+    v1.recv();
+    v1.send(json!({"command":"idme","data":{"credentials":"sess-ann"}}));
+    assert_eq!(
+        v1.recv(),
+        json!({"command":"identified","data":{"id":"ann"}})
+    );
+    let mut refused = Client::connect_on_shard(addr, "/turntable", 1);
+    refused.recv();
+    refused.send(json!({"command":"idme","data":{"credentials":"sess-old"}}));
+    assert_eq!(
+        refused.recv(),
+        json!({"command":"error","data":{"code":"auth.session_expired","message":"log in again"}})
+    );
+    refused.send(json!({"command":"idme","data":{"credentials":"sess-nobody"}}));
+    assert_eq!(refused.recv()["data"]["code"], "auth.denied");
+    refused.send(json!({"command":"status","data":"busy"}));
+    assert_eq!(refused.recv()["data"]["code"], "auth.not_identified");
+
+    let mut world = Client::connect_on_shard(addr, "/ws/world/default", 1);
+    world.send(json!(["authenticate", {"credentials": "sess-ann"}]));
+    assert_eq!(
+        world.recv(),
+        json!(["authenticated", {"user": {"id": "ann", "name": "Ann", "level": 3}, "world": {"id": "default"}}])
+    );
+    world.send(json!(["channel.join", 1, {"channel": "hall"}]));
+    assert_eq!(
+        world.recv()[0],
+        "success",
+        "the backend's user is authenticated"
+    );
+    let mut stranger = Client::connect_on_shard(addr, "/ws/world/default", 0);
+    stranger.send(json!(["authenticate", {"credentials": "sess-old"}]));
+    assert_eq!(stranger.recv()[1]["code"], "auth.session_expired");
+
+    let mut talker = Client::connect_on_shard(addr, "/talker", 0);
+    talker.send(json!({"type":"connect","room":"den","credentials":"sess-ann"}));
+    assert_eq!(
+        talker.recv(),
+        json!({"type":"connected","user":{"id":"ann","name":"Ann","level":3}})
+    );
+    assert_eq!(talker.recv()["type"], "users");
+    let mut gone = Client::connect_on_shard(addr, "/talker", 1);
+    gone.send(json!({"type":"connect","room":"den","credentials":"sess-old"}));
+    assert_eq!(
+        gone.recv(),
+        json!({"type":"error","message":"Authentication failed"})
+    );
+    assert_eq!(gone.expect_close().0, 1008);
+
+    // The backend is asked with the credentials and the dialect that brought them.
+    let asked: Vec<Value> = backend.requests().iter().map(|r| r.json()).collect();
+    assert!(
+        asked.contains(&json!({"hook":"connect","credentials":"sess-ann","dialect":"world"})),
+        "{asked:?}"
+    );
+}

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::engine::namespace::Namespaces;
 use crate::engine::{ChannelCommand, Command, ConnId, Event, PublishMode, Receipt};
 use crate::hooks::{HookClient, HookError};
-use crate::protocol::{Action, CloseReason};
+use crate::protocol::{Action, CloseReason, Connected, Denied};
 
 /// Actions one connection may have waiting behind a hook; one more closes it as a
 /// client that does not wait for its answers.
@@ -43,6 +43,7 @@ pub struct HookGate {
     timeout: std::time::Duration,
     namespaces: Arc<Namespaces>,
     rpc_hook: Option<Box<str>>,
+    connect_hook: Option<Box<str>>,
     held: RefCell<AHashMap<ConnId, VecDeque<Action>>>,
 }
 
@@ -52,6 +53,11 @@ pub enum Verdict {
     Go(Action),
     /// Tell the client this (a refusal, an RPC's result).
     Tell(Event),
+    /// Give the dialect the connect hook's answer, with what it asked to `resume`.
+    Connected {
+        resume: Box<str>,
+        outcome: Result<Connected, Denied>,
+    },
 }
 
 /// One question for the backend, and what to do with a yes.
@@ -77,6 +83,12 @@ pub enum Question {
         data: Box<str>,
         receipt: Receipt,
     },
+    /// Who brings these credentials; the dialect resumes with the answer.
+    Connect {
+        url: Box<str>,
+        credentials: Box<str>,
+        resume: Box<str>,
+    },
 }
 
 impl HookGate {
@@ -87,12 +99,14 @@ impl HookGate {
         timeout: std::time::Duration,
         namespaces: Arc<Namespaces>,
         rpc_hook: Option<Box<str>>,
+        connect_hook: Option<Box<str>>,
     ) -> HookGate {
         HookGate {
             client,
             timeout,
             namespaces,
             rpc_hook,
+            connect_hook,
             held: Default::default(),
         }
     }
@@ -198,6 +212,20 @@ impl HookGate {
                     receipt,
                 }),
             },
+            Action::Connect {
+                credentials,
+                resume,
+            } => match self.connect_hook.clone() {
+                Some(url) => Ok(Question::Connect {
+                    url,
+                    credentials,
+                    resume,
+                }),
+                None => Err(Action::Connect {
+                    credentials,
+                    resume,
+                }),
+            },
             other => Err(other),
         }
     }
@@ -229,6 +257,12 @@ impl HookGate {
                 json!({"hook": "rpc", "method": &**method, "user": user,
             "dialect": dialect, "data": opaque(data)}),
             ),
+            Question::Connect {
+                url, credentials, ..
+            } => (
+                url,
+                json!({"hook": "connect", "credentials": &**credentials, "dialect": dialect}),
+            ),
         };
         let client = self.client.as_ref().expect("asked only with a client");
         let verdict = verdict(client.call(url, &body, self.timeout).await);
@@ -240,6 +274,10 @@ impl HookGate {
             })
         };
         match (question, verdict) {
+            (Question::Connect { resume, .. }, answer) => Verdict::Connected {
+                resume,
+                outcome: connected(answer),
+            },
             (Question::Tie { cmd, .. }, Ok(_)) => Verdict::Go(Action::Engine(cmd)),
             (Question::Tie { cmd, .. }, Err(refusal)) => refused(receipt_of(&cmd), refusal),
             (
@@ -249,9 +287,12 @@ impl HookGate {
                     mode,
                     ..
                 },
-                Ok(replacement),
+                Ok(mut answer),
             ) => {
-                let data = replacement.map_or(data, |new| new.to_string().into_boxed_str());
+                let data = match answer.get_mut("data") {
+                    Some(new) => new.take().to_string().into_boxed_str(),
+                    None => data,
+                };
                 Verdict::Go(Action::Engine(Command::Channel(ChannelCommand::Publish {
                     channel,
                     data,
@@ -259,8 +300,9 @@ impl HookGate {
                 })))
             }
             (Question::Publish { mode, .. }, Err(refusal)) => refused(mode.receipt, refusal),
-            (Question::Rpc { receipt, .. }, Ok(result)) => {
-                let data = result.unwrap_or(Value::Null).to_string().into_boxed_str();
+            (Question::Rpc { receipt, .. }, Ok(mut answer)) => {
+                let result = answer.get_mut("data").map_or(Value::Null, Value::take);
+                let data = result.to_string().into_boxed_str();
                 Verdict::Tell(Event::Answered { data, receipt })
             }
             (Question::Rpc { receipt, .. }, Err(refusal)) => refused(receipt, refusal),
@@ -278,10 +320,10 @@ fn receipt_of(cmd: &Command) -> Receipt {
     }
 }
 
-/// A yes (with the answer's `data`, if any) or the refusal's code and message.
+/// A yes (the answer) or the refusal's code and message.
 fn verdict(
     reply: Result<crate::hooks::HookReply, HookError>,
-) -> Result<Option<Value>, (Box<str>, Box<str>)> {
+) -> Result<Value, (Box<str>, Box<str>)> {
     let reply = reply.map_err(|e| {
         tracing::warn!(error = %e, "backend hook failed; refusing");
         (
@@ -289,7 +331,7 @@ fn verdict(
             Box::from("the application's backend did not answer"),
         )
     })?;
-    let mut body = reply.body;
+    let body = reply.body;
     if let Some(error) = body.get("error") {
         let text = |key: &str, default: &str| -> Box<str> {
             Box::from(error.get(key).and_then(Value::as_str).unwrap_or(default))
@@ -299,5 +341,27 @@ fn verdict(
             text("message", "refused by the application"),
         ));
     }
-    Ok(body.get_mut("data").map(Value::take))
+    Ok(body)
+}
+
+/// The user a connect hook's answer names: `{"user": ID, "profile": {...}}`.
+fn connected(answer: Result<Value, (Box<str>, Box<str>)>) -> Result<Connected, Denied> {
+    let denied = |(code, message): (Box<str>, Box<str>)| Denied { code, message };
+    let mut answer = answer.map_err(denied)?;
+    let user = match answer.get("user").and_then(Value::as_str) {
+        Some(user) if crate::engine::id::is_valid(user) => Box::from(user),
+        _ => {
+            tracing::warn!("the connect hook's answer names no valid user; refusing");
+            return Err(denied((
+                Box::from("auth.denied"),
+                Box::from("the application's backend named no user"),
+            )));
+        }
+    };
+    let mut profile = match answer.get_mut("profile").map(Value::take) {
+        Some(Value::Object(profile)) => profile,
+        _ => serde_json::Map::new(),
+    };
+    profile.remove("id");
+    Ok(Connected { user, profile })
 }

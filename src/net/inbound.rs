@@ -145,6 +145,20 @@ fn ask(shard: &Shard, id: ConnId, action: Action) -> Result<(), Action> {
         match shard.hooks.answer(question, user.as_deref(), dialect).await {
             Verdict::Go(action) => carry_out(&shard, id, action),
             Verdict::Tell(event) => shard.with_engine(|_, out| out.deliver(&[id], &event)),
+            Verdict::Connected { resume, outcome } => {
+                let kind = shard
+                    .conns
+                    .borrow_mut()
+                    .get_mut(id)
+                    .map(|slot| slot.dialect);
+                let mut actions = Vec::new();
+                if let Some(kind) = kind {
+                    kind.connected(&resume, outcome, &shard.dialects, &mut actions);
+                }
+                for action in actions {
+                    carry_out(&shard, id, action);
+                }
+            }
         }
         perform(&shard, id, &mut shard.hooks.release(id));
     })
@@ -163,6 +177,8 @@ pub fn carry_out(shard: &Shard, id: ConnId, action: Action) {
         }
         Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
         Action::Close(reason) => close(shard, id, reason),
+        // Sent only with a connect hook, which the gate asks.
+        Action::Connect { .. } => close(shard, id, CloseReason::SERVER_FATAL),
         Action::Rpc { receipt, .. } => {
             let event = Event::Refused {
                 code: "rpc.unavailable".into(),

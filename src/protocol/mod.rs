@@ -24,7 +24,9 @@ pub mod world;
 
 use crate::engine::Event;
 pub use close::CloseReason;
-pub use contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+pub use contract::{
+    Action, Connected, Context, Denied, Dialect, Fault, Inbound, Keepalive, Settings,
+};
 
 /// A dialect connection to open, as a route names it: the dialect, and what the path
 /// names beyond it (a World id), for the dialect to check.
@@ -87,6 +89,21 @@ macro_rules! dialects {
             pub fn keepalive(self, settings: &Settings) -> Keepalive {
                 match self {
                     $(DialectKind::$variant => <$dialect as Dialect>::keepalive(settings)),+
+                }
+            }
+
+            /// See [`Dialect::connected`].
+            pub fn connected(
+                self,
+                resume: &str,
+                outcome: Result<Connected, Denied>,
+                settings: &Settings,
+                out: &mut Vec<Action>,
+            ) {
+                match self {
+                    $(DialectKind::$variant => {
+                        <$dialect as Dialect>::connected(resume, outcome, settings, out)
+                    }),+
                 }
             }
 
@@ -178,6 +195,7 @@ mod tests {
             worlds: vec![Box::from("w")],
             fault_injection: false,
             rpc_hook: None,
+            connect_hook: false,
         }
     }
 

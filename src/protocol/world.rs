@@ -13,7 +13,7 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::contract::{Action, Connected, Denied, Dialect, Fault, Inbound, Keepalive, Settings};
 use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{delta, errors};
 use crate::auth::Auth;
@@ -44,6 +44,10 @@ pub struct Context<'a> {
     pub fault_injection: bool,
     /// Actions turntable does not define go to the application's backend.
     pub backend_calls: bool,
+    /// `authenticate` may bring `credentials` for the backend's connect hook.
+    pub backend_connect: bool,
+    /// The engine knows who the connection is (a connect hook's answer came).
+    pub identified: bool,
 }
 
 /// One World connection's protocol state.
@@ -124,7 +128,7 @@ impl Session {
                 return Ok(());
             }
             "authenticate" => return self.authenticate(payload, cx, act),
-            _ if self.user.is_none() => {
+            _ if self.user.is_none() && !cx.identified => {
                 return Err(Refusal {
                     code: "auth.required",
                     message: Some("authenticate first".into()),
@@ -259,11 +263,23 @@ impl Session {
         cx: &Context<'_>,
         act: &mut impl FnMut(Action),
     ) -> Result<(), Refusal> {
-        if self.user.is_some() {
+        if self.user.is_some() || cx.identified {
             return Err(Refusal {
                 code: "auth.already_authenticated",
                 message: None,
             });
+        }
+        if cx.backend_connect && payload.get("credentials").is_some() {
+            return match payload.get_str("credentials") {
+                Some(credentials) if !credentials.is_empty() => {
+                    act(Action::Connect {
+                        credentials: Box::from(credentials),
+                        resume: self.world.clone(),
+                    });
+                    Ok(())
+                }
+                _ => Err(invalid("credentials must be a non-empty string")),
+            };
         }
         let denied = Refusal {
             code: "auth.denied",
@@ -286,24 +302,41 @@ impl Session {
             None => trusted_user(payload).ok_or(denied)?,
         };
         let id: Box<str> = Box::from(user["id"].as_str().expect("checked above"));
-        let profile = Value::Object(user).to_string();
-        let mut out = br#"["authenticated",{"user":"#.to_vec();
-        out.extend_from_slice(profile.as_bytes());
-        out.extend_from_slice(br#","world":{"id":"#);
-        write_str(&mut out, &self.world);
-        out.extend_from_slice(b"}}]");
-        act(Action::send(out));
-        act(Action::Engine(Command::Identify { user: id.clone() }));
-        act(Action::Engine(Command::Profile(profile.into_boxed_str())));
-        if let Some(max) = cx.max_connections_per_user {
-            act(Action::Engine(Command::User(UserCommand::Claim { max })));
-        }
+        authenticated(
+            &self.world,
+            id.clone(),
+            user,
+            cx.max_connections_per_user,
+            act,
+        );
         self.user = Some(id);
         Ok(())
     }
 }
 
 /// Without a server secret the client's `user` object (with a string `id`) is trusted.
+/// Tells the client who it is in `world` and the engine who the connection is.
+fn authenticated(
+    world: &str,
+    id: Box<str>,
+    user: Map<String, Value>,
+    max_connections_per_user: Option<usize>,
+    act: &mut impl FnMut(Action),
+) {
+    let profile = Value::Object(user).to_string();
+    let mut out = br#"["authenticated",{"user":"#.to_vec();
+    out.extend_from_slice(profile.as_bytes());
+    out.extend_from_slice(br#","world":{"id":"#);
+    write_str(&mut out, world);
+    out.extend_from_slice(b"}}]");
+    act(Action::send(out));
+    act(Action::Engine(Command::Identify { user: id }));
+    act(Action::Engine(Command::Profile(profile.into_boxed_str())));
+    if let Some(max) = max_connections_per_user {
+        act(Action::Engine(Command::User(UserCommand::Claim { max })));
+    }
+}
+
 fn trusted_user(payload: &BorrowedValue) -> Option<Map<String, Value>> {
     let user: Value = serde_json::from_str(&payload.get("user")?.encode()).ok()?;
     let id = user.get("id")?.as_str()?;
@@ -553,6 +586,8 @@ impl Dialect for World {
                     max_connections_per_user: cx.settings.world_max_connections_per_user,
                     fault_injection: cx.settings.fault_injection,
                     backend_calls: cx.settings.rpc_hook.is_some(),
+                    backend_connect: cx.settings.connect_hook,
+                    identified: cx.user().is_some(),
                 };
                 session.on_text(text, &cx, &mut |action| out.push(action));
             }
@@ -570,6 +605,30 @@ impl Dialect for World {
 
     fn keepalive(settings: &Settings) -> Keepalive {
         Keepalive::websocket(settings)
+    }
+
+    /// The backend named the user of `authenticate`'s credentials in world `resume`,
+    /// or refused them (`auth.denied`-style, in the backend's words).
+    fn connected(
+        world: &str,
+        outcome: Result<Connected, Denied>,
+        settings: &Settings,
+        out: &mut Vec<Action>,
+    ) {
+        match outcome {
+            Ok(Connected { user: id, profile }) => {
+                let mut user = Map::new();
+                user.insert("id".into(), Value::from(&*id));
+                user.extend(profile);
+                let max = settings.world_max_connections_per_user;
+                authenticated(world, id, user, max, &mut |a| out.push(a));
+            }
+            Err(denied) => out.push(Action::send(error(
+                None,
+                &denied.code,
+                Some(&denied.message),
+            ))),
+        }
     }
 
     fn on_fault(_: &mut Option<Session>, Fault::Internal: Fault, out: &mut Vec<Action>) {
@@ -595,6 +654,8 @@ mod tests {
         max_connections_per_user: Some(2),
         fault_injection: false,
         backend_calls: false,
+        backend_connect: false,
+        identified: false,
     };
 
     fn authenticated() -> Session {
@@ -615,6 +676,8 @@ mod tests {
             max_connections_per_user: None,
             fault_injection: false,
             backend_calls: false,
+            backend_connect: false,
+            identified: false,
         };
         let token = auth.issue("7", Some("Ada"), now_secs() + 60, Map::new());
         let mut s = Session::new("w1".into());

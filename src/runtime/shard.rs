@@ -98,6 +98,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             config.hook_timeout,
             Arc::new(config.namespaces.clone()),
             config.rpc_hook.as_deref().map(Box::from),
+            config.connect_hook.as_deref().map(Box::from),
         ),
         this: OnceCell::new(),
         webhooks: setup.webhooks.clone(),
@@ -314,6 +315,7 @@ fn dialect_settings(config: &Config) -> protocol::Settings {
         worlds: config.worlds.clone(),
         fault_injection: config.fault_injection,
         rpc_hook: config.rpc_hook.as_deref().map(Box::from),
+        connect_hook: config.connect_hook.is_some(),
     }
 }
 
