@@ -17,7 +17,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use super::{Arity, SettingType};
-use crate::engine::namespace::{Namespaces, Policy, Readers, Writers};
+use crate::engine::namespace::{DOCUMENT, Namespaces, Policy, Readers, TALKER, Writers};
 
 impl SettingType for Namespaces {
     const EXPECTED: &'static str = "a table of namespace tables";
@@ -35,15 +35,14 @@ impl SettingType for Namespaces {
     }
 
     fn show(&self) -> String {
-        self.iter()
+        settable(self)
             .map(|(name, policy)| format!("{name} = {}", policy_table(policy)))
             .collect::<Vec<_>>()
             .join(", ")
     }
 
     fn to_toml(&self) -> Option<toml::Value> {
-        let table = self
-            .iter()
+        let table = settable(self)
             .map(|(name, policy)| (name.to_owned(), toml::Value::Table(policy_table(policy))))
             .collect();
         Some(toml::Value::Table(table))
@@ -59,6 +58,13 @@ impl SettingType for Namespaces {
     }
 }
 
+/// The namespaces whose rules can be set (all but the fixed ones).
+fn settable(namespaces: &Namespaces) -> impl Iterator<Item = (&str, &Policy)> {
+    namespaces
+        .iter()
+        .filter(|(name, _)| *name != TALKER && *name != DOCUMENT)
+}
+
 /// `namespaces` with the rules of `table`'s entries.
 fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, String> {
     for (name, rules) in table {
@@ -69,6 +75,12 @@ fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, 
         {
             return Err(format!(
                 "namespace {name:?}: names are letters, digits, '_' and '-'"
+            ));
+        }
+        if name == TALKER || name == DOCUMENT {
+            return Err(format!(
+                "namespace {name:?}: its rules are fixed (members only: a Talker room is \
+                 reached by connecting to it, a document by opening it); none can be set"
             ));
         }
         let Some(rules) = rules.as_table() else {
