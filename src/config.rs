@@ -1096,9 +1096,28 @@ impl SettingType for Duration {
 
 impl SettingType for SocketAddr {
     const EXPECTED: &'static str = "an address such as \"127.0.0.1:7400\"";
+    /// An IP address or host name and a port; an empty host (`:7400`) is every
+    /// interface. A host name is resolved now, to its first address.
     fn parse(text: &str) -> Result<Self, String> {
-        text.parse()
-            .map_err(|_| "expected an IP address and port, such as 127.0.0.1:7400".to_owned())
+        use std::net::ToSocketAddrs;
+        if let Ok(addr) = text.parse() {
+            return Ok(addr);
+        }
+        let expected = || {
+            format!(
+                "expected a host and port, such as 127.0.0.1:7400, localhost:7400 or :7400; got {text:?}"
+            )
+        };
+        let (host, port) = text.rsplit_once(':').ok_or_else(expected)?;
+        let port: u16 = port.parse().map_err(|_| expected())?;
+        if host.is_empty() {
+            return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+        (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host:?} has no address"))
     }
     fn show(&self) -> String {
         self.to_string()
@@ -1226,6 +1245,30 @@ mod tests {
         assert_eq!(settings.shards, Some(4));
         assert_eq!(settings.io_memory, Some(200_000));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn listen_takes_host_names_and_an_empty_host() {
+        let local = SocketAddr::parse("localhost:7400").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 7400, "{local}");
+        assert_eq!(
+            SocketAddr::parse(":7400").unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 7400))
+        );
+        assert_eq!(
+            SocketAddr::parse("[::1]:9").unwrap(),
+            "[::1]:9".parse::<SocketAddr>().unwrap()
+        );
+        assert!(
+            SocketAddr::parse("localhost")
+                .unwrap_err()
+                .contains("expected a host and port")
+        );
+        assert!(
+            SocketAddr::parse("no-such-host.invalid:1")
+                .unwrap_err()
+                .contains("cannot resolve")
+        );
     }
 
     #[test]
