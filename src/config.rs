@@ -282,6 +282,11 @@ settings! {
     sockjs_test_services: bool = false, "BOOL";
     /// Serve a plain WebSocket echo at /echo (for the Autobahn TestSuite).
     echo: bool = false, "BOOL";
+    /// Web pages (Origin patterns: `*`, `https://app.example`, `https://*.example.com`)
+    /// that may open WebSockets and SockJS sessions; by default only the server's own
+    /// origin (clients that send no Origin, not browsers, are always let in).
+    allowed_origins: Vec<Box<str>> = Vec::new(), "PATTERN,...", default "the server's own origin",
+        check origin_patterns();
     /// The World ids served at /ws/world/<ID>: comma-separated, or repeat the flag.
     worlds: Vec<Box<str>> = vec!["default".into()], "ID,...", check world_ids();
     /// World connections one user may hold; opening one more closes the oldest with
@@ -923,6 +928,18 @@ fn world_ids() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
         Some(bad) => Err(format!(
             "{bad:?} is not 1 to 64 letters, digits, '-' or '_'"
         )),
+    }
+}
+
+fn origin_patterns() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
+    |patterns| match patterns
+        .iter()
+        .find(|p| !crate::net::origins::valid_pattern(p))
+    {
+        Some(bad) => Err(format!(
+            "{bad:?} is not an origin pattern: *, or scheme://host[:port] with an optional *. before the host"
+        )),
+        None => Ok(()),
     }
 }
 

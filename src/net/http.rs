@@ -48,6 +48,8 @@ pub struct ApiRequest {
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
     pub echo: bool,
+    /// The web pages that may open WebSockets and SockJS sessions.
+    pub origins: super::origins::AllowedOrigins,
     /// The sockjs-protocol test services (`/echo`, `/close`, ...), which take over `/echo`.
     pub sockjs_test_services: bool,
 }

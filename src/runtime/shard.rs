@@ -27,6 +27,7 @@ use crate::net::conns::{ConnTable, Framing};
 use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
+use crate::net::origins::AllowedOrigins;
 use crate::net::outbox::{MeshOut, frame, text_frame};
 use crate::net::queries::Pending;
 use crate::net::shard::{self, Shard};
@@ -68,6 +69,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         dialects: dialect_settings(&config),
         routes: Routes {
             echo: config.echo,
+            origins: AllowedOrigins::new(&config.allowed_origins),
             sockjs_test_services: config.sockjs_test_services,
         },
         auth: config.auth(),
