@@ -288,6 +288,11 @@ mod tests {
         );
         let key = status_of(&upgrade("/turntable", "").replace(KEY, "short"));
         assert!(key.starts_with("HTTP/1.1 400"));
+        let connection = upgrade("/turntable", "").replace("keep-alive, Upgrade", "close");
+        assert!(
+            status_of(&connection).starts_with("HTTP/1.1 400"),
+            "{connection}"
+        );
     }
 
     #[test]
