@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use super::rate::{Admit, Budget, RateLimit};
 use super::socket::send_vectored;
 use crate::engine::ConnId;
 use crate::protocol::{CloseReason, DialectKind, Keepalive};
@@ -75,6 +76,8 @@ pub struct Slot {
     pinged: bool,
     /// On the writer's list.
     listed: bool,
+    /// The messages the client may still send (see `rate`).
+    budget: Budget,
 }
 
 impl Slot {
@@ -251,6 +254,8 @@ pub struct ConnTable {
     slots: Slab<Slot>,
     next_generation: u32,
     max_outbound_bytes: usize,
+    /// How many messages a connection may send.
+    rate: RateLimit,
     /// Open connections by [`DialectKind::index`].
     pub by_dialect: [u64; DialectKind::COUNT],
     /// Connections closed as slow consumers since the start.
@@ -262,16 +267,24 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
-    pub fn new(max_outbound_bytes: usize) -> Self {
+    pub fn new(max_outbound_bytes: usize, rate: RateLimit) -> Self {
         ConnTable {
             slots: Slab::new(),
             next_generation: 0,
             max_outbound_bytes,
+            rate,
             by_dialect: [0; DialectKind::COUNT],
             slow_consumers: 0,
             ready: Vec::new(),
             writer: None,
         }
+    }
+
+    /// Spends one of the connection's message budget; see [`RateLimit::admit`].
+    pub fn admit(&mut self, id: ConnId, now: Instant) -> Admit {
+        let rate = self.rate;
+        self.get_mut(id)
+            .map_or(Admit::Yes, |slot| rate.admit(&mut slot.budget, now))
     }
 
     /// Registers a connection and returns its id; `socket` is what the shard's writer
@@ -299,6 +312,7 @@ impl ConnTable {
             last_heard: Instant::now(),
             pinged: false,
             listed: false,
+            budget: self.rate.fresh(Instant::now()),
         });
         ConnId(u64::from(generation) << 32 | key as u64)
     }
@@ -444,7 +458,7 @@ mod tests {
             beat: None,
         };
         let ping: Frame = Rc::from(&b"ping"[..]);
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let slot = t.get_mut(a).unwrap();
         let start = slot.last_heard;
@@ -476,7 +490,7 @@ mod tests {
             beat: None,
         };
         let ping: Frame = Rc::from(&b"ping"[..]);
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
         let slot = t.get_mut(a).unwrap();
         let start = slot.last_heard;
@@ -488,7 +502,7 @@ mod tests {
 
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         t.remove(a);
         let b = t.insert(DialectKind::Turntable, Framing::Plain, None);
@@ -499,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_closes_the_connection_and_frees_its_frames() {
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
         assert_eq!(Ok(()), t.push(a, frame.clone()));
@@ -512,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
         assert_eq!(Ok(()), t.push(a, frame.clone()));
@@ -528,7 +542,7 @@ mod tests {
 
     #[test]
     fn partial_writes_advance_through_frames() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let _ = t.push(a, Rc::from(&b"abc"[..]));
         let _ = t.push(a, Rc::from(&b"de"[..]));
@@ -565,7 +579,7 @@ mod tests {
     fn socket_conn(max: usize) -> (ConnTable, ConnId, std::sync::Arc<CountingWaker>, Pair) {
         use std::os::fd::AsRawFd;
         let pair = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(max);
+        let mut t = ConnTable::new(max, RateLimit::new(0, 1));
         let a = t.insert(
             DialectKind::Turntable,
             Framing::Plain,
@@ -607,7 +621,7 @@ mod tests {
     fn the_writer_leaves_what_is_over_its_budget_for_its_next_turn() {
         use std::os::fd::AsRawFd;
         let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         for (ours, _) in &pairs {
             let id = t.insert(
                 DialectKind::Turntable,
@@ -670,7 +684,7 @@ mod tests {
 
     #[test]
     fn sessions_without_a_socket_wake_their_task_instead() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::SockJsHttp, None);
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);
