@@ -48,17 +48,17 @@ function onMessage(ws, buf, isBinary) {
   }
   if (m.command === "joingame") {
     const c = d.channel;
-    if (!s.channels.has(c)) {
+    if (!s.channels?.has(c)) {
       app.publish(`g:${c}`, frame("memberjoined", { channel: c, user: s.id }));
       ws.subscribe(`g:${c}`);
-      s.channels.add(c);
+      (s.channels ??= new Set()).add(c);
     }
     // turntable lists every member; uWS keeps only a count (app.numSubscribers).
     return send(ws, "joined", { channel: c, members: [s.id] });
   }
   if (m.command === "game") {
     const c = d.channel;
-    if (!s.channels.has(c)) return fail(ws, "game.not_member", "join first");
+    if (!s.channels?.has(c)) return fail(ws, "game.not_member", "join first");
     const now = Date.now();
     for (const a of d.actions) {
       if (a.from !== s.id) return fail(ws, "game.spoofed_from", "each action's from must be your own id");
@@ -81,12 +81,12 @@ app.ws("/turntable", {
   sendPingsAutomatically: true,
   maxPayloadLength: 65536,
   maxBackpressure: 1 << 20,
-  open: (ws) => { ws.getUserData().channels = new Set(); send(ws, "idyou", {}); },
+  open: (ws) => send(ws, "idyou", {}),
   message: onMessage,
   close: (ws) => {
     const s = ws.getUserData();
     if (s.id === undefined) return;
-    for (const c of s.channels) app.publish(`g:${c}`, frame("memberleft", { channel: c, user: s.id }));
+    for (const c of s.channels ?? []) app.publish(`g:${c}`, frame("memberleft", { channel: c, user: s.id }));
     const n = online.get(s.id) - 1;
     if (n > 0) return online.set(s.id, n);
     online.delete(s.id);
