@@ -95,7 +95,7 @@ for run in $(seq 1 "$repeat"); do
 done
 
 echo
-echo "turntable ($shards shards, defaults) and uWebSockets.js (1 thread), $repeat run(s) each; loadgen $(IFS=' '; echo "${scenarios[*]}"); $(uptime | sed 's/.*load/load/')"
+echo "turntable ($shards shard(s), defaults) and uWebSockets.js (1 thread), $repeat run(s) each; loadgen $(IFS=' '; echo "${scenarios[*]}"); $(uptime | sed 's/.*load/load/')"
 node - "$out" "$shards" "${scenarios[@]}" <<'EOF'
 const fs = require("fs");
 const [dir, shards, ...order] = process.argv.slice(2);
@@ -141,7 +141,7 @@ const span = (vs, d) => {
   const [lo, hi] = [Math.min(...ok), Math.max(...ok)];
   return fmt(lo, d) === fmt(hi, d) ? fmt(lo, d) : `${fmt(lo, d)}–${fmt(hi, d)}`;
 };
-console.log(`| scenario | figure | turntable (${shards} shards) | uWebSockets.js | turntable / uWS |`);
+console.log(`| scenario | figure | turntable (${shards} shard${shards === "1" ? "" : "s"}) | uWebSockets.js | turntable / uWS |`);
 console.log("|---|---|---|---|---|");
 for (const scenario of [...new Set(order)]) {
   const servers = runs[scenario];
