@@ -11,11 +11,13 @@ import { dirname } from "node:path";
 // The native addon itself, never the package's entry point, which falls back to a pure-JS
 // server (on `ws`) with only a warning when the addon does not load.
 const require = createRequire(new URL("../.cache/uws/package.json", import.meta.url));
-const pkg = dirname(require.resolve("@trufflesuite/uws-js-unofficial/package.json"));
-const addon = `${pkg}/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-let uws;
-try { uws = require(addon); } catch (e) {
-  console.error(`peer-uws: the uWebSockets.js native addon does not load (no fallback is used): ${e.message}`);
+const abi = `${process.platform}_${process.arch}_${process.versions.modules}`;
+let uws, addon = `uws_${abi}.node`;
+try {
+  addon = `${dirname(require.resolve("@trufflesuite/uws-js-unofficial/package.json"))}/binaries/${addon}`;
+  uws = require(addon);
+} catch (e) {
+  console.error(`peer-uws: the uWebSockets.js native addon does not load (no fallback is used; scripts/setup-uws.sh installs it): ${e.message}`);
   process.exit(1);
 }
 
