@@ -118,6 +118,7 @@ pub fn perform(shard: &Shard, id: ConnId, actions: &mut Vec<Action>) {
             }
             Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
             Action::Close(reason) => close(shard, id, reason),
+            Action::Identified => shard.conns.borrow_mut().identified(id),
         }
     }
 }

@@ -12,7 +12,7 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::contract::{Action, Context, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
 use super::errors;
 use super::json::{JsonError, write_str, write_u64};
 use crate::auth::Auth;
@@ -248,6 +248,11 @@ pub struct Talker;
 /// How a Talker connection ends after `{"type":"close"}`.
 const BYE: CloseReason = CloseReason::new(1000, "closed");
 
+/// What a connection that did not `connect` within `identify_timeout` is told before it
+/// is closed.
+const IDENTIFY_TIMEOUT: &[u8] =
+    br#"{"type":"error","message":"connect to a room within the identify timeout"}"#;
+
 /// How a Talker connection that stopped pinging ends.
 const PING_TIMEOUT: CloseReason = CloseReason::new(1001, "ping timeout");
 
@@ -266,6 +271,10 @@ impl Dialect for Talker {
             Inbound::Binary(_) => Err(Refusal::Fatal("send JSON in text frames")),
         };
         match decoded {
+            Ok(Request::Engine(cmd @ Command::Room(RoomCommand::Connect { .. }))) => {
+                out.push(Action::Engine(cmd));
+                out.push(Action::Identified);
+            }
             Ok(Request::Engine(cmd)) => out.push(Action::Engine(cmd)),
             Ok(Request::Ping) => {}
             Ok(Request::Close) => {
@@ -295,6 +304,15 @@ impl Dialect for Talker {
             close_after: Some((settings.talker_ping_timeout, PING_TIMEOUT)),
             beat: None,
         }
+    }
+
+    /// An accepted `connect` identifies.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: Some(IDENTIFY_TIMEOUT),
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {

@@ -13,7 +13,7 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Context, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::contract::{Action, Context, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
 use super::errors;
 use super::json::{JsonError, write_key, write_str, write_str_array, write_u64};
 use crate::auth::{Auth, AuthError};
@@ -411,6 +411,10 @@ pub fn encode_error(code: &str, message: &str, out: &mut Vec<u8>) {
 /// The turntable v1 dialect: presence and game rooms.
 pub struct Turntable;
 
+/// What a connection that sent no accepted `idme` within `identify_timeout` is told
+/// before it is closed.
+const IDENTIFY_TIMEOUT: &[u8] = br#"{"command":"error","data":{"code":"auth.identify_timeout","message":"identify with idme within the identify timeout"}}"#;
+
 impl Dialect for Turntable {
     type Session = ();
     const NAME: &'static str = "turntable";
@@ -424,10 +428,14 @@ impl Dialect for Turntable {
             Inbound::Text(text) => decode(text, cx.user(), cx.auth, now_ms()),
             Inbound::Binary(_) => Err(ProtocolError::binary()),
         };
-        out.push(match decoded {
-            Ok(cmd) => Action::Engine(cmd),
-            Err(e) => Action::send(error_text(e.code, &e.message)),
-        });
+        match decoded {
+            Ok(cmd @ Command::Identify { .. }) => {
+                out.push(Action::Engine(cmd));
+                out.push(Action::Identified);
+            }
+            Ok(cmd) => out.push(Action::Engine(cmd)),
+            Err(e) => out.push(Action::send(error_text(e.code, &e.message))),
+        }
     }
 
     fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
@@ -436,6 +444,15 @@ impl Dialect for Turntable {
 
     fn keepalive(settings: &Settings) -> Keepalive {
         Keepalive::websocket(settings)
+    }
+
+    /// An accepted `idme` identifies.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: Some(IDENTIFY_TIMEOUT),
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {
