@@ -355,7 +355,8 @@ impl ConnTable {
     /// * silent for `close_after`: closed with its reason;
     /// * silent for `ping_after` plus the connection's jitter (its phase times a 16th of
     ///   `ping_after`, at most a quarter of the wait from the ping to the close): one ping
-    ///   until the client is heard again;
+    ///   until the client is heard again (while one is unanswered, the connection is
+    ///   looked at again each such wait: an answer does not re-arm the timers);
     /// * beats: the first at the connection's phase of the interval after opening, then
     ///   every interval (beats missed while the shard was busy are not made up).
     ///
@@ -396,18 +397,21 @@ impl ConnTable {
             sooner(at);
         }
         let mut ping = None;
-        if let (Some(after), Some(frame)) = (policy.ping_after, &plan.ping)
-            && !slot.pinged
-        {
+        if let (Some(after), Some(frame)) = (policy.ping_after, &plan.ping) {
             let room = policy
                 .close_after
                 .map_or(Duration::MAX, |(close, _)| close.saturating_sub(after) / 4);
-            let at = slot.last_heard + after + (after / 16).min(room).mul_f64(phase);
-            if now >= at {
+            let wait = after + (after / 16).min(room).mul_f64(phase);
+            if !slot.pinged && now >= slot.last_heard + wait {
                 slot.pinged = true;
                 ping = Some(frame.clone());
+            }
+            if slot.pinged {
+                // The answer may come at any moment, and the next ping is due a wait
+                // after it: no sooner than a wait from now.
+                sooner(now + wait);
             } else {
-                sooner(at);
+                sooner(slot.last_heard + wait);
             }
         }
         let mut beat = None;
@@ -653,6 +657,32 @@ mod tests {
             t.get_mut(a).unwrap().close_requested(),
             Some(CloseReason::IDLE)
         );
+    }
+
+    #[test]
+    fn an_answered_ping_is_followed_by_the_next_one_a_wait_later() {
+        let plan = plan(Keepalive {
+            ping_after: Some(Duration::from_secs(1)),
+            close_after: Some((Duration::from_secs(100), CloseReason::IDLE)),
+            beat: None,
+        });
+        let mut t = ConnTable::new(4096);
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
+        let start = t.get_mut(a).unwrap().last_heard;
+        let pinged = t.keep_alive(a, start, |_, _| &plan).unwrap();
+        let wait = pinged - start;
+        let next = t.keep_alive(a, pinged, |_, _| &plan).unwrap();
+        assert_eq!(t.get_mut(a).unwrap().queue.len(), 1);
+        assert_eq!(
+            next,
+            pinged + wait,
+            "looked at again a wait later, not at the close"
+        );
+        // The pong comes at once: the next ping a wait after it.
+        t.get_mut(a).unwrap().pinged = false;
+        t.get_mut(a).unwrap().last_heard = pinged;
+        assert_eq!(t.keep_alive(a, next, |_, _| &plan), Some(next + wait));
+        assert_eq!(t.get_mut(a).unwrap().queue.len(), 2);
     }
 
     #[test]
