@@ -288,3 +288,42 @@ fn socketcluster_beats_come_every_interval_and_a_silent_client_is_closed_at_its_
         );
     }
 }
+
+/// One xhr poll of a SockJS HTTP session: the response body.
+fn xhr_poll(addr: SocketAddr, session: &str) -> String {
+    let response = common::http(
+        addr,
+        &format!(
+            "POST /sockjs/talker/000/{session}/xhr HTTP/1.1\r\nHost: test\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let (_, body) = response.split_once("\r\n\r\n").expect("a response");
+    body.to_owned()
+}
+
+#[test]
+fn a_sockjs_http_session_that_does_not_identify_gets_the_error_then_its_close() {
+    let server = identify_server(|_| {});
+    let addr = server.local_addr();
+    let before = Instant::now();
+    assert_eq!(xhr_poll(addr, "idle"), "o\n");
+    let after = Instant::now();
+    let mut bodies = String::new();
+    let closed = loop {
+        let body = xhr_poll(addr, "idle");
+        bodies.push_str(&body);
+        if body.starts_with("c[") {
+            break Instant::now();
+        }
+    };
+    assert!(
+        bodies.contains("connect to a room within the identify timeout"),
+        "{bodies}"
+    );
+    assert!(
+        bodies.ends_with("c[4005,\"identify timeout\"]\n"),
+        "{bodies}"
+    );
+    about(closed, (before, after), IDENTIFY, "closed");
+}
