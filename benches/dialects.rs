@@ -55,7 +55,7 @@ fn talker(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             buf.extend_from_slice(black_box(TALKER_MESSAGE).as_bytes());
-            talker::decode(&mut buf, true, None).unwrap()
+            talker::decode(&mut buf, true, None, false).unwrap()
         })
     });
     let event = Event::RoomMessage {
@@ -79,6 +79,9 @@ fn talker(c: &mut Criterion) {
 
 fn world(c: &mut Criterion) {
     let cx = world::Context {
+        backend_calls: false,
+        backend_connect: false,
+        identified: false,
         auth: None,
         max_connections_per_user: None,
         fault_injection: false,
@@ -140,6 +143,7 @@ fn world(c: &mut Criterion) {
 
 fn socketcluster(c: &mut Criterion) {
     let cx = socketcluster::Context {
+        backend_calls: false,
         auth: None,
         ping_timeout_ms: 20_000,
     };

@@ -3,7 +3,7 @@
 //! the shared frame), plus the dialect's decode and encode on their own.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use turntable::engine::{ChannelCommand, Command, Engine, Event, Limits};
+use turntable::engine::{ChannelCommand, Command, Engine, Event, Limits, Placement, ShardAddr};
 use turntable::net::conns::{ConnTable, Framing};
 use turntable::net::outbox::{MeshOut, ShardOutbox};
 use turntable::net::queries::Pending;
@@ -17,7 +17,8 @@ fn fanout(c: &mut Criterion) {
     let mesh = MeshOut::new(1);
     let pending = Pending::default();
     let mut conns = ConnTable::new(usize::MAX / 2);
-    let mut engine = Engine::new(0, 1, Limits::default());
+    let me = ShardAddr { node: 0, shard: 0 };
+    let mut engine = Engine::new(me, Placement::single_node(1), Limits::default());
     let mut ids = Vec::new();
     for i in 0..=SUBSCRIBERS {
         let id = conns.insert(DialectKind::Turntable, Framing::Plain, None);
@@ -31,6 +32,7 @@ fn fanout(c: &mut Criterion) {
             conns: &mut conns,
             mesh: &mesh,
             pending: &pending,
+            webhooks: None,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
         let join = Command::Channel(ChannelCommand::Join {
@@ -61,6 +63,7 @@ fn fanout(c: &mut Criterion) {
                 conns: &mut conns,
                 mesh: &mesh,
                 pending: &pending,
+                webhooks: None,
             };
             engine.command(publisher, cmd, &mut out);
             drain(&mut conns);

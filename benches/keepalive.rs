@@ -42,6 +42,8 @@ fn main() {
         world_max_connections_per_user: None,
         worlds: vec![],
         fault_injection: false,
+        rpc_hook: None,
+        connect_hook: false,
     };
     let table = plans(&settings);
     let plan = |d: DialectKind, f: Framing| -> &KeepalivePlan { &table[keepalive::index(d, f)] };

@@ -4,6 +4,8 @@
 # installed into .cache/node by scripts/setup-node.sh first: needs node >= 18 and npm,
 # and the network on first use), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
+# promtool and nginx are unpacked from Debian's packages into .cache/ by
+# scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use).
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
@@ -12,7 +14,14 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 python3 scripts/check-layers.py
+# vendor/glommio is upstream 0.9.0 + its patches/ (downloads the release on first use)
+scripts/check-glommio-patches.sh
 scripts/setup-node.sh
+# promtool checks /metrics in tests/operations.rs (from Debian's prometheus package).
+PROMTOOL="$(scripts/setup-promtool.sh)"
+# nginx serves a wss:// client through deploy/nginx.conf in tests/deploy.rs.
+NGINX="$(scripts/setup-nginx.sh)"
+export PROMTOOL NGINX
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then
   scripts/autobahn.sh

@@ -1,11 +1,14 @@
 //! Token authentication shared by every dialect: JWTs signed HS256 with the server's
 //! secret. `sub` is the user id, `name` the display name, `exp` (when present) is
 //! checked, and every other claim is profile data the dialects may pass on to others.
+//! A token whose `nbf` (not before) or `iat` (issued at) is later than now plus a small
+//! leeway (`token_leeway`, for clocks slightly apart) is refused as invalid: it was
+//! made for later, or by a clock that cannot be trusted.
 //! Signatures are checked by the `jsonwebtoken` crate (constant-time HMAC comparison).
 
 use std::cell::Cell;
-
 use std::fmt;
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -14,6 +17,10 @@ use serde_json::{Map, Value};
 
 pub use crate::clock::now_secs;
 use crate::engine::id as ids;
+
+/// How far ahead of this server's clock a token's `nbf` or `iat` may be, unless
+/// [`Auth::with_leeway`] says otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 
 /// The shortest secret accepted: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -56,7 +63,8 @@ pub struct Identity {
 pub enum AuthError {
     /// No token where one is required.
     Missing,
-    /// Not a JWT, wrong signature or algorithm, or claims of the wrong shape.
+    /// Not a JWT, wrong signature or algorithm, claims of the wrong shape, or `nbf` or
+    /// `iat` in the future (beyond the leeway).
     Invalid,
     /// `exp` is in the past.
     Expired,
@@ -111,8 +119,32 @@ pub struct Auth {
     validation: Validation,
     /// The same checks without requiring `sub`, for free-form tokens.
     free_form: Validation,
+    /// How far in the future `nbf` and `iat` may be, in seconds.
+    leeway: u64,
     /// Tokens refused so far (an `Auth` belongs to one shard), for metrics.
     failures: Cell<u64>,
+}
+
+/// Whether `nbf` or `iat` (seconds since the epoch) lies beyond `now + leeway`.
+fn too_early(nbf: Option<u64>, iat: Option<u64>, now: u64, leeway: u64) -> bool {
+    let latest = now.saturating_add(leeway);
+    nbf.is_some_and(|t| t > latest) || iat.is_some_and(|t| t > latest)
+}
+
+/// A free-form token's time claim: absent, a number of seconds (a fraction is cut), or
+/// `Err` for anything else.
+fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, AuthError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(secs) => Ok(Some(secs)),
+            None => value
+                .as_f64()
+                .filter(|secs| *secs >= 0.0)
+                .map(|secs| Some(secs as u64))
+                .ok_or(AuthError::Invalid),
+        },
+    }
 }
 
 impl Auth {
@@ -127,8 +159,15 @@ impl Auth {
             encoding: EncodingKey::from_secret(secret.0.as_bytes()),
             validation,
             free_form,
+            leeway: DEFAULT_LEEWAY.as_secs(),
             failures: Cell::new(0),
         }
+    }
+
+    /// The same, allowing `nbf` and `iat` up to `leeway` ahead of now (whole seconds).
+    pub fn with_leeway(mut self, leeway: Duration) -> Auth {
+        self.leeway = leeway.as_secs();
+        self
     }
 
     /// Tokens refused so far.
@@ -142,7 +181,8 @@ impl Auth {
         e
     }
 
-    /// Checks a token's signature, algorithm and expiry and returns who it names.
+    /// Checks a token's signature, algorithm, expiry, `nbf` and `iat` and returns who it
+    /// names.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if token.is_empty() {
             return Err(self.refused(AuthError::Missing));
@@ -150,7 +190,8 @@ impl Auth {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| self.refused(kind_of(&e)))?
             .claims;
-        if !ids::is_valid(&claims.sub) {
+        if !ids::is_valid(&claims.sub) || too_early(claims.nbf, claims.iat, now_secs(), self.leeway)
+        {
             return Err(self.refused(AuthError::Invalid));
         }
         Ok(Identity {
@@ -160,15 +201,23 @@ impl Auth {
         })
     }
 
-    /// Checks a free-form token (any JSON object of claims, `sub` optional; `exp`
-    /// checked when present) and returns its claims, as SocketCluster clients expect.
+    /// Checks a free-form token (any JSON object of claims, `sub` optional; `exp`,
+    /// `nbf` and `iat` checked when present) and returns its claims, as SocketCluster
+    /// clients expect.
     pub fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
         if token.is_empty() {
             return Err(self.refused(AuthError::Missing));
         }
-        jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.free_form)
-            .map(|data| data.claims)
-            .map_err(|e| self.refused(kind_of(&e)))
+        let claims =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.free_form)
+                .map(|data| data.claims)
+                .map_err(|e| self.refused(kind_of(&e)))?;
+        let times =
+            time_claim(&claims, "nbf").and_then(|nbf| Ok((nbf, time_claim(&claims, "iat")?)));
+        match times {
+            Ok((nbf, iat)) if !too_early(nbf, iat, now_secs(), self.leeway) => Ok(claims),
+            _ => Err(self.refused(AuthError::Invalid)),
+        }
     }
 
     /// Signs free-form claims as they are.
@@ -243,6 +292,39 @@ mod tests {
         assert_eq!(a.verify_claims(&a.sign(&claims)), Err(AuthError::Expired));
         let forged = auth("x").sign(&claims);
         assert_eq!(a.verify_claims(&forged), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn tokens_for_later_are_refused_beyond_the_leeway() {
+        let a = auth("k").with_leeway(Duration::from_secs(30));
+        let now = now_secs();
+        let mut claims = Map::new();
+        claims.insert("sub".into(), Value::from("1:42"));
+        let with = |name: &str, at: u64| {
+            let mut c = claims.clone();
+            c.insert(name.into(), Value::from(at));
+            a.sign(&c)
+        };
+        for name in ["nbf", "iat"] {
+            let later = with(name, now + 3600);
+            assert_eq!(a.verify(&later), Err(AuthError::Invalid), "{name}");
+            assert_eq!(a.verify_claims(&later), Err(AuthError::Invalid), "{name}");
+            let within = with(name, now + 20);
+            assert!(a.verify(&within).is_ok(), "{name}");
+            assert!(a.verify_claims(&within).is_ok(), "{name}");
+            let past = with(name, now - 3600);
+            assert!(a.verify(&past).is_ok(), "{name}");
+        }
+        let year = with("iat", now + 365 * 86_400);
+        assert_eq!(a.verify(&year), Err(AuthError::Invalid));
+        let mut odd = claims.clone();
+        odd.insert("nbf".into(), Value::from("tomorrow"));
+        assert_eq!(a.verify_claims(&a.sign(&odd)), Err(AuthError::Invalid));
+        let strict = auth("k").with_leeway(Duration::ZERO);
+        assert_eq!(
+            strict.verify(&with("nbf", now + 20)),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

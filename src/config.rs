@@ -32,9 +32,10 @@ use clap::{Arg, ArgAction, ArgMatches};
 use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::{MIN_SECRET_BYTES, Secret};
+use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::engine::namespace::Namespaces;
-use crate::engine::{Limits, presence::MAX_SHARDS};
+use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
+use crate::hooks::{HookSettings, WebhookSettings};
 
 mod namespaces;
 
@@ -212,6 +213,8 @@ settings! {
     /// Allow running without an auth secret on a non-loopback address (clients are
     /// trusted to say who they are).
     insecure: bool = false, "BOOL";
+    /// How far ahead of the server's clock a token's nbf or iat may be (0s to 1h).
+    token_leeway: Duration = crate::auth::DEFAULT_LEEWAY, "DURATION", check range(Duration::ZERO, Duration::from_secs(3600));
     /// Key application servers present to the HTTP API (`Authorization: apikey KEY`), at
     /// least 16 bytes; without one the API answers 403, except in development mode (no
     /// auth secret, loopback address).
@@ -235,6 +238,10 @@ settings! {
     io_memory: usize = 256 << 10, "BYTES", check range(64 << 10, 1 << 30);
     /// Users one connection may watch (turntable v1's `subscribe`).
     max_watches_per_conn: usize = 10_000, "N", check range(1, 1 << 24);
+    /// Users all of one user's connections on a shard may watch together (a node of N shards allows N times this).
+    max_watches_per_user: usize = 20_000, "N", check range(1, 1 << 24);
+    /// Watches all of a shard's connections may hold together (a node holds shards times this).
+    max_watches_per_shard: usize = 1_000_000, "N", check range(1, 1 << 30);
     /// Channels one connection may join.
     max_channels_per_conn: usize = 1_000, "N", check range(1, 1 << 24);
     /// Channels' rules by namespace (who may receive, publish, list members; join and
@@ -244,6 +251,10 @@ settings! {
     max_documents: usize = 10_000, "N", check range(1, 1 << 24);
     /// A collaborative document's longest text, in UTF-16 code units.
     max_document_len: usize = 1 << 20, "UNITS", check range(1, 1 << 28);
+    /// Documents one user may create among those a shard keeps (a node of N shards allows N times this).
+    max_documents_per_user: usize = 100, "N", check range(1, 1 << 24);
+    /// The text of the documents one user created that a shard keeps, all together, in UTF-16 code units.
+    max_document_len_per_user: usize = 4 << 20, "UNITS", check range(1, 1 << 30);
     /// Time a Talker member whose connections all dropped stays idle before the room is
     /// told they left.
     talker_idle_grace: Duration = Duration::from_secs(30), "DURATION",
@@ -278,9 +289,26 @@ settings! {
     /// World connections one user may hold; opening one more closes the oldest with
     /// connection.replaced.
     world_max_connections_per_user: usize, "N", default "no limit", check range(1, 1 << 20);
+    /// Time a call to the application's backend (a hook) may take, unless the hook says otherwise.
+    hook_timeout: Duration = Duration::from_secs(1), "DURATION", check range(SHORTEST, LONGEST);
+    /// Hook calls one shard may have in flight; one more is refused at once.
+    hook_concurrency: usize = 256, "N", check range(1, 1 << 16);
+    /// Backend URL asked who a client is when it brings credentials (a session id, a
+    /// cookie's value, any string) instead of a token; it answers with the user.
+    connect_hook: String, "URL", default "none", check http_url();
+    /// Backend URL that calls the server has no handler for go to (SocketCluster custom
+    /// events, World actions turntable does not define); its answer is the reply.
+    rpc_hook: String, "URL", default "none", check http_url();
+    /// URL the server POSTs signed batches of events to (channel occupied and vacated, members, users online); needs webhook_secret.
+    webhook_url: String, "URL", default "none", check http_url();
+    /// Key of the HMAC-SHA256 signature on each webhook batch (X-Turntable-Signature), at least 16 bytes.
+    webhook_secret: Redacted, "SECRET", default "none", check min_bytes(16);
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     log_level: String = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         "FILTER", default "info, or RUST_LOG", check log_filter();
+    /// Log format on stderr: text (coloured only when stderr is a terminal) or json (one
+    /// JSON object per line).
+    log_format: LogFormat = LogFormat::Text, "FORMAT";
 }
 
 /// The machine's cores, as the defaults of `shards` and `pin` count them.
@@ -416,15 +444,61 @@ impl Config {
         .expect("valid test settings")
     }
 
+    /// The token checker the shards use, when there is a secret.
+    pub fn auth(&self) -> Option<Auth> {
+        let auth = Auth::new(self.auth_secret.as_ref()?);
+        Some(auth.with_leeway(self.token_leeway))
+    }
+
+    /// What every shard's hook client shares.
+    pub fn hook_settings(&self) -> HookSettings {
+        HookSettings {
+            timeout: self.hook_timeout,
+            concurrency: self.hook_concurrency,
+        }
+    }
+
+    /// Whether any hook calls the backend (an `rpc_hook`, a `connect_hook`, or a namespace's
+    /// `subscribe_hook` or `publish_hook`): only then is the hook client started.
+    pub fn calls_backend(&self) -> bool {
+        self.rpc_hook.is_some()
+            || self.connect_hook.is_some()
+            || self
+                .namespaces
+                .iter()
+                .any(|(_, p)| p.subscribe_hook.is_some() || p.publish_hook.is_some())
+    }
+
+    /// Where webhooks go, if anywhere (`webhook_url`; the secret comes with it).
+    pub fn webhook_settings(&self) -> Option<WebhookSettings> {
+        let url = self.webhook_url.clone()?;
+        let secret = Box::from(&**self.webhook_secret.as_ref()?);
+        Some(WebhookSettings::new(url, secret, self.hook_timeout))
+    }
+
+    /// The cluster's shape: one node of `shards` shards until the cluster has settings.
+    pub fn placement(&self) -> Placement {
+        Placement::single_node(self.shards)
+    }
+
+    /// This node's index in the cluster: 0, the only node.
+    pub fn node(&self) -> NodeId {
+        0
+    }
+
     /// The engine's per-connection and per-shard bounds.
     pub fn limits(&self) -> Limits {
         Limits {
             namespaces: std::sync::Arc::new(self.namespaces.clone()),
             max_watches_per_conn: self.max_watches_per_conn,
+            max_watches_per_user: self.max_watches_per_user,
+            max_watches_per_shard: self.max_watches_per_shard,
             max_channels_per_conn: self.max_channels_per_conn,
             room_idle_grace_ms: self.talker_idle_grace.as_millis() as u64,
             max_documents: self.max_documents,
             max_document_len: self.max_document_len,
+            max_documents_per_user: self.max_documents_per_user,
+            max_document_len_per_user: self.max_document_len_per_user,
         }
     }
 
@@ -461,6 +535,13 @@ impl Config {
                     "must be shorter than socketcluster_ping_timeout, {}",
                     self.socketcluster_ping_timeout.show()
                 ),
+            ));
+        }
+        if let (Some(url), None) = (&self.webhook_url, &self.webhook_secret) {
+            return Err(invalid(
+                "webhook_url",
+                url.clone(),
+                "webhooks are signed: set webhook_secret too".to_owned(),
             ));
         }
         Ok(())
@@ -813,6 +894,19 @@ fn range<T: SettingType + PartialOrd>(min: T, max: T) -> impl Fn(&T) -> Result<(
     }
 }
 
+/// Check: an `http://` or `https://` URL with a host.
+fn http_url() -> impl Fn(&String) -> Result<(), String> {
+    |url| {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+            _ => Err("must be an http:// or https:// URL".to_owned()),
+        }
+    }
+}
+
 /// Check: at least `min` bytes.
 fn min_bytes(min: usize) -> impl Fn(&Redacted) -> Result<(), String> {
     move |value| {
@@ -847,6 +941,36 @@ fn log_filter() -> impl Fn(&String) -> Result<(), String> {
         EnvFilter::try_new(filter)
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// How the server writes its logs to stderr (the `log_format` setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, with ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`.
+    Json,
+}
+
+impl SettingType for LogFormat {
+    const EXPECTED: &'static str = "\"text\" or \"json\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+        .to_owned()
+    }
+    fn to_toml(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.show()))
     }
 }
 
@@ -1221,6 +1345,33 @@ mod tests {
             shown.contains("# auth_secret is set (not shown)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn webhooks_need_an_http_url_and_a_secret() {
+        assert_eq!(Config::defaults().webhook_settings(), None);
+        let mut bad = Settings::default();
+        let err = bad.set("webhook_url", "backend:8000/events").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be an http:// or https:// URL"),
+            "{err}"
+        );
+        let unsigned = given(&[("webhook_url", "http://backend:8000/events")]).resolve();
+        let err = unsigned.unwrap_err().to_string();
+        assert!(err.contains("set webhook_secret too"), "{err}");
+        let config = given(&[
+            ("webhook_url", "http://backend:8000/events"),
+            ("webhook_secret", "a-webhook-secret"),
+            ("hook_timeout", "250ms"),
+        ])
+        .resolve()
+        .unwrap();
+        let webhooks = config.webhook_settings().unwrap();
+        assert_eq!(webhooks.url, "http://backend:8000/events");
+        assert_eq!(&*webhooks.secret, "a-webhook-secret");
+        assert_eq!(webhooks.timeout, Duration::from_millis(250));
+        assert!(!config.settings().to_toml().contains("a-webhook-secret"));
     }
 
     #[test]

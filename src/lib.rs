@@ -6,10 +6,13 @@
 //! Four layers, each naming only the ones below it (`scripts/check-layers.py` checks):
 //!
 //! * [`engine`] — sans-IO shard state. What users, channels, rooms and documents are,
-//!   which shard owns each (CRC32 of its id), and what every command does. It takes
+//!   which shard of which node owns each (CRC32 of its id), and what every command
+//!   does; `engine::wire` turns shard messages into bytes for other nodes. It takes
 //!   commands and shard messages and emits events and shard messages through an
 //!   [`engine::Outbox`]; it knows no socket and no dialect. [`clock`] gives it the time.
-//! * [`auth`] — token verification and issuing, shared by the dialects.
+//! * [`auth`] — token verification and issuing, shared by the dialects. [`hooks`] —
+//!   calls into the application's backend (HTTP with JSON, on a thread of its own) and
+//!   signed, batched webhooks, for the dialects to ask and tell the backend.
 //! * [`protocol`] — the client dialects, one file each, behind one contract
 //!   ([`protocol::Dialect`]): a greeting, client messages turned into engine commands
 //!   and replies, engine events encoded once per shard, a keepalive policy, a fault
@@ -30,6 +33,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod hooks;
 pub mod net;
 pub mod protocol;
 pub mod runtime;

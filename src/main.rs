@@ -1,7 +1,8 @@
-//! The `turntable` command line: `turntable serve` runs the server, `turntable token`
+//! The `turntable` command line: `turntable serve` runs the server, `check-config`
+//! validates a settings file, `gen-config` writes one with every setting, `token`
 //! prints a signed client token for development and scripts.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
 use tracing_subscriber::EnvFilter;
 use turntable::auth::{Auth, now_secs};
-use turntable::config::{self, ConfigError, Flags, Origin, SettingType, Settings};
+use turntable::config::{self, ConfigError, Flags, LogFormat, Origin, SettingType, Settings};
 
 /// turntable: a thread-per-core realtime server (presence, game rooms, chat, pub/sub)
 /// over WebSocket.
@@ -38,6 +39,17 @@ enum Command {
         #[command(flatten)]
         flags: Flags,
     },
+    /// Check a config file: print the settings the server would run with from it (and the
+    /// TURNTABLE_* environment), as TOML with secrets left out; exit 0 if they are valid,
+    /// 2 with the first error if not.
+    CheckConfig {
+        /// The TOML file to check.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print every setting with its help and default as a commented TOML file, ready to
+    /// edit (uncomment a line to change that setting).
+    GenConfig,
     /// Print a token signed with the server secret (--auth-secret,
     /// TURNTABLE_AUTH_SECRET, or the config file's auth_secret).
     Token {
@@ -67,6 +79,8 @@ enum Command {
 enum Failure {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] turntable::runtime::StartError),
     #[error("{0}")]
     Server(std::io::Error),
     #[error("cannot handle signal {signal}: {source}")]
@@ -84,6 +98,8 @@ fn main() -> ExitCode {
         } => Settings::from_flags(&flags)
             .map_err(Failure::from)
             .and_then(|flags| serve(config, check, flags)),
+        Command::CheckConfig { file } => check_config(file),
+        Command::GenConfig => gen_config(),
         Command::Token {
             user,
             name,
@@ -102,8 +118,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings the server runs with: the defaults, then `file` (else the one
+/// TURNTABLE_CONFIG names), the environment and `flags`, checked.
+fn effective(file: Option<PathBuf>, flags: Settings) -> Result<config::Config, Failure> {
+    Ok(config::gather(file, |name| std::env::var_os(name), flags)?.resolve()?)
+}
+
 fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Failure> {
-    let config = config::gather(config, |name| std::env::var_os(name), flags)?.resolve()?;
+    let config = effective(config, flags)?;
     if check {
         print!("{}", config.settings().to_toml());
         return Ok(());
@@ -114,24 +136,152 @@ fn serve(config: Option<PathBuf>, check: bool, flags: Settings) -> Result<(), Fa
         value: format!("{:?}", config.log_level),
         reason: e.to_string(),
     })?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(filter, config.log_format);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        settings = %settings_line(&config.settings()),
+        "starting"
+    );
     if config.auth_secret.is_none() {
         tracing::warn!(
             "no auth_secret: insecure development mode, clients are trusted to say who they are"
         );
     }
     let shards = config.shards;
-    let server = turntable::runtime::start(config).map_err(Failure::Server)?;
+    let grace = config.shutdown_grace;
+    let server = turntable::runtime::start(config)?;
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, server.stop_flag())
             .map_err(|source| Failure::Signal { signal, source })?;
     }
+    log_first_signal(grace)?;
+    tracing::info!(addr = %server.local_addr(), shards, "listening");
     println!("listening on {} ({shards} shards)", server.local_addr());
     let _ = std::io::stdout().flush();
-    server.join().map_err(Failure::Server)
+    server.join().map_err(Failure::Server)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr in `format`: text lines, coloured only when stderr is a terminal, or
+/// one JSON object per line.
+fn init_logs(filter: EnvFilter, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
+/// Logs the first SIGTERM or SIGINT as the start of the shutdown (the stop flag
+/// registered beside it does the stopping).
+fn log_first_signal(grace: Duration) -> Result<(), Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
+        Failure::Signal {
+            signal: SIGTERM,
+            source,
+        }
+    })?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            tracing::info!(
+                signal = name,
+                grace = %humantime::format_duration(grace),
+                "shutting down: no new connections, closing the open ones"
+            );
+        }
+    });
+    Ok(())
+}
+
+/// The settings on one line, `name=value` separated by spaces, for the start log:
+/// what `--check` prints, secrets shown only as set, unset settings left out.
+fn settings_line(settings: &Settings) -> String {
+    let mut parts = Vec::new();
+    for line in settings.to_toml().lines() {
+        if let Some((name, value)) = line.split_once(" = ") {
+            parts.push(format!("{name}={value}"));
+        } else if let Some(name) = line
+            .strip_prefix("# ")
+            .and_then(|rest| rest.strip_suffix(" is set (not shown)"))
+        {
+            parts.push(format!("{name}=<redacted>"));
+        }
+    }
+    parts.join(" ")
+}
+
+fn check_config(file: PathBuf) -> Result<(), Failure> {
+    let config = effective(Some(file), Settings::default())?;
+    print!("{}", config.settings().to_toml());
+    Ok(())
+}
+
+/// The width gen-config wraps its comments at.
+const COMMENT_WIDTH: usize = 88;
+
+fn gen_config() -> Result<(), Failure> {
+    let defaults = Settings::default().resolve()?.settings();
+    let toml = defaults.to_toml();
+    let assignments: std::collections::HashMap<&str, &str> = toml
+        .lines()
+        .filter_map(|line| Some((line.split_once(" = ")?.0, line)))
+        .collect();
+    let mut out = String::from(
+        "# turntable settings (turntable gen-config). Every setting is commented out at its\n\
+         # default: uncomment a line to change it. Check the file with\n\
+         # `turntable check-config FILE`; run with `turntable serve --config FILE`.\n\
+         # The environment (TURNTABLE_<KEY>) overrides this file, and flags override both.\n",
+    );
+    for spec in config::SETTINGS {
+        out.push('\n');
+        let about = format!(
+            "{}. Default: {}. Flag {}, environment {}.",
+            spec.help(),
+            spec.default_text(&defaults),
+            spec.flag(),
+            spec.env()
+        );
+        for line in wrap(&about, COMMENT_WIDTH - 2) {
+            out += &format!("# {line}\n");
+        }
+        match assignments.get(spec.name) {
+            Some(line) => out += &format!("# {line}\n"),
+            None => {
+                out += &format!(
+                    "# (no default: add `{} = ...` with a {} to set it)\n",
+                    spec.name, spec.value_name
+                )
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 fn token(

@@ -428,9 +428,19 @@ fn stats_and_metrics_count_the_traffic() {
     assert_eq!(stats["shards"].as_array().unwrap().len(), 2);
     assert!(stats["channels"].as_u64() >= Some(1), "{stats}");
 
-    let metrics = common::get(addr, "/metrics");
-    assert_eq!(metrics.0, 200);
-    let samples = parse_openmetrics(&metrics.1);
+    // A Prometheus server prefers OpenMetrics; a bare GET gets the classic format.
+    let metrics = common::http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n",
+    );
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let (head, body) = metrics.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains("application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    let samples = parse_openmetrics(body);
     let sum = |name: &str| -> f64 {
         samples
             .iter()
@@ -690,5 +700,46 @@ fn game_requests_are_checked() {
     assert_eq!(
         (wrong.status, wrong.header("allow")),
         (405, Some("GET, POST"))
+    );
+}
+
+#[test]
+fn two_content_lengths_are_refused_and_nothing_is_published() {
+    let server = api_server();
+    let addr = server.local_addr();
+    let mut sc = sc_subscriber(addr, 1, "arena");
+    let publish = |n: u32| json!({"channel": "arena", "data": {"n": n}}).to_string();
+    let second = publish(2);
+    let smuggled = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{second}",
+        second.len()
+    );
+    for (framing, body) in common::ambiguous_framings(&publish(1), &smuggled) {
+        let answer = common::http(
+            addr,
+            &format!(
+                "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\n\
+                 Content-Type: application/json\r\n{framing}\r\n{body}"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing}: {answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+        assert!(answer.contains(r#""code":"api.malformed""#), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer: {answer}"
+        );
+    }
+    sc.expect_silence(std::time::Duration::from_millis(300));
+    // The same publish with one length does reach the subscriber.
+    assert_eq!(
+        post(addr, "/api/publish", json!({"channel": "arena", "data": 1})).status,
+        200
+    );
+    assert_eq!(
+        socketcluster::recv(&mut sc),
+        json!({"event":"#publish","data":{"channel":"arena","data":1}})
     );
 }

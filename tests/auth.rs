@@ -160,3 +160,85 @@ fn the_token_command_signs_what_the_server_accepts() {
     assert_ne!(code, 0);
     assert!(err.contains("soon"), "{err}");
 }
+
+/// A token for `user` signed with the test secret, with `claim` set `ahead` seconds
+/// from now (and `exp` an hour away).
+fn token_with(user: &str, claim: &str, ahead: u64) -> String {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user));
+    claims.insert("exp".into(), json!(now_secs() + 3600));
+    claims.insert(claim.into(), json!(now_secs() + ahead));
+    auth(SECRET).sign(&claims)
+}
+
+const HOUR: u64 = 3600;
+const YEAR: u64 = 365 * 86_400;
+
+#[test]
+fn tokens_made_for_later_are_refused_in_every_dialect_beyond_the_leeway() {
+    let server = server_with(|c| {
+        c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
+        c.token_leeway = std::time::Duration::from_secs(30);
+    });
+    let addr = server.local_addr();
+    let later = [("nbf", HOUR), ("iat", YEAR)];
+    let within = [("nbf", 20), ("iat", 20)];
+
+    // turntable v1: `auth.invalid_token`, and the connection may try again.
+    let mut c = Client::connect(addr, "/turntable");
+    c.recv();
+    for (claim, ahead) in later {
+        let reply = idme(&mut c, json!({"token": token_with("1:1", claim, ahead)}));
+        assert_eq!(error_code(&reply), "auth.invalid_token", "{claim}");
+    }
+    for (claim, ahead) in within {
+        let mut c = Client::connect(addr, "/turntable");
+        c.recv();
+        let reply = idme(&mut c, json!({"token": token_with("1:1", claim, ahead)}));
+        assert_eq!(reply["command"], "identified", "{claim}: {reply}");
+    }
+
+    // SocketCluster: the handshake says AuthTokenInvalidError and not authenticated.
+    for (claim, ahead) in later {
+        let data = json!({"authToken": token_with("bob", claim, ahead)});
+        let (_c, reply) = common::socketcluster::handshaken_on(addr, 0, data);
+        assert_eq!(reply["isAuthenticated"], false, "{claim}");
+        assert_eq!(
+            reply["authError"]["name"], "AuthTokenInvalidError",
+            "{claim}"
+        );
+    }
+    for (claim, ahead) in within {
+        let data = json!({"authToken": token_with("bob", claim, ahead)});
+        let (_c, reply) = common::socketcluster::handshaken_on(addr, 1, data);
+        assert_eq!(reply["isAuthenticated"], true, "{claim}: {reply}");
+    }
+
+    // World: `auth.denied`.
+    for (claim, ahead) in later {
+        let mut c = Client::connect(addr, "/ws/world/default");
+        c.send(json!(["authenticate", {"token": token_with("ann", claim, ahead)}]));
+        assert_eq!(
+            c.recv(),
+            json!(["error", {"code": "auth.denied"}]),
+            "{claim}"
+        );
+    }
+    for (claim, ahead) in within {
+        let mut c = Client::connect(addr, "/ws/world/default");
+        c.send(json!(["authenticate", {"token": token_with("ann", claim, ahead)}]));
+        assert_eq!(c.recv()[0], "authenticated", "{claim}");
+    }
+}
+
+#[test]
+fn the_leeway_is_a_setting() {
+    let server = server_with(|c| {
+        c.auth_secret = Some(Secret::new(SECRET.into()).unwrap());
+        c.token_leeway = std::time::Duration::ZERO;
+    });
+    let mut c = Client::connect(server.local_addr(), "/turntable");
+    c.recv();
+    let reply = idme(&mut c, json!({"token": token_with("1:1", "nbf", 20)}));
+    assert_eq!(error_code(&reply), "auth.invalid_token");
+}

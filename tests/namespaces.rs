@@ -246,3 +246,33 @@ fn bad_namespace_settings_are_refused_with_where_and_why() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_toml_example_in_the_readme_and_docs_is_accepted() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let dir = std::env::temp_dir().join(format!("turntable-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, block) in text.split("```toml\n").skip(1).enumerate() {
+            let example = block.split("```").next().unwrap();
+            let path = dir.join(format!("example-{checked}.toml"));
+            std::fs::write(&path, example).unwrap();
+            let (code, _, stderr) = common::run_binary(&["check-config", path.to_str().unwrap()]);
+            assert_eq!(
+                code,
+                0,
+                "{} example {i}: {stderr}\n{example}",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the README's examples were found");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

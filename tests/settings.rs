@@ -384,3 +384,33 @@ fn help_shows_each_setting_with_its_default_and_variable() {
     );
     assert!(!help.contains("a-key-that-must-not-show"), "{help}");
 }
+
+/// The names of the threads of process `pid`.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn without_hook_settings_no_hook_thread_runs() {
+    let (mut child, line) = spawn_binary(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "2",
+        "--pin=false",
+    ]);
+    assert!(line.starts_with("listening on"), "{line}");
+    let names = thread_names(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(names.iter().any(|n| n.starts_with("shard-1")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("turntable-hook")),
+        "{names:?}"
+    );
+}

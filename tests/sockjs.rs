@@ -845,7 +845,9 @@ fn poll_kept_alive(stream: &mut std::net::TcpStream, session: &str) -> (u16, Str
 fn a_polling_client_gets_its_close_frame_after_the_messages_queued_before_a_shutdown() {
     let server = common::server();
     let addr = server.local_addr();
-    let home = turntable::engine::owner_shard("owed", 1, 2);
+    let home = turntable::engine::Placement::single_node(2)
+        .owner("owed")
+        .shard;
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     client.set_read_timeout(Some(common::PATIENCE)).unwrap();
     assert_eq!(poll_kept_alive(&mut client, "owed"), (200, "o\n".into()));
@@ -902,4 +904,67 @@ fn an_htmlfile_frame_cannot_end_its_script() {
         frame.starts_with(r#""a[\"\u003c/script>\u003cscript>alert(1)\u003c/script>\"]");"#),
         "{frame}"
     );
+}
+
+/// Polls `session` until the frames it got contain `needle`.
+fn poll_until(addr: SocketAddr, session: &str, needle: &str) {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in {seen}"
+        );
+        seen += &poll(addr, session);
+    }
+}
+
+#[test]
+fn a_send_with_two_content_lengths_is_refused_and_nothing_is_published() {
+    let server = common::server();
+    let addr = server.local_addr();
+    let mut member = Client::connect(addr, "/turntable");
+    member.recv();
+    member.send(json!({"command":"idme","data":"1:1"}));
+    member.recv();
+    member.send(json!({"command":"joingame","data":{"channel":"arena","self":"1:1"}}));
+    assert_eq!(member.recv()["command"], "joined");
+
+    let session = "smuggler";
+    assert_eq!(poll(addr, session), "o\n");
+    assert_eq!(
+        send(addr, session, &[json!({"command":"idme","data":"2:2"})]).0,
+        204
+    );
+    poll_until(addr, session, "identified");
+    let join = json!({"command":"joingame","data":{"channel":"arena","self":"2:2"}});
+    assert_eq!(send(addr, session, &[join]).0, 204);
+    poll_until(addr, session, "joined");
+    assert_eq!(member.recv()["command"], "memberjoined");
+
+    let game =
+        json!({"command":"game","data":{"channel":"arena","actions":[{"from":"2:2","data":{}}]}});
+    let body = serde_json::to_string(&[game.to_string()]).unwrap();
+    let path = format!("/sockjs/turntable/000/{session}/xhr_send");
+    let smuggled = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for (framing, both) in common::ambiguous_framings(&body, &smuggled) {
+        let answer = raw(
+            addr,
+            &format!("POST {path} HTTP/1.1\r\nHost: t\r\n{framing}\r\n{both}"),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing}: {answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer: {answer}"
+        );
+    }
+    member.expect_silence(std::time::Duration::from_millis(300));
+    // The same send with one length is published.
+    assert_eq!(send(addr, session, &[game]).0, 204);
+    assert_eq!(member.recv()["command"], "game");
 }

@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Client, server, server_with};
+use common::{Client, eventually, server, server_with};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
@@ -455,4 +455,55 @@ fn ids_with_control_characters_are_refused() {
     assert_eq!(error_code(&mut c), "protocol.invalid_data");
     c.send(json!({"command":"idme","data":"ab"}));
     assert_eq!(c.recv(), json!({"command":"identified","data":{"id":"ab"}}));
+}
+
+fn subscribe(c: &mut Client, users: &[&str]) -> Value {
+    c.send(json!({"command":"subscribe","data":users}));
+    c.recv()
+}
+
+fn refused_as_too_many(reply: &Value) -> bool {
+    reply["command"] == "error" && reply["data"]["code"] == "subscribe.too_many"
+}
+
+#[test]
+fn one_users_connections_on_a_shard_watch_at_most_max_watches_per_user() {
+    let server = server_with(|c| c.max_watches_per_user = 3);
+    let addr = server.local_addr();
+    let mut a = identified_on(addr, 0, "1:1");
+    let mut b = identified_on(addr, 0, "1:1");
+    let mut other = identified_on(addr, 0, "1:2");
+    assert_eq!(subscribe(&mut a, &["x", "y"])["command"], "userchange");
+    let over = subscribe(&mut b, &["z", "w"]);
+    assert!(refused_as_too_many(&over), "{over}");
+    assert_eq!(subscribe(&mut b, &["z"])["command"], "userchange");
+    // Another user has a quota of their own.
+    assert_eq!(
+        subscribe(&mut other, &["x", "y", "z"])["command"],
+        "userchange"
+    );
+    // An unsubscribe gives the quota back.
+    a.send(json!({"command":"unsubscribe","data":["x"]}));
+    eventually(|| subscribe(&mut b, &["w"])["command"] == "userchange");
+}
+
+#[test]
+fn a_shards_connections_watch_at_most_max_watches_per_shard() {
+    let server = server_with(|c| c.max_watches_per_shard = 4);
+    let addr = server.local_addr();
+    let mut a = identified_on(addr, 0, "1:1");
+    let mut b = identified_on(addr, 0, "1:2");
+    let mut elsewhere = identified_on(addr, 1, "1:3");
+    assert_eq!(subscribe(&mut a, &["x", "y", "z"])["command"], "userchange");
+    let over = subscribe(&mut b, &["x", "y"]);
+    assert!(refused_as_too_many(&over), "{over}");
+    assert_eq!(subscribe(&mut b, &["x"])["command"], "userchange");
+    // The other shard keeps its own count.
+    assert_eq!(
+        subscribe(&mut elsewhere, &["x", "y", "z", "w"])["command"],
+        "userchange"
+    );
+    // A closed connection's watches are given back.
+    a.close();
+    eventually(|| subscribe(&mut b, &["y"])["command"] == "userchange");
 }

@@ -353,8 +353,10 @@ fn a_refused_open_leaves_nothing_half_open() {
     let addr = server.local_addr();
     let mut ann = member(addr, 0, "ann");
     // Two documents with the same owner shard, which has room for one.
-    let owner =
-        |name: &str| turntable::engine::owner_shard(&format!("world:default:ot:{name}"), 1, 2);
+    let owner = |name: &str| {
+        let placement = turntable::engine::Placement::single_node(2);
+        placement.owner(&format!("world:default:ot:{name}")).shard
+    };
     let first = "d0";
     let second = (1..)
         .map(|i| format!("d{i}"))
@@ -453,4 +455,70 @@ fn other_dialects_cannot_join_subscribe_or_publish_to_a_documents_channel() {
         edit(&mut ann, 2, 0, json!([{"insert": "ok"}])),
         json!(["success", 2, {"document": "notes", "variant": 1}])
     );
+}
+
+/// Two document names with the same owner shard (quotas are kept per shard).
+fn two_on_one_shard() -> (String, String) {
+    let owner = |name: &str| {
+        let placement = turntable::engine::Placement::single_node(2);
+        placement.owner(&format!("world:default:ot:{name}")).shard
+    };
+    let first = "q0".to_owned();
+    let second = (1..)
+        .map(|i| format!("q{i}"))
+        .find(|name| owner(name) == owner(&first))
+        .unwrap();
+    (first, second)
+}
+
+/// Inserts `text` into the empty `document` (at variant 0).
+fn insert_into_empty(c: &mut Client, id: u64, document: &str, text: &str) -> Value {
+    let edit = json!({"document": document, "variant": 0, "ops": [{"insert": text}]});
+    rpc(c, "ot", id, edit)
+}
+
+#[test]
+fn a_user_creates_at_most_max_documents_per_user() {
+    let server = common::server_with(|c| c.max_documents_per_user = 1);
+    let addr = server.local_addr();
+    let (mut ann, mut bob) = (member(addr, 0, "ann"), member(addr, 1, "bob"));
+    let (first, second) = two_on_one_shard();
+    let open = |c: &mut Client, id, name: &str| rpc(c, "ot.open", id, json!({"document": name}));
+    assert_eq!(open(&mut ann, 1, &first)[0], "success");
+    assert_eq!(
+        open(&mut ann, 2, &second),
+        json!(["error", 2, {"code": "ot.too_many_documents", "message": "no room for another document on this server"}])
+    );
+    // Opening a document someone else created costs nothing; bob has his own quota.
+    assert_eq!(open(&mut bob, 3, &first)[0], "success");
+    assert_eq!(open(&mut bob, 4, &second)[0], "success");
+    assert_eq!(open(&mut ann, 5, &second)[0], "success");
+}
+
+#[test]
+fn the_documents_a_user_created_hold_at_most_max_document_len_per_user() {
+    let server = common::server_with(|c| c.max_document_len_per_user = 5);
+    let addr = server.local_addr();
+    let (mut ann, mut bob) = (member(addr, 0, "ann"), member(addr, 1, "bob"));
+    let (first, second) = two_on_one_shard();
+    for (id, name) in [(1, &first), (2, &second)] {
+        assert_eq!(
+            rpc(&mut ann, "ot.open", id, json!({"document": name}))[0],
+            "success"
+        );
+    }
+    assert_eq!(insert_into_empty(&mut ann, 3, &first, "abc")[0], "success");
+    let over = insert_into_empty(&mut ann, 4, &second, "abc");
+    assert_eq!(over[1], 4, "the refusal names the request: {over}");
+    assert_eq!(error_code(&over), "ot.too_large");
+    // The quota is the creator's, whoever edits.
+    assert_eq!(
+        rpc(&mut bob, "ot.open", 5, json!({"document": &second}))[0],
+        "success"
+    );
+    assert_eq!(
+        error_code(&insert_into_empty(&mut bob, 6, &second, "abc")),
+        "ot.too_large"
+    );
+    assert_eq!(insert_into_empty(&mut bob, 7, &second, "ab")[0], "success");
 }

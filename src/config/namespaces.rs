@@ -17,7 +17,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use super::{Arity, SettingType};
-use crate::engine::namespace::{Namespaces, Policy};
+use crate::engine::namespace::{DOCUMENT, Namespaces, Policy, Readers, TALKER, Writers};
 
 impl SettingType for Namespaces {
     const EXPECTED: &'static str = "a table of namespace tables";
@@ -35,15 +35,14 @@ impl SettingType for Namespaces {
     }
 
     fn show(&self) -> String {
-        self.iter()
+        settable(self)
             .map(|(name, policy)| format!("{name} = {}", policy_table(policy)))
             .collect::<Vec<_>>()
             .join(", ")
     }
 
     fn to_toml(&self) -> Option<toml::Value> {
-        let table = self
-            .iter()
+        let table = settable(self)
             .map(|(name, policy)| (name.to_owned(), toml::Value::Table(policy_table(policy))))
             .collect();
         Some(toml::Value::Table(table))
@@ -59,6 +58,13 @@ impl SettingType for Namespaces {
     }
 }
 
+/// The namespaces whose rules can be set (all but the fixed ones).
+fn settable(namespaces: &Namespaces) -> impl Iterator<Item = (&str, &Policy)> {
+    namespaces
+        .iter()
+        .filter(|(name, _)| *name != TALKER && *name != DOCUMENT)
+}
+
 /// `namespaces` with the rules of `table`'s entries.
 fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, String> {
     for (name, rules) in table {
@@ -71,6 +77,12 @@ fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, 
                 "namespace {name:?}: names are letters, digits, '_' and '-'"
             ));
         }
+        if name == TALKER || name == DOCUMENT {
+            return Err(format!(
+                "namespace {name:?}: its rules are fixed (members only: a Talker room is \
+                 reached by connecting to it, a document by opening it); none can be set"
+            ));
+        }
         let Some(rules) = rules.as_table() else {
             return Err(format!("namespace {name:?}: expected a table of rules"));
         };
@@ -78,6 +90,16 @@ fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, 
         for (key, value) in rules {
             set_rule(&mut policy, key, value)
                 .map_err(|e| format!("namespaces.{name}.{key}: {e}"))?;
+        }
+        if policy.receive == Readers::Backend && policy.subscribe_hook.is_none() {
+            return Err(format!(
+                "namespaces.{name}.receive: \"backend\" needs a subscribe_hook URL"
+            ));
+        }
+        if policy.publish == Writers::Backend && policy.publish_hook.is_none() {
+            return Err(format!(
+                "namespaces.{name}.publish: \"backend\" needs a publish_hook URL"
+            ));
         }
         namespaces.set(name, policy);
     }
@@ -99,13 +121,27 @@ fn set_rule(policy: &mut Policy, key: &str, value: &toml::Value) -> Result<(), S
                     .ok_or("must be at least 1")?,
             );
         }
+        "subscribe_hook" => policy.subscribe_hook = Some(hook_url(value)?),
+        "publish_hook" => policy.publish_hook = Some(hook_url(value)?),
         _ => {
             return Err(
-                "unknown rule (receive, publish, presence, join_leave, max_members)".to_owned(),
+                "unknown rule (receive, publish, presence, join_leave, max_members, \
+                        subscribe_hook, publish_hook)"
+                    .to_owned(),
             );
         }
     }
     Ok(())
+}
+
+/// A hook's URL: http or https.
+fn hook_url(value: &toml::Value) -> Result<Box<str>, String> {
+    let url = value.as_str().ok_or("expected a URL string")?;
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(Box::from(url))
+    } else {
+        Err(format!("{url:?} is not an http:// or https:// URL"))
+    }
 }
 
 fn named<T: FromStr<Err: Display>>(value: &toml::Value) -> Result<T, String> {
@@ -126,13 +162,21 @@ fn policy_table(policy: &Policy) -> toml::Table {
     if let Some(max) = policy.max_members {
         put("max_members", toml::Value::Integer(max as i64));
     }
+    for (key, url) in [
+        ("subscribe_hook", &policy.subscribe_hook),
+        ("publish_hook", &policy.publish_hook),
+    ] {
+        if let Some(url) = url {
+            put(key, url.to_string().into());
+        }
+    }
     table
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::namespace::{Readers, TURNTABLE, Writers};
+    use crate::engine::namespace::TURNTABLE;
 
     #[test]
     fn tables_change_only_the_rules_they_name() {
@@ -168,6 +212,14 @@ mod tests {
             (r#"chat = { max_members = 0 }"#, "must be at least 1"),
             (r#""a:b" = { presence = true }"#, "names are letters"),
             ("chat = 1", "expected a table"),
+            (
+                r#"chat = { receive = "backend" }"#,
+                "needs a subscribe_hook URL",
+            ),
+            (
+                r#"chat = { publish_hook = "ftp://x" }"#,
+                "not an http:// or https:// URL",
+            ),
         ] {
             let err = Namespaces::parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");

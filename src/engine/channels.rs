@@ -157,6 +157,7 @@ mod tests {
 
     fn addr(shard: ShardId, conn: u64) -> ConnAddr {
         ConnAddr {
+            node: 0,
             shard,
             conn: ConnId(conn),
         }

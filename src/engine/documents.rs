@@ -11,7 +11,15 @@
 //!
 //! Documents stay in memory while the server runs (there is no storage yet); a shard
 //! holds at most `Limits::max_documents` and each at most `Limits::max_document_len`
-//! UTF-16 units.
+//! UTF-16 units. A document counts against the quotas of the user who created it (the
+//! first to open it): among the documents a shard holds, one user's may number at most
+//! `Limits::max_documents_per_user` and hold at most `Limits::max_document_len_per_user`
+//! units together, whoever edits them. A node of N shards thus holds at most N times
+//! these for one user.
+
+use std::rc::Rc;
+
+use ahash::AHashMap;
 
 use super::message::{
     ConnAddr, ConnId, DocumentCommand, DocumentMsg, ErrorCode, Event, Receipt, ShardMsg,
@@ -44,6 +52,70 @@ pub fn is_document_channel(channel: &str) -> bool {
     document_name(channel).is_some()
 }
 
+/// What the documents one user created hold, on the shard that holds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub documents: usize,
+    /// Their texts' lengths added up, in UTF-16 units.
+    pub len: usize,
+}
+
+/// Each document's creator and each creator's [`Usage`], for the per-user quotas.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    creators: AHashMap<Box<str>, Rc<str>>,
+    usage: AHashMap<Rc<str>, Usage>,
+}
+
+impl Quotas {
+    /// What `user`'s documents hold.
+    pub fn of_user(&self, user: &str) -> Usage {
+        self.usage.get(user).copied().unwrap_or_default()
+    }
+
+    /// What the creator of `document` has used (nothing for an unknown document).
+    pub fn of_creator(&self, document: &str) -> Usage {
+        self.creators
+            .get(document)
+            .map_or_else(Usage::default, |user| self.of_user(user))
+    }
+
+    /// `user` created the (empty) `document`.
+    pub fn created(&mut self, document: &str, user: &str) {
+        let key = match self.usage.get_key_value(user) {
+            Some((key, _)) => key.clone(),
+            None => Rc::from(user),
+        };
+        self.usage.entry(key.clone()).or_default().documents += 1;
+        self.creators.insert(Box::from(document), key);
+    }
+
+    /// `document`'s text went from `before` to `after` units.
+    pub fn resized(&mut self, document: &str, before: usize, after: usize) {
+        if let Some(usage) = self
+            .creators
+            .get(document)
+            .and_then(|user| self.usage.get_mut(user))
+        {
+            usage.len = usage.len + after - before;
+        }
+    }
+
+    /// `document`, of `len` units, is forgotten.
+    pub fn forgot(&mut self, document: &str, len: usize) {
+        let Some(user) = self.creators.remove(document) else {
+            return;
+        };
+        if let Some(usage) = self.usage.get_mut(&user) {
+            usage.documents -= 1;
+            usage.len -= len;
+            if usage.documents == 0 {
+                self.usage.remove(&user);
+            }
+        }
+    }
+}
+
 /// Accepted edits a document keeps to transform late edits against; an edit made
 /// against an older revision is refused (`ot.revision_too_old`) and the client reopens.
 const HISTORY: usize = 256;
@@ -63,6 +135,7 @@ impl Engine {
                     return;
                 }
                 DocumentMsg::Open {
+                    user: Box::from(user),
                     conn: self.addr(conn),
                     receipt,
                     document,
@@ -99,9 +172,10 @@ impl Engine {
         match msg {
             DocumentMsg::Open {
                 document,
+                user,
                 conn,
                 receipt,
-            } => self.owner_open(document, conn, receipt, out),
+            } => self.owner_open(document, &user, conn, receipt, out),
             DocumentMsg::Edit {
                 document,
                 user,
@@ -113,10 +187,20 @@ impl Engine {
                 let Some(doc) = self.documents.get_mut(&document) else {
                     return self.refuse_at(conn, ErrorCode::DocumentNotOpen, receipt, out);
                 };
-                let (revision, delta) = match doc.submit(base, delta) {
+                // The creator's other documents leave this one what remains of the quota.
+                let before = doc.len_utf16();
+                let others = self
+                    .document_quotas
+                    .of_creator(&document)
+                    .len
+                    .saturating_sub(before);
+                let room = self.limits.max_document_len_per_user.saturating_sub(others);
+                let (revision, delta) = match doc.submit_within(base, delta, room) {
                     Ok(accepted) => accepted,
                     Err(e) => return self.refuse_at(conn, ErrorCode::EditRefused(e), receipt, out),
                 };
+                let after = doc.len_utf16();
+                self.document_quotas.resized(&document, before, after);
                 if !delta.is_noop() {
                     let edited = Event::DocumentEdited {
                         document: document.clone(),
@@ -166,19 +250,25 @@ impl Engine {
     }
 
     /// Registers the connection as a listener of the document (creating the document
-    /// if it is new) and sends it the text to start from.
+    /// for `user` if it is new) and sends it the text to start from.
     fn owner_open(
         &mut self,
         document: Box<str>,
+        user: &str,
         conn: ConnAddr,
         receipt: Receipt,
         out: &mut impl Outbox,
     ) {
-        if !self.documents.contains_key(&document)
-            && self.documents.len() >= self.limits.max_documents
-            && !self.evict_a_closed_document()
-        {
-            return self.refuse_tie(conn, document, ErrorCode::TooManyDocuments, receipt, out);
+        if !self.documents.contains_key(&document) {
+            let over_quota =
+                self.document_quotas.of_user(user).documents >= self.limits.max_documents_per_user;
+            if over_quota
+                || (self.documents.len() >= self.limits.max_documents
+                    && !self.evict_a_closed_document())
+            {
+                return self.refuse_tie(conn, document, ErrorCode::TooManyDocuments, receipt, out);
+            }
+            self.document_quotas.created(&document, user);
         }
         let max_len = self.limits.max_document_len;
         let doc = self
@@ -205,13 +295,56 @@ impl Engine {
             .keys()
             .find(|name| self.owned_channels.get(name).is_none())
             .cloned();
-        closed.is_some_and(|name| self.documents.remove(&name).is_some())
+        let Some(name) = closed else {
+            return false;
+        };
+        let Some(doc) = self.documents.remove(&name) else {
+            return false;
+        };
+        self.document_quotas.forgot(&name, doc.len_utf16());
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotas_follow_their_creators_documents() {
+        let mut q = Quotas::default();
+        q.created("a", "ann");
+        q.created("b", "ann");
+        q.created("c", "bob");
+        q.resized("a", 0, 10);
+        q.resized("b", 0, 5);
+        q.resized("a", 10, 7);
+        assert_eq!(
+            q.of_user("ann"),
+            Usage {
+                documents: 2,
+                len: 12
+            }
+        );
+        assert_eq!(
+            q.of_creator("c"),
+            Usage {
+                documents: 1,
+                len: 0
+            }
+        );
+        q.forgot("a", 7);
+        assert_eq!(
+            q.of_user("ann"),
+            Usage {
+                documents: 1,
+                len: 5
+            }
+        );
+        q.forgot("b", 5);
+        q.forgot("c", 0);
+        assert!(q.usage.is_empty() && q.creators.is_empty());
+    }
 
     #[test]
     fn document_channels_are_told_from_world_and_other_channels() {

@@ -15,6 +15,7 @@
 //! The `game:` prefix is reserved: joining `game:<id>` needs the game to exist and
 //! have room.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::message::{ChannelMsg, ErrorCode};
@@ -26,7 +27,7 @@ pub const LOBBY: &str = "lobby";
 pub const GAME_PREFIX: &str = "game:";
 
 /// A game as the lobby lists it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GameInfo {
     pub id: Box<str>,
     pub name: Box<str>,

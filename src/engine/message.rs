@@ -2,24 +2,28 @@
 //! ([`Command`]), what the engine tells connections ([`Event`]) and what shards tell
 //! each other ([`ShardMsg`]). None of it knows any dialect's JSON shape.
 
+use serde::{Deserialize, Serialize};
+
 use super::lobby::GameInfo;
 use super::ot::{Delta, OtError};
-use super::ownership::ShardId;
+use super::ownership::{NodeId, ShardId};
 
 /// A connection's id on its own shard, assigned by the network layer (slab key plus a
 /// generation, so a reused slot never receives a stale reply).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
-/// A connection anywhere in the node: the shard that holds it and its id there.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+/// A connection anywhere in the cluster: the node and shard that hold it and its id
+/// there.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnAddr {
+    pub node: NodeId,
     pub shard: ShardId,
     pub conn: ConnId,
 }
 
 /// A user's presence as watchers see it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Online,
     Busy,
@@ -38,7 +42,7 @@ impl Status {
 }
 
 /// Why the engine refused a command; dialects map these to their own error shapes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorCode {
     /// A command that needs an identity arrived before identification.
     NotIdentified,
@@ -92,7 +96,7 @@ pub type Receipt = Option<Box<str>>;
 
 /// How a publication is delivered and answered; who may publish is the channel's
 /// namespace's rule (see [`super::namespace`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PublishMode {
     /// The publisher's own connection receives the publication too.
     pub echo: bool,
@@ -201,7 +205,7 @@ pub enum DocumentCommand {
 }
 
 /// A chat room member as the room sees them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomMember {
     pub id: Box<str>,
     /// The whole user object as JSON: id, name and any profile claims.
@@ -211,15 +215,33 @@ pub struct RoomMember {
 }
 
 /// A change in who is in a chat room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomChange {
     Join,
     Idle,
     Back,
 }
 
+/// What the application's backend may want to hear of (webhooks), told by the owner
+/// where it happens: once per change, whichever shard the connections are on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A channel got its first member or subscriber.
+    ChannelOccupied { channel: Box<str> },
+    /// A channel's last member or subscriber left.
+    ChannelVacated { channel: Box<str> },
+    /// A user became a member of a channel.
+    MemberAdded { channel: Box<str>, user: Box<str> },
+    /// A user stopped being a member of a channel.
+    MemberRemoved { channel: Box<str>, user: Box<str> },
+    /// A user's first connection opened.
+    UserOnline { user: Box<str> },
+    /// A user's last connection closed.
+    UserOffline { user: Box<str> },
+}
+
 /// What the engine tells local connections. Encoded once per dialect per shard.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// The connection is now this user.
     Identified { user: Box<str> },
@@ -263,6 +285,15 @@ pub enum Event {
     },
     /// A command was refused.
     Error { code: ErrorCode, receipt: Receipt },
+    /// The application's backend refused a command (a hook's answer), in its words.
+    Refused {
+        code: Box<str>,
+        message: Box<str>,
+        receipt: Receipt,
+    },
+    /// The application's backend answered a call a dialect made to it (an RPC), with
+    /// this JSON.
+    Answered { data: Box<str>, receipt: Receipt },
     /// The user opened more connections than allowed and this, the oldest, must go.
     /// The network layer closes a connection after queueing this event.
     Replaced,
@@ -341,7 +372,7 @@ impl Event {
 
 /// A question or order from the HTTP API, for one shard's engine (see
 /// `engine::queries`); every shard answers with an [`Answer`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Query {
     /// To every shard: the user's local connections, and its status from its owner.
     User { user: Box<str> },
@@ -373,7 +404,7 @@ pub enum Query {
 }
 
 /// One shard's answer to a [`Query`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Answer {
     /// How many local connections the query found (or closed, or told to reload), and
     /// the user's status when this shard owns the user.
@@ -394,7 +425,7 @@ pub enum Answer {
 /// What one shard tells another over the mesh. Messages to a user's owner come first,
 /// then those to a channel's owner (grouped, one group per handler), then those back to
 /// the shards holding connections.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ShardMsg {
     /// `from` now holds at least one connection of `user`; `conn` is the one that
     /// announced it, to be named in the `UserCounted` reply.
@@ -497,7 +528,7 @@ pub enum ShardMsg {
 }
 
 /// Connection limits, to a user's owner (see `engine::claims`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClaimMsg {
     /// A connection of `user` counts against a limit of `max`.
     Claim {
@@ -511,7 +542,7 @@ pub enum ClaimMsg {
 
 /// What a channel's owner is asked; every message names its channel (see
 /// [`ChannelMsg::channel`]), which picks the owner.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ChannelMsg {
     /// A connection joins a channel, inviting others.
     Join {
@@ -569,11 +600,13 @@ impl ChannelMsg {
 }
 
 /// What a document's owner is asked (see `engine::documents`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DocumentMsg {
     /// A connection opens a document.
     Open {
         document: Box<str>,
+        /// Who opens it: a new document counts against this user's quotas.
+        user: Box<str>,
         conn: ConnAddr,
         receipt: Receipt,
     },

@@ -27,6 +27,7 @@ mod queries;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -40,12 +41,12 @@ pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_documen
 use lobby::Game;
 pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
-    DocumentMsg, ErrorCode, Event, PublishMode, Query, Receipt, RoomChange, RoomCommand,
+    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, RoomChange, RoomCommand,
     RoomMember, ShardMsg, Status, UserCommand,
 };
 use ot::Document;
 use owned::Owned;
-pub use ownership::{ShardId, owner_shard};
+pub use ownership::{NodeId, Placement, ShardAddr, ShardId};
 use presence::{PendingSnapshot, UserRecord, Watches};
 use pubsub::Tie;
 use rooms::{IdleMembers, Room, RoomSeats, Seat};
@@ -60,6 +61,8 @@ pub trait Outbox {
     /// Completes the HTTP API query `ticket` (asked with [`Engine::ask`]) with one
     /// shard's answer.
     fn answer(&mut self, ticket: u64, answer: Answer);
+    /// Tells the backend of a change (webhooks); outboxes without webhooks drop it.
+    fn notice(&mut self, notice: Notice);
 }
 
 /// Per-connection bounds that keep one client from growing a shard's memory without
@@ -69,6 +72,10 @@ pub struct Limits {
     /// Who may read, write and join which channels.
     pub namespaces: std::sync::Arc<namespace::Namespaces>,
     pub max_watches_per_conn: usize,
+    /// Watches all of one user's connections on a shard may hold together.
+    pub max_watches_per_user: usize,
+    /// Watches all of a shard's connections may hold together.
+    pub max_watches_per_shard: usize,
     pub max_channels_per_conn: usize,
     /// How long a chat room member whose connections all dropped stays (idle) before
     /// the room is told they left.
@@ -77,6 +84,11 @@ pub struct Limits {
     pub max_documents: usize,
     /// A document's longest text, in UTF-16 units.
     pub max_document_len: usize,
+    /// Documents one user may have created among those a shard holds.
+    pub max_documents_per_user: usize,
+    /// The text of the documents one user created that a shard holds, in UTF-16 units
+    /// all together.
+    pub max_document_len_per_user: usize,
 }
 
 /// Counts for health checks and stats.
@@ -127,18 +139,25 @@ struct LocalUser {
     confirmed: bool,
     /// The user's profile (a JSON object with `id`), from the dialect that knows one.
     profile: Option<Box<str>>,
+    /// Watches these connections hold together (bounded by `max_watches_per_user`).
+    watches: usize,
 }
 
 /// One shard's state and rules.
 pub struct Engine {
     me: ShardId,
-    shards: usize,
+    /// This shard's node.
+    node: NodeId,
+    placement: Placement,
     limits: Limits,
     conns: ConnMap<LocalConn>,
     /// Local connections of each identified user.
     local_users: AHashMap<Rc<str>, LocalUser>,
     owned_users: Owned<UserRecord>,
     watches: Watches,
+    /// Watches this shard's connections hold together (bounded by
+    /// `max_watches_per_shard`).
+    watch_count: usize,
     owned_channels: Owned<ChannelRecord>,
     memberships: Memberships,
     rooms: Owned<Room>,
@@ -150,6 +169,8 @@ pub struct Engine {
     games: AHashMap<Box<str>, Game>,
     /// Collaborative documents this shard owns, by name (the name of their channel).
     documents: AHashMap<Box<str>, Document>,
+    /// Who created each of `documents`, and what each creator's documents hold.
+    document_quotas: documents::Quotas,
     /// The clock as of the last [`Engine::tick`], in ms since the epoch.
     now_ms: u64,
     /// Messages this shard sends to itself, handled before a call returns.
@@ -162,17 +183,25 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// The engine of shard `me` out of `shards` shards.
-    pub fn new(me: ShardId, shards: usize, limits: Limits) -> Self {
-        assert!(me < shards && shards <= presence::MAX_SHARDS);
+    /// The engine of shard `me` of a cluster shaped as `placement`. The cluster has one
+    /// node until shard messages cross nodes (issue 14): an owner is always local.
+    pub fn new(me: ShardAddr, placement: Placement, limits: Limits) -> Self {
+        let shards = placement.shards();
+        assert!(me.shard < shards && shards <= presence::MAX_SHARDS);
+        assert!(
+            me.node == 0 && placement.nodes() == 1,
+            "no transport to other nodes yet"
+        );
         Engine {
-            me,
-            shards,
+            me: me.shard,
+            node: me.node,
+            placement,
             limits,
             conns: ConnMap::default(),
             local_users: AHashMap::default(),
             owned_users: Owned::default(),
             watches: Watches::default(),
+            watch_count: 0,
             owned_channels: Owned::default(),
             memberships: Memberships::default(),
             rooms: Owned::default(),
@@ -180,6 +209,7 @@ impl Engine {
             idle: IdleMembers::default(),
             claims: Owned::default(),
             documents: AHashMap::new(),
+            document_quotas: documents::Quotas::default(),
             games: AHashMap::new(),
             now_ms: 0,
             loopback: VecDeque::new(),
@@ -240,8 +270,9 @@ impl Engine {
         }
     }
 
+    /// The shard that owns `id`; on this node, as `new` checks.
     fn owner(&self, id: &str) -> ShardId {
-        owner_shard(id, 1, self.shards)
+        self.placement.owner(id).shard
     }
 
     fn route(&mut self, shard: ShardId, msg: ShardMsg, out: &mut impl Outbox) {
@@ -318,7 +349,7 @@ impl Engine {
                 self.send_to_owner(user, msg, out);
                 out.deliver(&[conn], &Event::StatusSet { status });
             }
-            UserCommand::Watch(ids) => self.watch(conn, ids, out),
+            UserCommand::Watch(ids) => self.watch(conn, user, ids, out),
             UserCommand::Unwatch(ids) => {
                 for id in ids {
                     self.unwatch(conn, &id, out);
@@ -330,6 +361,7 @@ impl Engine {
 
     fn addr(&self, conn: ConnId) -> ConnAddr {
         ConnAddr {
+            node: self.node,
             shard: self.me,
             conn,
         }
@@ -350,6 +382,7 @@ impl Engine {
             announced_by: conn,
             confirmed: false,
             profile: None,
+            watches: 0,
         });
         local_user.conns.push(conn);
         if local_user.confirmed {
@@ -364,7 +397,10 @@ impl Engine {
         }
     }
 
-    fn watch(&mut self, conn: ConnId, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
+    /// Watches `ids` for `user`'s connection `conn`, unless that takes the connection,
+    /// the user's connections on this shard or all of this shard's connections past
+    /// their limit (then nothing is watched: `TooManyWatches`).
+    fn watch(&mut self, conn: ConnId, user: &str, mut ids: Vec<Box<str>>, out: &mut impl Outbox) {
         let mut seen = AHashSet::with_capacity(ids.len());
         ids.retain(|id| seen.insert(id.clone()));
         let local = &self.conns[&conn];
@@ -372,8 +408,16 @@ impl Engine {
             .iter()
             .filter(|id| !local.watching.contains(&***id))
             .count();
-        if local.watching.len() + new > self.limits.max_watches_per_conn {
+        let by_user = self.local_users.get(user).map_or(0, |u| u.watches);
+        if local.watching.len() + new > self.limits.max_watches_per_conn
+            || by_user + new > self.limits.max_watches_per_user
+            || self.watch_count + new > self.limits.max_watches_per_shard
+        {
             return refuse(conn, ErrorCode::TooManyWatches, None, out);
+        }
+        self.watch_count += new;
+        if let Some(local_user) = self.local_users.get_mut(user) {
+            local_user.watches += new;
         }
         let mut keys = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
@@ -422,6 +466,11 @@ impl Engine {
         };
         if !local.watching.remove(id) {
             return;
+        }
+        self.watch_count -= 1;
+        let user = local.user.as_deref();
+        if let Some(local_user) = user.and_then(|u| self.local_users.get_mut(u)) {
+            local_user.watches -= 1;
         }
         let Some(entry) = self.watches.entries.get_mut(id) else {
             return;
@@ -490,6 +539,7 @@ impl Engine {
                 if first {
                     rec.status = Status::Online;
                     self.notify_watchers(&user, out);
+                    out.notice(Notice::UserOnline { user: user.clone() });
                 }
                 self.route(from, ShardMsg::UserCounted { user, conn }, out);
             }
@@ -511,6 +561,7 @@ impl Engine {
                     rec.status = Status::Offline;
                     self.notify_watchers(&user, out);
                     self.owned_users.remove_if_unused(&user);
+                    out.notice(Notice::UserOffline { user });
                 }
             }
             ShardMsg::SetStatus { user, status } => {

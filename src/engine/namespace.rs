@@ -17,7 +17,10 @@
 //! everywhere.
 //!
 //! The rules are checked where the channel's state is: a subscription or publication on
-//! the connection's shard (which knows its ties), the member limit at the owner.
+//! the connection's shard (which knows its ties), the member limit at the owner. A
+//! namespace's hooks (`subscribe_hook`, `publish_hook`: backend URLs) are asked by the
+//! network layer before the engine sees the command, so `backend` rules count as
+//! allowed here: a command reaches the engine only once its hook said yes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +34,9 @@ pub enum Readers {
     Authenticated,
     /// Any connection.
     Anyone,
+    /// Whoever the backend's subscribe hook allows (checked before the engine sees the
+    /// subscription; the namespace needs a `subscribe_hook`).
+    Backend,
 }
 
 /// Who may publish into a namespace's channels.
@@ -46,6 +52,9 @@ pub enum Writers {
     Anyone,
     /// Nobody but the server (the HTTP API).
     Server,
+    /// Whatever the backend's publish hook allows (checked before the engine sees the
+    /// publication; the namespace needs a `publish_hook`).
+    Backend,
 }
 
 /// One namespace's rules.
@@ -60,6 +69,11 @@ pub struct Policy {
     pub join_leave: bool,
     /// The most members a channel may have; `None` for no limit.
     pub max_members: Option<usize>,
+    /// The backend URL asked before every join and subscription, if any.
+    pub subscribe_hook: Option<Box<str>>,
+    /// The backend URL asked before every publication (it may refuse it or replace its
+    /// data), if any.
+    pub publish_hook: Option<Box<str>>,
 }
 
 impl Policy {
@@ -71,6 +85,8 @@ impl Policy {
         presence: true,
         join_leave: true,
         max_members: None,
+        subscribe_hook: None,
+        publish_hook: None,
     };
 
     /// SocketCluster's open pub/sub: anyone subscribes, anyone publishes.
@@ -80,6 +96,8 @@ impl Policy {
         presence: true,
         join_leave: true,
         max_members: None,
+        subscribe_hook: None,
+        publish_hook: None,
     };
 
     /// The lobby: anyone may follow it, only the server writes.
@@ -89,6 +107,8 @@ impl Policy {
         presence: true,
         join_leave: true,
         max_members: None,
+        subscribe_hook: None,
+        publish_hook: None,
     };
 }
 
@@ -218,11 +238,12 @@ macro_rules! rule_names {
     };
 }
 
-rule_names!(Readers, "members, authenticated, anyone",
-    Members => "members", Authenticated => "authenticated", Anyone => "anyone");
-rule_names!(Writers, "members, subscribers, authenticated, anyone, server",
+rule_names!(Readers, "members, authenticated, anyone, backend",
+    Members => "members", Authenticated => "authenticated", Anyone => "anyone",
+    Backend => "backend");
+rule_names!(Writers, "members, subscribers, authenticated, anyone, server, backend",
     Members => "members", Subscribers => "subscribers", Authenticated => "authenticated",
-    Anyone => "anyone", Server => "server");
+    Anyone => "anyone", Server => "server", Backend => "backend");
 
 #[cfg(test)]
 mod tests {
@@ -265,7 +286,12 @@ mod tests {
 
     #[test]
     fn rules_read_back_from_their_names() {
-        for r in [Readers::Members, Readers::Authenticated, Readers::Anyone] {
+        for r in [
+            Readers::Members,
+            Readers::Authenticated,
+            Readers::Anyone,
+            Readers::Backend,
+        ] {
             assert_eq!(r.as_str().parse(), Ok(r));
         }
         for w in [
@@ -274,6 +300,7 @@ mod tests {
             Writers::Authenticated,
             Writers::Anyone,
             Writers::Server,
+            Writers::Backend,
         ] {
             assert_eq!(w.as_str().parse(), Ok(w));
         }

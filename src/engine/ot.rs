@@ -21,8 +21,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// One step of a [`Delta`], lengths in UTF-16 code units.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Keeps this many units of the text.
     Retain(usize),
@@ -59,6 +61,20 @@ pub struct Delta {
     /// Retained units pushed last: kept aside, and dropped unless an insert or delete
     /// follows.
     pending_retain: usize,
+}
+
+/// A delta crosses nodes as its list of ops; the receiver rebuilds the canonical form,
+/// so even a non-canonical list from a peer makes a well-formed delta.
+impl Serialize for Delta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.ops.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Delta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Delta, D::Error> {
+        Ok(Vec::<Op>::deserialize(deserializer)?.into_iter().collect())
+    }
 }
 
 impl PartialEq for Delta {
@@ -368,7 +384,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Why a delta was refused; the document is left unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtError {
     /// The base revision is older than the kept history, so the delta cannot be
     /// transformed; the client must reload the document.
@@ -481,6 +497,18 @@ impl Document {
     /// the answer is the current revision and an empty delta, which needs no broadcast.
     /// On error the document is unchanged.
     pub fn submit(&mut self, base: u64, delta: Delta) -> Result<(u64, Delta), OtError> {
+        self.submit_within(base, delta, self.max_len)
+    }
+
+    /// [`Document::submit`], with the text held to `max_len` UTF-16 units this once if
+    /// that is less than the document's own limit (a quota the document shares).
+    pub fn submit_within(
+        &mut self,
+        base: u64,
+        delta: Delta,
+        max_len: usize,
+    ) -> Result<(u64, Delta), OtError> {
+        let max_len = max_len.min(self.max_len);
         let delta = self.transform_since(base, delta)?;
         if delta.is_noop() {
             return Ok((self.revision, delta));
@@ -489,8 +517,8 @@ impl Document {
             return Err(OtError::OutOfRange);
         }
         let len = delta.len_after(self.len_utf16);
-        if len > self.max_len {
-            return Err(OtError::TooLarge { max: self.max_len });
+        if len > max_len {
+            return Err(OtError::TooLarge { max: max_len });
         }
         self.text = delta.apply(&self.text)?;
         self.len_utf16 = len;

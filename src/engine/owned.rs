@@ -46,11 +46,17 @@ impl<R: Record> Owned<R> {
         self.records.get_mut(id).expect("inserted above")
     }
 
-    /// Drops the record of `id` if it is unused.
-    pub fn remove_if_unused(&mut self, id: &str) {
-        if self.records.get(id).is_some_and(R::is_unused) {
+    /// Drops the record of `id` if it is unused; true if it did.
+    pub fn remove_if_unused(&mut self, id: &str) -> bool {
+        let unused = self.records.get(id).is_some_and(R::is_unused);
+        if unused {
             self.records.remove(id);
         }
+        unused
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.records.contains_key(id)
     }
 
     /// Every record, to update them all (then [`Owned::remove_unused`]).

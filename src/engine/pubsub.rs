@@ -7,11 +7,12 @@
 
 use std::rc::Rc;
 
-use super::channels::RosterChange;
+use super::channels::{ChannelRecord, RosterChange};
 use super::documents::is_document_channel;
 use super::lobby::PlayerChange;
 use super::message::{
-    ChannelCommand, ChannelMsg, ConnAddr, ConnId, ErrorCode, Event, PublishMode, Receipt, ShardMsg,
+    ChannelCommand, ChannelMsg, ConnAddr, ConnId, ErrorCode, Event, Notice, PublishMode, Receipt,
+    ShardMsg,
 };
 use super::namespace::{Readers, Writers};
 use super::{Engine, Outbox, refuse};
@@ -125,7 +126,7 @@ impl Engine {
         match cmd {
             ChannelCommand::Subscribe { channel, receipt } => {
                 match self.limits.namespaces.policy_of(channel).receive {
-                    Readers::Anyone => Ok(()),
+                    Readers::Anyone | Readers::Backend => Ok(()),
                     Readers::Authenticated if identified => Ok(()),
                     Readers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
                     Readers::Members => refuse(ErrorCode::Forbidden, receipt),
@@ -134,7 +135,7 @@ impl Engine {
             ChannelCommand::Publish { channel, mode, .. } => {
                 let receipt = &mode.receipt;
                 match self.limits.namespaces.policy_of(channel).publish {
-                    Writers::Anyone => Ok(()),
+                    Writers::Anyone | Writers::Backend => Ok(()),
                     Writers::Authenticated if identified => Ok(()),
                     Writers::Authenticated => refuse(ErrorCode::NotIdentified, receipt),
                     Writers::Subscribers if tie(channel).is_some() => Ok(()),
@@ -372,6 +373,24 @@ impl Engine {
         }
     }
 
+    /// The owner's record of `channel`, made (and the backend told) if it is new.
+    pub(super) fn occupy(&mut self, channel: &str, out: &mut impl Outbox) -> &mut ChannelRecord {
+        if !self.owned_channels.contains(channel) && !is_document_channel(channel) {
+            out.notice(Notice::ChannelOccupied {
+                channel: Box::from(channel),
+            });
+        }
+        self.owned_channels.entry(channel)
+    }
+
+    /// Drops the owner's record of `channel` if nothing refers to it (and tells the
+    /// backend).
+    pub(super) fn vacate_if_unused(&mut self, channel: Box<str>, out: &mut impl Outbox) {
+        if self.owned_channels.remove_if_unused(&channel) && !is_document_channel(&channel) {
+            out.notice(Notice::ChannelVacated { channel });
+        }
+    }
+
     /// Sends a message to the owner of the channel it names.
     pub(super) fn send_to_owner_of_channel(&mut self, msg: ChannelMsg, out: &mut impl Outbox) {
         let owner = self.owner(msg.channel());
@@ -398,6 +417,10 @@ impl Engine {
                 };
                 if rec.leave(&user, conn) == RosterChange::Member {
                     self.player_changed(&channel, &user, PlayerChange::Left, out);
+                    out.notice(Notice::MemberRemoved {
+                        channel: channel.clone(),
+                        user: user.clone(),
+                    });
                     if self.limits.namespaces.policy_of(&channel).join_leave {
                         let event = Event::MemberLeft {
                             channel: channel.clone(),
@@ -406,14 +429,14 @@ impl Engine {
                         self.send_to_channel(&channel, event, out);
                     }
                 }
-                self.owned_channels.remove_if_unused(&channel);
+                self.vacate_if_unused(channel, out);
             }
             ChannelMsg::Subscribe {
                 channel,
                 conn,
                 receipt,
             } => {
-                self.owned_channels.entry(&channel).listen(conn);
+                self.occupy(&channel, out).listen(conn);
                 let msg = ShardMsg::Subscribed {
                     channel,
                     conn: conn.conn,
@@ -424,7 +447,7 @@ impl Engine {
             ChannelMsg::Unsubscribe { channel, conn } => {
                 if let Some(rec) = self.owned_channels.get_mut(&channel) {
                     rec.unlisten(conn);
-                    self.owned_channels.remove_if_unused(&channel);
+                    self.vacate_if_unused(channel, out);
                 }
             }
             ChannelMsg::Publish {
@@ -556,12 +579,16 @@ impl Engine {
         }
         let policy = self.limits.namespaces.policy_of(&channel);
         let (max_members, join_leave) = (policy.max_members, policy.join_leave);
-        let rec = self.owned_channels.entry(&channel);
+        let rec = self.occupy(&channel, out);
         if !rec.admits(&user, max_members) {
-            self.owned_channels.remove_if_unused(&channel);
+            self.vacate_if_unused(channel.clone(), out);
             return self.refuse_tie(conn, channel, ErrorCode::ChannelFull, receipt, out);
         }
         if rec.join(&user, conn) == RosterChange::Member {
+            out.notice(Notice::MemberAdded {
+                channel: channel.clone(),
+                user: user.clone(),
+            });
             // Sent before `Joined`, so the newcomer's shard has not added it to the
             // channel yet and only the other members hear of it.
             if join_leave {

@@ -34,6 +34,7 @@ struct SimOut<'a> {
     links: &'a mut BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: &'a mut BTreeMap<(ShardId, u64), Vec<Event>>,
     answers: &'a mut Vec<(ShardId, u64, Answer)>,
+    notices: &'a mut Vec<Notice>,
 }
 
 impl Outbox for SimOut<'_> {
@@ -57,6 +58,10 @@ impl Outbox for SimOut<'_> {
     fn answer(&mut self, ticket: u64, answer: Answer) {
         self.answers.push((self.from, ticket, answer));
     }
+
+    fn notice(&mut self, notice: Notice) {
+        self.notices.push(notice);
+    }
 }
 
 struct Sim {
@@ -65,6 +70,8 @@ struct Sim {
     inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
     /// Answers to HTTP API queries: the asking shard, the ticket, the answer.
     answers: Vec<(ShardId, u64, Answer)>,
+    /// What the owners told the backend, in order.
+    notices: Vec<Notice>,
     rng: Rng,
     next_conn: u64,
 }
@@ -81,11 +88,15 @@ impl Sim {
     fn with_limits(shards: usize, seed: u64, limits: Limits) -> Self {
         Sim {
             engines: (0..shards)
-                .map(|s| Engine::new(s, shards, limits.clone()))
+                .map(|shard| {
+                    let me = ShardAddr { node: 0, shard };
+                    Engine::new(me, Placement::single_node(shards), limits.clone())
+                })
                 .collect(),
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
             answers: Vec::new(),
+            notices: Vec::new(),
             rng: Rng(seed.max(1)),
             next_conn: 1,
         }
@@ -97,6 +108,7 @@ impl Sim {
             links: &mut self.links,
             inbox: &mut self.inbox,
             answers: &mut self.answers,
+            notices: &mut self.notices,
         };
         (&mut self.engines[shard], out)
     }
@@ -181,12 +193,17 @@ fn presence(list: &[(&str, Status)]) -> Event {
     }
 }
 
+/// The shard of one node of `shards` that owns `id`.
+fn owner_shard(id: &str, shards: usize) -> ShardId {
+    Placement::single_node(shards).owner(id).shard
+}
+
 /// Users whose owners are spread over the shards, so cross-shard paths are exercised.
 fn users_on_every_shard(shards: usize) -> Vec<String> {
     let mut found: Vec<Option<String>> = vec![None; shards];
     for i in 0.. {
         let id = format!("1:{i}");
-        let s = owner_shard(&id, 1, shards);
+        let s = owner_shard(&id, shards);
         if found[s].is_none() {
             found[s] = Some(id);
         }
@@ -546,7 +563,7 @@ fn an_rpc_join_undone_before_the_owner_answers_is_still_answered() {
     sim.take(c);
     let channel: Box<str> = (0..)
         .map(|i| format!("c{i}"))
-        .find(|name| owner_shard(name, 1, 2) == 0)
+        .find(|name| owner_shard(name, 2) == 0)
         .expect("a channel owned by the other shard")
         .into();
     let receipt = |id: &str| Some(Box::from(id));
@@ -605,7 +622,7 @@ impl FullDocuments {
         let mut sim = Sim::with_limits(2, seed, limits);
         let (a, b) = (sim.identified(1, "a"), sim.identified(1, "b"));
         sim.settle();
-        let owned_by_0 = |name: &String| owner_shard(name, 1, 2) == 0;
+        let owned_by_0 = |name: &String| owner_shard(name, 2) == 0;
         let mut names = (0..).map(|i| format!("doc{i}")).filter(owned_by_0);
         let (held, wanted): (Box<str>, Box<str>) =
             (names.next().unwrap().into(), names.next().unwrap().into());
@@ -1092,4 +1109,64 @@ fn queries_are_answered_by_the_shards_that_know() {
     assert_eq!(sim.take(ann), vec![Event::Disconnected]);
     assert_eq!(sim.take(ann_again), vec![Event::Disconnected]);
     assert!(sim.take(bob).is_empty());
+}
+
+#[test]
+fn owners_tell_the_backend_of_occupancy_membership_and_presence_once() {
+    let mut sim = Sim::new(2, 11);
+    let a = sim.identified(0, "a");
+    let a2 = sim.identified(1, "a");
+    let b = sim.identified(1, "b");
+    sim.settle();
+    let join = |channel: &str| {
+        Command::Channel(ChannelCommand::Join {
+            channel: channel.into(),
+            invite: vec![],
+            receipt: None,
+        })
+    };
+    for c in [a, a2, b] {
+        sim.cmd(c, join("turntable:room"));
+        sim.settle();
+    }
+    for c in [a, a2, b] {
+        sim.close(c);
+        sim.settle();
+    }
+    let channel: Box<str> = "turntable:room".into();
+    let user = |u: &str| Box::<str>::from(u);
+    let notices: Vec<Notice> = sim.notices.drain(..).collect();
+    let expected = [
+        Notice::UserOnline { user: user("a") },
+        Notice::UserOnline { user: user("b") },
+        Notice::ChannelOccupied {
+            channel: channel.clone(),
+        },
+        Notice::MemberAdded {
+            channel: channel.clone(),
+            user: user("a"),
+        },
+        Notice::MemberAdded {
+            channel: channel.clone(),
+            user: user("b"),
+        },
+        Notice::MemberRemoved {
+            channel: channel.clone(),
+            user: user("a"),
+        },
+        Notice::UserOffline { user: user("a") },
+        Notice::MemberRemoved {
+            channel: channel.clone(),
+            user: user("b"),
+        },
+        Notice::ChannelVacated { channel },
+        Notice::UserOffline { user: user("b") },
+    ];
+    for notice in &expected {
+        let seen = notices.iter().filter(|n| *n == notice).count();
+        assert_eq!(seen, 1, "{notice:?} once in {notices:?}");
+    }
+    assert_eq!(notices.len(), expected.len(), "{notices:?}");
+    let at = |n: &Notice| notices.iter().position(|m| m == n).unwrap();
+    assert!(at(&expected[2]) < at(&expected[3]) && at(&expected[7]) < at(&expected[8]));
 }

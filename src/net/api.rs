@@ -436,7 +436,7 @@ fn owner(shard: &Shard, id: &str) -> ShardId {
 }
 
 async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
-    let all: Vec<ShardId> = (0..shard.settings.shards).collect();
+    let all: Vec<ShardId> = (0..shard.settings.placement.shards()).collect();
     ask_shards(shard, &all, query).await
 }
 

@@ -14,7 +14,6 @@ use std::panic::AssertUnwindSafe;
 use super::http::{self, Decision, Parsed, Route};
 use super::shard::Shard;
 use super::{api, router, sockjs_session, websocket};
-use crate::engine::owner_shard;
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
 /// shard with the bytes it had read. A panic while serving it ends this connection only.
@@ -42,7 +41,8 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 return;
             }
             Decision::SockJs(request) => {
-                let home = owner_shard(&request.session, 1, shard.settings.shards);
+                // The session's owner node is this one while there is one node.
+                let home = shard.settings.placement.owner(&request.session).shard;
                 if home != shard.id
                     && let Some(hand_over) = shard.handover.get()
                 {
@@ -245,14 +245,20 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
             );
             http::respond(200, "application/json", body.as_bytes(), keep_alive)
         }
-        Route::Metrics => {
-            let text = shard.figures.prometheus();
-            http::respond(
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text.as_bytes(),
-                keep_alive,
-            )
+        Route::Readyz => {
+            let ready = shard.figures.is_ready() && !shard.stopping();
+            let (status, body) = if ready {
+                (200, r#"{"status":"ready"}"#)
+            } else if shard.figures.is_ready() {
+                (503, r#"{"status":"stopping"}"#)
+            } else {
+                (503, r#"{"status":"starting"}"#)
+            };
+            http::respond(status, "application/json", body.as_bytes(), keep_alive)
+        }
+        Route::Metrics(format) => {
+            let text = shard.figures.prometheus(format);
+            http::respond(200, format.content_type(), text.as_bytes(), keep_alive)
         }
         _ => http::respond(404, "text/plain", b"not found\n", false),
     }

@@ -19,8 +19,11 @@ pub enum Route {
     Dialect(Opening),
     /// `GET /healthz`: liveness and connection counts as JSON.
     Healthz,
-    /// `GET /metrics`: the Prometheus text exposition.
-    Metrics,
+    /// `GET /readyz`: whether the server takes traffic (every shard accepting, not
+    /// shutting down).
+    Readyz,
+    /// `GET /metrics`: the figures, in the format the scraper asked for.
+    Metrics(super::exposition::Format),
     /// `/api/...`: the HTTP API for application servers (see `net::api`).
     Api,
 }

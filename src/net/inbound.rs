@@ -4,15 +4,17 @@
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::rc::Weak;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 
 use super::conns::{Frame, Framing};
+use super::hook_gate::Verdict;
 use super::outbox::{frame, text_frame};
 use super::shard::Shard;
 use super::ws::{Message, Opcode};
-use crate::engine::ConnId;
+use crate::engine::{ConnId, Event, Outbox};
 use crate::protocol::{Action, CloseReason, Context, Fault, Inbound, Opening, Session, sockjs};
 
 thread_local! {
@@ -106,19 +108,85 @@ fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>
     ACTIONS.set(actions);
 }
 
-/// Carries out (and empties) a dialect's actions, in order.
+/// Carries out (and empties) a dialect's actions, in order; one that needs the
+/// backend's answer first (see `hook_gate`) holds those after it until then.
 pub fn perform(shard: &Shard, id: ConnId, actions: &mut Vec<Action>) {
     for action in actions.drain(..) {
-        match action {
-            Action::Engine(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),
-            Action::Send(text) => {
-                let mut conns = shard.conns.borrow_mut();
-                // A frame not queued needs nothing more: the connection is closing.
-                let _ = conns.push_with(id, |_, framing| Some(text_frame(framing, &text)));
+        if !shard.hooks.enabled() {
+            carry_out(shard, id, action);
+            continue;
+        }
+        let unasked = shard
+            .hooks
+            .hold(id, action)
+            .or_else(|action| ask(shard, id, action));
+        if let Err(action) = unasked {
+            carry_out(shard, id, action);
+        }
+    }
+}
+
+/// Starts asking the backend if `action` needs it, holding the connection's next
+/// actions until the answer comes; the action back if it needs no asking.
+fn ask(shard: &Shard, id: ConnId, action: Action) -> Result<(), Action> {
+    let question = shard.hooks.question(action)?;
+    let Some(shard) = shard.this.get().and_then(Weak::upgrade) else {
+        return Ok(());
+    };
+    shard.hooks.start_holding(id);
+    glommio::spawn_local(async move {
+        let user = shard.engine.borrow().user_of(id).map(str::to_owned);
+        let dialect = shard
+            .conns
+            .borrow_mut()
+            .get_mut(id)
+            .map(|slot| slot.dialect);
+        let dialect = dialect.map_or("", |d| d.name());
+        match shard.hooks.answer(question, user.as_deref(), dialect).await {
+            Verdict::Go(action) => carry_out(&shard, id, action),
+            Verdict::Tell(event) => shard.with_engine(|_, out| out.deliver(&[id], &event)),
+            Verdict::Connected { resume, outcome } => {
+                let kind = shard
+                    .conns
+                    .borrow_mut()
+                    .get_mut(id)
+                    .map(|slot| slot.dialect);
+                let mut actions = Vec::new();
+                if let Some(kind) = kind {
+                    kind.connected(&resume, outcome, &shard.dialects, &mut actions);
+                }
+                for action in actions {
+                    carry_out(&shard, id, action);
+                }
             }
-            Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
-            Action::Close(reason) => close(shard, id, reason),
-            Action::Identified => shard.conns.borrow_mut().identified(id),
+        }
+        perform(&shard, id, &mut shard.hooks.release(id));
+    })
+    .detach();
+    Ok(())
+}
+
+/// Carries out one action now (the hooks, if any, have had their say).
+pub fn carry_out(shard: &Shard, id: ConnId, action: Action) {
+    match action {
+        Action::Engine(cmd) => shard.with_engine(|engine, out| engine.command(id, cmd, out)),
+        Action::Send(text) => {
+            let mut conns = shard.conns.borrow_mut();
+            // A frame not queued needs nothing more: the connection is closing.
+            let _ = conns.push_with(id, |_, framing| Some(text_frame(framing, &text)));
+        }
+        Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
+        Action::Close(reason) => close(shard, id, reason),
+        Action::Identified => shard.conns.borrow_mut().identified(id),
+        // Sent only with a connect hook, which the gate asks.
+        Action::Connect { .. } => close(shard, id, CloseReason::SERVER_FATAL),
+        Action::Rpc { receipt, .. } => {
+            let event = Event::Refused {
+                code: "rpc.unavailable".into(),
+                message: "no backend takes calls on this server".into(),
+                receipt,
+            };
+            shard.with_engine(|_, out| out.deliver(&[id], &event));
         }
     }
 }

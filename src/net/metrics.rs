@@ -11,13 +11,14 @@
 
 use std::cell::Cell;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::exposition::Format;
 use super::http::STATUSES;
 use crate::protocol::DialectKind;
 
@@ -99,6 +100,8 @@ impl ShardFigures {
 #[derive(Debug)]
 pub struct NodeFigures {
     pub shards: Box<[ShardFigures]>,
+    /// Set once every shard accepts ([`NodeFigures::set_ready`]): `/readyz` says so.
+    ready: AtomicBool,
 }
 
 /// Stores a shard's figure (only the owning shard calls this).
@@ -114,7 +117,18 @@ impl NodeFigures {
     pub fn new(shards: usize) -> NodeFigures {
         NodeFigures {
             shards: (0..shards).map(|_| ShardFigures::new(shards)).collect(),
+            ready: AtomicBool::new(false),
         }
+    }
+
+    /// Records that every shard accepts connections.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether every shard has started accepting.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
     }
 
     /// Open WebSocket connections per shard, live.
@@ -125,9 +139,30 @@ impl NodeFigures {
             .collect()
     }
 
-    /// The figures in the Prometheus text exposition format.
-    pub fn prometheus(&self) -> String {
+    /// The figures, the build and the process's own (`process_*`) in `format`.
+    pub fn prometheus(&self, format: Format) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut text, &process_registry())
+            .expect("writing to a String cannot fail");
+        text += &self.openmetrics();
+        match format {
+            Format::OpenMetrics => text,
+            Format::Classic => classic(&text),
+        }
+    }
+
+    /// The node's figures (`turntable_*`) in OpenMetrics, ending in `# EOF`.
+    fn openmetrics(&self) -> String {
         let mut registry = Registry::with_prefix("turntable");
+        let build = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        build
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+        registry.register(
+            "build_info",
+            "The running build: its version, as a label",
+            build,
+        );
         let shard_counter =
             |registry: &mut Registry, name: &str, help: &str, f: &dyn Fn(&ShardFigures) -> u64| {
                 let family = Family::<Vec<(&'static str, String)>, Counter>::default();
@@ -268,5 +303,158 @@ impl NodeFigures {
             total(&|s| get(&s.messages_out)),
         );
         out
+    }
+}
+
+/// OpenMetrics text rewritten in the classic format: a counter family's HELP and TYPE
+/// name its `_total` series, `unknown` is `untyped`, and there is no `# UNIT` or `# EOF`.
+fn classic(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len() + 256);
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "unknown" => (name.to_owned(), "untyped"),
+                other => (name.to_owned(), other),
+            };
+            if let Some(help) = help.take() {
+                let text = help.split_once(' ').map_or("", |(_, text)| text);
+                let _ = writeln!(out, "# HELP {name} {text}");
+            }
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The process's own figures under Prometheus's usual `process_*` names, read from
+/// `/proc/self` when asked: CPU time, resident and virtual memory, open and allowed
+/// file descriptors, start time. A figure `/proc` does not give is left out.
+fn process_registry() -> Registry {
+    let mut registry = Registry::default();
+    let stat = ProcStat::read();
+    if let Some(stat) = &stat {
+        let cpu = Counter::<f64, AtomicU64>::default();
+        cpu.inc_by(stat.cpu_seconds);
+        registry.register(
+            "process_cpu_seconds",
+            "User and system CPU time spent, in seconds",
+            cpu,
+        );
+        let rss = Gauge::<i64>::default();
+        rss.set(stat.resident_bytes as i64);
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            rss,
+        );
+        let virtual_bytes = Gauge::<i64>::default();
+        virtual_bytes.set(stat.virtual_bytes as i64);
+        registry.register(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            virtual_bytes,
+        );
+        let start = Gauge::<f64, AtomicU64>::default();
+        start.set(stat.start_time_seconds);
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds",
+            start,
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        let open = Gauge::<i64>::default();
+        open.set(fds.count() as i64);
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors (each connection is one)",
+            open,
+        );
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit to the pointer it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        let max = Gauge::<i64>::default();
+        max.set(i64::try_from(limit.rlim_cur).unwrap_or(i64::MAX));
+        registry.register(
+            "process_max_fds",
+            "The most file descriptors the process may open (RLIMIT_NOFILE)",
+            max,
+        );
+    }
+    registry
+}
+
+/// What `/proc/self/stat` (and `/proc/stat`'s boot time) says of this process.
+struct ProcStat {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    start_time_seconds: f64,
+}
+
+impl ProcStat {
+    fn read() -> Option<ProcStat> {
+        let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The command name may hold spaces and parentheses: the fields follow the last ')'.
+        let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+        // Fields 3.. of proc(5), so field n is fields[n - 3].
+        let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+        // SAFETY: sysconf only reads a configuration value.
+        let (ticks, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+        let page = u64::try_from(page).ok()?;
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())?;
+        Some(ProcStat {
+            cpu_seconds: (field(14)? + field(15)?) as f64 / ticks as f64,
+            virtual_bytes: field(23)?,
+            resident_bytes: field(24)? * page,
+            start_time_seconds: boot as f64 + field(22)? as f64 / ticks as f64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_names_a_counter_family_by_its_total_series() {
+        let om = "# HELP a_writes Writes.\n# TYPE a_writes counter\na_writes_total{shard=\"0\"} 3\n# HELP b Gauge.\n# TYPE b gauge\n# UNIT b bytes\nb 1\n# EOF\n";
+        assert_eq!(
+            classic(om),
+            "# HELP a_writes_total Writes.\n# TYPE a_writes_total counter\na_writes_total{shard=\"0\"} 3\n# HELP b Gauge.\n# TYPE b gauge\nb 1\n"
+        );
+    }
+
+    #[test]
+    fn the_process_figures_are_read() {
+        let stat = ProcStat::read().expect("/proc/self/stat");
+        assert!(stat.resident_bytes > 0 && stat.virtual_bytes >= stat.resident_bytes);
+        assert!(stat.start_time_seconds > 1.6e9);
     }
 }

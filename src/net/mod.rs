@@ -5,6 +5,8 @@
 pub mod api;
 pub mod conn;
 pub mod conns;
+pub mod exposition;
+pub mod hook_gate;
 pub mod http;
 pub mod inbound;
 pub mod metrics;

@@ -9,7 +9,8 @@ use std::task::{Context, Poll, Waker};
 use super::conns::{ConnTable, Frame, Framing};
 use super::queries::Pending;
 use super::ws::{self, Opcode};
-use crate::engine::{Answer, ConnId, Event, Outbox, ShardId, ShardMsg};
+use crate::engine::{Answer, ConnId, Event, Notice, Outbox, ShardId, ShardMsg};
+use crate::hooks::Webhooks;
 use crate::protocol::{CloseReason, DialectKind, sockjs};
 
 /// Borrowed pieces of a shard that engine output goes to, for one engine call.
@@ -18,6 +19,8 @@ pub struct ShardOutbox<'a> {
     pub mesh: &'a MeshOut,
     /// HTTP API requests waiting for answers.
     pub pending: &'a Pending,
+    /// Where notices go, when the server sends webhooks.
+    pub webhooks: Option<&'a Webhooks>,
 }
 
 impl Outbox for ShardOutbox<'_> {
@@ -49,6 +52,33 @@ impl Outbox for ShardOutbox<'_> {
 
     fn answer(&mut self, ticket: u64, answer: Answer) {
         self.pending.answer(ticket, answer);
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        if let Some(webhooks) = self.webhooks {
+            webhooks.send(webhook_event(notice));
+        }
+    }
+}
+
+/// A notice as a webhook event: `{"event": "member_added", "channel": ..., "user": ...}`.
+fn webhook_event(notice: Notice) -> serde_json::Value {
+    use serde_json::json;
+    match notice {
+        Notice::ChannelOccupied { channel } => {
+            json!({"event": "channel_occupied", "channel": &*channel})
+        }
+        Notice::ChannelVacated { channel } => {
+            json!({"event": "channel_vacated", "channel": &*channel})
+        }
+        Notice::MemberAdded { channel, user } => {
+            json!({"event": "member_added", "channel": &*channel, "user": &*user})
+        }
+        Notice::MemberRemoved { channel, user } => {
+            json!({"event": "member_removed", "channel": &*channel, "user": &*user})
+        }
+        Notice::UserOnline { user } => json!({"event": "user_online", "user": &*user}),
+        Notice::UserOffline { user } => json!({"event": "user_offline", "user": &*user}),
     }
 }
 

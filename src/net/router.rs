@@ -4,6 +4,7 @@
 //!
 //! This is the one router: a new dialect or endpoint is one more arm in [`route`].
 
+use super::exposition::Format;
 use super::http::{
     self, ApiRequest, Decision, MAX_API_BODY, MAX_HEAD_BYTES, Parsed, Route, Routes, api_error,
     has_body, header, keep_alive, reject, response,
@@ -48,7 +49,8 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
         "/socketcluster/" | "/socketcluster" => dialect(DialectKind::SocketCluster),
         "/echo" if routes.echo => dialect(DialectKind::Echo),
         "/healthz" => Some(Route::Healthz),
-        "/metrics" => Some(Route::Metrics),
+        "/readyz" => Some(Route::Readyz),
+        "/metrics" => Some(Route::Metrics(Format::Classic)),
         _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
         _ => {
             let id = path.strip_prefix("/ws/world/")?;
@@ -63,6 +65,13 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
 
 fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     let path = request.path.unwrap_or("/");
+    if let Some(problem) = ambiguous_framing(request) {
+        return if route(path, routes) == Some(Route::Api) {
+            api_reject(400, "api.malformed", problem)
+        } else {
+            reject(400, &format!("{problem}\n"), &[])
+        };
+    }
     let sockjs_path = path.starts_with("/sockjs/")
         || (routes.sockjs_test_services
             && sockjs::TEST_SERVICES.iter().any(|p| path.starts_with(p)));
@@ -81,11 +90,43 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
     }
+    let route = match route {
+        Route::Metrics(_) => Route::Metrics(Format::asked(header(request, "accept"))),
+        other => other,
+    };
     let Route::Dialect(opening) = route else {
         let keep_alive = !has_body(request) && keep_alive(request);
         return Decision::Http { route, keep_alive };
     };
     http::upgrade(request, opening, false)
+}
+
+/// Why the body's length is ambiguous, if it is (RFC 9112 §6.3): more than one
+/// `Content-Length` field, even with one value, or one listing several values, a
+/// `Content-Length` beside a `Transfer-Encoding`, or more than one `Transfer-Encoding`
+/// field (their codings would add up to a list this server does not take). Such a request is refused with 400
+/// and the connection closed, whatever its route: two parsers reading it two ways is
+/// how requests are smuggled.
+fn ambiguous_framing(request: &httparse::Request<'_, '_>) -> Option<&'static str> {
+    let count = |name: &str| {
+        request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .count()
+    };
+    let lengths = count("content-length");
+    if lengths > 1 || header(request, "content-length").is_some_and(|v| v.contains(',')) {
+        return Some("more than one Content-Length");
+    }
+    let codings = count("transfer-encoding");
+    if lengths == 1 && codings > 0 {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    if codings > 1 {
+        return Some("more than one Transfer-Encoding");
+    }
+    None
 }
 
 /// An API request, or its refusal when its body cannot be read: the API takes bodies
@@ -230,6 +271,33 @@ mod tests {
         );
         let key = status_of(&upgrade("/turntable", "").replace(KEY, "short"));
         assert!(key.starts_with("HTTP/1.1 400"));
+    }
+
+    #[test]
+    fn an_ambiguous_body_length_is_refused_on_every_route() {
+        for path in [
+            "/api/publish",
+            "/sockjs/turntable/000/s/xhr_send",
+            "/turntable",
+        ] {
+            for framing in [
+                "Content-Length: 2\r\nContent-Length: 40\r\n",
+                "Content-Length: 40\r\nContent-Length: 2\r\n",
+                "Content-Length: 2\r\ncontent-length: 2\r\n",
+                "Content-Length: 2, 2\r\n",
+                "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+                "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n",
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+            ] {
+                let answer =
+                    status_of(&format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n"));
+                assert!(
+                    answer.starts_with("HTTP/1.1 400"),
+                    "{path} {framing}: {answer}"
+                );
+                assert!(answer.contains("Connection: close"), "{answer}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::io;
+use std::rc::Weak;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,20 +13,22 @@ use std::time::Duration;
 use glommio::net::TcpStream;
 
 use super::conns::ConnTable;
+use super::hook_gate::HookGate;
 use super::http::Routes;
 use super::metrics::{NodeFigures, Tally, publish};
 use super::outbox::{MeshOut, ShardOutbox};
 use super::queries::Pending;
 use super::sockjs_table::HttpSessions;
 use crate::auth::Auth;
-use crate::engine::{ConnId, Engine, ShardId};
+use crate::engine::{ConnId, Engine, Placement, ShardId};
+use crate::hooks::Webhooks;
 use crate::protocol;
 
 /// The settings the network layer reads, built from the server's configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Shards of this node.
-    pub shards: usize,
+    /// The cluster's shape: this node's shards, and the owner of a SockJS session.
+    pub placement: Placement,
     /// Largest WebSocket message (and SockJS send) accepted.
     pub max_message_bytes: usize,
     /// Bytes queued for one connection before it is closed as a slow consumer.
@@ -84,6 +87,12 @@ pub struct Shard {
     /// See [`HandOver`].
     pub handover: OnceCell<HandOver>,
     pub stop: Arc<AtomicBool>,
+    /// The backend hooks and what waits for them.
+    pub hooks: HookGate,
+    /// Where the owners' notices go, when the server sends webhooks.
+    pub webhooks: Option<Webhooks>,
+    /// This shard, for the tasks it starts (a hook's answer); set once it is built.
+    pub this: OnceCell<Weak<Shard>>,
 }
 
 impl Shard {
@@ -95,6 +104,7 @@ impl Shard {
             conns: &mut conns,
             mesh: &self.mesh,
             pending: &self.pending,
+            webhooks: self.webhooks.as_ref(),
         };
         f(&mut engine, &mut out)
     }

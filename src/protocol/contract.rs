@@ -20,9 +20,40 @@ pub enum Action {
     SendBinary(Vec<u8>),
     /// Close the connection.
     Close(CloseReason),
+    /// Ask the application's backend (`rpc_hook`) and send its answer back as
+    /// [`Event::Answered`] (or its refusal as [`Event::Refused`]); a dialect sends it
+    /// only when [`Settings::rpc_hook`] is set.
+    Rpc {
+        method: Box<str>,
+        data: Box<str>,
+        receipt: crate::engine::Receipt,
+    },
+    /// Ask the backend's connect hook who brings these `credentials` (a session id, a
+    /// cookie, any string rather than a token); its answer goes to the dialect's
+    /// [`Dialect::connected`] with `resume`, what the dialect needs to go on (a room).
+    /// A dialect sends it only when [`Settings::connect_hook`] is set.
+    Connect {
+        credentials: Box<str>,
+        resume: Box<str>,
+    },
     /// The connection has identified as its dialect requires ([`Dialect::identify`]):
     /// its identify timeout no longer applies.
     Identified,
+}
+
+/// Who the backend's connect hook says a client is: a valid id, and a profile object
+/// (without `id`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connected {
+    pub user: Box<str>,
+    pub profile: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The backend's refusal of a client's credentials: a code and a message, in its words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    pub code: Box<str>,
+    pub message: Box<str>,
 }
 
 impl Action {
@@ -70,6 +101,12 @@ pub struct Settings {
     pub worlds: Vec<Box<str>>,
     /// Tests may reach `test.fail`, a World handler that panics.
     pub fault_injection: bool,
+    /// Where calls the server has no handler for go (SocketCluster's custom events,
+    /// World's unknown actions); `None`: they are refused as before.
+    pub rpc_hook: Option<Box<str>>,
+    /// A connect hook takes `credentials` in place of a token (turntable v1's `idme`,
+    /// World's `authenticate`, Talker's `connect`).
+    pub connect_hook: bool,
 }
 
 /// What a dialect sees of the connection a message came on: the engine's record of it
@@ -170,4 +207,15 @@ pub trait Dialect {
 
     /// Tells the client of a server fault, and closes.
     fn on_fault(session: &mut Self::Session, fault: Fault, out: &mut Vec<Action>);
+
+    /// Goes on after the backend's connect hook answered an [`Action::Connect`] this
+    /// dialect sent with `resume`. Dialects that never send one keep the default.
+    fn connected(
+        resume: &str,
+        outcome: Result<Connected, Denied>,
+        settings: &Settings,
+        out: &mut Vec<Action>,
+    ) {
+        let _ = (resume, outcome, settings, out);
+    }
 }

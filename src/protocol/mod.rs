@@ -24,7 +24,9 @@ pub mod world;
 
 use crate::engine::Event;
 pub use close::CloseReason;
-pub use contract::{Action, Context, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
+pub use contract::{
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
+};
 
 /// A dialect connection to open, as a route names it: the dialect, and what the path
 /// names beyond it (a World id), for the dialect to check.
@@ -94,6 +96,21 @@ macro_rules! dialects {
             pub fn identify(self, settings: &Settings) -> Option<Identify> {
                 match self {
                     $(DialectKind::$variant => <$dialect as Dialect>::identify(settings)),+
+                }
+            }
+
+            /// See [`Dialect::connected`].
+            pub fn connected(
+                self,
+                resume: &str,
+                outcome: Result<Connected, Denied>,
+                settings: &Settings,
+                out: &mut Vec<Action>,
+            ) {
+                match self {
+                    $(DialectKind::$variant => {
+                        <$dialect as Dialect>::connected(resume, outcome, settings, out)
+                    }),+
                 }
             }
 
@@ -185,6 +202,8 @@ mod tests {
             world_max_connections_per_user: None,
             worlds: vec![Box::from("w")],
             fault_injection: false,
+            rpc_hook: None,
+            connect_hook: false,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub auth: Option<&'a Auth>,
     /// The ping timeout announced in the handshake, in ms.
     pub ping_timeout_ms: u64,
+    /// Custom events go to the application's backend.
+    pub backend_calls: bool,
 }
 
 /// One SocketCluster connection's protocol state.
@@ -200,6 +202,17 @@ impl Session {
                     .unwrap_or(1000);
                 act(Action::Close(CloseReason::code(code)));
                 return false;
+            }
+            // A custom event goes to the backend when there is one (its answer is the
+            // response); without a cid nobody waits, and it is dropped as before.
+            other if cx.backend_calls && !other.starts_with('#') => {
+                if cid.is_some() {
+                    act(Action::Rpc {
+                        method: Box::from(other),
+                        data: payload(data),
+                        receipt: cid,
+                    });
+                }
             }
             other => {
                 if let Some(cid) = cid {
@@ -442,6 +455,25 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_error(out, "BrokerError", message);
             out.push(b'}');
         }
+        Event::Refused {
+            code,
+            message,
+            receipt: Some(cid),
+        } => {
+            write_rid(out, cid);
+            out.extend_from_slice(br##","error":"##);
+            write_error(out, code, message);
+            out.push(b'}');
+        }
+        Event::Answered {
+            data,
+            receipt: Some(cid),
+        } => {
+            write_rid(out, cid);
+            out.extend_from_slice(br##","data":"##);
+            out.extend_from_slice(data.as_bytes());
+            out.push(b'}');
+        }
         Event::Reload => out.extend_from_slice(br#"{"event":"reload","data":{}}"#),
         Event::Kicked { channel, message } => {
             out.extend_from_slice(br##"{"event":"#kickOut","data":{"message":"##);
@@ -476,6 +508,7 @@ impl Dialect for SocketCluster {
         let cx = Context {
             auth: cx.auth,
             ping_timeout_ms: cx.settings.socketcluster_ping_timeout.as_millis() as u64,
+            backend_calls: cx.settings.rpc_hook.is_some(),
         };
         session.on_text(text, &cx, &mut |action| out.push(action));
     }
@@ -520,6 +553,7 @@ mod tests {
         let cx = Context {
             auth,
             ping_timeout_ms: 4000,
+            backend_calls: false,
         };
         let mut actions = Vec::new();
         session.on_text(&mut text.as_bytes().to_vec(), &cx, &mut |a| actions.push(a));

@@ -12,7 +12,9 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Context, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
+use super::contract::{
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
+};
 use super::errors;
 use super::json::{JsonError, write_str, write_u64};
 use crate::auth::Auth;
@@ -31,6 +33,11 @@ pub enum Request {
     Close,
     /// Keep the connection alive; nothing to answer.
     Ping,
+    /// Ask the backend's connect hook who brings `credentials`, then enter `room`.
+    Connect {
+        credentials: Box<str>,
+        room: Box<str>,
+    },
 }
 
 /// A refused client event.
@@ -46,8 +53,14 @@ pub enum Refusal {
 pub const AUTH_FAILED: &str = "Authentication failed";
 
 /// Parses one client event. `connected` says whether the connection is in a room;
-/// `auth` verifies tokens (`None`: the `user` object of `connect` is trusted).
-pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<Request, Refusal> {
+/// `auth` verifies tokens (`None`: the `user` object of `connect` is trusted);
+/// `backend` says whether `connect` may bring `credentials` for the connect hook.
+pub fn decode(
+    text: &mut [u8],
+    connected: bool,
+    auth: Option<&Auth>,
+    backend: bool,
+) -> Result<Request, Refusal> {
     let refuse = |message: &'static str| {
         if connected {
             Refusal::Error(message.to_owned())
@@ -64,6 +77,7 @@ pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<R
         return Err(refuse("every event needs a string type"));
     };
     match (kind, connected) {
+        ("connect", false) if backend && value.get("credentials").is_some() => credentials(&value),
         ("connect", false) => connect(&value, auth).map(Request::Engine),
         ("connect", true) => Err(Refusal::Error("already connected".to_owned())),
         (_, false) => Err(Refusal::Fatal("connect to a room first")),
@@ -75,11 +89,8 @@ pub fn decode(text: &mut [u8], connected: bool, auth: Option<&Auth>) -> Result<R
 }
 
 fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusal> {
-    let room = match value.get_str("room") {
-        Some(room) if ids::is_valid(room) => room,
-        _ => return Err(Refusal::Fatal("connect needs a room of 1 to 256 bytes")),
-    };
-    let mut profile = match auth {
+    let room = room_of(value)?;
+    let profile = match auth {
         Some(auth) => {
             let token = value.get_str("token").unwrap_or("");
             let identity = auth
@@ -93,6 +104,31 @@ fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusa
         }
         None => trusted_user(value).ok_or(Refusal::Fatal(AUTH_FAILED))?,
     };
+    enter(room, profile)
+}
+
+/// The room a `connect` names.
+fn room_of<'v>(value: &'v BorrowedValue<'_>) -> Result<&'v str, Refusal> {
+    match value.get_str("room") {
+        Some(room) if ids::is_valid(room) => Ok(room),
+        _ => Err(Refusal::Fatal("connect needs a room of 1 to 256 bytes")),
+    }
+}
+
+/// A `connect` with `credentials` for the backend's connect hook.
+fn credentials(value: &BorrowedValue) -> Result<Request, Refusal> {
+    let room = room_of(value)?;
+    match value.get_str("credentials") {
+        Some(credentials) if !credentials.is_empty() => Ok(Request::Connect {
+            credentials: Box::from(credentials),
+            room: Box::from(room),
+        }),
+        _ => Err(Refusal::Fatal("credentials must be a non-empty string")),
+    }
+}
+
+/// Enters `room` as the user `profile` describes (it has a string `id` and `name`).
+fn enter(room: &str, mut profile: Map<String, Value>) -> Result<Command, Refusal> {
     let id = profile["id"].as_str().unwrap_or_default().to_owned();
     if !ids::is_valid(&id) {
         return Err(Refusal::Fatal(AUTH_FAILED));
@@ -221,6 +257,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.push(b'}');
         }
         Event::Error { code, .. } => encode_error(refusal_message(*code), out),
+        Event::Refused { message, .. } => encode_error(message, out),
         Event::Reload => out.extend_from_slice(br#"{"type":"reload"}"#),
         Event::Disconnected => encode_error("disconnected by the server", out),
         _ => return false,
@@ -264,7 +301,7 @@ impl Dialect for Talker {
 
     fn on_message(_: &mut (), msg: Inbound<'_>, cx: &Context<'_>, out: &mut Vec<Action>) {
         let decoded = match msg {
-            Inbound::Text(text) => decode(text, cx.in_room(), cx.auth),
+            Inbound::Text(text) => decode(text, cx.in_room(), cx.auth, cx.settings.connect_hook),
             Inbound::Binary(_) if cx.in_room() => {
                 Err(Refusal::Error("send JSON in text frames".to_owned()))
             }
@@ -277,18 +314,44 @@ impl Dialect for Talker {
             }
             Ok(Request::Engine(cmd)) => out.push(Action::Engine(cmd)),
             Ok(Request::Ping) => {}
+            Ok(Request::Connect { credentials, room }) => out.push(Action::Connect {
+                credentials,
+                resume: room,
+            }),
             Ok(Request::Close) => {
                 out.push(Action::Engine(Command::Room(RoomCommand::Close)));
                 out.push(Action::Close(BYE));
             }
             Err(Refusal::Error(message)) => out.push(Action::send(error_text(&message))),
-            Err(Refusal::Fatal(message)) => {
-                out.push(Action::send(error_text(message)));
-                out.push(Action::Close(CloseReason {
-                    code: 1008,
-                    reason: message,
-                }));
+            Err(Refusal::Fatal(message)) => fatal(message, out),
+        }
+    }
+
+    /// The backend named the user of `connect`'s credentials: it enters room `room`
+    /// (named by its `name`, else its id); a refusal ends the connection as a bad
+    /// token does.
+    fn connected(
+        room: &str,
+        outcome: Result<Connected, Denied>,
+        _: &Settings,
+        out: &mut Vec<Action>,
+    ) {
+        let entered = outcome.map_err(|_| Refusal::Fatal(AUTH_FAILED)).and_then(
+            |Connected { user, mut profile }| {
+                profile.insert("id".into(), Value::from(&*user));
+                if !profile.get("name").is_some_and(Value::is_string) {
+                    profile.insert("name".into(), Value::from(&*user));
+                }
+                enter(room, profile)
+            },
+        );
+        match entered {
+            Ok(cmd) => {
+                out.push(Action::Engine(cmd));
+                out.push(Action::Identified);
             }
+            Err(Refusal::Fatal(message)) => fatal(message, out),
+            Err(Refusal::Error(message)) => out.push(Action::send(error_text(&message))),
         }
     }
 
@@ -321,6 +384,15 @@ impl Dialect for Talker {
     }
 }
 
+/// Tells the client `message` and closes (1008).
+fn fatal(message: &'static str, out: &mut Vec<Action>) {
+    out.push(Action::send(error_text(message)));
+    out.push(Action::Close(CloseReason {
+        code: 1008,
+        reason: message,
+    }));
+}
+
 /// An error event as a text of its own.
 fn error_text(message: &str) -> Vec<u8> {
     let mut text = Vec::with_capacity(32 + message.len());
@@ -342,7 +414,7 @@ mod tests {
     use crate::auth::{Secret, now_secs};
 
     fn dec(text: &str, connected: bool, auth: Option<&Auth>) -> Result<Request, Refusal> {
-        decode(&mut text.as_bytes().to_vec(), connected, auth)
+        decode(&mut text.as_bytes().to_vec(), connected, auth, false)
     }
 
     fn member(cmd: Request) -> RoomMember {

@@ -13,7 +13,9 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Context, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
+use super::contract::{
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
+};
 use super::errors;
 use super::json::{JsonError, write_key, write_str, write_str_array, write_u64};
 use crate::auth::{Auth, AuthError};
@@ -60,6 +62,23 @@ pub fn decode(
     auth: Option<&Auth>,
     now_ms: u64,
 ) -> Result<Command, ProtocolError> {
+    match decode_action(text, user, auth, false, now_ms)? {
+        Action::Engine(cmd) => Ok(cmd),
+        _ => Err(ProtocolError::invalid(
+            "idme with credentials needs a connect hook",
+        )),
+    }
+}
+
+/// What one text frame asks for: an engine command, or (`idme` with `credentials`
+/// when the server has a connect hook, `connect`) the backend's word on who it is.
+pub fn decode_action(
+    text: &mut [u8],
+    user: Option<&str>,
+    auth: Option<&Auth>,
+    connect: bool,
+    now_ms: u64,
+) -> Result<Action, ProtocolError> {
     let mut value = super::json::parse(text).map_err(|e| match e {
         JsonError::Malformed => {
             ProtocolError::new("protocol.malformed_json", "frame is not valid JSON")
@@ -86,7 +105,18 @@ pub fn decode(
     };
     let mut data = obj.remove("data").unwrap_or(BorrowedValue::null());
     let command = match command {
-        Name::Idme => return identify(&data, auth),
+        Name::Idme if connect && data.get("credentials").is_some() => {
+            return match data.get_str("credentials") {
+                Some(credentials) if !credentials.is_empty() => Ok(Action::Connect {
+                    credentials: Box::from(credentials),
+                    resume: Box::from(""),
+                }),
+                _ => Err(ProtocolError::invalid(
+                    "credentials must be a non-empty string",
+                )),
+            };
+        }
+        Name::Idme => return identify(&data, auth).map(Action::Engine),
         Name::Identified(command) => command,
     };
     let Some(user) = user else {
@@ -95,7 +125,7 @@ pub fn decode(
             "identify with idme first",
         ));
     };
-    match command {
+    let cmd = match command {
         Identified::Subscribe => Ok(Command::User(UserCommand::Watch(id_list(
             &data,
             "subscribe",
@@ -137,7 +167,8 @@ pub fn decode(
             }))
         }
         Identified::Game => game(&mut data, user, now_ms),
-    }
+    };
+    cmd.map(Action::Engine)
 }
 
 /// The commands a client may send: `idme`, and those that need an identity.
@@ -371,6 +402,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(b"}}");
         }
         Event::Error { code, .. } => encode_error(errors::code(*code), errors::message(*code), out),
+        Event::Refused { code, message, .. } => encode_error(code, message, out),
         Event::RoomConnected { .. }
         | Event::RoomUsers { .. }
         | Event::RoomPresence { .. }
@@ -379,6 +411,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
         | Event::Subscribed { .. }
         | Event::Unsubscribed { .. }
         | Event::Published { .. }
+        | Event::Answered { .. }
         | Event::Replaced
         | Event::Members { .. }
         | Event::Disconnected
@@ -425,15 +458,18 @@ impl Dialect for Turntable {
 
     fn on_message(_: &mut (), msg: Inbound<'_>, cx: &Context<'_>, out: &mut Vec<Action>) {
         let decoded = match msg {
-            Inbound::Text(text) => decode(text, cx.user(), cx.auth, now_ms()),
+            Inbound::Text(text) => {
+                let connect = cx.settings.connect_hook;
+                decode_action(text, cx.user(), cx.auth, connect, now_ms())
+            }
             Inbound::Binary(_) => Err(ProtocolError::binary()),
         };
         match decoded {
-            Ok(cmd @ Command::Identify { .. }) => {
-                out.push(Action::Engine(cmd));
+            Ok(action @ Action::Engine(Command::Identify { .. })) => {
+                out.push(action);
                 out.push(Action::Identified);
             }
-            Ok(cmd) => out.push(Action::Engine(cmd)),
+            Ok(action) => out.push(action),
             Err(e) => out.push(Action::send(error_text(e.code, &e.message))),
         }
     }
@@ -453,6 +489,21 @@ impl Dialect for Turntable {
             error: Some(IDENTIFY_TIMEOUT),
             close: CloseReason::IDENTIFY_TIMEOUT,
         })
+    }
+
+    /// The backend named the user of `idme`'s credentials (the engine then answers
+    /// `identified`), or refused them.
+    fn connected(_: &str, outcome: Result<Connected, Denied>, _: &Settings, out: &mut Vec<Action>) {
+        match outcome {
+            Ok(Connected { user, mut profile }) => {
+                profile.insert("id".into(), serde_json::Value::from(&*user));
+                let profile = serde_json::Value::Object(profile).to_string();
+                out.push(Action::Engine(Command::Identify { user }));
+                out.push(Action::Identified);
+                out.push(Action::Engine(Command::Profile(profile.into_boxed_str())));
+            }
+            Err(denied) => out.push(Action::send(error_text(&denied.code, &denied.message))),
+        }
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {

@@ -13,7 +13,9 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
+use super::contract::{
+    Action, Connected, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
+};
 use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{delta, errors};
 use crate::auth::Auth;
@@ -45,6 +47,12 @@ pub struct Context<'a> {
     pub max_connections_per_user: Option<usize>,
     /// Tests may reach `test.fail`, a handler that panics.
     pub fault_injection: bool,
+    /// Actions turntable does not define go to the application's backend.
+    pub backend_calls: bool,
+    /// `authenticate` may bring `credentials` for the backend's connect hook.
+    pub backend_connect: bool,
+    /// The engine knows who the connection is (a connect hook's answer came).
+    pub identified: bool,
 }
 
 /// One World connection's protocol state.
@@ -125,7 +133,7 @@ impl Session {
                 return Ok(());
             }
             "authenticate" => return self.authenticate(payload, cx, act),
-            _ if self.user.is_none() => {
+            _ if self.user.is_none() && !cx.identified => {
                 return Err(Refusal {
                     code: "auth.required",
                     message: Some("authenticate first".into()),
@@ -144,6 +152,16 @@ impl Session {
                 | "ot.close"
                 | "test.fail"
         );
+        if !known && cx.backend_calls && id.is_some() {
+            // An action turntable does not define is the backend's; its answer comes
+            // back as this request's success.
+            act(Action::Rpc {
+                method: Box::from(action),
+                data: payload.encode().into_boxed_str(),
+                receipt: id,
+            });
+            return Ok(());
+        }
         if !known {
             return Err(Refusal {
                 code: "protocol.unknown_action",
@@ -250,11 +268,23 @@ impl Session {
         cx: &Context<'_>,
         act: &mut impl FnMut(Action),
     ) -> Result<(), Refusal> {
-        if self.user.is_some() {
+        if self.user.is_some() || cx.identified {
             return Err(Refusal {
                 code: "auth.already_authenticated",
                 message: None,
             });
+        }
+        if cx.backend_connect && payload.get("credentials").is_some() {
+            return match payload.get_str("credentials") {
+                Some(credentials) if !credentials.is_empty() => {
+                    act(Action::Connect {
+                        credentials: Box::from(credentials),
+                        resume: self.world.clone(),
+                    });
+                    Ok(())
+                }
+                _ => Err(invalid("credentials must be a non-empty string")),
+            };
         }
         let denied = Refusal {
             code: "auth.denied",
@@ -277,25 +307,42 @@ impl Session {
             None => trusted_user(payload).ok_or(denied)?,
         };
         let id: Box<str> = Box::from(user["id"].as_str().expect("checked above"));
-        let profile = Value::Object(user).to_string();
-        let mut out = br#"["authenticated",{"user":"#.to_vec();
-        out.extend_from_slice(profile.as_bytes());
-        out.extend_from_slice(br#","world":{"id":"#);
-        write_str(&mut out, &self.world);
-        out.extend_from_slice(b"}}]");
-        act(Action::send(out));
-        act(Action::Engine(Command::Identify { user: id.clone() }));
-        act(Action::Identified);
-        act(Action::Engine(Command::Profile(profile.into_boxed_str())));
-        if let Some(max) = cx.max_connections_per_user {
-            act(Action::Engine(Command::User(UserCommand::Claim { max })));
-        }
+        authenticated(
+            &self.world,
+            id.clone(),
+            user,
+            cx.max_connections_per_user,
+            act,
+        );
         self.user = Some(id);
         Ok(())
     }
 }
 
 /// Without a server secret the client's `user` object (with a string `id`) is trusted.
+/// Tells the client who it is in `world` and the engine who the connection is.
+fn authenticated(
+    world: &str,
+    id: Box<str>,
+    user: Map<String, Value>,
+    max_connections_per_user: Option<usize>,
+    act: &mut impl FnMut(Action),
+) {
+    let profile = Value::Object(user).to_string();
+    let mut out = br#"["authenticated",{"user":"#.to_vec();
+    out.extend_from_slice(profile.as_bytes());
+    out.extend_from_slice(br#","world":{"id":"#);
+    write_str(&mut out, world);
+    out.extend_from_slice(b"}}]");
+    act(Action::send(out));
+    act(Action::Engine(Command::Identify { user: id }));
+    act(Action::Identified);
+    act(Action::Engine(Command::Profile(profile.into_boxed_str())));
+    if let Some(max) = max_connections_per_user {
+        act(Action::Engine(Command::User(UserCommand::Claim { max })));
+    }
+}
+
 fn trusted_user(payload: &BorrowedValue) -> Option<Map<String, Value>> {
     let user: Value = serde_json::from_str(&payload.get("user")?.encode()).ok()?;
     let id = user.get("id")?.as_str()?;
@@ -433,6 +480,22 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
             write_error(out, receipt.as_deref(), code, Some(message));
             return true;
         }
+        Event::Refused {
+            code,
+            message,
+            receipt,
+        } => {
+            write_error(out, receipt.as_deref(), code, Some(message));
+            return true;
+        }
+        Event::Answered { data, receipt } => {
+            out.extend_from_slice(br#"["success","#);
+            out.extend_from_slice(receipt.as_deref().unwrap_or("null").as_bytes());
+            out.push(b',');
+            out.extend_from_slice(data.as_bytes());
+            out.push(b']');
+            return true;
+        }
         Event::Replaced => {
             write_error(out, None, "connection.replaced", None);
             return true;
@@ -528,6 +591,9 @@ impl Dialect for World {
                     auth: cx.auth,
                     max_connections_per_user: cx.settings.world_max_connections_per_user,
                     fault_injection: cx.settings.fault_injection,
+                    backend_calls: cx.settings.rpc_hook.is_some(),
+                    backend_connect: cx.settings.connect_hook,
+                    identified: cx.user().is_some(),
                 };
                 session.on_text(text, &cx, &mut |action| out.push(action));
             }
@@ -556,6 +622,30 @@ impl Dialect for World {
         })
     }
 
+    /// The backend named the user of `authenticate`'s credentials in world `resume`,
+    /// or refused them (`auth.denied`-style, in the backend's words).
+    fn connected(
+        world: &str,
+        outcome: Result<Connected, Denied>,
+        settings: &Settings,
+        out: &mut Vec<Action>,
+    ) {
+        match outcome {
+            Ok(Connected { user: id, profile }) => {
+                let mut user = Map::new();
+                user.insert("id".into(), Value::from(&*id));
+                user.extend(profile);
+                let max = settings.world_max_connections_per_user;
+                authenticated(world, id, user, max, &mut |a| out.push(a));
+            }
+            Err(denied) => out.push(Action::send(error(
+                None,
+                &denied.code,
+                Some(&denied.message),
+            ))),
+        }
+    }
+
     fn on_fault(_: &mut Option<Session>, Fault::Internal: Fault, out: &mut Vec<Action>) {
         out.push(Action::send(SERVER_FATAL));
         out.push(Action::Close(CloseReason::SERVER_FATAL));
@@ -578,6 +668,9 @@ mod tests {
         auth: None,
         max_connections_per_user: Some(2),
         fault_injection: false,
+        backend_calls: false,
+        backend_connect: false,
+        identified: false,
     };
 
     fn authenticated() -> Session {
@@ -597,6 +690,9 @@ mod tests {
             auth: Some(&auth),
             max_connections_per_user: None,
             fault_injection: false,
+            backend_calls: false,
+            backend_connect: false,
+            identified: false,
         };
         let token = auth.issue("7", Some("Ada"), now_secs() + 60, Map::new());
         let mut s = Session::new("w1".into());

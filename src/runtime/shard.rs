@@ -4,7 +4,7 @@
 
 pub mod keepalive;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -20,12 +20,13 @@ use glommio::timer::Timer;
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
-use crate::auth::Auth;
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::engine::{Engine, ShardId};
+use crate::engine::{Engine, ShardAddr, ShardId};
+use crate::hooks::{Hooks, Webhooks};
 use crate::net::conn;
 use crate::net::conns::ConnTable;
+use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
 use crate::net::outbox::MeshOut;
@@ -44,6 +45,10 @@ pub struct ShardSetup {
     pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
     pub ready: std::sync::mpsc::Sender<Result<(), String>>,
+    /// The backend hook thread, when a hook is configured.
+    pub hooks: Option<Hooks>,
+    /// The webhook sender, when webhooks are configured.
+    pub webhooks: Option<Webhooks>,
 }
 
 /// Binds, joins the mesh, reports ready, serves until stopped, then drains.
@@ -66,8 +71,15 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             echo: config.echo,
             sockjs_test_services: config.sockjs_test_services,
         },
-        auth: config.auth_secret.as_ref().map(Auth::new),
-        engine: RefCell::new(Engine::new(setup.id, shards, config.limits())),
+        auth: config.auth(),
+        engine: RefCell::new(Engine::new(
+            ShardAddr {
+                node: config.node(),
+                shard: setup.id,
+            },
+            config.placement(),
+            config.limits(),
+        )),
         conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
@@ -77,7 +89,22 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         handover: Default::default(),
         sockjs_sessions: RefCell::default(),
         stop: setup.stop,
+        hooks: HookGate::new(
+            // A hook thread started for webhooks alone asks nothing.
+            setup
+                .hooks
+                .as_ref()
+                .filter(|_| config.calls_backend())
+                .map(Hooks::client),
+            config.hook_timeout,
+            Arc::new(config.namespaces.clone()),
+            config.rpc_hook.as_deref().map(Box::from),
+            config.connect_hook.as_deref().map(Box::from),
+        ),
+        this: OnceCell::new(),
+        webhooks: setup.webhooks.clone(),
     });
+    let _ = shard.this.set(Rc::downgrade(&shard));
     if shards > 1 {
         let (senders, mut receivers) = setup
             .mesh
@@ -194,7 +221,7 @@ async fn clock(shard: Rc<Shard>, grace: Duration) {
 /// The network layer's settings from the configuration.
 fn net_settings(config: &Config) -> shard::Settings {
     shard::Settings {
-        shards: config.shards,
+        placement: config.placement(),
         max_message_bytes: config.max_message_bytes,
         max_outbound_bytes: config.max_outbound_bytes,
         handshake_timeout: config.handshake_timeout,
@@ -218,6 +245,8 @@ fn dialect_settings(config: &Config) -> protocol::Settings {
         world_max_connections_per_user: config.world_max_connections_per_user,
         worlds: config.worlds.clone(),
         fault_injection: config.fault_injection,
+        rpc_hook: config.rpc_hook.as_deref().map(Box::from),
+        connect_hook: config.connect_hook.is_some(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod backend;
 pub mod node;
 pub mod socketcluster;
 
@@ -260,4 +261,35 @@ pub fn eventually(mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "never became true");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The framings of one body that two parsers could read two ways (RFC 9112 §6.3): two
+/// `Content-Length`s in both orders (the second request hides after the shorter one),
+/// the same one repeated, and a `Content-Length` beside a `Transfer-Encoding`, both
+/// orders. Each is `(headers, body)` for a request whose first reading is `body`.
+pub fn ambiguous_framings(body: &str, smuggled: &str) -> Vec<(String, String)> {
+    let (short, long) = (body.len(), body.len() + smuggled.len());
+    let both = format!("{body}{smuggled}");
+    vec![
+        (
+            format!("Content-Length: {short}\r\nContent-Length: {long}\r\n"),
+            both.clone(),
+        ),
+        (
+            format!("Content-Length: {long}\r\nContent-Length: {short}\r\n"),
+            both.clone(),
+        ),
+        (
+            format!("Content-Length: {short}\r\nContent-Length: {short}\r\n"),
+            both.clone(),
+        ),
+        (
+            format!("Content-Length: {short}\r\nTransfer-Encoding: chunked\r\n"),
+            both.clone(),
+        ),
+        (
+            format!("Transfer-Encoding: chunked\r\nContent-Length: {short}\r\n"),
+            both,
+        ),
+    ]
 }

@@ -228,6 +228,8 @@ mod tests {
             world_max_connections_per_user: None,
             worlds: vec![],
             fault_injection: false,
+            rpc_hook: None,
+            connect_hook: false,
         };
         let table = plans(&settings);
         let sc = &table[index(DialectKind::SocketCluster, Framing::Plain)];
