@@ -327,3 +327,39 @@ fn a_sockjs_http_session_that_does_not_identify_gets_the_error_then_its_close() 
     );
     about(closed, (before, after), IDENTIFY, "closed");
 }
+
+#[test]
+fn identified_through_the_connect_hook_stays_and_refused_is_closed_at_the_timeout() {
+    let backend = common::backend::Backend::start(|request, _| {
+        let answer = match request.json()["credentials"].as_str() {
+            Some("sess-ann") => json!({"user": "ann", "profile": {"name": "Ann"}}),
+            _ => json!({"error": {"code": "auth.session_expired", "message": "log in again"}}),
+        };
+        (200, answer.to_string(), Duration::ZERO)
+    });
+    let url = backend.url("/connect");
+    // Long idle timeout: the identified clients are not read while the refused one is.
+    let server = identify_server(move |c| {
+        c.connect_hook = Some(url);
+        c.idle_timeout = Duration::from_secs(30);
+    });
+    let addr = server.local_addr();
+    let (mut refused, before, after) = connect(addr, "/turntable");
+    refused.send(json!({"command":"idme","data":{"credentials":"sess-old"}}));
+    let mut v1 = Client::connect(addr, "/turntable");
+    v1.send(json!({"command":"idme","data":{"credentials":"sess-ann"}}));
+    let mut world = Client::connect(addr, "/ws/world/default");
+    world.send(json!(["authenticate", {"credentials": "sess-ann"}]));
+    let mut talker = Client::connect(addr, "/talker");
+    talker.send(json!({"type":"connect","room":"den","credentials":"sess-ann"}));
+    let (texts, close, at) = read_to_close(&mut refused);
+    assert!(
+        texts.iter().any(|t| t.contains("auth.session_expired")),
+        "{texts:?}"
+    );
+    assert_eq!(close, (4005, "identify timeout".to_owned()));
+    about(at, (before, after), IDENTIFY, "closed");
+    for c in [&mut v1, &mut world, &mut talker] {
+        stays_open(c, IDENTIFY / 2);
+    }
+}
