@@ -22,7 +22,7 @@
 #            thread writing to groups of 100 of 9000 loopback connections at RATE,
 #            one reading with epoll), the floor under the rooms figures
 #   all      every scenario above in turn (fan-out on 1 and 2 shards, rooms at 200 and
-#            1000/s, keepalive on and off), then one table of the results (`loadgen summary`); ~1.5 minutes.
+#            1000/s, keepalive on and off), then one table of the results (`loadgen summary`); ~2 minutes (the two keepalive runs add ~35 s).
 #            Deletes the previous reports/bench results first; takes no loadgen options.
 # Environment: SHARDS (default 2), DURATION (fanout/rooms/floor seconds, default 10),
 #              RATE (rooms/keepalive/floor, default 200), KEEPALIVE (on or off),
