@@ -284,6 +284,11 @@ settings! {
     sockjs_test_services: bool = false, "BOOL";
     /// Serve a plain WebSocket echo at /echo (for the Autobahn TestSuite).
     echo: bool = false, "BOOL";
+    /// Web pages (Origin patterns: `*`, `https://app.example`, `https://*.example.com`)
+    /// that may open WebSockets and SockJS sessions; by default only the server's own
+    /// origin (clients that send no Origin, not browsers, are always let in).
+    allowed_origins: Vec<Box<str>> = Vec::new(), "PATTERN,...", default "the server's own origin",
+        check origin_patterns();
     /// The World ids served at /ws/world/<ID>: comma-separated, or repeat the flag.
     worlds: Vec<Box<str>> = vec!["default".into()], "ID,...", check world_ids();
     /// World connections one user may hold; opening one more closes the oldest with
@@ -928,6 +933,18 @@ fn world_ids() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
     }
 }
 
+fn origin_patterns() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
+    |patterns| match patterns
+        .iter()
+        .find(|p| !crate::net::origins::valid_pattern(p))
+    {
+        Some(bad) => Err(format!(
+            "{bad:?} is not an origin pattern: *, or scheme://host[:port] with an optional *. before the host"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn valid_world_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
@@ -1098,9 +1115,28 @@ impl SettingType for Duration {
 
 impl SettingType for SocketAddr {
     const EXPECTED: &'static str = "an address such as \"127.0.0.1:7400\"";
+    /// An IP address or host name and a port; an empty host (`:7400`) is every
+    /// interface. A host name is resolved now, to its first address.
     fn parse(text: &str) -> Result<Self, String> {
-        text.parse()
-            .map_err(|_| "expected an IP address and port, such as 127.0.0.1:7400".to_owned())
+        use std::net::ToSocketAddrs;
+        if let Ok(addr) = text.parse() {
+            return Ok(addr);
+        }
+        let expected = || {
+            format!(
+                "expected a host and port, such as 127.0.0.1:7400, localhost:7400 or :7400; got {text:?}"
+            )
+        };
+        let (host, port) = text.rsplit_once(':').ok_or_else(expected)?;
+        let port: u16 = port.parse().map_err(|_| expected())?;
+        if host.is_empty() {
+            return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+        (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host:?} has no address"))
     }
     fn show(&self) -> String {
         self.to_string()
@@ -1228,6 +1264,30 @@ mod tests {
         assert_eq!(settings.shards, Some(4));
         assert_eq!(settings.io_memory, Some(200_000));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn listen_takes_host_names_and_an_empty_host() {
+        let local = SocketAddr::parse("localhost:7400").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 7400, "{local}");
+        assert_eq!(
+            SocketAddr::parse(":7400").unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 7400))
+        );
+        assert_eq!(
+            SocketAddr::parse("[::1]:9").unwrap(),
+            "[::1]:9".parse::<SocketAddr>().unwrap()
+        );
+        assert!(
+            SocketAddr::parse("localhost")
+                .unwrap_err()
+                .contains("expected a host and port")
+        );
+        assert!(
+            SocketAddr::parse("no-such-host.invalid:1")
+                .unwrap_err()
+                .contains("cannot resolve")
+        );
     }
 
     #[test]

@@ -46,6 +46,16 @@ fn refusals_have_the_right_status() {
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
     );
     assert!(bad_version.starts_with("HTTP/1.1 426"), "{bad_version}");
+    let bad_connection = http(
+        addr,
+        "GET /sockjs/turntable/000/abcdefgh/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\n\
+         Connection: close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(
+        bad_connection.starts_with("HTTP/1.1 400") && bad_connection.contains("\"Connection\""),
+        "an upgrade without Connection: Upgrade is malformed: {bad_connection}"
+    );
     // The server is still fine.
     assert_eq!(get(addr, "/healthz").0, 200);
 }

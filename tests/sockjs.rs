@@ -115,7 +115,8 @@ fn the_raw_websocket_is_the_bare_dialect() {
 
 #[test]
 fn the_http_endpoints_answer_as_sockjs_node_does() {
-    let server = common::server();
+    // sockjs-node takes pages of any origin; so does this server when told to.
+    let server = common::server_with(|c| c.allowed_origins = vec!["*".into()]);
     let addr = server.local_addr();
     let welcome = raw(
         addr,

@@ -253,3 +253,32 @@ fn without_a_secret_the_client_user_object_is_trusted() {
     assert_eq!(anonymous.recv()["message"], "Authentication failed");
     assert_eq!(anonymous.expect_close().0, 1008);
 }
+
+#[test]
+fn a_genuine_token_without_a_name_says_so_and_a_forged_one_does_not() {
+    let server = talker_server(|_| {});
+    let addr = server.local_addr();
+    let nameless = Auth::new(&Secret::new(SECRET.into()).unwrap()).issue(
+        "7",
+        None,
+        now_secs() + 60,
+        Map::new(),
+    );
+    let mut c = Client::connect_on_shard(addr, "/talker", 0);
+    c.send(json!({"type":"connect","room":"r","token":nameless}));
+    assert_eq!(
+        c.recv(),
+        json!({"type":"error","message":"Authentication failed: the token has no name claim"})
+    );
+    assert_eq!(c.expect_close().0, 1008);
+    let forged = Auth::new(
+        &Secret::new("another-secret-that-is-long-enough-too!!".into()).unwrap(),
+    )
+    .issue("7", None, now_secs() + 60, Map::new());
+    let mut c = Client::connect_on_shard(addr, "/talker", 1);
+    c.send(json!({"type":"connect","room":"r","token":forged}));
+    assert_eq!(
+        c.recv(),
+        json!({"type":"error","message":"Authentication failed"})
+    );
+}

@@ -48,6 +48,8 @@ pub struct ApiRequest {
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
     pub echo: bool,
+    /// The web pages that may open WebSockets and SockJS sessions.
+    pub origins: super::origins::AllowedOrigins,
     /// The sockjs-protocol test services (`/echo`, `/close`, ...), which take over `/echo`.
     pub sockjs_test_services: bool,
 }
@@ -91,12 +93,17 @@ pub fn upgrade(request: &httparse::Request<'_, '_>, opening: Opening, sockjs: bo
     }
     let upgrade = header(request, "upgrade").is_some_and(|v| has_token(v, "websocket"));
     let connection = header(request, "connection").is_some_and(|v| has_token(v, "upgrade"));
-    if !upgrade || !connection {
+    if !upgrade {
         return reject(
             426,
             "this endpoint speaks WebSocket\n",
             &[("Upgrade", "websocket")],
         );
+    }
+    // An upgrade asked for with a Connection header that does not carry it is a
+    // malformed request (the sockjs-protocol suite's test_invalidConnectionHeader).
+    if !connection {
+        return reject(400, "\"Connection\" must be \"Upgrade\"\n", &[]);
     }
     if header(request, "sec-websocket-version").map(str::trim) != Some("13") {
         return reject(

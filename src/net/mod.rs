@@ -10,6 +10,7 @@ pub mod hook_gate;
 pub mod http;
 pub mod inbound;
 pub mod metrics;
+pub mod origins;
 pub mod outbox;
 pub mod queries;
 pub mod router;

@@ -75,6 +75,23 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     let sockjs_path = path.starts_with("/sockjs/")
         || (routes.sockjs_test_services
             && sockjs::TEST_SERVICES.iter().any(|p| path.starts_with(p)));
+    let opens_connection = sockjs_path || matches!(route(path, routes), Some(Route::Dialect(_)));
+    if opens_connection
+        && !routes
+            .origins
+            .allows(header(request, "origin"), header(request, "host"))
+    {
+        tracing::info!(
+            origin = header(request, "origin").unwrap_or(""),
+            "refused a connection from a page of another origin (allowed_origins)"
+        );
+        return reject(
+            403,
+            "origin not allowed (see allowed_origins)
+",
+            &[],
+        );
+    }
     if sockjs_path
         && let Some(decision) =
             sockjs::decide(request, path.split('?').next().unwrap_or(path), routes)
@@ -271,6 +288,11 @@ mod tests {
         );
         let key = status_of(&upgrade("/turntable", "").replace(KEY, "short"));
         assert!(key.starts_with("HTTP/1.1 400"));
+        let connection = upgrade("/turntable", "").replace("keep-alive, Upgrade", "close");
+        assert!(
+            status_of(&connection).starts_with("HTTP/1.1 400"),
+            "{connection}"
+        );
     }
 
     #[test]

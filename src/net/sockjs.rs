@@ -84,7 +84,7 @@ pub fn decide(
             )
         }),
         (_, ["info"]) => match method {
-            "GET" => info(request, &service, keep_alive),
+            "GET" => info(request, &service, routes, keep_alive),
             "OPTIONS" => options(request, &service, "OPTIONS, GET", keep_alive),
             _ => not_allowed("OPTIONS, GET"),
         },
@@ -508,13 +508,20 @@ fn cors(request: &httparse::Request<'_, '_>, eventsource: bool) -> Vec<(&'static
     headers
 }
 
-fn info(request: &httparse::Request<'_, '_>, service: &Service, keep_alive: bool) -> Decision {
-    let body = format!(
-        r#"{{"websocket":{},"origins":["*:*"],"cookie_needed":{},"entropy":{}}}"#,
-        service.websocket,
-        service.cookie_needed,
-        entropy()
-    );
+fn info(
+    request: &httparse::Request<'_, '_>,
+    service: &Service,
+    routes: &Routes,
+    keep_alive: bool,
+) -> Decision {
+    let origins = routes.origins.sockjs_origins(http::header(request, "host"));
+    let body = serde_json::json!({
+        "websocket": service.websocket,
+        "origins": origins,
+        "cookie_needed": service.cookie_needed,
+        "entropy": entropy(),
+    })
+    .to_string();
     // No cookie on GET /info, as sockjs-node.
     let mut headers = cors(request, false);
     headers.push((NO_CACHE.0, NO_CACHE.1.to_owned()));

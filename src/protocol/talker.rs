@@ -52,6 +52,11 @@ pub enum Refusal {
 /// The error sent when a token is missing, invalid or expired, as the seed words it.
 pub const AUTH_FAILED: &str = "Authentication failed";
 
+/// The error for a genuine token (its signature checked) that names no user `name`,
+/// which a Talker member needs: it says what is missing, and only a token the server
+/// signed can get it, so a forger learns nothing from it.
+pub const NAMELESS_TOKEN: &str = "Authentication failed: the token has no name claim";
+
 /// Parses one client event. `connected` says whether the connection is in a room;
 /// `auth` verifies tokens (`None`: the `user` object of `connect` is trusted);
 /// `backend` says whether `connect` may bring `credentials` for the connect hook.
@@ -96,7 +101,7 @@ fn connect(value: &BorrowedValue, auth: Option<&Auth>) -> Result<Command, Refusa
             let identity = auth
                 .verify(token)
                 .map_err(|_| Refusal::Fatal(AUTH_FAILED))?;
-            let name = identity.name.ok_or(Refusal::Fatal(AUTH_FAILED))?;
+            let name = identity.name.ok_or(Refusal::Fatal(NAMELESS_TOKEN))?;
             let mut profile = identity.profile;
             profile.insert("id".into(), Value::from(&*identity.user));
             profile.insert("name".into(), Value::from(&*name));
@@ -440,7 +445,7 @@ mod tests {
         let text = format!(r#"{{"type":"connect","room":"r","token":"{nameless}"}}"#);
         assert_eq!(
             dec(&text, false, Some(&auth)),
-            Err(Refusal::Fatal(AUTH_FAILED))
+            Err(Refusal::Fatal(NAMELESS_TOKEN))
         );
         let text = r#"{"type":"connect","room":"r","token":"nope"}"#;
         assert_eq!(

@@ -29,6 +29,7 @@ use crate::net::conns::ConnTable;
 use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
+use crate::net::origins::AllowedOrigins;
 use crate::net::outbox::MeshOut;
 use crate::net::queries::Pending;
 use crate::net::shard::{self, Shard};
@@ -69,6 +70,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         dialects: dialect_settings(&config),
         routes: Routes {
             echo: config.echo,
+            origins: AllowedOrigins::new(&config.allowed_origins),
             sockjs_test_services: config.sockjs_test_services,
         },
         auth: config.auth(),

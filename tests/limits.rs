@@ -1,0 +1,99 @@
+//! Documented limits, each with a test that fails when the limit is removed:
+//! `max_channels_per_conn` in each dialect that joins or subscribes, and
+//! `handshake_timeout` both ways (not before it, and not long after it).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::socketcluster::{handshaken_on, recv as sc_recv};
+use common::{Client, server_with};
+use serde_json::json;
+
+#[test]
+fn a_connection_joins_at_most_max_channels_per_conn_channels() {
+    let server = server_with(|c| c.max_channels_per_conn = 2);
+    let addr = server.local_addr();
+    let mut v1 = Client::connect_on_shard(addr, "/turntable", 0);
+    v1.recv();
+    v1.send(json!({"command":"idme","data":"1:1"}));
+    v1.recv();
+    for room in ["a", "b"] {
+        v1.send(json!({"command":"joingame","data":{"channel":room,"self":"1:1"}}));
+        assert_eq!(v1.recv()["command"], "joined");
+    }
+    v1.send(json!({"command":"joingame","data":{"channel":"c","self":"1:1"}}));
+    assert_eq!(v1.recv()["data"]["code"], "joingame.too_many");
+    // Leaving makes room again.
+    v1.send(json!({"command":"leavegame","data":{"channel":"a"}}));
+    assert_eq!(v1.recv()["command"], "left");
+    v1.send(json!({"command":"joingame","data":{"channel":"c","self":"1:1"}}));
+    assert_eq!(v1.recv()["command"], "joined");
+
+    let (mut sc, _) = handshaken_on(addr, 1, json!({}));
+    for (i, channel) in ["x", "y", "z"].into_iter().enumerate() {
+        sc.send(json!({"event":"#subscribe","data":{"channel":channel},"cid":i + 2}));
+        let answer = sc_recv(&mut sc);
+        if i < 2 {
+            assert_eq!(answer, json!({"rid": i + 2}));
+        } else {
+            assert_eq!(answer["error"]["name"], "BrokerError", "{answer}");
+        }
+    }
+
+    let mut world = Client::connect_on_shard(addr, "/ws/world/default", 0);
+    world.send(json!(["authenticate", {"user": {"id": "ann"}}]));
+    world.recv();
+    for (i, channel) in ["p", "q", "r"].into_iter().enumerate() {
+        world.send(json!(["channel.join", i, {"channel": channel}]));
+        let answer = world.recv();
+        let expected = if i < 2 { "success" } else { "error" };
+        assert_eq!(answer[0], expected, "{answer}");
+    }
+}
+
+/// How long the server keeps a connection that sends nothing.
+fn silent_connection_lifetime(addr: std::net::SocketAddr) -> Duration {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return start.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_connection_that_sends_no_request_is_closed_after_handshake_timeout() {
+    let timeout = Duration::from_millis(600);
+    let server = server_with(|c| c.handshake_timeout = timeout);
+    let addr = server.local_addr();
+    let lived = silent_connection_lifetime(addr);
+    assert!(
+        lived >= timeout,
+        "closed after {lived:?}, before {timeout:?}"
+    );
+    assert!(
+        lived < timeout + Duration::from_secs(2),
+        "closed {lived:?} after connecting"
+    );
+    // A partial request head is no request either.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /turntable HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let lived = start.elapsed();
+    assert!(lived >= timeout - Duration::from_millis(50), "{lived:?}");
+    assert!(lived < timeout + Duration::from_secs(2), "{lived:?}");
+}
