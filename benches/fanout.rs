@@ -7,6 +7,7 @@ use turntable::engine::{ChannelCommand, Command, Engine, Event, Limits, Placemen
 use turntable::net::conns::{ConnTable, Framing};
 use turntable::net::outbox::{MeshOut, ShardOutbox};
 use turntable::net::queries::Pending;
+use turntable::net::rate::RateLimit;
 use turntable::protocol::DialectKind;
 use turntable::protocol::turntable as v1;
 
@@ -16,7 +17,7 @@ const ACTION: &str = r#"{"command":"game","data":{"channel":"bench","actions":[{
 fn fanout(c: &mut Criterion) {
     let mesh = MeshOut::new(1);
     let pending = Pending::default();
-    let mut conns = ConnTable::new(usize::MAX / 2);
+    let mut conns = ConnTable::new(usize::MAX / 2, RateLimit::new(0, 1));
     let me = ShardAddr { node: 0, shard: 0 };
     let mut engine = Engine::new(me, Placement::single_node(1), Limits::default());
     let mut ids = Vec::new();

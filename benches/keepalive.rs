@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use turntable::net::conns::{ConnTable, Framing, KeepalivePlan};
+use turntable::net::rate::RateLimit;
 use turntable::protocol::{DialectKind, Settings};
 use turntable::runtime::shard::keepalive::{self, TICK, Wheel, plans};
 
@@ -47,7 +48,7 @@ fn main() {
     };
     let table = plans(&settings);
     let plan = |d: DialectKind, f: Framing| -> &KeepalivePlan { &table[keepalive::index(d, f)] };
-    let mut conns = ConnTable::new(1 << 20);
+    let mut conns = ConnTable::new(1 << 20, RateLimit::new(0, 1));
     let ids: Vec<_> = (0..n)
         .map(|_| {
             let id = conns.insert(DialectKind::SocketCluster, Framing::Plain, None);

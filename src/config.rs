@@ -221,6 +221,12 @@ settings! {
     api_key: Redacted, "KEY", default "none", check min_bytes(16);
     /// Largest WebSocket message accepted; bigger ones close the connection with 1009.
     max_message_bytes: usize = 64 << 10, "BYTES", check range(126, 64 << 20);
+    /// Messages one connection may send per second (0: no limit); more are dropped with
+    /// the dialect's rate.limited error, and a client that goes on past a further burst
+    /// is closed (1008).
+    message_rate: usize = 10_000, "N", check range(0, 1 << 24);
+    /// Messages one connection may send at once before message_rate applies.
+    message_burst: usize = 20_000, "N", check range(1, 1 << 24);
     /// Outbound bytes queued for one connection before it is closed as a slow consumer.
     max_outbound_bytes: usize = 1 << 20, "BYTES", check range(4096, 1 << 30);
     /// Client silence before a connection is closed with 1001; the server pings after

@@ -97,3 +97,40 @@ fn a_connection_that_sends_no_request_is_closed_after_handshake_timeout() {
     assert!(lived >= timeout - Duration::from_millis(50), "{lived:?}");
     assert!(lived < timeout + Duration::from_secs(2), "{lived:?}");
 }
+
+#[test]
+fn a_connection_over_its_message_rate_is_told_then_closed_and_others_carry_on() {
+    let server = server_with(|c| {
+        c.message_rate = 5;
+        c.message_burst = 4;
+    });
+    let addr = server.local_addr();
+    let mut flood = Client::connect_on_shard(addr, "/turntable", 0);
+    flood.recv();
+    let mut calm = Client::connect_on_shard(addr, "/turntable", 0);
+    calm.recv();
+    for _ in 0..4 {
+        flood.send(json!({"command":"idme","data":"1:1"}));
+    }
+    assert_eq!(flood.recv()["command"], "identified");
+    for _ in 0..3 {
+        assert_eq!(flood.recv()["data"]["code"], "auth.already_identified");
+    }
+    flood.send(json!({"command":"status","data":"busy"}));
+    assert_eq!(
+        flood.recv()["data"]["code"],
+        "rate.limited",
+        "over the burst, a message is dropped and the client told"
+    );
+    for _ in 0..10 {
+        flood.send_text(r#"{"command":"status","data":"busy"}"#);
+    }
+    let (code, reason) = flood.expect_close();
+    assert_eq!((code, reason.as_str()), (1008, "rate limit exceeded"));
+    calm.send(json!({"command":"idme","data":"1:2"}));
+    assert_eq!(
+        calm.recv()["command"],
+        "identified",
+        "its shard still serves others"
+    );
+}

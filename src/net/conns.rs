@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::rate::{Admit, Budget, RateLimit};
 use super::socket::send_vectored;
 use crate::engine::ConnId;
 use crate::protocol::{CloseReason, DialectKind, Identify, Keepalive};
@@ -82,6 +83,8 @@ pub struct Slot {
     pinged: bool,
     /// On the writer's list.
     listed: bool,
+    /// The messages the client may still send (see `rate`).
+    budget: Budget,
     /// The connection identified as its dialect requires (see [`Identify`]).
     identified: bool,
     /// Beats (the dialect's periodic text) sent so far.
@@ -261,6 +264,8 @@ pub struct ConnTable {
     slots: Slab<Slot>,
     next_generation: u32,
     max_outbound_bytes: usize,
+    /// How many messages a connection may send.
+    rate: RateLimit,
     /// Open connections by [`DialectKind::index`].
     pub by_dialect: [u64; DialectKind::COUNT],
     /// Connections closed as slow consumers since the start.
@@ -276,11 +281,12 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
-    pub fn new(max_outbound_bytes: usize) -> Self {
+    pub fn new(max_outbound_bytes: usize, rate: RateLimit) -> Self {
         ConnTable {
             slots: Slab::new(),
             next_generation: 0,
             max_outbound_bytes,
+            rate,
             by_dialect: [0; DialectKind::COUNT],
             slow_consumers: 0,
             ready: Vec::new(),
@@ -288,6 +294,13 @@ impl ConnTable {
             opened: Vec::new(),
             phase_seed: RandomState::new().hash_one(0u64) | 1,
         }
+    }
+
+    /// Spends one of the connection's message budget; see [`RateLimit::admit`].
+    pub fn admit(&mut self, id: ConnId, now: Instant) -> Admit {
+        let rate = self.rate;
+        self.get_mut(id)
+            .map_or(Admit::Yes, |slot| rate.admit(&mut slot.budget, now))
     }
 
     /// Registers a connection and returns its id; `socket` is what the shard's writer
@@ -316,6 +329,7 @@ impl ConnTable {
             last_heard: now,
             pinged: false,
             listed: false,
+            budget: self.rate.fresh(Instant::now()),
             identified: false,
             beats: 0,
             opened: now,
@@ -615,7 +629,7 @@ mod tests {
             close_after: Some((Duration::from_secs(60), CloseReason::IDLE)),
             beat: None,
         });
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let start = t.get_mut(a).unwrap().last_heard;
         let next = t.keep_alive(a, start + secs(29.0), |_, _| &plan).unwrap();
@@ -666,7 +680,7 @@ mod tests {
             close_after: Some((Duration::from_secs(100), CloseReason::IDLE)),
             beat: None,
         });
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let start = t.get_mut(a).unwrap().last_heard;
         let pinged = t.keep_alive(a, start, |_, _| &plan).unwrap();
@@ -693,7 +707,7 @@ mod tests {
             close_after: Some((Duration::from_secs(20), reason)),
             beat: None,
         });
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
         let start = t.get_mut(a).unwrap().last_heard;
         let next = t.keep_alive(a, start + secs(19.0), |_, _| &plan);
@@ -711,7 +725,7 @@ mod tests {
             close_after: None,
             beat: Some((Duration::from_secs(8), b"#1")),
         });
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let mut firsts = Vec::new();
         for _ in 0..200 {
             let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
@@ -752,7 +766,7 @@ mod tests {
             error: Some(b"err"),
             close: reason,
         });
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let (a, b) = (
             t.insert(DialectKind::Turntable, Framing::Plain, None),
             t.insert(DialectKind::Turntable, Framing::Plain, None),
@@ -777,7 +791,7 @@ mod tests {
 
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         t.remove(a);
         let b = t.insert(DialectKind::Turntable, Framing::Plain, None);
@@ -788,7 +802,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_closes_the_connection_and_frees_its_frames() {
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 3000]);
         assert_eq!(Ok(()), t.push(a, frame.clone()));
@@ -801,7 +815,7 @@ mod tests {
 
     #[test]
     fn a_slow_consumer_keeps_the_frame_it_is_halfway_through() {
-        let mut t = ConnTable::new(4096);
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let frame: Frame = Rc::from(vec![0u8; 2000]);
         assert_eq!(Ok(()), t.push(a, frame.clone()));
@@ -817,7 +831,7 @@ mod tests {
 
     #[test]
     fn partial_writes_advance_through_frames() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
         let _ = t.push(a, Rc::from(&b"abc"[..]));
         let _ = t.push(a, Rc::from(&b"de"[..]));
@@ -854,7 +868,7 @@ mod tests {
     fn socket_conn(max: usize) -> (ConnTable, ConnId, std::sync::Arc<CountingWaker>, Pair) {
         use std::os::fd::AsRawFd;
         let pair = UnixStream::pair().unwrap();
-        let mut t = ConnTable::new(max);
+        let mut t = ConnTable::new(max, RateLimit::new(0, 1));
         let a = t.insert(
             DialectKind::Turntable,
             Framing::Plain,
@@ -896,7 +910,7 @@ mod tests {
     fn the_writer_leaves_what_is_over_its_budget_for_its_next_turn() {
         use std::os::fd::AsRawFd;
         let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         for (ours, _) in &pairs {
             let id = t.insert(
                 DialectKind::Turntable,
@@ -959,7 +973,7 @@ mod tests {
 
     #[test]
     fn sessions_without_a_socket_wake_their_task_instead() {
-        let mut t = ConnTable::new(1 << 20);
+        let mut t = ConnTable::new(1 << 20, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::SockJsHttp, None);
         let (task, task_waker) = counting_waker();
         t.get_mut(a).unwrap().waker = Some(task_waker);

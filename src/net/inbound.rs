@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
+use std::time::Instant;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
@@ -12,10 +13,17 @@ use std::sync::atomic::Ordering;
 use super::conns::{Frame, Framing};
 use super::hook_gate::Verdict;
 use super::outbox::{frame, text_frame};
+use super::rate::Admit;
 use super::shard::Shard;
 use super::ws::{Message, Opcode};
 use crate::engine::{ConnId, Event, Outbox};
 use crate::protocol::{Action, CloseReason, Context, Fault, Inbound, Opening, Session, sockjs};
+
+/// The close of a connection that went on sending over its message budget.
+const RATE_LIMITED: CloseReason = CloseReason {
+    code: 1008,
+    reason: "rate limit exceeded",
+};
 
 thread_local! {
     /// The shard's action list (one executor per thread), reused message after message.
@@ -82,6 +90,20 @@ pub fn on_text(shard: &Shard, id: ConnId, session: &mut Session, mut text: Vec<u
 /// handler leaves the engine as it was: the connection gets the dialect's fault and is
 /// closed, the shard and its other connections carry on.
 fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>) {
+    // Bound first: the table's borrow must end before the refusal is delivered.
+    let admitted = shard.conns.borrow_mut().admit(id, Instant::now());
+    match admitted {
+        Admit::Yes => {}
+        Admit::Refuse => {
+            let event = Event::Refused {
+                code: "rate.limited".into(),
+                message: "too many messages: this one was dropped".into(),
+                receipt: None,
+            };
+            return shard.with_engine(|_, out| out.deliver(&[id], &event));
+        }
+        Admit::Close => return close(shard, id, RATE_LIMITED),
+    }
     let mut actions = ACTIONS.take();
     let handled = {
         let engine = shard.engine.borrow();

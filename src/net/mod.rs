@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod origins;
 pub mod outbox;
 pub mod queries;
+pub mod rate;
 pub mod router;
 pub mod shard;
 pub mod socket;

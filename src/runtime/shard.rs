@@ -32,6 +32,7 @@ use crate::net::metrics::{NodeFigures, Tally};
 use crate::net::origins::AllowedOrigins;
 use crate::net::outbox::MeshOut;
 use crate::net::queries::Pending;
+use crate::net::rate::RateLimit;
 use crate::net::shard::{self, Shard};
 use crate::net::sockjs_session;
 use crate::protocol::{self, CloseReason};
@@ -82,7 +83,10 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             config.placement(),
             config.limits(),
         )),
-        conns: RefCell::new(ConnTable::new(config.max_outbound_bytes)),
+        conns: RefCell::new(ConnTable::new(
+            config.max_outbound_bytes,
+            RateLimit::new(config.message_rate, config.message_burst),
+        )),
         mesh: MeshOut::new(shards),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
         figures: setup.figures,
