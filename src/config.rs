@@ -235,6 +235,8 @@ settings! {
     /// Time a new connection has to send its HTTP request.
     handshake_timeout: Duration = Duration::from_secs(10), "DURATION",
         check range(SHORTEST, LONGEST);
+    /// Time a new connection has to identify (turntable idme, Talker connect, World authenticate, SocketCluster #handshake) before it is closed with its dialect's error.
+    identify_timeout: Duration = Duration::from_secs(10), "DURATION", check range(SHORTEST, LONGEST);
     /// Time to drain connections on SIGTERM/SIGINT before exiting.
     shutdown_grace: Duration = Duration::from_secs(3), "DURATION", check range(SHORTEST, LONGEST);
     /// Memory each shard locks for io_uring buffers; all shards' must fit under

@@ -1,7 +1,13 @@
 //! The shard's table of open WebSocket connections: for each, the bounded queue of
 //! encoded frames waiting to be written, the waker of its task, keepalive bookkeeping,
 //! and a close the server has asked for. Anything on the shard (engine deliveries, the
-//! keepalive sweep, shutdown) reaches a connection through here.
+//! keepalive timers, shutdown) reaches a connection through here.
+//!
+//! Keepalive is scheduled by the runtime (`runtime::keepalive`, a timer wheel of
+//! connection ids); [`ConnTable::keep_alive`] is what one due entry does: apply the
+//! connection's policy at that instant (ping, beat, close) and say when to look again.
+//! Silence is counted from `last_heard`, which every read updates without touching the
+//! timers: an entry that comes due early just finds nothing to do and is re-armed.
 //!
 //! Frames for a WebSocket go out through the shard's writer: the table lists the
 //! connections whose queue was empty when a frame arrived, and the writer task, run
@@ -11,18 +17,19 @@
 //! end), and control frames and closes (`push_control`, `request_close`) wake it.
 
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use super::rate::{Admit, Budget, RateLimit};
 use super::socket::send_vectored;
 use crate::engine::ConnId;
-use crate::protocol::{CloseReason, DialectKind, Keepalive};
+use crate::protocol::{CloseReason, DialectKind, Identify, Keepalive};
 
 /// The most frames one vectored send carries.
 const MAX_IOVECS: usize = 64;
@@ -78,6 +85,12 @@ pub struct Slot {
     listed: bool,
     /// The messages the client may still send (see `rate`).
     budget: Budget,
+    /// The connection identified as its dialect requires (see [`Identify`]).
+    identified: bool,
+    /// Beats (the dialect's periodic text) sent so far.
+    beats: u32,
+    /// When the connection opened: beats and the identify timeout count from here.
+    opened: Instant,
 }
 
 impl Slot {
@@ -118,23 +131,6 @@ impl Slot {
         let taken: Vec<Frame> = self.queue.drain(..count).collect();
         self.queued_bytes -= taken.iter().map(|f| f.len()).sum::<usize>();
         taken
-    }
-
-    /// Applies the keepalive policy at `now`: pings (with `ping`) or closes a
-    /// connection silent for long enough. A connection that is closing is left alone.
-    pub fn keep_alive(&mut self, now: Instant, policy: &Keepalive, ping: &Frame) {
-        if self.close.is_some() {
-            return;
-        }
-        let silent = now.saturating_duration_since(self.last_heard);
-        match (policy.close_after, policy.ping_after) {
-            (Some((after, reason)), _) if silent >= after => self.request_close(reason),
-            (_, Some(after)) if silent >= after && !self.pinged => {
-                self.pinged = true;
-                self.push_control(ping.clone());
-            }
-            _ => {}
-        }
     }
 
     /// Queues a frame, unless that would exceed the queue bound (the caller closes).
@@ -235,6 +231,20 @@ impl Slot {
     }
 }
 
+/// What keepalive does to the connections of one dialect in one framing: the dialect's
+/// policies, with the frames they send already encoded for that framing.
+#[derive(Clone, Debug, Default)]
+pub struct KeepalivePlan {
+    pub keepalive: Keepalive,
+    pub identify: Option<Identify>,
+    /// The WebSocket ping sent after `keepalive.ping_after` of silence.
+    pub ping: Option<Frame>,
+    /// The beat, `keepalive.beat`'s text in this framing.
+    pub beat: Option<Frame>,
+    /// The identify timeout's error in this framing.
+    pub identify_error: Option<Frame>,
+}
+
 /// Why a frame was not queued for a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotQueued {
@@ -264,6 +274,10 @@ pub struct ConnTable {
     ready: Vec<ConnId>,
     /// The shard writer's waker.
     writer: Option<Waker>,
+    /// Connections opened since the keepalive timers last took them.
+    opened: Vec<ConnId>,
+    /// Spreads connections' keepalive phases (see [`ConnTable::phase`]).
+    phase_seed: u64,
 }
 
 impl ConnTable {
@@ -277,6 +291,8 @@ impl ConnTable {
             slow_consumers: 0,
             ready: Vec::new(),
             writer: None,
+            opened: Vec::new(),
+            phase_seed: RandomState::new().hash_one(0u64) | 1,
         }
     }
 
@@ -299,6 +315,7 @@ impl ConnTable {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
         self.by_dialect[dialect.index()] += 1;
+        let now = Instant::now();
         let key = self.slots.insert(Slot {
             generation,
             dialect,
@@ -309,12 +326,137 @@ impl ConnTable {
             queued_bytes: 0,
             waker: None,
             close: None,
-            last_heard: Instant::now(),
+            last_heard: now,
             pinged: false,
             listed: false,
             budget: self.rate.fresh(Instant::now()),
+            identified: false,
+            beats: 0,
+            opened: now,
         });
-        ConnId(u64::from(generation) << 32 | key as u64)
+        let id = ConnId(u64::from(generation) << 32 | key as u64);
+        self.opened.push(id);
+        id
+    }
+
+    /// Moves the connections opened since the last call to `into`, for the keepalive
+    /// timers to arm.
+    pub fn take_opened(&mut self, into: &mut Vec<ConnId>) {
+        into.append(&mut self.opened);
+    }
+
+    /// Notes that a connection identified: its identify timeout no longer applies.
+    pub fn identified(&mut self, id: ConnId) {
+        if let Some(slot) = self.get_mut(id) {
+            slot.identified = true;
+        }
+    }
+
+    /// The connection's keepalive phase, a fraction in [0, 1) fixed at its opening and
+    /// spread evenly whatever the opening times (connections that opened together, as in
+    /// a reconnect storm, get phases all over the interval).
+    fn phase(&self, id: ConnId) -> f64 {
+        let mixed = (id.0 ^ self.phase_seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Applies a connection's keepalive at `now`, with the plan `plan_for` gives for its
+    /// dialect and framing, and returns when it next has something due; `None` when
+    /// nothing ever will (gone, closing, closed now, or no policy).
+    ///
+    /// * not identified within `identify.within` of opening: the identify error, then its
+    ///   close (whether or not the client answers pings);
+    /// * silent for `close_after`: closed with its reason;
+    /// * silent for `ping_after` plus the connection's jitter (its phase times a 16th of
+    ///   `ping_after`, at most a quarter of the wait from the ping to the close): one ping
+    ///   until the client is heard again (while one is unanswered, the connection is
+    ///   looked at again each such wait: an answer does not re-arm the timers);
+    /// * beats: the first at the connection's phase of the interval after opening, then
+    ///   every interval (beats missed while the shard was busy are not made up).
+    ///
+    /// Frames go out with the shard writer's next batch, not through a wake of the
+    /// connection's task (but a close wakes it: the task sends its close frame).
+    pub fn keep_alive<'p>(
+        &mut self,
+        id: ConnId,
+        now: Instant,
+        plan_for: impl FnOnce(DialectKind, Framing) -> &'p KeepalivePlan,
+    ) -> Option<Instant> {
+        let phase = self.phase(id);
+        let slot = self.get_mut(id)?;
+        if slot.close.is_some() {
+            return None;
+        }
+        let plan = plan_for(slot.dialect, slot.framing);
+        let mut next: Option<Instant> = None;
+        let mut sooner = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        if let Some(identify) = plan.identify.filter(|_| !slot.identified) {
+            let by = slot.opened + identify.within;
+            if now >= by {
+                if let Some(error) = &plan.identify_error {
+                    self.push_past_bound(id, error.clone());
+                }
+                self.get_mut(id)?.request_close(identify.close);
+                return None;
+            }
+            sooner(by);
+        }
+        let policy = plan.keepalive;
+        if let Some((after, reason)) = policy.close_after {
+            let at = slot.last_heard + after;
+            if now >= at {
+                slot.request_close(reason);
+                return None;
+            }
+            sooner(at);
+        }
+        let mut ping = None;
+        if let (Some(after), Some(frame)) = (policy.ping_after, &plan.ping) {
+            let room = policy
+                .close_after
+                .map_or(Duration::MAX, |(close, _)| close.saturating_sub(after) / 4);
+            let wait = after + (after / 16).min(room).mul_f64(phase);
+            if !slot.pinged && now >= slot.last_heard + wait {
+                slot.pinged = true;
+                ping = Some(frame.clone());
+            }
+            if slot.pinged {
+                // The answer may come at any moment, and the next ping is due a wait
+                // after it: no sooner than a wait from now.
+                sooner(now + wait);
+            } else {
+                sooner(slot.last_heard + wait);
+            }
+        }
+        let mut beat = None;
+        if let (Some((interval, _)), Some(frame)) = (policy.beat, &plan.beat) {
+            let first = slot.opened + interval.mul_f64(phase);
+            if now >= first + interval * slot.beats {
+                let due = now.duration_since(first).as_nanos() / interval.as_nanos().max(1);
+                slot.beats = u32::try_from(due + 1).unwrap_or(u32::MAX);
+                beat = Some(frame.clone());
+            }
+            sooner(first + interval * slot.beats);
+        }
+        for frame in [ping, beat].into_iter().flatten() {
+            self.push_past_bound(id, frame);
+        }
+        next
+    }
+
+    /// Queues a keepalive frame past the queue bound (there is at most one of each in
+    /// flight) for the shard writer's next batch, or, for a SockJS HTTP session, wakes
+    /// the request waiting on it.
+    fn push_past_bound(&mut self, id: ConnId, frame: Frame) {
+        let Some(slot) = slot_of(&mut self.slots, id) else {
+            return;
+        };
+        let was_empty = slot.queue.is_empty();
+        slot.queued_bytes += frame.len();
+        slot.queue.push_back(frame);
+        if was_empty {
+            list_for_writer(slot, id, &mut self.ready, &mut self.writer);
+        }
     }
 
     /// Forgets a connection (and the socket the writer sent to); its dialect, if it
@@ -327,9 +469,7 @@ impl ConnTable {
     }
 
     pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Slot> {
-        self.slots
-            .get_mut(key_of(id))
-            .filter(|slot| u64::from(slot.generation) == id.0 >> 32)
+        slot_of(&mut self.slots, id)
     }
 
     pub fn len(&self) -> usize {
@@ -355,7 +495,7 @@ impl ConnTable {
         frame_for: impl FnOnce(DialectKind, Framing) -> Option<Frame>,
     ) -> Result<(), NotQueued> {
         let max = self.max_outbound_bytes;
-        let Some(slot) = self.get_mut(id) else {
+        let Some(slot) = slot_of(&mut self.slots, id) else {
             return Err(NotQueued::Gone);
         };
         if slot.close.is_some() {
@@ -376,15 +516,7 @@ impl ConnTable {
             return Err(full);
         }
         if was_empty {
-            if slot.socket.is_none() {
-                slot.wake();
-            } else if !slot.listed {
-                slot.listed = true;
-                self.ready.push(id);
-                if let Some(writer) = self.writer.take() {
-                    writer.wake();
-                }
-            }
+            list_for_writer(slot, id, &mut self.ready, &mut self.writer);
         }
         Ok(())
     }
@@ -441,6 +573,32 @@ impl ConnTable {
     }
 }
 
+/// Has what was just queued on an empty queue sent: by the shard's writer (listed once,
+/// the writer woken), or for a SockJS HTTP session by waking its task.
+fn list_for_writer(
+    slot: &mut Slot,
+    id: ConnId,
+    ready: &mut Vec<ConnId>,
+    writer: &mut Option<Waker>,
+) {
+    if slot.socket.is_none() {
+        slot.wake();
+    } else if !slot.listed {
+        slot.listed = true;
+        ready.push(id);
+        if let Some(writer) = writer.take() {
+            writer.wake();
+        }
+    }
+}
+
+/// The slot of `id`, unless it closed (and its key went to another connection).
+fn slot_of(slots: &mut Slab<Slot>, id: ConnId) -> Option<&mut Slot> {
+    slots
+        .get_mut(key_of(id))
+        .filter(|slot| u64::from(slot.generation) == id.0 >> 32)
+}
+
 fn key_of(id: ConnId) -> usize {
     (id.0 & 0xffff_ffff) as usize
 }
@@ -450,54 +608,185 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn plan(keepalive: Keepalive) -> KeepalivePlan {
+        KeepalivePlan {
+            keepalive,
+            identify: None,
+            ping: Some(Rc::from(&b"ping"[..])),
+            beat: Some(Rc::from(&b"#1"[..])),
+            identify_error: Some(Rc::from(&b"err"[..])),
+        }
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
     #[test]
     fn keepalive_pings_once_then_closes_and_hearing_resets_it() {
-        let policy = Keepalive {
+        let plan = plan(Keepalive {
             ping_after: Some(Duration::from_secs(30)),
             close_after: Some((Duration::from_secs(60), CloseReason::IDLE)),
             beat: None,
-        };
-        let ping: Frame = Rc::from(&b"ping"[..]);
+        });
         let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
+        let start = t.get_mut(a).unwrap().last_heard;
+        let next = t.keep_alive(a, start + secs(29.0), |_, _| &plan).unwrap();
+        assert!(t.get_mut(a).unwrap().is_drained(), "not due yet");
+        let jitter = next - (start + secs(30.0));
+        assert!(
+            jitter <= secs(30.0 / 16.0),
+            "the ping comes within its jitter"
+        );
+        assert_eq!(
+            t.keep_alive(a, next, |_, _| &plan),
+            Some(start + secs(60.0))
+        );
+        t.keep_alive(a, start + secs(45.0), |_, _| &plan);
         let slot = t.get_mut(a).unwrap();
-        let start = slot.last_heard;
-        slot.keep_alive(start + Duration::from_secs(29), &policy, &ping);
-        assert!(slot.is_drained(), "not due yet");
-        slot.keep_alive(start + Duration::from_secs(30), &policy, &ping);
-        slot.keep_alive(start + Duration::from_secs(45), &policy, &ping);
         assert_eq!(slot.queue.len(), 1, "one ping per silence");
         assert_eq!(slot.close_requested(), None);
         slot.heard();
         slot.take_front(1);
+        // Heard 50 s in (the test's clock).
+        slot.last_heard = start + secs(50.0);
         let heard = slot.last_heard;
-        slot.keep_alive(heard + Duration::from_secs(30), &policy, &ping);
+        // The entry armed for the close comes due, finds the client heard, re-arms.
+        let next = t.keep_alive(a, start + secs(60.0), |_, _| &plan).unwrap();
         assert_eq!(
-            slot.queue.len(),
+            next,
+            heard + secs(30.0) + jitter,
+            "the same phase each silence"
+        );
+        assert!(t.get_mut(a).unwrap().is_drained());
+        t.keep_alive(a, next, |_, _| &plan);
+        assert_eq!(
+            t.get_mut(a).unwrap().queue.len(),
             1,
             "pinged again after hearing from the client"
         );
-        slot.keep_alive(heard + Duration::from_secs(60), &policy, &ping);
-        assert_eq!(slot.close_requested(), Some(CloseReason::IDLE));
+        assert_eq!(t.keep_alive(a, heard + secs(60.0), |_, _| &plan), None);
+        assert_eq!(
+            t.get_mut(a).unwrap().close_requested(),
+            Some(CloseReason::IDLE)
+        );
+    }
+
+    #[test]
+    fn an_answered_ping_is_followed_by_the_next_one_a_wait_later() {
+        let plan = plan(Keepalive {
+            ping_after: Some(Duration::from_secs(1)),
+            close_after: Some((Duration::from_secs(100), CloseReason::IDLE)),
+            beat: None,
+        });
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
+        let a = t.insert(DialectKind::Turntable, Framing::Plain, None);
+        let start = t.get_mut(a).unwrap().last_heard;
+        let pinged = t.keep_alive(a, start, |_, _| &plan).unwrap();
+        let wait = pinged - start;
+        let next = t.keep_alive(a, pinged, |_, _| &plan).unwrap();
+        assert_eq!(t.get_mut(a).unwrap().queue.len(), 1);
+        assert_eq!(
+            next,
+            pinged + wait,
+            "looked at again a wait later, not at the close"
+        );
+        // The pong comes at once: the next ping a wait after it.
+        t.get_mut(a).unwrap().pinged = false;
+        t.get_mut(a).unwrap().last_heard = pinged;
+        assert_eq!(t.keep_alive(a, next, |_, _| &plan), Some(next + wait));
+        assert_eq!(t.get_mut(a).unwrap().queue.len(), 2);
     }
 
     #[test]
     fn keepalive_without_a_ping_only_closes() {
         let reason = CloseReason::code(4001);
-        let policy = Keepalive {
+        let plan = plan(Keepalive {
             ping_after: None,
             close_after: Some((Duration::from_secs(20), reason)),
             beat: None,
-        };
-        let ping: Frame = Rc::from(&b"ping"[..]);
+        });
         let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
         let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
+        let start = t.get_mut(a).unwrap().last_heard;
+        let next = t.keep_alive(a, start + secs(19.0), |_, _| &plan);
+        assert_eq!(next, Some(start + secs(20.0)));
         let slot = t.get_mut(a).unwrap();
-        let start = slot.last_heard;
-        slot.keep_alive(start + Duration::from_secs(19), &policy, &ping);
         assert!(slot.is_drained() && slot.close_requested().is_none());
-        slot.keep_alive(start + Duration::from_secs(20), &policy, &ping);
+        assert_eq!(t.keep_alive(a, start + secs(20.0), |_, _| &plan), None);
+        assert_eq!(t.get_mut(a).unwrap().close_requested(), Some(reason));
+    }
+
+    #[test]
+    fn beats_start_at_the_connections_phase_then_keep_the_interval() {
+        let plan = plan(Keepalive {
+            ping_after: None,
+            close_after: None,
+            beat: Some((Duration::from_secs(8), b"#1")),
+        });
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
+        let mut firsts = Vec::new();
+        for _ in 0..200 {
+            let a = t.insert(DialectKind::SocketCluster, Framing::Plain, None);
+            let opened = t.get_mut(a).unwrap().opened;
+            let first = t.keep_alive(a, opened, |_, _| &plan).unwrap();
+            assert!(first >= opened && first < opened + secs(8.0));
+            assert!(
+                t.get_mut(a).unwrap().is_drained(),
+                "nothing before the phase"
+            );
+            let second = t.keep_alive(a, first, |_, _| &plan).unwrap();
+            assert_eq!(second, first + secs(8.0));
+            assert_eq!(t.get_mut(a).unwrap().queue.len(), 1);
+            // Late by two intervals: one beat, and the cadence kept.
+            let later = t.keep_alive(a, second + secs(16.5), |_, _| &plan).unwrap();
+            assert_eq!(later, first + secs(32.0));
+            assert_eq!(t.get_mut(a).unwrap().queue.len(), 2);
+            firsts.push((first - opened).as_secs_f64());
+        }
+        // Connections opened together are spread over the interval.
+        let early = firsts.iter().filter(|f| **f < 4.0).count();
+        assert!(
+            (60..140).contains(&early),
+            "{early} of 200 in the first half"
+        );
+    }
+
+    #[test]
+    fn a_connection_that_does_not_identify_in_time_is_told_then_closed() {
+        let reason = CloseReason::IDENTIFY_TIMEOUT;
+        let mut plan = plan(Keepalive {
+            ping_after: Some(Duration::from_secs(4)),
+            close_after: Some((Duration::from_secs(8), CloseReason::IDLE)),
+            beat: None,
+        });
+        plan.identify = Some(Identify {
+            within: Duration::from_secs(10),
+            error: Some(b"err"),
+            close: reason,
+        });
+        let mut t = ConnTable::new(4096, RateLimit::new(0, 1));
+        let (a, b) = (
+            t.insert(DialectKind::Turntable, Framing::Plain, None),
+            t.insert(DialectKind::Turntable, Framing::Plain, None),
+        );
+        t.identified(b);
+        let opened = t.get_mut(a).unwrap().opened;
+        for id in [a, b] {
+            // Answering pings keeps the connection from its idle close...
+            t.get_mut(id).unwrap().last_heard = opened + secs(9.0);
+            t.get_mut(id).unwrap().pinged = false;
+        }
+        let next = t.keep_alive(a, opened + secs(9.5), |_, _| &plan);
+        assert_eq!(next, Some(opened + secs(10.0)));
+        assert_eq!(t.keep_alive(a, opened + secs(10.0), |_, _| &plan), None);
+        let slot = t.get_mut(a).unwrap();
         assert_eq!(slot.close_requested(), Some(reason));
+        assert_eq!(&*slot.front().unwrap().0, b"err", "the error first");
+        // ...but not from the identify timeout; an identified one stays.
+        assert!(t.keep_alive(b, opened + secs(10.0), |_, _| &plan).is_some());
+        assert_eq!(t.get_mut(b).unwrap().close_requested(), None);
     }
 
     #[test]

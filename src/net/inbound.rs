@@ -199,6 +199,7 @@ pub fn carry_out(shard: &Shard, id: ConnId, action: Action) {
         }
         Action::SendBinary(data) => reply(shard, id, frame(Opcode::Binary, &data)),
         Action::Close(reason) => close(shard, id, reason),
+        Action::Identified => shard.conns.borrow_mut().identified(id),
         // Sent only with a connect hook, which the gate asks.
         Action::Connect { .. } => close(shard, id, CloseReason::SERVER_FATAL),
         Action::Rpc { receipt, .. } => {

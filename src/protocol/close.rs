@@ -25,6 +25,9 @@ impl CloseReason {
     pub const SLOW_CONSUMER: CloseReason =
         CloseReason::new(1008, "slow consumer: outbound queue full");
     pub const IDLE: CloseReason = CloseReason::new(1001, "idle timeout");
+    /// A connection that did not identify within `identify_timeout` (after its
+    /// dialect's error); SocketCluster's own code for a missing `#handshake`.
+    pub const IDENTIFY_TIMEOUT: CloseReason = CloseReason::new(4005, "identify timeout");
     pub const DISCONNECTED: CloseReason = CloseReason::new(4003, "disconnected by the server");
     pub const REPLACED: CloseReason = CloseReason::new(4000, "connection replaced");
     pub const SERVER_FATAL: CloseReason = CloseReason::new(1011, "internal error");

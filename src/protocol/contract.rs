@@ -36,6 +36,9 @@ pub enum Action {
         credentials: Box<str>,
         resume: Box<str>,
     },
+    /// The connection has identified as its dialect requires ([`Dialect::identify`]):
+    /// its identify timeout no longer applies.
+    Identified,
 }
 
 /// Who the backend's connect hook says a client is: a valid id, and a profile object
@@ -90,6 +93,8 @@ pub struct Settings {
     pub socketcluster_ping_timeout: Duration,
     /// Silence after which a SockJS WebSocket is pinged.
     pub sockjs_heartbeat_interval: Duration,
+    /// Time a connection has to identify (see [`Dialect::identify`]).
+    pub identify_timeout: Duration,
     /// World connections one user may hold.
     pub world_max_connections_per_user: Option<usize>,
     /// The world ids served at `/ws/world/<id>`.
@@ -151,6 +156,18 @@ impl Keepalive {
     }
 }
 
+/// How a dialect ends a connection that has not identified within the identify timeout,
+/// whether or not it answers pings: the text it is sent first, if any, then the close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identify {
+    /// Time from the connection's opening to identify in.
+    pub within: Duration,
+    /// The dialect's error, sent before the close.
+    pub error: Option<&'static [u8]>,
+    /// The close that follows.
+    pub close: CloseReason,
+}
+
 /// One client dialect: its connections' state, what they are told first, how their
 /// messages become engine commands, how engine events look to them, how they are kept
 /// alive and how a server fault is reported.
@@ -180,6 +197,13 @@ pub trait Dialect {
 
     /// How this dialect's connections are kept alive over a plain WebSocket.
     fn keepalive(settings: &Settings) -> Keepalive;
+
+    /// How long a connection has to identify, and how it is told it did not; `None`: it
+    /// need not. A dialect that requires it answers the accepted identification with
+    /// [`Action::Identified`].
+    fn identify(_settings: &Settings) -> Option<Identify> {
+        None
+    }
 
     /// Tells the client of a server fault, and closes.
     fn on_fault(session: &mut Self::Session, fault: Fault, out: &mut Vec<Action>);

@@ -25,7 +25,7 @@ pub mod world;
 use crate::engine::Event;
 pub use close::CloseReason;
 pub use contract::{
-    Action, Connected, Context, Denied, Dialect, Fault, Inbound, Keepalive, Settings,
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
 };
 
 /// A dialect connection to open, as a route names it: the dialect, and what the path
@@ -89,6 +89,13 @@ macro_rules! dialects {
             pub fn keepalive(self, settings: &Settings) -> Keepalive {
                 match self {
                     $(DialectKind::$variant => <$dialect as Dialect>::keepalive(settings)),+
+                }
+            }
+
+            /// See [`Dialect::identify`].
+            pub fn identify(self, settings: &Settings) -> Option<Identify> {
+                match self {
+                    $(DialectKind::$variant => <$dialect as Dialect>::identify(settings)),+
                 }
             }
 
@@ -191,6 +198,7 @@ mod tests {
             socketcluster_ping_interval: Duration::from_secs(8),
             socketcluster_ping_timeout: Duration::from_secs(20),
             sockjs_heartbeat_interval: Duration::from_secs(25),
+            identify_timeout: Duration::from_secs(10),
             world_max_connections_per_user: None,
             worlds: vec![Box::from("w")],
             fault_injection: false,

@@ -12,7 +12,7 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::contract::{Action, Dialect, Fault, Identify, Inbound, Keepalive, Settings};
 use super::errors;
 use super::json::{write_key, write_str, write_u64};
 use crate::auth::{Auth, AuthError, now_secs};
@@ -238,6 +238,7 @@ impl Session {
         act: &mut impl FnMut(Action),
     ) {
         self.handshaken = true;
+        act(Action::Identified);
         let token = data.and_then(|d| d.get_str("authToken"));
         let checked = token.map(|token| verify(cx.auth, token));
         self.set_authenticated(matches!(checked, Some(Ok(_))), act);
@@ -525,6 +526,16 @@ impl Dialect for SocketCluster {
             close_after: Some((settings.socketcluster_ping_timeout, CLOSE_PING_TIMEOUT)),
             beat: Some((settings.socketcluster_ping_interval, PING)),
         }
+    }
+
+    /// The `#handshake` identifies (anonymous sockets are legitimate: open pub/sub); a
+    /// socket without one is closed with SocketCluster's own code for that, 4005.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: None,
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
     }
 
     fn on_fault(_: &mut Session, Fault::Internal: Fault, out: &mut Vec<Action>) {

@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 
 use super::close::CloseReason;
 use super::contract::{
-    Action, Connected, Context, Denied, Dialect, Fault, Inbound, Keepalive, Settings,
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
 };
 use super::errors;
 use super::json::{JsonError, write_str, write_u64};
@@ -290,6 +290,11 @@ pub struct Talker;
 /// How a Talker connection ends after `{"type":"close"}`.
 const BYE: CloseReason = CloseReason::new(1000, "closed");
 
+/// What a connection that did not `connect` within `identify_timeout` is told before it
+/// is closed.
+const IDENTIFY_TIMEOUT: &[u8] =
+    br#"{"type":"error","message":"connect to a room within the identify timeout"}"#;
+
 /// How a Talker connection that stopped pinging ends.
 const PING_TIMEOUT: CloseReason = CloseReason::new(1001, "ping timeout");
 
@@ -308,6 +313,10 @@ impl Dialect for Talker {
             Inbound::Binary(_) => Err(Refusal::Fatal("send JSON in text frames")),
         };
         match decoded {
+            Ok(Request::Engine(cmd @ Command::Room(RoomCommand::Connect { .. }))) => {
+                out.push(Action::Engine(cmd));
+                out.push(Action::Identified);
+            }
             Ok(Request::Engine(cmd)) => out.push(Action::Engine(cmd)),
             Ok(Request::Ping) => {}
             Ok(Request::Connect { credentials, room }) => out.push(Action::Connect {
@@ -342,7 +351,10 @@ impl Dialect for Talker {
             },
         );
         match entered {
-            Ok(cmd) => out.push(Action::Engine(cmd)),
+            Ok(cmd) => {
+                out.push(Action::Engine(cmd));
+                out.push(Action::Identified);
+            }
             Err(Refusal::Fatal(message)) => fatal(message, out),
             Err(Refusal::Error(message)) => out.push(Action::send(error_text(&message))),
         }
@@ -360,6 +372,15 @@ impl Dialect for Talker {
             close_after: Some((settings.talker_ping_timeout, PING_TIMEOUT)),
             beat: None,
         }
+    }
+
+    /// An accepted `connect` identifies.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: Some(IDENTIFY_TIMEOUT),
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
     }
 
     fn on_fault(_: &mut (), Fault::Internal: Fault, out: &mut Vec<Action>) {

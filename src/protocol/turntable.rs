@@ -14,7 +14,7 @@ use simd_json::prelude::*;
 
 use super::close::CloseReason;
 use super::contract::{
-    Action, Connected, Context, Denied, Dialect, Fault, Inbound, Keepalive, Settings,
+    Action, Connected, Context, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
 };
 use super::errors;
 use super::json::{JsonError, write_key, write_str, write_str_array, write_u64};
@@ -444,6 +444,10 @@ pub fn encode_error(code: &str, message: &str, out: &mut Vec<u8>) {
 /// The turntable v1 dialect: presence and game rooms.
 pub struct Turntable;
 
+/// What a connection that sent no accepted `idme` within `identify_timeout` is told
+/// before it is closed.
+const IDENTIFY_TIMEOUT: &[u8] = br#"{"command":"error","data":{"code":"auth.identify_timeout","message":"identify with idme within the identify timeout"}}"#;
+
 impl Dialect for Turntable {
     type Session = ();
     const NAME: &'static str = "turntable";
@@ -460,10 +464,14 @@ impl Dialect for Turntable {
             }
             Inbound::Binary(_) => Err(ProtocolError::binary()),
         };
-        out.push(match decoded {
-            Ok(action) => action,
-            Err(e) => Action::send(error_text(e.code, &e.message)),
-        });
+        match decoded {
+            Ok(action @ Action::Engine(Command::Identify { .. })) => {
+                out.push(action);
+                out.push(Action::Identified);
+            }
+            Ok(action) => out.push(action),
+            Err(e) => out.push(Action::send(error_text(e.code, &e.message))),
+        }
     }
 
     fn encode(event: &Event, out: &mut Vec<u8>) -> bool {
@@ -474,6 +482,15 @@ impl Dialect for Turntable {
         Keepalive::websocket(settings)
     }
 
+    /// An accepted `idme` identifies.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: Some(IDENTIFY_TIMEOUT),
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
+    }
+
     /// The backend named the user of `idme`'s credentials (the engine then answers
     /// `identified`), or refused them.
     fn connected(_: &str, outcome: Result<Connected, Denied>, _: &Settings, out: &mut Vec<Action>) {
@@ -482,6 +499,7 @@ impl Dialect for Turntable {
                 profile.insert("id".into(), serde_json::Value::from(&*user));
                 let profile = serde_json::Value::Object(profile).to_string();
                 out.push(Action::Engine(Command::Identify { user }));
+                out.push(Action::Identified);
                 out.push(Action::Engine(Command::Profile(profile.into_boxed_str())));
             }
             Err(denied) => out.push(Action::send(error_text(&denied.code, &denied.message))),

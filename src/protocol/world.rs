@@ -13,7 +13,9 @@ use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
 use super::close::CloseReason;
-use super::contract::{Action, Connected, Denied, Dialect, Fault, Inbound, Keepalive, Settings};
+use super::contract::{
+    Action, Connected, Denied, Dialect, Fault, Identify, Inbound, Keepalive, Settings,
+};
 use super::json::{write_key, write_str, write_str_array, write_u64};
 use super::{delta, errors};
 use crate::auth::Auth;
@@ -28,6 +30,9 @@ use crate::engine::{
 const UNKNOWN_WORLD: &[u8] = br#"["error",{"code":"world.unknown_world"}]"#;
 /// How a connection to a world this server does not serve is closed.
 const CLOSE_UNKNOWN_WORLD: CloseReason = CloseReason::new(4404, "unknown world");
+/// What a connection that did not `authenticate` within `identify_timeout` is told
+/// before it is closed.
+const IDENTIFY_TIMEOUT: &[u8] = br#"["error",{"code":"auth.identify_timeout","message":"authenticate within the identify timeout"}]"#;
 /// What a connection gets when an internal error ends it.
 const SERVER_FATAL: &[u8] = br#"["error",{"code":"server.fatal"}]"#;
 
@@ -331,6 +336,7 @@ fn authenticated(
     out.extend_from_slice(b"}}]");
     act(Action::send(out));
     act(Action::Engine(Command::Identify { user: id }));
+    act(Action::Identified);
     act(Action::Engine(Command::Profile(profile.into_boxed_str())));
     if let Some(max) = max_connections_per_user {
         act(Action::Engine(Command::User(UserCommand::Claim { max })));
@@ -607,6 +613,15 @@ impl Dialect for World {
         Keepalive::websocket(settings)
     }
 
+    /// An accepted `authenticate` identifies.
+    fn identify(settings: &Settings) -> Option<Identify> {
+        Some(Identify {
+            within: settings.identify_timeout,
+            error: Some(IDENTIFY_TIMEOUT),
+            close: CloseReason::IDENTIFY_TIMEOUT,
+        })
+    }
+
     /// The backend named the user of `authenticate`'s credentials in world `resume`,
     /// or refused them (`auth.denied`-style, in the backend's words).
     fn connected(
@@ -728,6 +743,7 @@ mod tests {
             actions[1..],
             [
                 Action::Engine(Command::Identify { user: "u1".into() }),
+                Action::Identified,
                 Action::Engine(Command::Profile(r#"{"id":"u1","name":"Ann"}"#.into())),
                 Action::Engine(Command::User(UserCommand::Claim { max: 2 })),
             ]

@@ -1,6 +1,8 @@
 //! One shard's tasks on its executor: the accept loop, the mesh pumps and receivers,
-//! the shard's writer, the clock, the keepalive sweep and beats, and the drain at
+//! the shard's writer, the clock, the keepalive timers (`keepalive`), and the drain at
 //! shutdown — around the state they share (`net::shard::Shard`).
+
+pub mod keepalive;
 
 use std::cell::{OnceCell, RefCell};
 use std::io;
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures_lite::future::{self, poll_fn};
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::net::TcpListener;
+use glommio::spawn_local;
 use glommio::timer::Timer;
-use glommio::{spawn_local, yield_if_needed};
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
@@ -23,18 +25,17 @@ use crate::config::Config;
 use crate::engine::{Engine, ShardAddr, ShardId};
 use crate::hooks::{Hooks, Webhooks};
 use crate::net::conn;
-use crate::net::conns::{ConnTable, Framing};
+use crate::net::conns::ConnTable;
 use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
 use crate::net::origins::AllowedOrigins;
-use crate::net::outbox::{MeshOut, frame, text_frame};
+use crate::net::outbox::MeshOut;
 use crate::net::queries::Pending;
 use crate::net::rate::RateLimit;
 use crate::net::shard::{self, Shard};
 use crate::net::sockjs_session;
-use crate::net::ws::Opcode;
-use crate::protocol::{self, CloseReason, DialectKind, Keepalive, sockjs};
+use crate::protocol::{self, CloseReason};
 
 /// What a shard needs to start, sent to its executor thread.
 pub struct ShardSetup {
@@ -147,12 +148,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(write_ready(shard.clone())).detach();
     spawn_local(clock(shard.clone(), config.talker_idle_grace)).detach();
-    spawn_local(keepalive(shard.clone())).detach();
-    for &dialect in DialectKind::ALL {
-        if let Some((interval, text)) = dialect.keepalive(&shard.dialects).beat {
-            spawn_local(beats(shard.clone(), dialect, interval, text)).detach();
-        }
-    }
+    spawn_local(keepalive::run(shard.clone())).detach();
     spawn_local(expire_sockjs_sessions(shard.clone())).detach();
     let _ = setup.ready.send(Ok(()));
 
@@ -228,72 +224,6 @@ async fn clock(shard: Rc<Shard>, grace: Duration) {
     }
 }
 
-/// The keepalive policy of each dialect in each framing, indexed like the outbox's
-/// frame cache: a SockJS WebSocket follows SockJS's rules whatever its dialect, and a
-/// SockJS HTTP session ends by its own timer.
-fn keepalive_table(settings: &protocol::Settings) -> Vec<Keepalive> {
-    let mut table = vec![Keepalive::default(); DialectKind::COUNT * Framing::COUNT];
-    for &dialect in DialectKind::ALL {
-        for framing in [
-            Framing::Plain,
-            Framing::SockJsWebSocket,
-            Framing::SockJsHttp,
-        ] {
-            table[dialect.index() * Framing::COUNT + framing.index()] = match framing {
-                Framing::Plain => dialect.keepalive(settings),
-                Framing::SockJsWebSocket => sockjs::keepalive(settings),
-                Framing::SockJsHttp => Keepalive::default(),
-            };
-        }
-    }
-    table
-}
-
-/// Pings and closes connections that have been silent for as long as their dialect's
-/// keepalive policy says.
-async fn keepalive(shard: Rc<Shard>) {
-    let table = keepalive_table(&shard.dialects);
-    let shortest = table
-        .iter()
-        .flat_map(|k| [k.ping_after, k.close_after.map(|(after, _)| after)])
-        .flatten()
-        .min()
-        .unwrap_or(Duration::from_secs(1));
-    let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let ping = frame(Opcode::Ping, b"");
-    while !shard.stopping() {
-        Timer::new(tick).await;
-        let now = Instant::now();
-        for (_, slot) in shard.conns.borrow_mut().iter_mut() {
-            let policy = &table[slot.dialect.index() * Framing::COUNT + slot.framing.index()];
-            slot.keep_alive(now, policy, &ping);
-        }
-        yield_if_needed().await;
-    }
-}
-
-/// Sends `text` to every connection of `dialect` each `interval`, whatever else flows
-/// (SocketCluster's `#1`).
-async fn beats(shard: Rc<Shard>, dialect: DialectKind, interval: Duration, text: &'static [u8]) {
-    let frames: Vec<_> = [
-        Framing::Plain,
-        Framing::SockJsWebSocket,
-        Framing::SockJsHttp,
-    ]
-    .into_iter()
-    .map(|framing| text_frame(framing, text))
-    .collect();
-    while !shard.stopping() {
-        Timer::new(interval).await;
-        for (_, slot) in shard.conns.borrow_mut().iter_mut() {
-            if slot.dialect == dialect && slot.close_requested().is_none() {
-                slot.push_control(frames[slot.framing.index()].clone());
-            }
-        }
-        yield_if_needed().await;
-    }
-}
-
 /// The network layer's settings from the configuration.
 fn net_settings(config: &Config) -> shard::Settings {
     shard::Settings {
@@ -317,6 +247,7 @@ fn dialect_settings(config: &Config) -> protocol::Settings {
         socketcluster_ping_interval: config.socketcluster_ping_interval,
         socketcluster_ping_timeout: config.socketcluster_ping_timeout,
         sockjs_heartbeat_interval: config.sockjs_heartbeat_interval,
+        identify_timeout: config.identify_timeout,
         world_max_connections_per_user: config.world_max_connections_per_user,
         worlds: config.worlds.clone(),
         fault_injection: config.fault_injection,

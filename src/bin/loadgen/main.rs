@@ -85,6 +85,39 @@ enum Scenario {
         #[arg(long, value_name = "FILE")]
         plot: Option<std::path::PathBuf>,
     },
+    /// The rooms scenario with idle connections beside it that only get keepalives
+    /// (SocketCluster `#1` beats, SockJS heartbeats; the members get WebSocket pings),
+    /// to see keepalive in the deliveries' tail. Give the server short keepalive
+    /// intervals so the window holds several rounds (bench.sh: `keepalive`). Against
+    /// another server: `--socketcluster 0 --sockjs 0` leaves the rooms' own dialect
+    /// (turntable v1 `joingame`/`game`) and the server's WebSocket pings.
+    Keepalive {
+        #[arg(long, default_value_t = 100)]
+        channels: usize,
+        /// Subscribers per channel.
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        /// Publications per second over all channels.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Idle SocketCluster sockets.
+        #[arg(long, default_value_t = 2000)]
+        socketcluster: usize,
+        /// Idle SockJS WebSockets (turntable v1 over SockJS).
+        #[arg(long, default_value_t = 1000)]
+        sockjs: usize,
+        /// Open every connection at once (they connect within about a second), as
+        /// after a restart.
+        #[arg(long)]
+        reconnect_storm: bool,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Write the latency distribution as an SVG chart here.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
+    },
     /// Users connecting at a steady rate, each watching friends who connect too: every
     /// watcher must end seeing all its friends online.
     Presence {
@@ -197,6 +230,7 @@ fn main() {
                     plot,
                 } => {
                     let r = rooms::Rooms {
+                        name: "rooms",
                         addr: cli.addr,
                         server_pid: cli.server_pid,
                         concurrency: cli.concurrency,
@@ -206,6 +240,38 @@ fn main() {
                         warmup: Duration::from_secs_f64(warmup),
                         duration: Duration::from_secs_f64(duration),
                         plot,
+                        idle: rooms::Idle::default(),
+                        reconnect_storm: false,
+                    };
+                    r.run().await
+                }
+                Scenario::Keepalive {
+                    channels,
+                    subscribers,
+                    rate,
+                    socketcluster,
+                    sockjs,
+                    reconnect_storm,
+                    warmup,
+                    duration,
+                    plot,
+                } => {
+                    let r = rooms::Rooms {
+                        name: "keepalive",
+                        addr: cli.addr,
+                        server_pid: cli.server_pid,
+                        concurrency: cli.concurrency,
+                        channels,
+                        subscribers,
+                        rate,
+                        warmup: Duration::from_secs_f64(warmup),
+                        duration: Duration::from_secs_f64(duration),
+                        plot,
+                        idle: rooms::Idle {
+                            socketcluster,
+                            sockjs,
+                        },
+                        reconnect_storm,
                     };
                     r.run().await
                 }

@@ -6,6 +6,12 @@
 //! and reads its own echoes between sends; each publication is stamped with the time
 //! it was due, so a send the server held back (by answering the previous one late)
 //! counts the delay in its latency instead of hiding it.
+//!
+//! The keepalive scenario is the same run with idle connections beside the rooms'
+//! (SocketCluster sockets that get `#1` beats, SockJS WebSockets that get heartbeat
+//! pings; the rooms' members get WebSocket pings) and, with `--reconnect-storm`, every
+//! connection opened at once, as after a restart: what keepalive work costs the
+//! deliveries shows in their tail.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -20,11 +26,14 @@ use glommio::timer::{Timer, sleep};
 
 use hdrhistogram::Histogram;
 
+use super::client::Client;
 use super::reader::{Readers, Window};
 use super::{Snapshot, Tally, plot, setup, wait_ready};
 
 /// The scenario's settings.
 pub struct Rooms {
+    /// The scenario's name in the report: `rooms` or `keepalive`.
+    pub name: &'static str,
     pub addr: SocketAddr,
     pub server_pid: Option<u32>,
     pub concurrency: usize,
@@ -36,6 +45,43 @@ pub struct Rooms {
     pub duration: Duration,
     /// Where to write the latency distribution as an SVG chart.
     pub plot: Option<PathBuf>,
+    /// Idle connections beside the rooms' (the keepalive scenario).
+    pub idle: Idle,
+    /// Open every connection at once rather than `concurrency` at a time.
+    pub reconnect_storm: bool,
+}
+
+/// Idle connections that only answer keepalives, read with the rooms' members.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Idle {
+    /// SocketCluster sockets, handshaken (they answer `#1` with `#2`).
+    pub socketcluster: usize,
+    /// SockJS WebSockets carrying turntable v1, identified (they answer pings).
+    pub sockjs: usize,
+}
+
+impl Idle {
+    fn total(&self) -> usize {
+        self.socketcluster + self.sockjs
+    }
+}
+
+/// Opens idle connection `i` (SocketCluster first, then SockJS) and sets it up.
+async fn open_idle(addr: SocketAddr, idle: Idle, i: usize) -> std::io::Result<Client> {
+    if i < idle.socketcluster {
+        let mut c = Client::connect(addr, "/socketcluster/").await?;
+        c.send(br##"{"event":"#handshake","data":{},"cid":1}"##)
+            .await?;
+        c.wait_for(r#""rid":1"#).await?;
+        Ok(c)
+    } else {
+        let mut c = Client::connect(addr, &format!("/sockjs/turntable/000/k{i}/websocket")).await?;
+        c.wait_for("o").await?;
+        let idme = format!(r#"["{{\"command\":\"idme\",\"data\":\"k{i}\"}}"]"#);
+        c.send(idme.as_bytes()).await?;
+        c.wait_for("identified").await?;
+        Ok(c)
+    }
 }
 
 impl Rooms {
@@ -43,13 +89,42 @@ impl Rooms {
         let tally = Tally::new();
         let window = Arc::new(Window::default());
         let published = Rc::new(Cell::new(0u64));
-        let gate = Rc::new(Semaphore::new(self.concurrency as u64));
         let total = self.channels * self.subscribers;
+        let idle = self.idle;
+        let all = total + idle.total();
+        let concurrency = if self.reconnect_storm {
+            all
+        } else {
+            self.concurrency
+        };
+        let gate = Rc::new(Semaphore::new(concurrency as u64));
         eprintln!(
-            "connecting {total} subscribers in {} channels...",
-            self.channels
+            "connecting {total} subscribers in {} channels, {} idle SocketCluster and {} idle SockJS connections{}...",
+            self.channels,
+            idle.socketcluster,
+            idle.sockjs,
+            if self.reconnect_storm {
+                ", all at once"
+            } else {
+                ""
+            }
         );
-        let members = Rc::new(RefCell::new(Vec::with_capacity(total)));
+        let connecting = Instant::now();
+        let members = Rc::new(RefCell::new(Vec::with_capacity(all)));
+        for i in 0..idle.total() {
+            let (tally, gate, members, addr) =
+                (tally.clone(), gate.clone(), members.clone(), self.addr);
+            spawn_local(async move {
+                let permit = gate.acquire_permit(1).await;
+                match open_idle(addr, idle, i).await {
+                    Ok(c) => members.borrow_mut().push(c),
+                    Err(_) => return tally.failed.set(tally.failed.get() + 1),
+                }
+                drop(permit);
+                tally.ready.set(tally.ready.get() + 1);
+            })
+            .detach();
+        }
         for i in 0..total {
             let (channel, user) = (i % self.channels, format!("r{i}"));
             let join = join_message(channel, &user);
@@ -59,7 +134,9 @@ impl Rooms {
                 async {}
             });
         }
-        wait_ready(&tally, total).await?;
+        wait_ready(&tally, all).await?;
+        let connected_in = connecting.elapsed();
+        eprintln!("connected {all} in {connected_in:.2?}");
         let members = std::mem::take(&mut *members.borrow_mut());
         let readers = Readers::spawn(members, tally.start, window.clone())?;
         let publishing = Rc::new(Cell::new(true));
@@ -124,6 +201,7 @@ impl Rooms {
             published: published.get(),
             delivered,
             latency_us,
+            connected_in,
         };
         self.report(&measured, &before, &after)
     }
@@ -141,7 +219,9 @@ impl Rooms {
             published,
             delivered,
             latency_us: hist,
+            connected_in,
         } = measured;
+        let connected_s = connected_in.as_secs_f64();
         let (published, delivered) = (*published, *delivered);
         let expected = published * self.subscribers as u64;
         let server_us = after.server_us_per(before, delivered as f64);
@@ -152,8 +232,19 @@ impl Rooms {
             hist.value_at_quantile(0.999),
         );
         println!(
-            "rooms: {} channels x {} subscribers, {} publishes/s, {seconds:.1} s measured",
-            self.channels, self.subscribers, self.rate
+            "{}: {} channels x {} subscribers, {} publishes/s, {seconds:.1} s measured",
+            self.name, self.channels, self.subscribers, self.rate
+        );
+        println!(
+            "  idle SC / SockJS       {} / {} (all {} connected in {connected_s:.2} s{})",
+            self.idle.socketcluster,
+            self.idle.sockjs,
+            self.channels * self.subscribers + self.idle.total(),
+            if self.reconnect_storm {
+                ", a storm"
+            } else {
+                ""
+            }
         );
         println!("  published / delivered  {published} / {delivered} (expected {expected})");
         println!("  latency p50/p99/p999   {p50} / {p99} / {p999} µs");
@@ -174,7 +265,11 @@ impl Rooms {
             println!("  latency chart          {}", path.display());
         }
         println!(
-            "JSON {{\"scenario\":\"rooms\",\"channels\":{},\"subscribers\":{},\"rate\":{},\"published\":{published},\"delivered\":{delivered},\"expected\":{expected},\"lost\":{},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{loadgen_share:.3}}}",
+            "JSON {{\"scenario\":\"{}\",\"idle_socketcluster\":{},\"idle_sockjs\":{},\"reconnect_storm\":{},\"connected_s\":{connected_s:.2},\"channels\":{},\"subscribers\":{},\"rate\":{},\"published\":{published},\"delivered\":{delivered},\"expected\":{expected},\"lost\":{},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{loadgen_share:.3}}}",
+            self.name,
+            self.idle.socketcluster,
+            self.idle.sockjs,
+            self.reconnect_storm,
             self.channels,
             self.subscribers,
             self.rate,
@@ -194,6 +289,8 @@ struct Measured {
     published: u64,
     delivered: u64,
     latency_us: Histogram<u64>,
+    /// From the first connect to the last connection set up.
+    connected_in: Duration,
 }
 
 fn join_message(channel: usize, user: &str) -> String {
