@@ -34,17 +34,8 @@ fn main() {
         args[3].parse::<u64>().expect("SECONDS"),
     );
     let settings = Settings {
-        idle_timeout: Duration::from_secs(60),
         talker_ping_timeout: Duration::from_secs(60),
-        socketcluster_ping_interval: Duration::from_secs(8),
-        socketcluster_ping_timeout: Duration::from_secs(20),
-        sockjs_heartbeat_interval: Duration::from_secs(25),
-        identify_timeout: Duration::from_secs(10),
-        world_max_connections_per_user: None,
-        worlds: vec![],
-        fault_injection: false,
-        rpc_hook: None,
-        connect_hook: false,
+        ..Settings::default()
     };
     let table = plans(&settings);
     let plan = |d: DialectKind, f: Framing| -> &KeepalivePlan { &table[keepalive::index(d, f)] };

@@ -36,6 +36,7 @@ use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::engine::namespace::Namespaces;
 use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 use crate::hooks::{HookSettings, WebhookSettings};
+use crate::protocol;
 
 mod namespaces;
 
@@ -497,6 +498,23 @@ impl Config {
         0
     }
 
+    /// What the dialects read.
+    pub fn dialect_settings(&self) -> protocol::Settings {
+        protocol::Settings {
+            idle_timeout: self.idle_timeout,
+            talker_ping_timeout: self.talker_ping_timeout,
+            socketcluster_ping_interval: self.socketcluster_ping_interval,
+            socketcluster_ping_timeout: self.socketcluster_ping_timeout,
+            sockjs_heartbeat_interval: self.sockjs_heartbeat_interval,
+            identify_timeout: self.identify_timeout,
+            world_max_connections_per_user: self.world_max_connections_per_user,
+            worlds: self.worlds.clone(),
+            fault_injection: self.fault_injection,
+            rpc_hook: self.rpc_hook.as_deref().map(Box::from),
+            connect_hook: self.connect_hook.is_some(),
+        }
+    }
+
     /// The engine's per-connection and per-shard bounds.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -556,6 +574,13 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// The dialects' settings default to the settings' defaults, declared once above.
+impl Default for protocol::Settings {
+    fn default() -> Self {
+        Config::defaults().dialect_settings()
     }
 }
 

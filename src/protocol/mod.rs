@@ -193,17 +193,9 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            idle_timeout: Duration::from_secs(60),
             talker_ping_timeout: Duration::from_secs(45),
-            socketcluster_ping_interval: Duration::from_secs(8),
-            socketcluster_ping_timeout: Duration::from_secs(20),
-            sockjs_heartbeat_interval: Duration::from_secs(25),
-            identify_timeout: Duration::from_secs(10),
-            world_max_connections_per_user: None,
             worlds: vec![Box::from("w")],
-            fault_injection: false,
-            rpc_hook: None,
-            connect_hook: false,
+            ..Settings::default()
         }
     }
 

@@ -35,7 +35,7 @@ use crate::net::queries::Pending;
 use crate::net::rate::RateLimit;
 use crate::net::shard::{self, Shard};
 use crate::net::sockjs_session;
-use crate::protocol::{self, CloseReason};
+use crate::protocol::CloseReason;
 
 /// What a shard needs to start, sent to its executor thread.
 pub struct ShardSetup {
@@ -68,7 +68,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     let shard = Rc::new(Shard {
         id: setup.id,
         settings: net_settings(&config),
-        dialects: dialect_settings(&config),
+        dialects: config.dialect_settings(),
         routes: Routes {
             echo: config.echo,
             origins: AllowedOrigins::new(&config.allowed_origins),
@@ -236,23 +236,6 @@ fn net_settings(config: &Config) -> shard::Settings {
         sockjs_max_sessions: config.sockjs_max_sessions,
         api_key: config.api_key.as_deref().map(Box::from),
         api_open_without_key: config.auth_secret.is_none() && config.listen.ip().is_loopback(),
-    }
-}
-
-/// The dialects' settings from the configuration.
-fn dialect_settings(config: &Config) -> protocol::Settings {
-    protocol::Settings {
-        idle_timeout: config.idle_timeout,
-        talker_ping_timeout: config.talker_ping_timeout,
-        socketcluster_ping_interval: config.socketcluster_ping_interval,
-        socketcluster_ping_timeout: config.socketcluster_ping_timeout,
-        sockjs_heartbeat_interval: config.sockjs_heartbeat_interval,
-        identify_timeout: config.identify_timeout,
-        world_max_connections_per_user: config.world_max_connections_per_user,
-        worlds: config.worlds.clone(),
-        fault_injection: config.fault_injection,
-        rpc_hook: config.rpc_hook.as_deref().map(Box::from),
-        connect_hook: config.connect_hook.is_some(),
     }
 }
 

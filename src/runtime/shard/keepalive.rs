@@ -219,17 +219,8 @@ mod tests {
     #[test]
     fn every_dialect_has_a_plan_in_every_framing() {
         let settings = protocol::Settings {
-            idle_timeout: Duration::from_secs(60),
             talker_ping_timeout: Duration::from_secs(45),
-            socketcluster_ping_interval: Duration::from_secs(8),
-            socketcluster_ping_timeout: Duration::from_secs(20),
-            sockjs_heartbeat_interval: Duration::from_secs(25),
-            identify_timeout: Duration::from_secs(10),
-            world_max_connections_per_user: None,
-            worlds: vec![],
-            fault_injection: false,
-            rpc_hook: None,
-            connect_hook: false,
+            ..protocol::Settings::default()
         };
         let table = plans(&settings);
         let sc = &table[index(DialectKind::SocketCluster, Framing::Plain)];
