@@ -37,7 +37,7 @@ pub fn message(code: ErrorCode) -> &'static str {
         ErrorCode::NotIdentified => "identify first",
         ErrorCode::AlreadyIdentified => "this connection is already identified",
         ErrorCode::NotMember => "not a member of this channel",
-        ErrorCode::TooManyWatches => "too many subscriptions on this connection",
+        ErrorCode::TooManyWatches => "too many subscriptions: a connection, user or shard limit",
         ErrorCode::TooManyChannels => "too many channels on this connection",
         ErrorCode::NotInRoom => "join a room first",
         ErrorCode::AlreadyInRoom => "this connection is already in a room",
