@@ -43,30 +43,54 @@ pub fn parse_keeping_repeats(text: &mut [u8]) -> Result<BorrowedValue<'_>, JsonE
         .map_err(|_| JsonError::Malformed)
 }
 
-/// The first key some object in `value` repeats, searching depth first.
+/// The first key some object in `value` repeats, searching depth first. (simd-json
+/// keeps an object of up to 32 keys as a list, repeats included; a larger one is a map
+/// that keeps one value per key, so its repeats never reach the dialects.)
 pub fn repeated_key<'v>(value: &'v BorrowedValue<'_>) -> Option<&'v str> {
-    let mut pending = vec![value];
-    while let Some(value) = pending.pop() {
+    // Every client message goes through here: containers still to visit wait in a
+    // small stack on the call's own frame, and only deeper nesting than it holds
+    // allocates.
+    let mut inline: [Option<&'v BorrowedValue<'_>>; 16] = [None; 16];
+    let (mut depth, mut spilled) = (0, Vec::new());
+    let mut next = Some(value);
+    while let Some(value) = next {
+        let mut push = |child: &'v BorrowedValue<'_>| {
+            if matches!(child, BorrowedValue::Object(_) | BorrowedValue::Array(_)) {
+                match inline.get_mut(depth) {
+                    Some(slot) => {
+                        *slot = Some(child);
+                        depth += 1;
+                    }
+                    None => spilled.push(child),
+                }
+            }
+        };
         match value {
             BorrowedValue::Object(object) => {
                 // Small objects (nearly all) are compared pairwise; large ones through
                 // a set, so a message of many keys costs linear time.
-                if object.len() <= 16 {
-                    let keys: Vec<&str> = object.keys().map(|k| &**k).collect();
-                    if let Some(i) = (1..keys.len()).find(|&i| keys[..i].contains(&keys[i])) {
-                        return Some(keys[i]);
-                    }
+                let repeated = if object.len() <= 16 {
+                    object
+                        .keys()
+                        .enumerate()
+                        .find(|(i, key)| object.keys().take(*i).any(|k| k == *key))
+                        .map(|(_, key)| key)
                 } else {
                     let mut seen = ahash::AHashSet::with_capacity(object.len());
-                    if let Some(key) = object.keys().find(|k| !seen.insert(&***k)) {
-                        return Some(key);
-                    }
+                    object.keys().find(|k| !seen.insert(&***k))
+                };
+                if let Some(key) = repeated {
+                    return Some(key);
                 }
-                pending.extend(object.values());
+                object.values().for_each(&mut push);
             }
-            BorrowedValue::Array(items) => pending.extend(items.iter()),
+            BorrowedValue::Array(items) => items.iter().for_each(&mut push),
             BorrowedValue::Static(_) | BorrowedValue::String(_) => {}
         }
+        next = spilled.pop().or_else(|| {
+            depth = depth.checked_sub(1)?;
+            inline[depth].take()
+        });
     }
     None
 }
@@ -177,6 +201,23 @@ mod tests {
             let err = parse(&mut bytes).unwrap_err();
             assert!(matches!(err, JsonError::DuplicateKey(_)), "{text}: {err}");
         }
+        let deep = format!("{}{{\"a\":1,\"a\":2}}{}", "[".repeat(40), "]".repeat(40));
+        let wide = |n: usize| {
+            let keys: String = (0..n).map(|i| format!("\"k{i}\":{i},")).collect();
+            format!("{{{keys}\"k7\":0}}")
+        };
+        for text in [deep, wide(20)] {
+            let mut bytes = text.clone().into_bytes();
+            assert!(
+                matches!(parse(&mut bytes), Err(JsonError::DuplicateKey(_))),
+                "{text}"
+            );
+        }
+        // Past 32 keys the parser's map keeps one value per key itself: what is checked
+        // is then what is forwarded.
+        let mut bytes = wide(40).into_bytes();
+        let kept = simd_json::prelude::Writable::encode(&parse(&mut bytes).unwrap());
+        assert_eq!(kept.matches("\"k7\"").count(), 1, "{kept}");
         let mut fine = br#"{"from":"A","data":{"from":"B"}}"#.to_vec();
         assert!(
             parse(&mut fine).is_ok(),
