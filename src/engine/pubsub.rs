@@ -147,8 +147,15 @@ impl Engine {
                 }
             }
             ChannelCommand::Members { channel, receipt } => {
+                // Whoever may receive the channel may list its members: by the same
+                // rule as a subscription, and through a tie where the backend decides
+                // (the hook was asked when the tie was made).
                 let policy = self.limits.namespaces.policy_of(channel);
-                let reader = policy.receive != Readers::Members || tie(channel).is_some();
+                let reader = match policy.receive {
+                    Readers::Anyone => true,
+                    Readers::Authenticated => identified,
+                    Readers::Members | Readers::Backend => tie(channel).is_some(),
+                };
                 if policy.presence && reader {
                     Ok(())
                 } else {

@@ -1170,3 +1170,54 @@ fn owners_tell_the_backend_of_occupancy_membership_and_presence_once() {
     let at = |n: &Notice| notices.iter().position(|m| m == n).unwrap();
     assert!(at(&expected[2]) < at(&expected[3]) && at(&expected[7]) < at(&expected[8]));
 }
+
+#[test]
+fn member_lists_follow_the_namespace_s_receive_rule() {
+    use super::namespace::{Namespaces, Policy, Readers};
+    let mut namespaces = Namespaces::default();
+    let rule = |receive| Policy {
+        receive,
+        ..Policy::OPEN
+    };
+    namespaces.set("auth", rule(Readers::Authenticated));
+    namespaces.set(
+        "asked",
+        Policy {
+            subscribe_hook: Some("http://backend/subscribe".into()),
+            ..rule(Readers::Backend)
+        },
+    );
+    let limits = Limits {
+        namespaces: std::sync::Arc::new(namespaces),
+        ..Limits::default()
+    };
+    let mut sim = Sim::with_limits(2, 13, limits);
+    let anonymous = sim.connect(0);
+    let member = sim.identified(1, "m");
+    sim.settle();
+    sim.take(member);
+    let members = |channel: &str| {
+        Command::Channel(ChannelCommand::Members {
+            channel: channel.into(),
+            receipt: Some("1".into()),
+        })
+    };
+    let forbidden = Event::Error {
+        code: ErrorCode::Forbidden,
+        receipt: Some("1".into()),
+    };
+    for channel in ["auth:x", "asked:x"] {
+        sim.cmd(anonymous, members(channel));
+        sim.settle();
+        assert_eq!(sim.take(anonymous), vec![forbidden.clone()], "{channel}");
+    }
+    sim.cmd(member, members("asked:x"));
+    sim.settle();
+    assert_eq!(sim.take(member), vec![forbidden.clone()], "no tie, no list");
+    sim.cmd(member, members("auth:x"));
+    sim.settle();
+    assert!(
+        matches!(&sim.take(member)[..], [Event::Members { .. }]),
+        "an identified connection lists an authenticated namespace's members"
+    );
+}
