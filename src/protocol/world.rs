@@ -51,7 +51,8 @@ pub struct Context<'a> {
     pub backend_calls: bool,
     /// `authenticate` may bring `credentials` for the backend's connect hook.
     pub backend_connect: bool,
-    /// The engine knows who the connection is (a connect hook's answer came).
+    /// The engine knows who the connection is: its `authenticate` (or the connect
+    /// hook's answer) was carried out. The one record of it; the session keeps none.
     pub identified: bool,
 }
 
@@ -59,8 +60,6 @@ pub struct Context<'a> {
 #[derive(Debug)]
 pub struct Session {
     world: Box<str>,
-    /// The user id once authenticated.
-    user: Option<Box<str>>,
 }
 
 /// A refused request: the error code and, where it helps, a message.
@@ -78,7 +77,7 @@ fn invalid(message: impl Into<String>) -> Refusal {
 
 impl Session {
     pub fn new(world: Box<str>) -> Session {
-        Session { world, user: None }
+        Session { world }
     }
 
     /// Handles one text message; every resulting action goes to `act`, in order.
@@ -133,7 +132,7 @@ impl Session {
                 return Ok(());
             }
             "authenticate" => return self.authenticate(payload, cx, act),
-            _ if self.user.is_none() && !cx.identified => {
+            _ if !cx.identified => {
                 return Err(Refusal {
                     code: "auth.required",
                     message: Some("authenticate first".into()),
@@ -268,7 +267,7 @@ impl Session {
         cx: &Context<'_>,
         act: &mut impl FnMut(Action),
     ) -> Result<(), Refusal> {
-        if self.user.is_some() || cx.identified {
+        if cx.identified {
             return Err(Refusal {
                 code: "auth.already_authenticated",
                 message: None,
@@ -307,14 +306,7 @@ impl Session {
             None => trusted_user(payload).ok_or(denied)?,
         };
         let id: Box<str> = Box::from(user["id"].as_str().expect("checked above"));
-        authenticated(
-            &self.world,
-            id.clone(),
-            user,
-            cx.max_connections_per_user,
-            act,
-        );
-        self.user = Some(id);
+        authenticated(&self.world, id, user, cx.max_connections_per_user, act);
         Ok(())
     }
 }
@@ -673,15 +665,11 @@ mod tests {
         identified: false,
     };
 
-    fn authenticated() -> Session {
-        let mut s = Session::new("w1".into());
-        run(
-            &mut s,
-            r#"["authenticate",{"user":{"id":"u1"}}]"#,
-            &TRUSTING,
-        );
-        s
-    }
+    /// A connection the engine knows as `u1` (its `authenticate` was carried out).
+    const AUTHENTICATED: Context<'static> = Context {
+        identified: true,
+        ..TRUSTING
+    };
 
     #[test]
     fn authenticate_with_a_token() {
@@ -752,11 +740,11 @@ mod tests {
 
     #[test]
     fn channel_actions_scope_names_to_the_world() {
-        let mut s = authenticated();
+        let mut s = Session::new("w1".into());
         let actions = run(
             &mut s,
             r#"["channel.send","c9",{"channel":"hall","data":{"t":"hi"}}]"#,
-            &TRUSTING,
+            &AUTHENTICATED,
         );
         assert_eq!(
             actions,
@@ -772,7 +760,7 @@ mod tests {
         let lobby = run(
             &mut s,
             r#"["channel.join",1,{"channel":"game:g1"}]"#,
-            &TRUSTING,
+            &AUTHENTICATED,
         );
         assert_eq!(
             lobby,
@@ -787,8 +775,8 @@ mod tests {
 
     #[test]
     fn bad_input_gets_the_documented_codes() {
-        let mut s = authenticated();
-        let code = |s: &mut Session, text: &str| sent(&run(s, text, &TRUSTING))[0].clone();
+        let mut s = Session::new("w1".into());
+        let code = |s: &mut Session, text: &str| sent(&run(s, text, &AUTHENTICATED))[0].clone();
         assert_eq!(
             code(&mut s, r#"["dance",4,{}]"#),
             serde_json::json!(["error",4,{"code":"protocol.unknown_action","message":"no action \"dance\""}])
