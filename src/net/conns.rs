@@ -296,11 +296,15 @@ impl ConnTable {
         }
     }
 
-    /// Spends one of the connection's message budget; see [`RateLimit::admit`].
-    pub fn admit(&mut self, id: ConnId, now: Instant) -> Admit {
+    /// Spends one of the connection's message budget; see [`RateLimit::admit`]. The
+    /// time is when the bytes carrying the message were read ([`Slot::heard`], which
+    /// every path that delivers messages calls first), so no clock is read per message.
+    pub fn admit(&mut self, id: ConnId) -> Admit {
         let rate = self.rate;
-        self.get_mut(id)
-            .map_or(Admit::Yes, |slot| rate.admit(&mut slot.budget, now))
+        self.get_mut(id).map_or(Admit::Yes, |slot| {
+            let heard = slot.last_heard;
+            rate.admit(&mut slot.budget, heard)
+        })
     }
 
     /// Registers a connection and returns its id; `socket` is what the shard's writer
@@ -329,7 +333,7 @@ impl ConnTable {
             last_heard: now,
             pinged: false,
             listed: false,
-            budget: self.rate.fresh(Instant::now()),
+            budget: self.rate.fresh(now),
             identified: false,
             beats: 0,
             opened: now,

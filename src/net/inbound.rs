@@ -5,7 +5,6 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
-use std::time::Instant;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
@@ -91,7 +90,7 @@ pub fn on_text(shard: &Shard, id: ConnId, session: &mut Session, mut text: Vec<u
 /// closed, the shard and its other connections carry on.
 fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>) {
     // Bound first: the table's borrow must end before the refusal is delivered.
-    let admitted = shard.conns.borrow_mut().admit(id, Instant::now());
+    let admitted = shard.conns.borrow_mut().admit(id);
     match admitted {
         Admit::Yes => {}
         Admit::Refuse => {
