@@ -75,9 +75,11 @@ fn a_connection_that_sends_no_request_is_closed_after_handshake_timeout() {
     let timeout = Duration::from_millis(600);
     let server = server_with(|c| c.handshake_timeout = timeout);
     let addr = server.local_addr();
+    // The server's clock starts at its accept, the client's when connect returns, and
+    // timers fire on a coarse tick: a small tolerance either way.
     let lived = silent_connection_lifetime(addr);
     assert!(
-        lived >= timeout,
+        lived >= timeout - Duration::from_millis(50),
         "closed after {lived:?}, before {timeout:?}"
     );
     assert!(
