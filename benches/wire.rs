@@ -9,7 +9,6 @@ use turntable::engine::{Answer, ChannelMsg, ConnAddr, ConnId, Event, Query, Shar
 
 fn samples() -> Vec<(&'static str, ShardMsg)> {
     let conn = ConnAddr {
-        node: 0,
         shard: 1,
         conn: ConnId(0x0003_0000_04d2),
     };

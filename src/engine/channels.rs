@@ -157,7 +157,6 @@ mod tests {
 
     fn addr(shard: ShardId, conn: u64) -> ConnAddr {
         ConnAddr {
-            node: 0,
             shard,
             conn: ConnId(conn),
         }

@@ -73,7 +73,6 @@ mod tests {
     #[test]
     fn the_oldest_claims_go_first() {
         let addr = |shard, conn| ConnAddr {
-            node: 0,
             shard,
             conn: ConnId(conn),
         };

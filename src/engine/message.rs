@@ -6,18 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use super::lobby::GameInfo;
 use super::ot::{Delta, OtError};
-use super::ownership::{NodeId, ShardId};
+use super::ownership::ShardId;
 
 /// A connection's id on its own shard, assigned by the network layer (slab key plus a
 /// generation, so a reused slot never receives a stale reply).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
-/// A connection anywhere in the cluster: the node and shard that hold it and its id
-/// there.
+/// A connection anywhere in the cluster: the shard that holds it (its cluster index,
+/// `node * N + shard`) and its id there.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnAddr {
-    pub node: NodeId,
     pub shard: ShardId,
     pub conn: ConnId,
 }

@@ -145,9 +145,8 @@ struct LocalUser {
 
 /// One shard's state and rules.
 pub struct Engine {
+    /// This shard's cluster index (`node * N + shard`).
     me: ShardId,
-    /// This shard's node.
-    node: NodeId,
     placement: Placement,
     limits: Limits,
     conns: ConnMap<LocalConn>,
@@ -183,18 +182,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// The engine of shard `me` of a cluster shaped as `placement`. The cluster has one
-    /// node until shard messages cross nodes (issue 14): an owner is always local.
+    /// The engine of shard `me` of a cluster shaped as `placement`; what it sends to a
+    /// shard is addressed by cluster index (see `ownership`).
     pub fn new(me: ShardAddr, placement: Placement, limits: Limits) -> Self {
-        let shards = placement.shards();
-        assert!(me.shard < shards && shards <= presence::MAX_SHARDS);
-        assert!(
-            me.node == 0 && placement.nodes() == 1,
-            "no transport to other nodes yet"
-        );
+        assert!(me.shard < placement.shards() && me.node < placement.nodes());
+        assert!(placement.cluster_shards() <= presence::MAX_SHARDS);
         Engine {
-            me: me.shard,
-            node: me.node,
+            me: placement.index(me),
             placement,
             limits,
             conns: ConnMap::default(),
@@ -217,6 +211,7 @@ impl Engine {
         }
     }
 
+    /// This shard's cluster index.
     pub fn shard(&self) -> ShardId {
         self.me
     }
@@ -270,9 +265,9 @@ impl Engine {
         }
     }
 
-    /// The shard that owns `id`; on this node, as `new` checks.
+    /// The cluster index of the shard that owns `id`.
     fn owner(&self, id: &str) -> ShardId {
-        self.placement.owner(id).shard
+        self.placement.index(self.placement.owner(id))
     }
 
     fn route(&mut self, shard: ShardId, msg: ShardMsg, out: &mut impl Outbox) {
@@ -361,7 +356,6 @@ impl Engine {
 
     fn addr(&self, conn: ConnId) -> ConnAddr {
         ConnAddr {
-            node: self.node,
             shard: self.me,
             conn,
         }

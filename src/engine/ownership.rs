@@ -6,10 +6,17 @@
 //! Dividing by K first keeps the shard choice independent of the node choice; plain
 //! `crc32(id) % N` would correlate with it and leave shards empty when K and N share
 //! factors.
+//!
+//! Inside the engine a shard is named by its index in the whole cluster,
+//! `node * N + shard` ([`Placement::index`]): presence sets, channel fan-out and shard
+//! messages then work the same whether a peer shard is on this node or another, and
+//! on one node the index is the shard's own. The runtime turns an index back into a
+//! node and a shard ([`Placement::addr`]) to pick the mesh or the cluster transport.
 
 use serde::{Deserialize, Serialize};
 
-/// Index of a shard (one pinned executor) inside its node.
+/// Index of a shard (one pinned executor): inside its node in a [`ShardAddr`], in the
+/// whole cluster (`node * N + shard`) everywhere in the engine.
 pub type ShardId = usize;
 
 /// Index of a node (one server process) in the cluster, `0..K`.
@@ -64,6 +71,30 @@ impl Placement {
             shard: ((hash / self.nodes) as usize) % self.shards,
         }
     }
+
+    /// The shards of the whole cluster, K x N.
+    pub fn cluster_shards(&self) -> usize {
+        self.nodes as usize * self.shards
+    }
+
+    /// `addr`'s index in the whole cluster: `node * N + shard`.
+    pub fn index(&self, addr: ShardAddr) -> ShardId {
+        addr.node as usize * self.shards + addr.shard
+    }
+
+    /// The node and shard of a cluster index.
+    pub fn addr(&self, index: ShardId) -> ShardAddr {
+        ShardAddr {
+            node: (index / self.shards) as NodeId,
+            shard: index % self.shards,
+        }
+    }
+
+    /// The cluster indices of `node`'s shards.
+    pub fn shards_of(&self, node: NodeId) -> std::ops::Range<ShardId> {
+        let first = node as usize * self.shards;
+        first..first + self.shards
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +126,20 @@ mod tests {
             }
         }
         assert!(node0_shards.iter().all(|&n| n > 100), "{node0_shards:?}");
+    }
+
+    #[test]
+    fn cluster_indices_name_every_shard_of_every_node_once() {
+        let placement = Placement::new(3, 2);
+        let indices: Vec<_> = (0..3)
+            .flat_map(|node| (0..2).map(move |shard| ShardAddr { node, shard }))
+            .map(|addr| placement.index(addr))
+            .collect();
+        assert_eq!(indices, (0..6).collect::<Vec<_>>());
+        for index in 0..6 {
+            assert_eq!(placement.index(placement.addr(index)), index);
+        }
+        assert_eq!(placement.shards_of(2), 4..6);
     }
 
     #[test]

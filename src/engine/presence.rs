@@ -11,31 +11,33 @@ use super::message::{ConnId, Status};
 use super::owned::Record;
 use super::ownership::ShardId;
 
-/// A set of shards as a bit mask: shards are few (at most [`MAX_SHARDS`]) and these sets
-/// are touched on every presence change, so a word beats a collection.
+/// A set of shards (cluster indices) as a bit mask: shards are few (at most
+/// [`MAX_SHARDS`] in the whole cluster) and these sets are touched on every presence
+/// change, so a word beats a collection.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ShardSet(u64);
+pub struct ShardSet(u128);
 
-/// The most shards one node can run; bounded by [`ShardSet`]'s width.
-pub const MAX_SHARDS: usize = 64;
+/// The most shards a cluster can run, all nodes together (K x N); bounded by
+/// [`ShardSet`]'s width.
+pub const MAX_SHARDS: usize = 128;
 
 impl ShardSet {
     /// Adds a shard; true when it was not there.
     pub fn insert(&mut self, shard: ShardId) -> bool {
         let had = self.contains(shard);
-        self.0 |= 1 << shard;
+        self.0 |= 1u128 << shard;
         !had
     }
 
     /// Removes a shard; true when it was there.
     pub fn remove(&mut self, shard: ShardId) -> bool {
         let had = self.contains(shard);
-        self.0 &= !(1 << shard);
+        self.0 &= !(1u128 << shard);
         had
     }
 
     pub fn contains(self, shard: ShardId) -> bool {
-        self.0 & (1 << shard) != 0
+        self.0 & (1u128 << shard) != 0
     }
 
     pub fn is_empty(self) -> bool {

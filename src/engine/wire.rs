@@ -29,7 +29,7 @@
 use super::message::ShardMsg;
 
 /// The wire format's version, the first byte of every encoded message.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Why bytes from a peer are not a shard message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -141,11 +141,7 @@ mod tests {
     }
 
     fn addr() -> impl Strategy<Value = ConnAddr> + Clone {
-        (any::<u32>(), any::<usize>(), conn()).prop_map(|(node, shard, conn)| ConnAddr {
-            node,
-            shard,
-            conn,
-        })
+        (any::<usize>(), conn()).prop_map(|(shard, conn)| ConnAddr { shard, conn })
     }
 
     fn status() -> impl Strategy<Value = Status> + Clone {
