@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod node;
+pub mod redis;
 pub mod socketcluster;
 
 use std::io::{Read, Write};
