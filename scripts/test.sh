@@ -5,7 +5,8 @@
 # and the network on first use), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
 # promtool and nginx are unpacked from Debian's packages into .cache/ by
-# scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use).
+# scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use);
+# redis-server is installed from Debian's package by scripts/setup-redis.sh (root or sudo).
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
@@ -23,7 +24,9 @@ scripts/setup-node.sh
 PROMTOOL="$(scripts/setup-promtool.sh)"
 # nginx serves a wss:// client through deploy/nginx.conf in tests/deploy.rs.
 NGINX="$(scripts/setup-nginx.sh)"
-export PROMTOOL NGINX
+# redis-server for the cluster-over-Redis tests (tests/common/redis.rs; Debian's package).
+REDIS_SERVER="$(scripts/setup-redis.sh)"
+export PROMTOOL NGINX REDIS_SERVER
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then
   scripts/autobahn.sh
