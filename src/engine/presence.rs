@@ -44,6 +44,21 @@ impl ShardSet {
         self.0 == 0
     }
 
+    /// The shards in either set.
+    pub fn union(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 | other.0)
+    }
+
+    /// The shards in this set and not in `other`.
+    pub fn difference(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 & !other.0)
+    }
+
+    /// The shards in both sets.
+    pub fn intersection(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 & other.0)
+    }
+
     /// The shards in the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = ShardId> {
         let mut bits = self.0;
