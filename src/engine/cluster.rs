@@ -22,8 +22,8 @@ use std::rc::Rc;
 use ahash::{AHashMap, AHashSet};
 
 use super::message::{
-    ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand, ErrorCode, Receipt,
-    Resync, ResyncSeat, ResyncTie, RoomCommand, ShardMsg, Status, UserCommand,
+    ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand, ErrorCode,
+    Receipt, Resync, ResyncSeat, ResyncTie, RoomCommand, ShardMsg, Status, UserCommand,
 };
 use super::ownership::{NodeId, ShardId};
 use super::presence::ShardSet;
@@ -90,7 +90,9 @@ impl Engine {
         reach.dead = reach.dead.union(shards);
         reach.unreachable = reach.unreachable.union(shards);
         reach.awaiting = reach.awaiting.difference(shards);
-        reach.refreshed.retain(|(from, _), _| !shards.contains(*from));
+        reach
+            .refreshed
+            .retain(|(from, _), _| !shards.contains(*from));
         self.drop_unrefreshed(shards);
         self.give_up_on_unreachable(out);
         self.drain_loopback(out);
@@ -308,17 +310,23 @@ impl Engine {
                         user: Box::from(user),
                         member: tie.member,
                     };
-                    channels.entry(tie.channel.clone()).or_default().push(tie_of);
+                    channels
+                        .entry(tie.channel.clone())
+                        .or_default()
+                        .push(tie_of);
                 }
             }
             if let Some(seat) = &local.seat
                 && owner_there(&seat.room).is_some()
             {
-                rooms.entry(seat.room.clone()).or_default().push(ResyncSeat {
-                    conn,
-                    member: seat.member.clone(),
-                    seated: self.seats.seated(&seat.room, conn),
-                });
+                rooms
+                    .entry(seat.room.clone())
+                    .or_default()
+                    .push(ResyncSeat {
+                        conn,
+                        member: seat.member.clone(),
+                        seated: self.seats.seated(&seat.room, conn),
+                    });
             }
             if let Some(user) = &local.user
                 && local.claimed
@@ -330,15 +338,36 @@ impl Engine {
         let to_owner = |id: &Rc<str>| (self.owner(id), Box::<str>::from(&**id));
         for (channel, ties) in channels {
             let (owner, channel) = to_owner(&channel);
-            batch.push((owner, Resync::Channel { channel, from: me, ties }));
+            batch.push((
+                owner,
+                Resync::Channel {
+                    channel,
+                    from: me,
+                    ties,
+                },
+            ));
         }
         for (room, seats) in rooms {
             let (owner, room) = to_owner(&room);
-            batch.push((owner, Resync::Room { room, from: me, seats }));
+            batch.push((
+                owner,
+                Resync::Room {
+                    room,
+                    from: me,
+                    seats,
+                },
+            ));
         }
         for (user, conns) in claims {
             let (owner, user) = to_owner(&user);
-            batch.push((owner, Resync::Claims { user, from: me, conns }));
+            batch.push((
+                owner,
+                Resync::Claims {
+                    user,
+                    from: me,
+                    conns,
+                },
+            ));
         }
         for (owner, msg) in batch {
             self.route(owner, ShardMsg::Resync(msg), out);
@@ -503,7 +532,8 @@ impl Engine {
             return;
         }
         let reach = &self.cluster;
-        let stale = |kind, id: &str, from| shards.contains(from) && !reach.refreshed(from, kind, id);
+        let stale =
+            |kind, id: &str, from| shards.contains(from) && !reach.refreshed(from, kind, id);
         let mut undo = Vec::new();
         for (user, rec) in self.owned_users.iter() {
             for from in rec.connected.intersection(shards).iter() {

@@ -42,8 +42,8 @@ pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_documen
 use lobby::Game;
 pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
-    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, RoomChange, RoomCommand,
-    Resync, ResyncSeat, ResyncTie, RoomMember, ShardMsg, Status, UserCommand,
+    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, Resync, ResyncSeat,
+    ResyncTie, RoomChange, RoomCommand, RoomMember, ShardMsg, Status, UserCommand,
 };
 use ot::Document;
 use owned::Owned;

@@ -65,7 +65,12 @@ impl Outbox for SimOut<'_> {
 }
 
 struct Sim {
+    placement: Placement,
+    limits: Limits,
+    /// One engine per shard of the cluster, by cluster index.
     engines: Vec<Engine>,
+    /// The cluster transport is down: messages between nodes are lost.
+    partitioned: bool,
     links: BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
     /// Answers to HTTP API queries: the asking shard, the ticket, the answer.
@@ -86,13 +91,23 @@ impl Sim {
     }
 
     fn with_limits(shards: usize, seed: u64, limits: Limits) -> Self {
+        Sim::build(Placement::single_node(shards), seed, limits)
+    }
+
+    /// `nodes` nodes of `shards` shards each; messages route by cluster index.
+    fn cluster(nodes: u32, shards: usize, seed: u64) -> Self {
+        Sim::build(Placement::new(nodes, shards), seed, Limits::default())
+    }
+
+    fn build(placement: Placement, seed: u64, limits: Limits) -> Self {
+        let engines = (0..placement.cluster_shards())
+            .map(|index| Engine::new(placement.addr(index), placement, limits.clone()))
+            .collect();
         Sim {
-            engines: (0..shards)
-                .map(|shard| {
-                    let me = ShardAddr { node: 0, shard };
-                    Engine::new(me, Placement::single_node(shards), limits.clone())
-                })
-                .collect(),
+            placement,
+            limits,
+            engines,
+            partitioned: false,
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
             answers: Vec::new(),
@@ -154,6 +169,10 @@ impl Sim {
         }
         let link = ready[self.rng.below(ready.len())];
         let msg = self.links.get_mut(&link).unwrap().pop_front().unwrap();
+        let node = |shard| self.placement.addr(shard).node;
+        if self.partitioned && node(link.0) != node(link.1) {
+            return true;
+        }
         let (engine, mut out) = self.out(link.1);
         engine.shard_msg(msg, &mut out);
         true
@@ -181,6 +200,69 @@ impl Sim {
             )
         })
     }
+}
+
+/// Nodes dying, restarting and losing the cluster transport.
+impl Sim {
+    /// Runs `f` on every engine with its outbox, then delivers what they sent.
+    fn on_all(
+        &mut self,
+        shards: impl Iterator<Item = ShardId>,
+        f: impl Fn(&mut Engine, &mut SimOut),
+    ) {
+        for shard in shards {
+            let (engine, mut out) = self.out(shard);
+            f(engine, &mut out);
+        }
+        self.settle();
+    }
+
+    /// The cluster indices of every shard not on `node`.
+    fn others(&self, node: NodeId) -> impl Iterator<Item = ShardId> + use<> {
+        let theirs = self.placement.shards_of(node);
+        (0..self.engines.len()).filter(move |s| !theirs.contains(s))
+    }
+
+    /// `node`'s process dies: its state and the messages to and from it are lost, and
+    /// the others are told.
+    fn kill(&mut self, node: NodeId) {
+        let theirs = self.placement.shards_of(node);
+        for index in theirs.clone() {
+            let addr = self.placement.addr(index);
+            self.engines[index] = Engine::new(addr, self.placement, self.limits.clone());
+        }
+        self.links
+            .retain(|(from, to), _| !theirs.contains(from) && !theirs.contains(to));
+        self.inbox.retain(|(shard, _), _| !theirs.contains(shard));
+        self.on_all(self.others(node), |e, out| e.node_down(node, out));
+    }
+
+    /// A killed `node` runs again, fresh, and the others are told.
+    fn restart(&mut self, node: NodeId) {
+        self.on_all(self.others(node), |e, out| e.node_up(node, out));
+    }
+
+    /// The cluster transport goes down: messages between nodes are lost until
+    /// [`Sim::heal`].
+    fn outage(&mut self) {
+        self.partitioned = true;
+        self.on_all(0..self.engines.len(), |e, out| e.cluster_down(out));
+    }
+
+    /// The cluster transport is back: every shard re-announces, then sweeps.
+    fn heal(&mut self) {
+        self.partitioned = false;
+        self.on_all(0..self.engines.len(), |e, out| e.cluster_up(out));
+        self.on_all(0..self.engines.len(), |e, out| e.sweep_stale(out));
+    }
+}
+
+/// An id (`prefix` and a number) owned by a shard of `node`.
+fn owned_by(placement: Placement, node: NodeId, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| placement.owner(id).node == node)
+        .unwrap()
 }
 
 fn ids(list: &[&str]) -> Vec<Box<str>> {
@@ -1220,4 +1302,289 @@ fn member_lists_follow_the_namespace_s_receive_rule() {
         matches!(&sim.take(member)[..], [Event::Members { .. }]),
         "an identified connection lists an authenticated namespace's members"
     );
+}
+
+fn join(channel: &str, receipt: Option<&str>) -> Command {
+    Command::Channel(ChannelCommand::Join {
+        channel: channel.into(),
+        invite: vec![],
+        receipt: receipt.map(Into::into),
+    })
+}
+
+fn watch(list: &[&str]) -> Command {
+    Command::User(UserCommand::Watch(ids(list)))
+}
+
+/// The last status `c` was told of `user`, from everything delivered since the last
+/// take.
+fn last_status(events: &[Event], user: &str) -> Option<Status> {
+    events.iter().rev().find_map(|e| match e {
+        Event::Presence { statuses } => statuses
+            .iter()
+            .rev()
+            .find(|(u, _)| &**u == user)
+            .map(|(_, s)| *s),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_user_on_two_nodes_goes_offline_only_when_both_are_gone() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(3, 2, seed);
+        let user = owned_by(sim.placement, 0, "u");
+        let watcher = sim.identified(0, "w");
+        sim.cmd(watcher, watch(&[&user]));
+        let _on_1 = sim.identified(2, &user);
+        let on_2 = sim.identified(5, &user);
+        sim.settle();
+        assert_eq!(last_status(&sim.take(watcher), &user), Some(Status::Online));
+        sim.kill(1);
+        assert!(
+            sim.take(watcher).is_empty(),
+            "seed {seed}: still online on node 2"
+        );
+        sim.close(on_2);
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![presence(&[(&user, Status::Offline)])]
+        );
+    }
+}
+
+#[test]
+fn a_dead_node_s_members_leave_its_channels_and_rooms_and_go_offline() {
+    let mut sim = Sim::cluster(2, 2, 5);
+    let channel = owned_by(sim.placement, 0, "turntable:c");
+    let room = owned_by(sim.placement, 0, "room");
+    let stays = sim.identified(1, "stays");
+    let dies = sim.identified(2, "dies");
+    for c in [stays, dies] {
+        sim.cmd(c, join(&channel, None));
+        sim.settle();
+    }
+    sim.tick(1_000_000);
+    let here = sim.enter(0, &room, "a");
+    sim.enter(3, &room, "b");
+    for c in [stays, dies, here] {
+        sim.take(c);
+    }
+    sim.kill(1);
+    assert_eq!(
+        sim.take(stays),
+        vec![Event::MemberLeft {
+            channel: channel.as_str().into(),
+            user: "dies".into()
+        }]
+    );
+    assert_eq!(
+        sim.take(here),
+        vec![room_change(RoomChange::Idle, "b", 1000)]
+    );
+    sim.tick(2_000_000);
+    assert_eq!(
+        sim.take(here),
+        vec![Event::RoomLeave {
+            user: "b".into(),
+            time: 2000
+        }]
+    );
+}
+
+#[test]
+fn after_a_restart_the_restarted_node_s_presence_and_channels_are_right_again() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let user = owned_by(sim.placement, 1, "u");
+        let channel = owned_by(sim.placement, 1, "turntable:c");
+        let u = sim.identified(0, &user);
+        sim.cmd(u, Command::User(UserCommand::SetStatus(Status::Busy)));
+        let watcher = sim.identified(1, "w");
+        sim.cmd(watcher, watch(&[&user]));
+        sim.cmd(u, join(&channel, None));
+        sim.settle();
+        sim.take(watcher);
+        sim.take(u);
+        sim.kill(1);
+        sim.restart(1);
+        assert_eq!(
+            last_status(&sim.take(watcher), &user).unwrap_or(Status::Busy),
+            Status::Busy,
+            "seed {seed}"
+        );
+        let fresh = sim.identified(2, "fresh");
+        sim.settle();
+        sim.cmd(fresh, watch(&[&user]));
+        sim.cmd(fresh, join(&channel, None));
+        sim.settle();
+        assert_eq!(
+            sim.take(fresh),
+            vec![
+                Event::Identified {
+                    user: "fresh".into()
+                },
+                presence(&[(&user, Status::Busy)]),
+                Event::Joined {
+                    channel: channel.as_str().into(),
+                    members: ids(&[&user, "fresh"]),
+                    receipt: None
+                },
+            ],
+            "seed {seed}"
+        );
+        sim.cmd(
+            u,
+            Command::Channel(ChannelCommand::Publish {
+                channel: channel.as_str().into(),
+                data: "[1]".into(),
+                mode: echoed(),
+            }),
+        );
+        sim.settle();
+        for c in [u, fresh] {
+            let events = sim.take(c);
+            assert!(
+                matches!(events.last(), Some(Event::Message { data, .. }) if &**data == "[1]"),
+                "seed {seed}: {events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_for_a_dead_node_s_objects_are_refused_until_it_is_back() {
+    let mut sim = Sim::cluster(2, 1, 3);
+    let theirs = owned_by(sim.placement, 1, "turntable:c");
+    let ours = owned_by(sim.placement, 0, "turntable:c");
+    let user = owned_by(sim.placement, 1, "u");
+    let c = sim.identified(0, &owned_by(sim.placement, 0, "me"));
+    sim.settle();
+    sim.take(c);
+    sim.kill(1);
+    let refused = |code, receipt: Option<&str>| Event::Error {
+        code,
+        receipt: receipt.map(Into::into),
+    };
+    sim.cmd(c, join(&theirs, Some("1")));
+    sim.cmd(c, watch(&[&user]));
+    let other = sim.connect(0);
+    sim.cmd(
+        other,
+        Command::Identify {
+            user: user.as_str().into(),
+        },
+    );
+    sim.cmd(c, join(&ours, Some("2")));
+    sim.settle();
+    let unavailable = ErrorCode::OwnerUnavailable;
+    assert_eq!(
+        sim.take(c),
+        vec![
+            refused(unavailable, Some("1")),
+            refused(unavailable, None),
+            Event::Joined {
+                channel: ours.as_str().into(),
+                members: ids(&[&*sim.engines[0].user_of(c.1).unwrap().to_owned()]),
+                receipt: Some("2".into())
+            },
+        ]
+    );
+    assert_eq!(sim.take(other), vec![refused(unavailable, None)]);
+    assert!(!sim.engines[0].node_reachable(1) && sim.engines[0].node_reachable(0));
+    sim.restart(1);
+    assert!(sim.engines[0].node_reachable(1));
+    sim.cmd(c, join(&theirs, Some("3")));
+    sim.settle();
+    assert!(matches!(&sim.take(c)[..], [Event::Joined { .. }]));
+}
+
+#[test]
+fn after_an_outage_the_sweep_drops_what_was_lost_without_flapping_the_rest() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let gone = owned_by(sim.placement, 0, "gone");
+        let stays = owned_by(sim.placement, 0, "stays");
+        let remote = owned_by(sim.placement, 1, "turntable:c");
+        let local = owned_by(sim.placement, 0, "turntable:c");
+        let watcher = sim.identified(0, "w");
+        sim.cmd(watcher, watch(&[&gone, &stays]));
+        let gone_conn = sim.identified(2, &gone);
+        let stays_conn = sim.identified(3, &stays);
+        sim.cmd(stays_conn, join(&local, None));
+        sim.settle();
+        sim.take(watcher);
+        sim.outage();
+        sim.close(gone_conn);
+        sim.cmd(watcher, join(&remote, Some("1")));
+        sim.cmd(watcher, join(&local, Some("2")));
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![
+                Event::Error {
+                    code: ErrorCode::ClusterUnavailable,
+                    receipt: Some("1".into())
+                },
+                Event::Joined {
+                    channel: local.as_str().into(),
+                    members: ids(&[&stays, "w"]),
+                    receipt: Some("2".into())
+                },
+            ],
+            "seed {seed}: this node's channels work, the other's are refused"
+        );
+        sim.heal();
+        assert_eq!(
+            sim.take(watcher),
+            vec![presence(&[(&gone, Status::Offline)])],
+            "seed {seed}: only the lost close changes anything"
+        );
+        sim.close(stays_conn);
+        sim.settle();
+        let events = sim.take(watcher);
+        assert_eq!(
+            last_status(&events, &stays),
+            Some(Status::Offline),
+            "seed {seed}"
+        );
+        assert!(events.contains(&Event::MemberLeft {
+            channel: local.as_str().into(),
+            user: stays.as_str().into()
+        }));
+    }
+}
+
+#[test]
+fn re_announcing_to_a_live_owner_does_not_double_count() {
+    let mut sim = Sim::cluster(2, 1, 9);
+    let user = owned_by(sim.placement, 0, "u");
+    let channel = owned_by(sim.placement, 0, "turntable:c");
+    let watcher = sim.identified(0, "w");
+    sim.cmd(watcher, watch(&[&user]));
+    let u = sim.identified(1, &user);
+    sim.cmd(u, join(&channel, None));
+    sim.cmd(watcher, join(&channel, None));
+    sim.settle();
+    sim.take(watcher);
+    for _ in 0..2 {
+        sim.on_all(0..2, |e, out| {
+            let other = 1 - e.placement.addr(e.shard()).node;
+            e.node_up(other, out);
+        });
+        sim.on_all(0..2, |e, out| e.sweep_stale(out));
+    }
+    assert!(sim.take(watcher).is_empty(), "nothing changed");
+    sim.close(u);
+    sim.settle();
+    let events = sim.take(watcher);
+    assert_eq!(last_status(&events, &user), Some(Status::Offline));
+    assert!(events.contains(&Event::MemberLeft {
+        channel: channel.as_str().into(),
+        user: user.as_str().into()
+    }));
+    sim.close(watcher);
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
 }
