@@ -393,10 +393,7 @@ impl Engine {
                     (r.connected.contains(from), r.watchers.contains(from))
                 });
                 match conn {
-                    Some(conn) => {
-                        let status = status.unwrap_or(Status::Online);
-                        self.count_user(user.clone(), from, conn, status, out);
-                    }
+                    Some(conn) => self.recount_user(&user, from, conn, status, out),
                     None if connected => {
                         let down = ShardMsg::UserDown {
                             user: user.clone(),
@@ -428,6 +425,34 @@ impl Engine {
                 self.drop_unrefreshed(ShardSet::from_iter([from]));
             }
             Resync::Ask { from } => self.announce_to(ShardSet::from_iter([from]), out),
+        }
+    }
+
+    /// `from` holds connections of `user` (re-announced): counted as by `UserUp`,
+    /// and, for an owner that had lost the user, with the status they last set.
+    fn recount_user(
+        &mut self,
+        user: &str,
+        from: ShardId,
+        conn: ConnId,
+        status: Option<Status>,
+        out: &mut impl Outbox,
+    ) {
+        let known = self
+            .owned_users
+            .get(user)
+            .is_some_and(|rec| !rec.connected.is_empty());
+        let online = status.unwrap_or(Status::Online);
+        self.count_user(Box::from(user), from, conn, online, out);
+        let rec = self.owned_users.entry(user);
+        if !known {
+            rec.status_guessed = true;
+        } else if let Some(status) = status
+            && rec.status_guessed
+            && rec.status != status
+        {
+            rec.status = status;
+            self.notify_watchers(user, out);
         }
     }
 

@@ -569,6 +569,7 @@ impl Engine {
                 let Some(rec) = self.owned_users.get_mut(&user) else {
                     return;
                 };
+                rec.status_guessed = false;
                 if !rec.connected.is_empty() && rec.status != status {
                     rec.status = status;
                     self.notify_watchers(&user, out);
@@ -683,6 +684,7 @@ impl Engine {
         rec.connected.insert(from);
         if first {
             rec.status = status;
+            rec.status_guessed = false;
             self.notify_watchers(&user, out);
             out.notice(Notice::UserOnline { user: user.clone() });
         }

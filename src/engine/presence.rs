@@ -92,6 +92,9 @@ pub struct UserRecord {
     pub connected: ShardSet,
     /// Shards with at least one connection watching the user.
     pub watchers: ShardSet,
+    /// `status` came from a re-announcement to an owner that had lost the user, not
+    /// from the user: a later re-announcement naming a status may still correct it.
+    pub status_guessed: bool,
 }
 
 impl Default for UserRecord {
@@ -101,6 +104,7 @@ impl Default for UserRecord {
             status: Status::Offline,
             connected: ShardSet::default(),
             watchers: ShardSet::default(),
+            status_guessed: false,
         }
     }
 }

@@ -1400,6 +1400,8 @@ fn after_a_restart_the_restarted_node_s_presence_and_channels_are_right_again() 
         let user = owned_by(sim.placement, 1, "u");
         let channel = owned_by(sim.placement, 1, "turntable:c");
         let u = sim.identified(0, &user);
+        let _also_u = sim.identified(1, &user);
+        sim.settle();
         sim.cmd(u, Command::User(UserCommand::SetStatus(Status::Busy)));
         let watcher = sim.identified(1, "w");
         sim.cmd(watcher, watch(&[&user]));
