@@ -23,7 +23,7 @@ use ahash::{AHashMap, AHashSet};
 
 use super::message::{
     ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand, ErrorCode,
-    Receipt, Resync, ResyncSeat, ResyncTie, RoomCommand, ShardMsg, Status, UserCommand,
+    Event, Receipt, Resync, ResyncSeat, ResyncTie, RoomCommand, ShardMsg, Status, UserCommand,
 };
 use super::ownership::{NodeId, ShardId};
 use super::presence::ShardSet;
@@ -222,24 +222,46 @@ impl Engine {
     }
 
     /// Answers what local connections wait for from owners that just became
-    /// unreachable: pending joins, subscriptions and opens are refused (and dropped),
-    /// and snapshots waiting for a user's status count it offline until the owner
-    /// answers again.
+    /// unreachable: pending joins, subscriptions, opens and room connects are refused
+    /// (and dropped), identifications are acknowledged (the owner counts them when
+    /// they are re-announced), and snapshots waiting for a user's status count it
+    /// offline until the owner answers again.
     fn give_up_on_unreachable(&mut self, out: &mut impl Outbox) {
-        let mut pending = Vec::new();
-        for (conn, local) in self.conns.iter() {
+        let mut ties = Vec::new();
+        let mut seats = Vec::new();
+        for (&conn, local) in self.conns.iter() {
             for tie in &local.ties {
                 if tie.state == JoinState::Pending
                     && let Some(code) = self.unreachable_code(self.owner(&tie.channel))
                 {
                     let user = local.user.clone().unwrap_or_else(|| Rc::from(""));
-                    pending.push((*conn, user, tie.channel.clone(), code));
+                    ties.push((conn, user, tie.channel.clone(), code));
                 }
             }
+            if let Some(seat) = &local.seat
+                && !self.seats.seated(&seat.room, conn)
+                && let Some(code) = self.unreachable_code(self.owner(&seat.room))
+            {
+                seats.push((conn, code));
+            }
         }
-        for (conn, user, channel, code) in pending {
+        for (conn, user, channel, code) in ties {
             self.untie(conn, &user, &channel, out);
             super::refuse(conn, code, None, out);
+        }
+        for (conn, code) in seats {
+            self.leave_room(conn, false, out);
+            super::refuse(conn, code, None, out);
+        }
+        for (user, local_user) in &mut self.local_users {
+            let owner = self.placement.index(self.placement.owner(user));
+            if !local_user.confirmed && self.cluster.unreachable.contains(owner) {
+                local_user.confirmed = true;
+                let identified = Event::Identified {
+                    user: Box::from(&**user),
+                };
+                out.deliver(&local_user.conns, &identified);
+            }
         }
         let unanswered: Vec<Rc<str>> = self
             .watches

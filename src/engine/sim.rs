@@ -1464,7 +1464,37 @@ fn commands_for_a_dead_node_s_objects_are_refused_until_it_is_back() {
     let c = sim.identified(0, &owned_by(sim.placement, 0, "me"));
     sim.settle();
     sim.take(c);
+    // Waiting for node 1 when it dies: a join is refused, a room connect too, an
+    // identification is acknowledged.
+    let waiting = sim.identified(0, &user);
+    sim.cmd(waiting, join(&theirs, None));
+    let seated = sim.connect(0);
+    let room = owned_by(sim.placement, 1, "room");
+    sim.cmd(
+        seated,
+        Command::Room(RoomCommand::Connect {
+            room: room.as_str().into(),
+            member: member("m"),
+        }),
+    );
     sim.kill(1);
+    let refused_now = Event::Error {
+        code: ErrorCode::OwnerUnavailable,
+        receipt: None,
+    };
+    assert_eq!(
+        sim.take(waiting),
+        vec![
+            refused_now.clone(),
+            Event::Identified {
+                user: user.as_str().into()
+            }
+        ]
+    );
+    assert_eq!(sim.take(seated), vec![refused_now]);
+    assert!(!sim.engines[0].in_room(seated.1));
+    sim.close(waiting);
+    sim.settle();
     let refused = |code, receipt: Option<&str>| Event::Error {
         code,
         receipt: receipt.map(Into::into),
