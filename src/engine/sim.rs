@@ -1620,3 +1620,118 @@ fn re_announcing_to_a_live_owner_does_not_double_count() {
     sim.settle();
     assert_eq!(sim.totals(), (0, 0, 0));
 }
+
+/// Fails unless every watcher's last word of each user matches the open connections
+/// that identified as them.
+fn check_presence(
+    sim: &mut Sim,
+    watchers: &[Client],
+    heard: &mut [BTreeMap<Box<str>, Status>],
+    users: &[String],
+    open: &[(usize, Client)],
+    when: &str,
+) {
+    for (w, heard) in watchers.iter().zip(heard.iter_mut()) {
+        for event in sim.take(*w) {
+            if let Event::Presence { statuses } = event {
+                heard.extend(statuses);
+            }
+        }
+        for (u, name) in users.iter().enumerate() {
+            let online = open
+                .iter()
+                .any(|(x, c)| *x == u && sim.engines[c.0].user_of(c.1) == Some(name));
+            let expected = if online {
+                Status::Online
+            } else {
+                Status::Offline
+            };
+            assert_eq!(heard.get(name.as_str()), Some(&expected), "{when}: {name}");
+        }
+    }
+    for channel in CHURN_CHANNELS {
+        let mut expected: Vec<&str> = open
+            .iter()
+            .filter(|(_, c)| {
+                let local = sim.engines[c.0].conns.get(&c.1);
+                local.is_some_and(|l| l.tie(channel).is_some())
+            })
+            .map(|(u, _)| users[*u].as_str())
+            .collect();
+        expected.sort();
+        expected.dedup();
+        let owner = sim.engines[0].owner_of(channel);
+        let (engine, mut out) = sim.out(0);
+        let query = Query::Members {
+            channel: channel.into(),
+        };
+        engine.ask(owner, 0, query, &mut out);
+        sim.settle();
+        let Some((_, _, Answer::Members(mut members))) = sim.answers.pop() else {
+            panic!("{when}: no answer");
+        };
+        members.sort();
+        assert_eq!(members, ids(&expected), "{when}: {channel}");
+    }
+}
+
+/// Channels the churn joins: one owned by each node of a 2 x 2 cluster.
+const CHURN_CHANNELS: [&str; 2] = ["turntable:room0", "turntable:room4"];
+
+#[test]
+fn presence_and_members_converge_after_outages_and_a_restart() {
+    for seed in 1..12 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let nodes = CHURN_CHANNELS.map(|c| sim.placement.owner(c).node);
+        assert_eq!(nodes, [0, 1], "a channel owned by each node");
+        let users: Vec<String> = (0..12).map(|i| format!("u{i}")).collect();
+        let list: Vec<&str> = users.iter().map(String::as_str).collect();
+        let watchers: Vec<Client> = (0..2)
+            .map(|s| sim.identified(s, &format!("w{s}")))
+            .collect();
+        for &w in &watchers {
+            sim.cmd(w, watch(&list));
+        }
+        sim.settle();
+        let mut heard = vec![BTreeMap::new(); watchers.len()];
+        let mut open: Vec<(usize, Client)> = Vec::new();
+        let mut rng = Rng(seed * 7919);
+        for phase in 0..5 {
+            match phase {
+                1 | 3 => sim.outage(),
+                2 | 4 => sim.heal(),
+                _ => {}
+            }
+            if phase == 3 {
+                // Node 1 dies during the second outage and comes back after it.
+                sim.kill(1);
+                open.retain(|(_, c)| sim.placement.addr(c.0).node == 0);
+            }
+            if phase == 4 {
+                sim.restart(1);
+            }
+            let when = format!("seed {seed} phase {phase}");
+            if phase == 2 || phase == 4 {
+                check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
+            }
+            for _ in 0..60 {
+                if open.is_empty() || rng.below(3) > 0 {
+                    let u = rng.below(users.len());
+                    let shards = if phase == 3 { 2 } else { 4 };
+                    let c = sim.identified(rng.below(shards), &users[u]);
+                    sim.cmd(c, join(CHURN_CHANNELS[rng.below(2)], None));
+                    open.push((u, c));
+                } else {
+                    let (_, c) = open.swap_remove(rng.below(open.len()));
+                    sim.close(c);
+                }
+                if rng.below(4) == 0 {
+                    sim.settle();
+                }
+            }
+            sim.settle();
+        }
+        let when = format!("seed {seed} at the end");
+        check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
+    }
+}
