@@ -399,8 +399,12 @@ impl Engine {
         }
     }
 
-    /// A re-announcement, to this shard as the owner of what it names.
+    /// A re-announcement, to this shard as the owner of what it names. One from a
+    /// node declared down is ignored: it is asked again at [`Engine::node_up`].
     pub(super) fn on_resync(&mut self, msg: Resync, out: &mut impl Outbox) {
+        if self.cluster.dead.contains(msg.from()) {
+            return;
+        }
         match msg {
             Resync::User {
                 user,

@@ -576,6 +576,20 @@ pub enum Resync {
     Ask { from: ShardId },
 }
 
+impl Resync {
+    /// The shard that sent it.
+    pub fn from(&self) -> ShardId {
+        match self {
+            Resync::User { from, .. }
+            | Resync::Channel { from, .. }
+            | Resync::Room { from, .. }
+            | Resync::Claims { from, .. }
+            | Resync::Done { from }
+            | Resync::Ask { from } => *from,
+        }
+    }
+}
+
 /// One connection's join or subscription in a [`Resync::Channel`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResyncTie {

@@ -1735,3 +1735,25 @@ fn presence_and_members_converge_after_outages_and_a_restart() {
         check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
     }
 }
+
+#[test]
+fn re_announcements_from_a_node_declared_down_wait_for_its_node_up() {
+    let mut sim = Sim::cluster(2, 1, 1);
+    let user = owned_by(sim.placement, 0, "u");
+    sim.kill(1);
+    let from_the_dead = ShardMsg::Resync(Resync::User {
+        user: user.as_str().into(),
+        from: 1,
+        conn: Some(ConnId(1)),
+        status: None,
+        watching: true,
+    });
+    let (engine, mut out) = sim.out(0);
+    engine.shard_msg(from_the_dead, &mut out);
+    assert_eq!(sim.totals(), (0, 0, 0));
+    sim.restart(1);
+    let c = sim.identified(1, &user);
+    sim.settle();
+    assert!(sim.has_identified(c));
+    assert_eq!(sim.engines[0].stats().owned_users, 1);
+}
