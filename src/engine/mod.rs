@@ -8,6 +8,9 @@
 //! Ownership: a user's or channel's owner shard (see [`ownership`]) keeps its
 //! authoritative state. A connection's own shard keeps what fan-out needs locally: which
 //! connections watch a user, which joined a channel, which belong to a user.
+//!
+//! Nodes die, restart and lose the cluster transport; the runtime says so and the
+//! engine forgets, refuses and re-announces accordingly (see `cluster`).
 
 pub mod channels;
 mod claims;

@@ -1,6 +1,9 @@
 //! Several engines wired by simulated mesh links (FIFO per pair of shards, arbitrary
 //! order across pairs, like glommio's channel mesh) and the engine's behaviour tested
-//! on them, without sockets or executors.
+//! on them, without sockets or executors. A simulation can be a cluster of several
+//! nodes ([`Sim::cluster`]) whose nodes die and restart ([`Sim::kill`],
+//! [`Sim::restart`]) and whose transport between nodes fails ([`Sim::outage`],
+//! [`Sim::heal`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
