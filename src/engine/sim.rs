@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::ot::Delta;
+use super::ot::{Delta, Op};
 use super::*;
 
 /// turntable v1's publications: echoed to the publisher (into `turntable:` channels,
@@ -1759,4 +1759,68 @@ fn re_announcements_from_a_node_declared_down_wait_for_its_node_up() {
     sim.settle();
     assert!(sim.has_identified(c));
     assert_eq!(sim.engines[0].stats().owned_users, 1);
+}
+
+#[test]
+fn after_a_restart_rooms_claims_and_documents_are_re_announced() {
+    let mut sim = Sim::cluster(2, 1, 7);
+    let room = owned_by(sim.placement, 1, "room");
+    let user = owned_by(sim.placement, 1, "u");
+    let document = (0..)
+        .map(|i| document_channel("default", &format!("notes{i}")))
+        .find(|d| sim.placement.owner(d).node == 1)
+        .unwrap();
+    sim.tick(1_000_000);
+    let a = sim.enter(0, &room, "a");
+    let claimed: Vec<Client> = (0..2).map(|_| sim.identified(0, &user)).collect();
+    for &c in &claimed {
+        sim.cmd(c, Command::User(UserCommand::Claim { max: 2 }));
+    }
+    sim.cmd(claimed[0], open_document(&document, "1"));
+    sim.settle();
+    for c in [a, claimed[0], claimed[1]] {
+        sim.take(c);
+    }
+    sim.kill(1);
+    sim.restart(1);
+    sim.tick(1_000_000);
+    assert!(sim.take(a).is_empty(), "a's seat came back quietly");
+
+    let b = sim.enter(1, &room, "b");
+    let Event::RoomUsers { profiles } = &sim.take(b)[1] else {
+        panic!("users expected");
+    };
+    assert_eq!(profiles.len(), 2, "a is in the room again");
+    assert_eq!(sim.take(a), vec![room_change(RoomChange::Join, "b", 1000)]);
+
+    let third = sim.identified(1, &user);
+    sim.cmd(third, Command::User(UserCommand::Claim { max: 2 }));
+    sim.settle();
+    let replaced = claimed
+        .iter()
+        .filter(|&&c| sim.take(c).contains(&Event::Replaced))
+        .count();
+    assert_eq!(replaced, 1, "the claims were counted again");
+
+    let editor = sim.identified(1, "editor");
+    sim.cmd(editor, open_document(&document, "2"));
+    sim.settle();
+    sim.take(editor);
+    let mut delta = Delta::default();
+    delta.push(Op::Insert("hi".into()));
+    let edit = DocumentCommand::Edit {
+        document: document.clone(),
+        base: 0,
+        delta,
+        receipt: None,
+    };
+    sim.cmd(editor, Command::Document(edit));
+    sim.settle();
+    assert!(
+        matches!(
+            &sim.take(claimed[0])[..],
+            [Event::DocumentEdited { revision: 1, .. }]
+        ),
+        "the open document's listener was re-registered"
+    );
 }
