@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::message::{ConnAddr, ConnId};
 use super::owned::{Record, ShardCounts};
@@ -15,8 +15,9 @@ use super::presence::ShardSet;
 pub struct ChannelRecord {
     /// Members in the order they joined, with how many of their connections joined.
     members: Vec<(Rc<str>, u32)>,
-    /// Every joined connection, so a repeated join is idempotent.
-    conns: AHashSet<ConnAddr>,
+    /// Every joined connection, with its user if it is a member (not a subscriber), so
+    /// a repeated join is idempotent and a lost shard's connections can be undone.
+    conns: AHashMap<ConnAddr, Option<Rc<str>>>,
     /// Joined connections per shard: the shards a publication is sent to.
     per_shard: ShardCounts,
     /// The last sequence number given to a publication.
@@ -37,25 +38,28 @@ pub enum RosterChange {
 impl ChannelRecord {
     /// Adds a connection of `user`.
     pub fn join(&mut self, user: &str, conn: ConnAddr) -> RosterChange {
-        if !self.conns.insert(conn) {
+        if self.conns.contains_key(&conn) {
             return RosterChange::None;
         }
         self.per_shard.add(conn.shard);
-        match self.members.iter_mut().find(|(u, _)| &**u == user) {
-            Some((_, n)) => {
+        let (key, change) = match self.members.iter_mut().find(|(u, _)| &**u == user) {
+            Some((key, n)) => {
                 *n += 1;
-                RosterChange::ConnOnly
+                (key.clone(), RosterChange::ConnOnly)
             }
             None => {
-                self.members.push((Rc::from(user), 1));
-                RosterChange::Member
+                let key: Rc<str> = Rc::from(user);
+                self.members.push((key.clone(), 1));
+                (key, RosterChange::Member)
             }
-        }
+        };
+        self.conns.insert(conn, Some(key));
+        change
     }
 
     /// Removes a connection of `user`.
     pub fn leave(&mut self, user: &str, conn: ConnAddr) -> RosterChange {
-        if !self.conns.remove(&conn) {
+        if self.conns.remove(&conn).is_none() {
             return RosterChange::None;
         }
         self.per_shard.remove(conn.shard);
@@ -74,8 +78,9 @@ impl ChannelRecord {
     /// Adds a subscriber: it receives publications but is not a member. False if the
     /// connection was already in.
     pub fn listen(&mut self, conn: ConnAddr) -> bool {
-        let new = self.conns.insert(conn);
+        let new = !self.conns.contains_key(&conn);
         if new {
+            self.conns.insert(conn, None);
             self.per_shard.add(conn.shard);
         }
         new
@@ -83,13 +88,18 @@ impl ChannelRecord {
 
     /// Removes a subscriber.
     pub fn unlisten(&mut self, conn: ConnAddr) {
-        if self.conns.remove(&conn) {
+        if self.conns.remove(&conn).is_some() {
             self.per_shard.remove(conn.shard);
         }
     }
 
     pub fn has_conn(&self, conn: ConnAddr) -> bool {
-        self.conns.contains(&conn)
+        self.conns.contains_key(&conn)
+    }
+
+    /// Every connection with the user it is a member as (`None`: a subscriber).
+    pub fn conns(&self) -> impl Iterator<Item = (ConnAddr, Option<&Rc<str>>)> {
+        self.conns.iter().map(|(conn, user)| (*conn, user.as_ref()))
     }
 
     /// Whether `user` may join under a limit of `max` members: it is one already, or

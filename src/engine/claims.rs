@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use super::message::{ClaimMsg, ConnAddr, ConnId, Event, ShardMsg};
 use super::owned::Record;
+use super::ownership::ShardId;
 use super::{Engine, Outbox};
 
 /// The owner's list of one user's claimed connections, oldest first.
@@ -32,6 +33,24 @@ impl ClaimList {
 
     pub fn release(&mut self, conn: ConnAddr) {
         self.conns.retain(|c| *c != conn);
+    }
+
+    /// The claimed connections, oldest first.
+    pub fn conns(&self) -> impl Iterator<Item = ConnAddr> + '_ {
+        self.conns.iter().copied()
+    }
+
+    /// Makes `from`'s claimed connections exactly `conns` (a re-announcement): those
+    /// gone are released, new ones count as the newest.
+    pub fn resync(&mut self, from: ShardId, conns: &[ConnId]) {
+        self.conns
+            .retain(|c| c.shard != from || conns.contains(&c.conn));
+        for &conn in conns {
+            let conn = ConnAddr { shard: from, conn };
+            if !self.conns.contains(&conn) {
+                self.conns.push_back(conn);
+            }
+        }
     }
 }
 

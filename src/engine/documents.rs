@@ -259,22 +259,10 @@ impl Engine {
         receipt: Receipt,
         out: &mut impl Outbox,
     ) {
-        if !self.documents.contains_key(&document) {
-            let over_quota =
-                self.document_quotas.of_user(user).documents >= self.limits.max_documents_per_user;
-            if over_quota
-                || (self.documents.len() >= self.limits.max_documents
-                    && !self.evict_a_closed_document())
-            {
-                return self.refuse_tie(conn, document, ErrorCode::TooManyDocuments, receipt, out);
-            }
-            self.document_quotas.created(&document, user);
+        if !self.ensure_document(&document, user) {
+            return self.refuse_tie(conn, document, ErrorCode::TooManyDocuments, receipt, out);
         }
-        let max_len = self.limits.max_document_len;
-        let doc = self
-            .documents
-            .entry(document.clone())
-            .or_insert_with(|| Document::new(HISTORY, max_len));
+        let doc = &self.documents[&document];
         let (text, revision) = (Box::from(doc.text()), doc.revision());
         self.owned_channels.entry(&document).listen(conn);
         let msg = ShardMsg::DocumentOpened {
@@ -285,6 +273,26 @@ impl Engine {
             receipt,
         };
         self.route(conn.shard, msg, out);
+    }
+
+    /// Makes sure the document exists, creating it empty for `user` if there is room
+    /// within the shard's and the user's quotas; false if there is not.
+    pub(super) fn ensure_document(&mut self, document: &str, user: &str) -> bool {
+        if self.documents.contains_key(document) {
+            return true;
+        }
+        let over_quota =
+            self.document_quotas.of_user(user).documents >= self.limits.max_documents_per_user;
+        if over_quota
+            || (self.documents.len() >= self.limits.max_documents
+                && !self.evict_a_closed_document())
+        {
+            return false;
+        }
+        self.document_quotas.created(document, user);
+        let doc = Document::new(HISTORY, self.limits.max_document_len);
+        self.documents.insert(Box::from(document), doc);
+        true
     }
 
     /// Makes room by forgetting one document nobody has open; false if all are open.

@@ -86,6 +86,11 @@ pub enum ErrorCode {
     TooManyDocuments,
     /// An edit the document refused (stale or future revision, out of range, too large).
     EditRefused(OtError),
+    /// The owner of what the command is about is on a node that is down.
+    OwnerUnavailable,
+    /// The owner of what the command is about is on another node, and the cluster
+    /// transport is down.
+    ClusterUnavailable,
 }
 
 /// A request id of an RPC dialect (SocketCluster's `cid`, World's correlation id) as
@@ -524,6 +529,85 @@ pub enum ShardMsg {
     },
     /// Deliver `event` to this shard's connections in `room`.
     ToRoom { room: Box<str>, event: Event },
+
+    /// A re-announcement after a node or the cluster transport came back (see
+    /// `engine::cluster`), to the owner of what it names.
+    Resync(Resync),
+}
+
+/// What one shard holds of one owner's objects, sent when the owner's node is reachable
+/// again. Each message is absolute: the owner replaces what it had from `from` for that
+/// object, so a repeat, or one to an owner that never lost its state, changes nothing.
+/// A batch ends with [`Resync::Done`]; the owner then drops what `from` contributed to
+/// objects the batch did not name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Resync {
+    /// `from` holds connections of `user` (`conn` announced them, as in `UserUp`) or
+    /// none (`None`), and watches it or not; `status` is the last one its connections
+    /// set, for an owner that has no record of the user.
+    User {
+        user: Box<str>,
+        from: ShardId,
+        conn: Option<ConnId>,
+        status: Option<Status>,
+        watching: bool,
+    },
+    /// Every connection of `from` joined or subscribed to `channel` (documents too).
+    Channel {
+        channel: Box<str>,
+        from: ShardId,
+        ties: Vec<ResyncTie>,
+    },
+    /// Every connection of `from` in chat room `room`.
+    Room {
+        room: Box<str>,
+        from: ShardId,
+        seats: Vec<ResyncSeat>,
+    },
+    /// Every claimed connection of `user` on `from`.
+    Claims {
+        user: Box<str>,
+        from: ShardId,
+        conns: Vec<ConnId>,
+    },
+    /// `from` has re-announced everything it holds of this shard's objects.
+    Done { from: ShardId },
+    /// Re-announce to `from` what this shard holds of its objects.
+    Ask { from: ShardId },
+}
+
+impl Resync {
+    /// The shard that sent it.
+    pub fn from(&self) -> ShardId {
+        match self {
+            Resync::User { from, .. }
+            | Resync::Channel { from, .. }
+            | Resync::Room { from, .. }
+            | Resync::Claims { from, .. }
+            | Resync::Done { from }
+            | Resync::Ask { from } => *from,
+        }
+    }
+}
+
+/// One connection's join or subscription in a [`Resync::Channel`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResyncTie {
+    pub conn: ConnId,
+    /// The connection's user (empty if it has none).
+    pub user: Box<str>,
+    /// A member rather than a subscriber.
+    pub member: bool,
+}
+
+/// One connection's place in a [`Resync::Room`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResyncSeat {
+    pub conn: ConnId,
+    pub member: RoomMember,
+    /// The room's owner had told the connection it is in (else its answer is still
+    /// due).
+    pub seated: bool,
 }
 
 /// Connection limits, to a user's owner (see `engine::claims`).

@@ -8,9 +8,13 @@
 //! Ownership: a user's or channel's owner shard (see [`ownership`]) keeps its
 //! authoritative state. A connection's own shard keeps what fan-out needs locally: which
 //! connections watch a user, which joined a channel, which belong to a user.
+//!
+//! Nodes die, restart and lose the cluster transport; the runtime says so and the
+//! engine forgets, refuses and re-announces accordingly (see `cluster`).
 
 pub mod channels;
 mod claims;
+mod cluster;
 mod conn_map;
 mod documents;
 pub mod id;
@@ -41,8 +45,8 @@ pub use documents::{DOCUMENT_PREFIX, document_channel, document_name, is_documen
 use lobby::Game;
 pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
-    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, RoomChange, RoomCommand,
-    RoomMember, ShardMsg, Status, UserCommand,
+    DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, Resync, ResyncSeat,
+    ResyncTie, RoomChange, RoomCommand, RoomMember, ShardMsg, Status, UserCommand,
 };
 use ot::Document;
 use owned::Owned;
@@ -141,6 +145,8 @@ struct LocalUser {
     profile: Option<Box<str>>,
     /// Watches these connections hold together (bounded by `max_watches_per_user`).
     watches: usize,
+    /// The status these connections last set, re-announced to an owner that lost it.
+    status: Option<Status>,
 }
 
 /// One shard's state and rules.
@@ -179,6 +185,8 @@ pub struct Engine {
     /// so the next that many answers for that channel are these, not the new tie's.
     /// Empty but in a rare race.
     stale_answers: Vec<(ConnId, Rc<str>, u16)>,
+    /// Which nodes are reachable, and re-announcements under way (see `cluster`).
+    cluster: cluster::Reach,
 }
 
 impl Engine {
@@ -208,6 +216,7 @@ impl Engine {
             now_ms: 0,
             loopback: VecDeque::new(),
             stale_answers: Vec::new(),
+            cluster: cluster::Reach::default(),
         }
     }
 
@@ -270,10 +279,12 @@ impl Engine {
         self.placement.index(self.placement.owner(id))
     }
 
+    /// Sends `msg` to `shard`, unless that shard is unreachable now (what it misses
+    /// is re-announced when it is back).
     fn route(&mut self, shard: ShardId, msg: ShardMsg, out: &mut impl Outbox) {
         if shard == self.me {
             self.loopback.push_back(msg);
-        } else {
+        } else if !self.cluster.unreachable.contains(shard) {
             out.send(shard, msg);
         }
     }
@@ -308,6 +319,9 @@ impl Engine {
             return;
         };
         let user = local.user.clone();
+        if let Some((code, receipt)) = self.unavailable(conn, &cmd) {
+            return refuse(conn, code, receipt, out);
+        }
         match cmd {
             Command::Identify { user } => self.identify(conn, user, out),
             Command::Room(cmd) => self.room_command(conn, cmd, out),
@@ -337,6 +351,9 @@ impl Engine {
     fn user_command(&mut self, conn: ConnId, user: &str, cmd: UserCommand, out: &mut impl Outbox) {
         match cmd {
             UserCommand::SetStatus(status) => {
+                if let Some(local_user) = self.local_users.get_mut(user) {
+                    local_user.status = Some(status);
+                }
                 let msg = ShardMsg::SetStatus {
                     user: Box::from(user),
                     status,
@@ -377,6 +394,7 @@ impl Engine {
             confirmed: false,
             profile: None,
             watches: 0,
+            status: None,
         });
         local_user.conns.push(conn);
         if local_user.confirmed {
@@ -527,15 +545,7 @@ impl Engine {
     fn on_shard_msg(&mut self, msg: ShardMsg, out: &mut impl Outbox) {
         match msg {
             ShardMsg::UserUp { user, from, conn } => {
-                let rec = self.owned_users.entry(&user);
-                let first = rec.connected.is_empty();
-                rec.connected.insert(from);
-                if first {
-                    rec.status = Status::Online;
-                    self.notify_watchers(&user, out);
-                    out.notice(Notice::UserOnline { user: user.clone() });
-                }
-                self.route(from, ShardMsg::UserCounted { user, conn }, out);
+                self.count_user(user, from, conn, Status::Online, out)
             }
             ShardMsg::UserCounted { user, conn } => {
                 let Some(local_user) = self.local_users.get_mut(&*user) else {
@@ -562,6 +572,7 @@ impl Engine {
                 let Some(rec) = self.owned_users.get_mut(&user) else {
                     return;
                 };
+                rec.status_guessed = false;
                 if !rec.connected.is_empty() && rec.status != status {
                     rec.status = status;
                     self.notify_watchers(&user, out);
@@ -657,7 +668,30 @@ impl Engine {
                 update,
             } => self.on_say(&room, &user, conn, content, to, update, out),
             ShardMsg::ToRoom { room, event } => self.on_to_room(&room, &event, out),
+            ShardMsg::Resync(msg) => self.on_resync(msg, out),
         }
+    }
+
+    /// The owner side of `UserUp`: `from` holds connections of `user` (`conn`
+    /// announced them); a user who was offline comes online as `status`.
+    fn count_user(
+        &mut self,
+        user: Box<str>,
+        from: ShardId,
+        conn: ConnId,
+        status: Status,
+        out: &mut impl Outbox,
+    ) {
+        let rec = self.owned_users.entry(&user);
+        let first = rec.connected.is_empty();
+        rec.connected.insert(from);
+        if first {
+            rec.status = status;
+            rec.status_guessed = false;
+            self.notify_watchers(&user, out);
+            out.notice(Notice::UserOnline { user: user.clone() });
+        }
+        self.route(from, ShardMsg::UserCounted { user, conn }, out);
     }
 
     fn notify_watchers(&mut self, user: &str, out: &mut impl Outbox) {

@@ -59,6 +59,11 @@ impl<R: Record> Owned<R> {
         self.records.contains_key(id)
     }
 
+    /// Every record.
+    pub fn iter(&self) -> impl Iterator<Item = (&Rc<str>, &R)> {
+        self.records.iter()
+    }
+
     /// Every record, to update them all (then [`Owned::remove_unused`]).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Rc<str>, &mut R)> {
         self.records.iter_mut()

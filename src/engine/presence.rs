@@ -44,6 +44,21 @@ impl ShardSet {
         self.0 == 0
     }
 
+    /// The shards in either set.
+    pub fn union(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 | other.0)
+    }
+
+    /// The shards in this set and not in `other`.
+    pub fn difference(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 & !other.0)
+    }
+
+    /// The shards in both sets.
+    pub fn intersection(self, other: ShardSet) -> ShardSet {
+        ShardSet(self.0 & other.0)
+    }
+
     /// The shards in the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = ShardId> {
         let mut bits = self.0;
@@ -77,6 +92,9 @@ pub struct UserRecord {
     pub connected: ShardSet,
     /// Shards with at least one connection watching the user.
     pub watchers: ShardSet,
+    /// `status` came from a re-announcement to an owner that had lost the user, not
+    /// from the user: a later re-announcement naming a status may still correct it.
+    pub status_guessed: bool,
 }
 
 impl Default for UserRecord {
@@ -86,6 +104,7 @@ impl Default for UserRecord {
             status: Status::Offline,
             connected: ShardSet::default(),
             watchers: ShardSet::default(),
+            status_guessed: false,
         }
     }
 }

@@ -584,29 +584,14 @@ impl Engine {
         if let Some(code) = self.game_refusal(&channel, &user) {
             return self.refuse_tie(conn, channel, code, receipt, out);
         }
-        let policy = self.limits.namespaces.policy_of(&channel);
-        let (max_members, join_leave) = (policy.max_members, policy.join_leave);
-        let rec = self.occupy(&channel, out);
-        if !rec.admits(&user, max_members) {
+        let max_members = self.limits.namespaces.policy_of(&channel).max_members;
+        if !self.occupy(&channel, out).admits(&user, max_members) {
             self.vacate_if_unused(channel.clone(), out);
             return self.refuse_tie(conn, channel, ErrorCode::ChannelFull, receipt, out);
         }
-        if rec.join(&user, conn) == RosterChange::Member {
-            out.notice(Notice::MemberAdded {
-                channel: channel.clone(),
-                user: user.clone(),
-            });
-            // Sent before `Joined`, so the newcomer's shard has not added it to the
-            // channel yet and only the other members hear of it.
-            if join_leave {
-                let event = Event::MemberJoined {
-                    channel: channel.clone(),
-                    user: user.clone(),
-                };
-                self.send_to_channel(&channel, event, out);
-            }
-            self.player_changed(&channel, &user, PlayerChange::Joined, out);
-        }
+        // Before `Joined`, so the newcomer's shard has not added it to the channel
+        // yet and only the other members hear of it.
+        self.admit_member(&channel, &user, conn, out);
         let members = self.owned_channels.get(&channel).expect("joined above");
         let members = members.members().map(Box::from).collect();
         let joined = ShardMsg::Joined {
@@ -630,6 +615,32 @@ impl Engine {
             };
             self.send_to_owner(&invitee, msg, out);
         }
+    }
+
+    /// Adds a member's connection to a channel's roster; a new member is announced to
+    /// the backend, the channel's members and the lobby.
+    pub(super) fn admit_member(
+        &mut self,
+        channel: &str,
+        user: &str,
+        conn: ConnAddr,
+        out: &mut impl Outbox,
+    ) {
+        if self.occupy(channel, out).join(user, conn) != RosterChange::Member {
+            return;
+        }
+        out.notice(Notice::MemberAdded {
+            channel: Box::from(channel),
+            user: Box::from(user),
+        });
+        if self.limits.namespaces.policy_of(channel).join_leave {
+            let event = Event::MemberJoined {
+                channel: Box::from(channel),
+                user: Box::from(user),
+            };
+            self.send_to_channel(channel, event, out);
+        }
+        self.player_changed(channel, user, PlayerChange::Joined, out);
     }
 
     fn owner_publish(

@@ -12,14 +12,19 @@ use super::{Engine, Outbox};
 
 impl Engine {
     /// Sends `query` to shard `to`; its answer comes back through [`Outbox::answer`]
-    /// with the same `ticket`.
+    /// with the same `ticket`. It is sent even to an unreachable shard: the runtime
+    /// answers for those.
     pub fn ask(&mut self, to: ShardId, ticket: u64, query: Query, out: &mut impl Outbox) {
         let msg = ShardMsg::Query {
             from: self.me,
             ticket,
             query,
         };
-        self.route(to, msg, out);
+        if to == self.me {
+            self.loopback.push_back(msg);
+        } else {
+            out.send(to, msg);
+        }
         self.drain_loopback(out);
     }
 

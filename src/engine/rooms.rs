@@ -54,6 +54,15 @@ impl Room {
     }
 }
 
+impl Room {
+    /// Every member's connections: (member id, connection).
+    pub fn conns(&self) -> impl Iterator<Item = (&str, ConnAddr)> {
+        self.members
+            .iter()
+            .flat_map(|(id, m)| m.conns.iter().map(move |c| (&**id, *c)))
+    }
+}
+
 impl Record for Room {
     fn is_unused(&self) -> bool {
         self.members.is_empty()
@@ -73,11 +82,19 @@ pub struct RoomSeats {
     rooms: AHashMap<Rc<str>, Vec<ConnId>>,
 }
 
-/// Where one local connection sits.
+impl RoomSeats {
+    /// Whether the room's owner has seated `conn` in `room` (told it it is in).
+    pub fn seated(&self, room: &str, conn: ConnId) -> bool {
+        self.rooms.get(room).is_some_and(|c| c.contains(&conn))
+    }
+}
+
+/// Where one local connection sits, and as whom (to re-enter it if the room's owner
+/// lost it).
 #[derive(Debug, Clone)]
 pub struct Seat {
     pub room: Rc<str>,
-    pub user: Box<str>,
+    pub member: RoomMember,
 }
 
 impl Engine {
@@ -90,7 +107,7 @@ impl Engine {
                 let local = self.conns.get_mut(&conn).expect("checked by caller");
                 local.seat = Some(Box::new(Seat {
                     room: room.clone(),
-                    user: member.id.clone(),
+                    member: member.clone(),
                 }));
                 let msg = ShardMsg::RoomEnter {
                     room: Box::from(&*room),
@@ -112,7 +129,7 @@ impl Engine {
             ) => {
                 let msg = ShardMsg::RoomSay {
                     room: Box::from(&*seat.room),
-                    user: seat.user,
+                    user: seat.member.id,
                     conn: self.addr(conn),
                     content,
                     to,
@@ -138,7 +155,7 @@ impl Engine {
         }
         let msg = ShardMsg::RoomExit {
             room: Box::from(&*seat.room),
-            user: seat.user,
+            user: seat.member.id,
             conn: self.addr(conn),
             leaving,
         };
@@ -170,8 +187,24 @@ impl Engine {
         conn: ConnAddr,
         out: &mut impl Outbox,
     ) {
+        let profile = new.profile.clone();
+        let profiles = self.admit_to_room(&name, new, conn, out);
+        let connected = Event::RoomConnected { profile };
+        self.send_to_conn(conn, connected, out);
+        self.send_to_conn(conn, Event::RoomUsers { profiles }, out);
+    }
+
+    /// Adds a connection to a room (its members hear of a newcomer or a return);
+    /// returns the profiles of everyone in the room.
+    pub(super) fn admit_to_room(
+        &mut self,
+        name: &str,
+        new: RoomMember,
+        conn: ConnAddr,
+        out: &mut impl Outbox,
+    ) -> Vec<Box<str>> {
         let time = self.now_ms / 1000;
-        let room = self.rooms.entry(&name);
+        let room = self.rooms.entry(name);
         let change = match room.members.get_mut(&new.id) {
             None => {
                 let member = Member {
@@ -196,16 +229,12 @@ impl Engine {
         if let Some(change) = change {
             let event = Event::RoomPresence {
                 change,
-                profile: new.profile.clone(),
+                profile: new.profile,
                 time,
             };
-            self.send_to_room(&name, others, event, out);
+            self.send_to_room(name, others, event, out);
         }
-        let connected = Event::RoomConnected {
-            profile: new.profile,
-        };
-        self.send_to_conn(conn, connected, out);
-        self.send_to_conn(conn, Event::RoomUsers { profiles }, out);
+        profiles
     }
 
     pub(super) fn on_exit(

@@ -1,10 +1,13 @@
 //! Several engines wired by simulated mesh links (FIFO per pair of shards, arbitrary
 //! order across pairs, like glommio's channel mesh) and the engine's behaviour tested
-//! on them, without sockets or executors.
+//! on them, without sockets or executors. A simulation can be a cluster of several
+//! nodes ([`Sim::cluster`]) whose nodes die and restart ([`Sim::kill`],
+//! [`Sim::restart`]) and whose transport between nodes fails ([`Sim::outage`],
+//! [`Sim::heal`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::ot::Delta;
+use super::ot::{Delta, Op};
 use super::*;
 
 /// turntable v1's publications: echoed to the publisher (into `turntable:` channels,
@@ -65,7 +68,12 @@ impl Outbox for SimOut<'_> {
 }
 
 struct Sim {
+    placement: Placement,
+    limits: Limits,
+    /// One engine per shard of the cluster, by cluster index.
     engines: Vec<Engine>,
+    /// The cluster transport is down: messages between nodes are lost.
+    partitioned: bool,
     links: BTreeMap<(ShardId, ShardId), VecDeque<ShardMsg>>,
     inbox: BTreeMap<(ShardId, u64), Vec<Event>>,
     /// Answers to HTTP API queries: the asking shard, the ticket, the answer.
@@ -86,13 +94,23 @@ impl Sim {
     }
 
     fn with_limits(shards: usize, seed: u64, limits: Limits) -> Self {
+        Sim::build(Placement::single_node(shards), seed, limits)
+    }
+
+    /// `nodes` nodes of `shards` shards each; messages route by cluster index.
+    fn cluster(nodes: u32, shards: usize, seed: u64) -> Self {
+        Sim::build(Placement::new(nodes, shards), seed, Limits::default())
+    }
+
+    fn build(placement: Placement, seed: u64, limits: Limits) -> Self {
+        let engines = (0..placement.cluster_shards())
+            .map(|index| Engine::new(placement.addr(index), placement, limits.clone()))
+            .collect();
         Sim {
-            engines: (0..shards)
-                .map(|shard| {
-                    let me = ShardAddr { node: 0, shard };
-                    Engine::new(me, Placement::single_node(shards), limits.clone())
-                })
-                .collect(),
+            placement,
+            limits,
+            engines,
+            partitioned: false,
             links: BTreeMap::new(),
             inbox: BTreeMap::new(),
             answers: Vec::new(),
@@ -154,6 +172,10 @@ impl Sim {
         }
         let link = ready[self.rng.below(ready.len())];
         let msg = self.links.get_mut(&link).unwrap().pop_front().unwrap();
+        let node = |shard| self.placement.addr(shard).node;
+        if self.partitioned && node(link.0) != node(link.1) {
+            return true;
+        }
         let (engine, mut out) = self.out(link.1);
         engine.shard_msg(msg, &mut out);
         true
@@ -181,6 +203,69 @@ impl Sim {
             )
         })
     }
+}
+
+/// Nodes dying, restarting and losing the cluster transport.
+impl Sim {
+    /// Runs `f` on every engine with its outbox, then delivers what they sent.
+    fn on_all(
+        &mut self,
+        shards: impl Iterator<Item = ShardId>,
+        f: impl Fn(&mut Engine, &mut SimOut),
+    ) {
+        for shard in shards {
+            let (engine, mut out) = self.out(shard);
+            f(engine, &mut out);
+        }
+        self.settle();
+    }
+
+    /// The cluster indices of every shard not on `node`.
+    fn others(&self, node: NodeId) -> impl Iterator<Item = ShardId> + use<> {
+        let theirs = self.placement.shards_of(node);
+        (0..self.engines.len()).filter(move |s| !theirs.contains(s))
+    }
+
+    /// `node`'s process dies: its state and the messages to and from it are lost, and
+    /// the others are told.
+    fn kill(&mut self, node: NodeId) {
+        let theirs = self.placement.shards_of(node);
+        for index in theirs.clone() {
+            let addr = self.placement.addr(index);
+            self.engines[index] = Engine::new(addr, self.placement, self.limits.clone());
+        }
+        self.links
+            .retain(|(from, to), _| !theirs.contains(from) && !theirs.contains(to));
+        self.inbox.retain(|(shard, _), _| !theirs.contains(shard));
+        self.on_all(self.others(node), |e, out| e.node_down(node, out));
+    }
+
+    /// A killed `node` runs again, fresh, and the others are told.
+    fn restart(&mut self, node: NodeId) {
+        self.on_all(self.others(node), |e, out| e.node_up(node, out));
+    }
+
+    /// The cluster transport goes down: messages between nodes are lost until
+    /// [`Sim::heal`].
+    fn outage(&mut self) {
+        self.partitioned = true;
+        self.on_all(0..self.engines.len(), |e, out| e.cluster_down(out));
+    }
+
+    /// The cluster transport is back: every shard re-announces, then sweeps.
+    fn heal(&mut self) {
+        self.partitioned = false;
+        self.on_all(0..self.engines.len(), |e, out| e.cluster_up(out));
+        self.on_all(0..self.engines.len(), |e, out| e.sweep_stale(out));
+    }
+}
+
+/// An id (`prefix` and a number) owned by a shard of `node`.
+fn owned_by(placement: Placement, node: NodeId, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| placement.owner(id).node == node)
+        .unwrap()
 }
 
 fn ids(list: &[&str]) -> Vec<Box<str>> {
@@ -1219,5 +1304,523 @@ fn member_lists_follow_the_namespace_s_receive_rule() {
     assert!(
         matches!(&sim.take(member)[..], [Event::Members { .. }]),
         "an identified connection lists an authenticated namespace's members"
+    );
+}
+
+fn join(channel: &str, receipt: Option<&str>) -> Command {
+    Command::Channel(ChannelCommand::Join {
+        channel: channel.into(),
+        invite: vec![],
+        receipt: receipt.map(Into::into),
+    })
+}
+
+fn watch(list: &[&str]) -> Command {
+    Command::User(UserCommand::Watch(ids(list)))
+}
+
+/// The last status `c` was told of `user`, from everything delivered since the last
+/// take.
+fn last_status(events: &[Event], user: &str) -> Option<Status> {
+    events.iter().rev().find_map(|e| match e {
+        Event::Presence { statuses } => statuses
+            .iter()
+            .rev()
+            .find(|(u, _)| &**u == user)
+            .map(|(_, s)| *s),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_user_on_two_nodes_goes_offline_only_when_both_are_gone() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(3, 2, seed);
+        let user = owned_by(sim.placement, 0, "u");
+        let watcher = sim.identified(0, "w");
+        sim.cmd(watcher, watch(&[&user]));
+        let _on_1 = sim.identified(2, &user);
+        let on_2 = sim.identified(5, &user);
+        sim.settle();
+        assert_eq!(last_status(&sim.take(watcher), &user), Some(Status::Online));
+        sim.kill(1);
+        assert!(
+            sim.take(watcher).is_empty(),
+            "seed {seed}: still online on node 2"
+        );
+        sim.close(on_2);
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![presence(&[(&user, Status::Offline)])]
+        );
+    }
+}
+
+#[test]
+fn a_dead_node_s_members_leave_its_channels_and_rooms_and_go_offline() {
+    let mut sim = Sim::cluster(2, 2, 5);
+    let channel = owned_by(sim.placement, 0, "turntable:c");
+    let room = owned_by(sim.placement, 0, "room");
+    let stays = sim.identified(1, "stays");
+    let dies = sim.identified(2, "dies");
+    for c in [stays, dies] {
+        sim.cmd(c, join(&channel, None));
+        sim.settle();
+    }
+    sim.tick(1_000_000);
+    let here = sim.enter(0, &room, "a");
+    sim.enter(3, &room, "b");
+    for c in [stays, dies, here] {
+        sim.take(c);
+    }
+    sim.kill(1);
+    assert_eq!(
+        sim.take(stays),
+        vec![Event::MemberLeft {
+            channel: channel.as_str().into(),
+            user: "dies".into()
+        }]
+    );
+    assert_eq!(
+        sim.take(here),
+        vec![room_change(RoomChange::Idle, "b", 1000)]
+    );
+    sim.tick(2_000_000);
+    assert_eq!(
+        sim.take(here),
+        vec![Event::RoomLeave {
+            user: "b".into(),
+            time: 2000
+        }]
+    );
+}
+
+#[test]
+fn after_a_restart_the_restarted_node_s_presence_and_channels_are_right_again() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let user = owned_by(sim.placement, 1, "u");
+        let channel = owned_by(sim.placement, 1, "turntable:c");
+        let u = sim.identified(0, &user);
+        let _also_u = sim.identified(1, &user);
+        sim.settle();
+        sim.cmd(u, Command::User(UserCommand::SetStatus(Status::Busy)));
+        let watcher = sim.identified(1, "w");
+        sim.cmd(watcher, watch(&[&user]));
+        sim.cmd(u, join(&channel, None));
+        sim.settle();
+        sim.take(watcher);
+        sim.take(u);
+        sim.kill(1);
+        sim.restart(1);
+        assert_eq!(
+            last_status(&sim.take(watcher), &user).unwrap_or(Status::Busy),
+            Status::Busy,
+            "seed {seed}"
+        );
+        let fresh = sim.identified(2, "fresh");
+        sim.settle();
+        sim.cmd(fresh, watch(&[&user]));
+        sim.cmd(fresh, join(&channel, None));
+        sim.settle();
+        assert_eq!(
+            sim.take(fresh),
+            vec![
+                Event::Identified {
+                    user: "fresh".into()
+                },
+                presence(&[(&user, Status::Busy)]),
+                Event::Joined {
+                    channel: channel.as_str().into(),
+                    members: ids(&[&user, "fresh"]),
+                    receipt: None
+                },
+            ],
+            "seed {seed}"
+        );
+        sim.cmd(
+            u,
+            Command::Channel(ChannelCommand::Publish {
+                channel: channel.as_str().into(),
+                data: "[1]".into(),
+                mode: echoed(),
+            }),
+        );
+        sim.settle();
+        for c in [u, fresh] {
+            let events = sim.take(c);
+            assert!(
+                matches!(events.last(), Some(Event::Message { data, .. }) if &**data == "[1]"),
+                "seed {seed}: {events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_for_a_dead_node_s_objects_are_refused_until_it_is_back() {
+    let mut sim = Sim::cluster(2, 1, 3);
+    let theirs = owned_by(sim.placement, 1, "turntable:c");
+    let ours = owned_by(sim.placement, 0, "turntable:c");
+    let user = owned_by(sim.placement, 1, "u");
+    let c = sim.identified(0, &owned_by(sim.placement, 0, "me"));
+    sim.settle();
+    sim.take(c);
+    // Waiting for node 1 when it dies: a join is refused, a room connect too, an
+    // identification is acknowledged.
+    let waiting = sim.identified(0, &user);
+    sim.cmd(waiting, join(&theirs, None));
+    let seated = sim.connect(0);
+    let room = owned_by(sim.placement, 1, "room");
+    sim.cmd(
+        seated,
+        Command::Room(RoomCommand::Connect {
+            room: room.as_str().into(),
+            member: member("m"),
+        }),
+    );
+    sim.kill(1);
+    let refused_now = Event::Error {
+        code: ErrorCode::OwnerUnavailable,
+        receipt: None,
+    };
+    assert_eq!(
+        sim.take(waiting),
+        vec![
+            refused_now.clone(),
+            Event::Identified {
+                user: user.as_str().into()
+            }
+        ]
+    );
+    assert_eq!(sim.take(seated), vec![refused_now]);
+    assert!(!sim.engines[0].in_room(seated.1));
+    sim.close(waiting);
+    sim.settle();
+    let refused = |code, receipt: Option<&str>| Event::Error {
+        code,
+        receipt: receipt.map(Into::into),
+    };
+    sim.cmd(c, join(&theirs, Some("1")));
+    sim.cmd(c, watch(&[&user]));
+    let other = sim.connect(0);
+    sim.cmd(
+        other,
+        Command::Identify {
+            user: user.as_str().into(),
+        },
+    );
+    sim.cmd(c, join(&ours, Some("2")));
+    sim.settle();
+    let unavailable = ErrorCode::OwnerUnavailable;
+    assert_eq!(
+        sim.take(c),
+        vec![
+            refused(unavailable, Some("1")),
+            refused(unavailable, None),
+            Event::Joined {
+                channel: ours.as_str().into(),
+                members: ids(&[&*sim.engines[0].user_of(c.1).unwrap().to_owned()]),
+                receipt: Some("2".into())
+            },
+        ]
+    );
+    assert_eq!(sim.take(other), vec![refused(unavailable, None)]);
+    assert!(!sim.engines[0].node_reachable(1) && sim.engines[0].node_reachable(0));
+    sim.restart(1);
+    assert!(sim.engines[0].node_reachable(1));
+    sim.cmd(c, join(&theirs, Some("3")));
+    sim.settle();
+    assert!(matches!(&sim.take(c)[..], [Event::Joined { .. }]));
+}
+
+#[test]
+fn after_an_outage_the_sweep_drops_what_was_lost_without_flapping_the_rest() {
+    for seed in 1..10 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let gone = owned_by(sim.placement, 0, "gone");
+        let stays = owned_by(sim.placement, 0, "stays");
+        let remote = owned_by(sim.placement, 1, "turntable:c");
+        let local = owned_by(sim.placement, 0, "turntable:c");
+        let watcher = sim.identified(0, "w");
+        sim.cmd(watcher, watch(&[&gone, &stays]));
+        let gone_conn = sim.identified(2, &gone);
+        let stays_conn = sim.identified(3, &stays);
+        sim.cmd(stays_conn, join(&local, None));
+        sim.settle();
+        sim.take(watcher);
+        sim.outage();
+        sim.close(gone_conn);
+        sim.cmd(watcher, join(&remote, Some("1")));
+        sim.cmd(watcher, join(&local, Some("2")));
+        sim.settle();
+        assert_eq!(
+            sim.take(watcher),
+            vec![
+                Event::Error {
+                    code: ErrorCode::ClusterUnavailable,
+                    receipt: Some("1".into())
+                },
+                Event::Joined {
+                    channel: local.as_str().into(),
+                    members: ids(&[&stays, "w"]),
+                    receipt: Some("2".into())
+                },
+            ],
+            "seed {seed}: this node's channels work, the other's are refused"
+        );
+        sim.heal();
+        assert_eq!(
+            sim.take(watcher),
+            vec![presence(&[(&gone, Status::Offline)])],
+            "seed {seed}: only the lost close changes anything"
+        );
+        sim.close(stays_conn);
+        sim.settle();
+        let events = sim.take(watcher);
+        assert_eq!(
+            last_status(&events, &stays),
+            Some(Status::Offline),
+            "seed {seed}"
+        );
+        assert!(events.contains(&Event::MemberLeft {
+            channel: local.as_str().into(),
+            user: stays.as_str().into()
+        }));
+    }
+}
+
+#[test]
+fn re_announcing_to_a_live_owner_does_not_double_count() {
+    let mut sim = Sim::cluster(2, 1, 9);
+    let user = owned_by(sim.placement, 0, "u");
+    let channel = owned_by(sim.placement, 0, "turntable:c");
+    let watcher = sim.identified(0, "w");
+    sim.cmd(watcher, watch(&[&user]));
+    let u = sim.identified(1, &user);
+    sim.cmd(u, join(&channel, None));
+    sim.cmd(watcher, join(&channel, None));
+    sim.settle();
+    sim.take(watcher);
+    for _ in 0..2 {
+        sim.on_all(0..2, |e, out| {
+            let other = 1 - e.placement.addr(e.shard()).node;
+            e.node_up(other, out);
+        });
+        sim.on_all(0..2, |e, out| e.sweep_stale(out));
+    }
+    assert!(sim.take(watcher).is_empty(), "nothing changed");
+    sim.close(u);
+    sim.settle();
+    let events = sim.take(watcher);
+    assert_eq!(last_status(&events, &user), Some(Status::Offline));
+    assert!(events.contains(&Event::MemberLeft {
+        channel: channel.as_str().into(),
+        user: user.as_str().into()
+    }));
+    sim.close(watcher);
+    sim.settle();
+    assert_eq!(sim.totals(), (0, 0, 0));
+}
+
+/// Fails unless every watcher's last word of each user matches the open connections
+/// that identified as them.
+fn check_presence(
+    sim: &mut Sim,
+    watchers: &[Client],
+    heard: &mut [BTreeMap<Box<str>, Status>],
+    users: &[String],
+    open: &[(usize, Client)],
+    when: &str,
+) {
+    for (w, heard) in watchers.iter().zip(heard.iter_mut()) {
+        for event in sim.take(*w) {
+            if let Event::Presence { statuses } = event {
+                heard.extend(statuses);
+            }
+        }
+        for (u, name) in users.iter().enumerate() {
+            let online = open
+                .iter()
+                .any(|(x, c)| *x == u && sim.engines[c.0].user_of(c.1) == Some(name));
+            let expected = if online {
+                Status::Online
+            } else {
+                Status::Offline
+            };
+            assert_eq!(heard.get(name.as_str()), Some(&expected), "{when}: {name}");
+        }
+    }
+    for channel in CHURN_CHANNELS {
+        let mut expected: Vec<&str> = open
+            .iter()
+            .filter(|(_, c)| {
+                let local = sim.engines[c.0].conns.get(&c.1);
+                local.is_some_and(|l| l.tie(channel).is_some())
+            })
+            .map(|(u, _)| users[*u].as_str())
+            .collect();
+        expected.sort();
+        expected.dedup();
+        let owner = sim.engines[0].owner_of(channel);
+        let (engine, mut out) = sim.out(0);
+        let query = Query::Members {
+            channel: channel.into(),
+        };
+        engine.ask(owner, 0, query, &mut out);
+        sim.settle();
+        let Some((_, _, Answer::Members(mut members))) = sim.answers.pop() else {
+            panic!("{when}: no answer");
+        };
+        members.sort();
+        assert_eq!(members, ids(&expected), "{when}: {channel}");
+    }
+}
+
+/// Channels the churn joins: one owned by each node of a 2 x 2 cluster.
+const CHURN_CHANNELS: [&str; 2] = ["turntable:room0", "turntable:room4"];
+
+#[test]
+fn presence_and_members_converge_after_outages_and_a_restart() {
+    for seed in 1..12 {
+        let mut sim = Sim::cluster(2, 2, seed);
+        let nodes = CHURN_CHANNELS.map(|c| sim.placement.owner(c).node);
+        assert_eq!(nodes, [0, 1], "a channel owned by each node");
+        let users: Vec<String> = (0..12).map(|i| format!("u{i}")).collect();
+        let list: Vec<&str> = users.iter().map(String::as_str).collect();
+        let watchers: Vec<Client> = (0..2)
+            .map(|s| sim.identified(s, &format!("w{s}")))
+            .collect();
+        for &w in &watchers {
+            sim.cmd(w, watch(&list));
+        }
+        sim.settle();
+        let mut heard = vec![BTreeMap::new(); watchers.len()];
+        let mut open: Vec<(usize, Client)> = Vec::new();
+        let mut rng = Rng(seed * 7919);
+        for phase in 0..5 {
+            match phase {
+                1 | 3 => sim.outage(),
+                2 | 4 => sim.heal(),
+                _ => {}
+            }
+            if phase == 3 {
+                // Node 1 dies during the second outage and comes back after it.
+                sim.kill(1);
+                open.retain(|(_, c)| sim.placement.addr(c.0).node == 0);
+            }
+            if phase == 4 {
+                sim.restart(1);
+            }
+            let when = format!("seed {seed} phase {phase}");
+            if phase == 2 || phase == 4 {
+                check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
+            }
+            for _ in 0..60 {
+                if open.is_empty() || rng.below(3) > 0 {
+                    let u = rng.below(users.len());
+                    let shards = if phase == 3 { 2 } else { 4 };
+                    let c = sim.identified(rng.below(shards), &users[u]);
+                    sim.cmd(c, join(CHURN_CHANNELS[rng.below(2)], None));
+                    open.push((u, c));
+                } else {
+                    let (_, c) = open.swap_remove(rng.below(open.len()));
+                    sim.close(c);
+                }
+                if rng.below(4) == 0 {
+                    sim.settle();
+                }
+            }
+            sim.settle();
+        }
+        let when = format!("seed {seed} at the end");
+        check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
+    }
+}
+
+#[test]
+fn re_announcements_from_a_node_declared_down_wait_for_its_node_up() {
+    let mut sim = Sim::cluster(2, 1, 1);
+    let user = owned_by(sim.placement, 0, "u");
+    sim.kill(1);
+    let from_the_dead = ShardMsg::Resync(Resync::User {
+        user: user.as_str().into(),
+        from: 1,
+        conn: Some(ConnId(1)),
+        status: None,
+        watching: true,
+    });
+    let (engine, mut out) = sim.out(0);
+    engine.shard_msg(from_the_dead, &mut out);
+    assert_eq!(sim.totals(), (0, 0, 0));
+    sim.restart(1);
+    let c = sim.identified(1, &user);
+    sim.settle();
+    assert!(sim.has_identified(c));
+    assert_eq!(sim.engines[0].stats().owned_users, 1);
+}
+
+#[test]
+fn after_a_restart_rooms_claims_and_documents_are_re_announced() {
+    let mut sim = Sim::cluster(2, 1, 7);
+    let room = owned_by(sim.placement, 1, "room");
+    let user = owned_by(sim.placement, 1, "u");
+    let document = (0..)
+        .map(|i| document_channel("default", &format!("notes{i}")))
+        .find(|d| sim.placement.owner(d).node == 1)
+        .unwrap();
+    sim.tick(1_000_000);
+    let a = sim.enter(0, &room, "a");
+    let claimed: Vec<Client> = (0..2).map(|_| sim.identified(0, &user)).collect();
+    for &c in &claimed {
+        sim.cmd(c, Command::User(UserCommand::Claim { max: 2 }));
+    }
+    sim.cmd(claimed[0], open_document(&document, "1"));
+    sim.settle();
+    for c in [a, claimed[0], claimed[1]] {
+        sim.take(c);
+    }
+    sim.kill(1);
+    sim.restart(1);
+    sim.tick(1_000_000);
+    assert!(sim.take(a).is_empty(), "a's seat came back quietly");
+
+    let b = sim.enter(1, &room, "b");
+    let Event::RoomUsers { profiles } = &sim.take(b)[1] else {
+        panic!("users expected");
+    };
+    assert_eq!(profiles.len(), 2, "a is in the room again");
+    assert_eq!(sim.take(a), vec![room_change(RoomChange::Join, "b", 1000)]);
+
+    let third = sim.identified(1, &user);
+    sim.cmd(third, Command::User(UserCommand::Claim { max: 2 }));
+    sim.settle();
+    let replaced = claimed
+        .iter()
+        .filter(|&&c| sim.take(c).contains(&Event::Replaced))
+        .count();
+    assert_eq!(replaced, 1, "the claims were counted again");
+
+    let editor = sim.identified(1, "editor");
+    sim.cmd(editor, open_document(&document, "2"));
+    sim.settle();
+    sim.take(editor);
+    let mut delta = Delta::default();
+    delta.push(Op::Insert("hi".into()));
+    let edit = DocumentCommand::Edit {
+        document: document.clone(),
+        base: 0,
+        delta,
+        receipt: None,
+    };
+    sim.cmd(editor, Command::Document(edit));
+    sim.settle();
+    assert!(
+        matches!(
+            &sim.take(claimed[0])[..],
+            [Event::DocumentEdited { revision: 1, .. }]
+        ),
+        "the open document's listener was re-registered"
     );
 }

@@ -29,7 +29,7 @@
 use super::message::ShardMsg;
 
 /// The wire format's version, the first byte of every encoded message.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// Why bytes from a peer are not a shard message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,7 +75,7 @@ mod tests {
     use crate::engine::lobby::GameInfo;
     use crate::engine::message::{
         Answer, ChannelMsg, ClaimMsg, ConnAddr, ConnId, DocumentMsg, ErrorCode, Event, PublishMode,
-        Query, RoomChange, RoomMember, Status,
+        Query, Resync, ResyncSeat, ResyncTie, RoomChange, RoomMember, Status,
     };
     use crate::engine::ot::{Delta, Op, OtError};
 
@@ -102,7 +102,9 @@ mod tests {
 
     variants!(ShardMsg: UserUp, UserDown, SetStatus, Watch, Unwatch, ToUser, Claim, Channel,
         Document, UserCounted, StatusOf, ToLocalUser, Joined, TieRefused, Subscribed,
-        DocumentOpened, ToChannel, ToConn, Query, Answer, RoomEnter, RoomExit, RoomSay, ToRoom);
+        DocumentOpened, ToChannel, ToConn, Query, Answer, RoomEnter, RoomExit, RoomSay, ToRoom,
+        Resync);
+    variants!(Resync: User, Channel, Room, Claims, Done, Ask);
     variants!(Event: Identified, Presence, StatusSet, Joined, Left, Subscribed, Unsubscribed,
         Published, MemberJoined, MemberLeft, Invite, Message, Error, Refused, Answered,
         Replaced, Members,
@@ -118,7 +120,7 @@ mod tests {
         TooManyChannels, NotInRoom, AlreadyInRoom, UnknownRecipient, NotYourMessage,
         UnknownMessage, NotSubscribed, UnknownGame, GameFull, ServerChannel, Forbidden,
         ChannelFull, DocumentChannel,
-        DocumentNotOpen, TooManyDocuments, EditRefused);
+        DocumentNotOpen, TooManyDocuments, EditRefused, OwnerUnavailable, ClusterUnavailable);
     variants!(OtError: RevisionTooOld, RevisionInFuture, OutOfRange, SplitsCharacter, TooLarge);
     variants!(Op: Retain, Insert, Delete);
     variants!(Status: Online, Busy, Offline);
@@ -192,6 +194,8 @@ mod tests {
             DocumentChannel,
             DocumentNotOpen,
             TooManyDocuments,
+            OwnerUnavailable,
+            ClusterUnavailable,
         ];
         prop_oneof![
             prop::sample::select(fixed.to_vec()),
@@ -491,6 +495,50 @@ mod tests {
         ]
     }
 
+    fn resync() -> impl Strategy<Value = Resync> + Clone {
+        let from = any::<usize>();
+        let tie = (conn(), text(), any::<bool>()).prop_map(|(conn, user, member)| ResyncTie {
+            conn,
+            user,
+            member,
+        });
+        let seat =
+            (conn(), member(), any::<bool>()).prop_map(|(conn, member, seated)| ResyncSeat {
+                conn,
+                member,
+                seated,
+            });
+        prop_oneof![
+            (
+                text(),
+                from,
+                prop::option::of(conn()),
+                prop::option::of(status()),
+                any::<bool>()
+            )
+                .prop_map(|(user, from, conn, status, watching)| Resync::User {
+                    user,
+                    from,
+                    conn,
+                    status,
+                    watching
+                }),
+            (text(), from, prop::collection::vec(tie, 0..3)).prop_map(|(channel, from, ties)| {
+                Resync::Channel {
+                    channel,
+                    from,
+                    ties,
+                }
+            }),
+            (text(), from, prop::collection::vec(seat, 0..3))
+                .prop_map(|(room, from, seats)| Resync::Room { room, from, seats }),
+            (text(), from, prop::collection::vec(conn(), 0..3))
+                .prop_map(|(user, from, conns)| Resync::Claims { user, from, conns }),
+            from.prop_map(|from| Resync::Done { from }),
+            from.prop_map(|from| Resync::Ask { from }),
+        ]
+    }
+
     fn shard_msg() -> impl Strategy<Value = ShardMsg> {
         let from = any::<usize>();
         prop_oneof![
@@ -607,6 +655,7 @@ mod tests {
             (text(), event())
                 .prop_map(|(room, event)| ShardMsg::ToRoom { room, event })
                 .boxed(),
+            resync().prop_map(ShardMsg::Resync).boxed(),
         ]
     }
 
@@ -631,6 +680,7 @@ mod tests {
         covers_every_variant(claim_msg());
         covers_every_variant(channel_msg());
         covers_every_variant(document_msg());
+        covers_every_variant(resync());
         covers_every_variant(error_code());
         covers_every_variant(ot_error());
         covers_every_variant(op());

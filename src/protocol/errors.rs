@@ -27,6 +27,8 @@ pub fn code(code: ErrorCode) -> &'static str {
         ErrorCode::DocumentNotOpen => "ot.not_open",
         ErrorCode::TooManyDocuments => "ot.too_many_documents",
         ErrorCode::EditRefused(e) => e.code(),
+        ErrorCode::OwnerUnavailable => "cluster.owner_unavailable",
+        ErrorCode::ClusterUnavailable => "cluster.unavailable",
     }
 }
 
@@ -56,5 +58,9 @@ pub fn message(code: ErrorCode) -> &'static str {
         ErrorCode::DocumentNotOpen => "open the document first",
         ErrorCode::TooManyDocuments => "no room for another document on this server",
         ErrorCode::EditRefused(e) => e.message(),
+        ErrorCode::OwnerUnavailable => "the server that holds this is down; try again soon",
+        ErrorCode::ClusterUnavailable => {
+            "the servers cannot reach each other right now; try again soon"
+        }
     }
 }
