@@ -15,7 +15,7 @@ const SUBSCRIBERS: usize = 1000;
 const ACTION: &str = r#"{"command":"game","data":{"channel":"bench","actions":[{"timestamp":10223232,"from":"pub","data":{"strike_one":"1:1234"}}]}}"#;
 
 fn fanout(c: &mut Criterion) {
-    let mesh = MeshOut::new(1);
+    let mesh = MeshOut::new(Placement::single_node(1), 0);
     let pending = Pending::default();
     let mut conns = ConnTable::new(usize::MAX / 2, RateLimit::new(0, 1));
     let me = ShardAddr { node: 0, shard: 0 };

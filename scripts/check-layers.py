@@ -4,7 +4,7 @@ and no two files import each other, directly or through others.
 
 Layers, bottom to top (README "Layout"):
   0 clock, engine   the sans-IO engine (and the clock it is handed)
-  1 auth, hooks     token verification, backend calls; name no dialect
+  1 auth, hooks, cluster   token verification, backend calls, the Redis transport; name no dialect
   2 protocol        the client dialects
   3 net             sockets, HTTP, WebSocket, SockJS, the shard state
   4 runtime, config, main, bin   bootstrap, tasks, the mesh; settings
@@ -30,6 +30,7 @@ LAYERS = {
     "engine": 0,
     "auth": 1,
     "hooks": 1,
+    "cluster": 1,
     "protocol": 2,
     "net": 3,
     "runtime": 4,

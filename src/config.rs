@@ -33,6 +33,7 @@ use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
+use crate::cluster::{ClusterSettings, RedisUrl};
 use crate::engine::namespace::Namespaces;
 use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 use crate::hooks::{HookSettings, WebhookSettings};
@@ -315,6 +316,21 @@ settings! {
     webhook_url: String, "URL", default "none", check http_url();
     /// Key of the HMAC-SHA256 signature on each webhook batch (X-Turntable-Signature), at least 16 bytes.
     webhook_secret: Redacted, "SECRET", default "none", check min_bytes(16);
+    /// The cluster's nodes by public base URL (http:// or https://), in order: node i is
+    /// entry i, and every node lists the same; without them the server is one node and
+    /// needs no Redis.
+    nodes: Vec<Box<str>> = Vec::new(), "URL,...", default "one node", check node_urls();
+    /// This node's index in nodes, 0 to K-1.
+    node_id: usize = 0, "I", check range(0, MAX_SHARDS - 1);
+    /// The Redis that joins the nodes: redis://[user:password@]host:port[/db], or
+    /// redis+cluster://host:port,... for a Redis Cluster; needed when nodes lists more
+    /// than one.
+    redis: RedisUrl, "URL", default "none";
+    /// Prefix of every Redis channel the cluster uses, so that clusters can share a Redis.
+    cluster_name: String = "turntable".to_owned(), "NAME", check cluster_name();
+    /// Heartbeat silence after which a node counts as gone and its connections as closed.
+    node_timeout: Duration = Duration::from_secs(5), "DURATION",
+        check range(Duration::from_millis(500), Duration::from_secs(600));
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     log_level: String = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         "FILTER", default "info, or RUST_LOG", check log_filter();
@@ -488,14 +504,29 @@ impl Config {
         Some(WebhookSettings::new(url, secret, self.hook_timeout))
     }
 
-    /// The cluster's shape: one node of `shards` shards until the cluster has settings.
+    /// The cluster's shape: K nodes (those `nodes` lists, else one) of `shards` shards.
     pub fn placement(&self) -> Placement {
-        Placement::single_node(self.shards)
+        Placement::new(self.nodes.len().max(1) as NodeId, self.shards)
     }
 
-    /// This node's index in the cluster: 0, the only node.
+    /// This node's index in the cluster.
     pub fn node(&self) -> NodeId {
-        0
+        self.node_id as NodeId
+    }
+
+    /// How this node joins the others, when it is one of several (or has a Redis).
+    pub fn cluster_settings(&self) -> Option<ClusterSettings> {
+        let redis = self.redis.clone()?;
+        Some(ClusterSettings {
+            name: self.cluster_name.as_str().into(),
+            nodes: match self.nodes.is_empty() {
+                true => vec![format!("http://{}", self.listen).into()],
+                false => self.nodes.clone(),
+            },
+            node: self.node(),
+            redis,
+            node_timeout: self.node_timeout,
+        })
     }
 
     /// What the dialects read.
@@ -563,6 +594,33 @@ impl Config {
                 format!(
                     "must be shorter than socketcluster_ping_timeout, {}",
                     self.socketcluster_ping_timeout.show()
+                ),
+            ));
+        }
+        let nodes = self.nodes.len().max(1);
+        if self.node_id >= nodes {
+            return Err(invalid(
+                "node_id",
+                self.node_id.to_string(),
+                format!("nodes lists {nodes} node(s): must be 0 to {}", nodes - 1),
+            ));
+        }
+        if nodes > 1 && self.redis.is_none() {
+            return Err(invalid(
+                "nodes",
+                self.nodes.show(),
+                "the nodes reach each other through Redis: set redis (--redis, TURNTABLE_REDIS_URL)"
+                    .to_owned(),
+            ));
+        }
+        if nodes * self.shards > MAX_SHARDS {
+            return Err(invalid(
+                "shards",
+                self.shards.to_string(),
+                format!(
+                    "{nodes} nodes of {} shards make {}: a cluster runs at most {MAX_SHARDS}",
+                    self.shards,
+                    nodes * self.shards
                 ),
             ));
         }
@@ -738,9 +796,13 @@ impl Spec {
         format!("--{}", self.name.replace('_', "-"))
     }
 
-    /// `TURNTABLE_MAX_MESSAGE_BYTES` for `max_message_bytes`.
+    /// `TURNTABLE_MAX_MESSAGE_BYTES` for `max_message_bytes`; `TURNTABLE_REDIS_URL` for
+    /// `redis`, the name Redis URLs go by in most deployments.
     pub fn env(&self) -> String {
-        format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase())
+        match self.name {
+            "redis" => format!("{ENV_PREFIX}REDIS_URL"),
+            name => format!("{ENV_PREFIX}{}", name.to_ascii_uppercase()),
+        }
     }
 
     /// The help text, one line without a final period (as clap shows doc comments).
@@ -940,6 +1002,27 @@ fn http_url() -> impl Fn(&String) -> Result<(), String> {
             Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
             _ => Err("must be an http:// or https:// URL".to_owned()),
         }
+    }
+}
+
+/// Check: node URLs are http:// or https:// base URLs, each listed once.
+fn node_urls() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
+    |urls| {
+        for (i, url) in urls.iter().enumerate() {
+            http_url()(&url.to_string()).map_err(|reason| format!("{url:?} {reason}"))?;
+            if urls[..i].contains(url) {
+                return Err(format!("{url:?} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Check: a cluster name prefixes Redis channels, so it is kept plain.
+fn cluster_name() -> impl Fn(&String) -> Result<(), String> {
+    |name| match valid_world_id(name) {
+        true => Ok(()),
+        false => Err("must be 1 to 64 letters, digits, '-' or '_'".to_owned()),
     }
 }
 
@@ -1187,6 +1270,26 @@ impl SettingType for String {
     }
     fn to_toml(&self) -> Option<toml::Value> {
         Some(toml::Value::String(self.clone()))
+    }
+}
+
+impl SettingType for RedisUrl {
+    const EXPECTED: &'static str = "a string";
+    fn parse(text: &str) -> Result<Self, String> {
+        RedisUrl::parse(text)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+    fn show_text(text: &str) -> String {
+        RedisUrl::parse(text).map_or_else(|_| "(not a Redis URL)".to_owned(), |url| url.to_string())
+    }
+    /// A URL with a password is a secret, left out like the others.
+    fn to_toml(&self) -> Option<toml::Value> {
+        match self {
+            RedisUrl::Single { auth: Some(_), .. } => None,
+            url => Some(toml::Value::String(url.to_string())),
+        }
     }
 }
 

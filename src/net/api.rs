@@ -435,8 +435,16 @@ fn owner(shard: &Shard, id: &str) -> ShardId {
     shard.engine.borrow().owner_of(id)
 }
 
+/// Asks every shard of every node this one can reach (a node that is gone has no
+/// connections, and owns nothing anyone can use until it is back).
 async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
-    let all: Vec<ShardId> = (0..shard.settings.placement.shards()).collect();
+    let placement = shard.settings.placement;
+    let all: Vec<ShardId> = {
+        let engine = shard.engine.borrow();
+        (0..placement.cluster_shards())
+            .filter(|&s| engine.node_reachable(placement.addr(s).node))
+            .collect()
+    };
     ask_shards(shard, &all, query).await
 }
 

@@ -14,6 +14,7 @@ use std::panic::AssertUnwindSafe;
 use super::http::{self, Decision, Parsed, Route};
 use super::shard::Shard;
 use super::{api, router, sockjs_session, websocket};
+use crate::cluster::Cluster;
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
 /// shard with the bytes it had read. A panic while serving it ends this connection only.
@@ -236,25 +237,52 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
         Route::Healthz => {
             let per_shard = shard.figures.connections();
             let total: usize = per_shard.iter().sum();
-            let body = format!(
-                r#"{{"status":"ok","shard":{},"shards":{},"connections":{},"per_shard":{}}}"#,
-                shard.id,
-                per_shard.len(),
-                total,
-                serde_json::to_string(&per_shard).expect("a list of numbers")
-            );
-            http::respond(200, "application/json", body.as_bytes(), keep_alive)
+            let body = serde_json::json!({
+                "status": "ok",
+                "shard": shard.id,
+                "shards": per_shard.len(),
+                "connections": total,
+                "per_shard": per_shard,
+                "cluster": shard.figures.cluster.as_ref().map(cluster_view),
+            });
+            http::respond(
+                200,
+                "application/json",
+                body.to_string().as_bytes(),
+                keep_alive,
+            )
         }
         Route::Readyz => {
-            let ready = shard.figures.is_ready() && !shard.stopping();
-            let (status, body) = if ready {
-                (200, r#"{"status":"ready"}"#)
-            } else if shard.figures.is_ready() {
-                (503, r#"{"status":"stopping"}"#)
-            } else {
-                (503, r#"{"status":"starting"}"#)
+            let started = shard.figures.is_ready();
+            let redis = shard
+                .figures
+                .cluster
+                .as_ref()
+                .is_none_or(Cluster::redis_connected);
+            let (status, body) = match (started, shard.stopping(), redis) {
+                (true, false, true) => (200, r#"{"status":"ready"}"#),
+                (true, false, false) => (503, r#"{"status":"no redis"}"#),
+                (true, true, _) => (503, r#"{"status":"stopping"}"#),
+                (false, _, _) => (503, r#"{"status":"starting"}"#),
             };
             http::respond(status, "application/json", body.as_bytes(), keep_alive)
+        }
+        Route::Cluster => {
+            let body = match &shard.figures.cluster {
+                Some(cluster) => cluster_view(cluster),
+                None => serde_json::json!({
+                    "cluster": null,
+                    "node": 0,
+                    "nodes": [{"id": 0, "url": null, "alive": true}],
+                    "placement": PLACEMENT,
+                }),
+            };
+            http::respond(
+                200,
+                "application/json",
+                body.to_string().as_bytes(),
+                keep_alive,
+            )
         }
         Route::Metrics(format) => {
             let text = shard.figures.prometheus(format);
@@ -262,6 +290,22 @@ fn answer_http(shard: &Shard, route: Route, keep_alive: bool) -> Vec<u8> {
         }
         _ => http::respond(404, "text/plain", b"not found\n", false),
     }
+}
+
+/// How ids are placed on nodes, as `/cluster` states it.
+const PLACEMENT: &str = "crc32(id) % K";
+
+/// `/cluster`'s body: `{"cluster","node","nodes":[{"id","url","alive"}],"placement"}`,
+/// plus whether Redis is connected.
+fn cluster_view(cluster: &Cluster) -> serde_json::Value {
+    let settings = cluster.settings();
+    serde_json::json!({
+        "cluster": &*settings.name,
+        "node": settings.node,
+        "nodes": cluster.nodes(),
+        "placement": PLACEMENT,
+        "redis": cluster.redis_connected(),
+    })
 }
 
 /// Adds `X-Turntable-Shard` to the 101 response: operators and tests can see which

@@ -22,6 +22,8 @@ pub enum Route {
     /// `GET /readyz`: whether the server takes traffic (every shard accepting, not
     /// shutting down).
     Readyz,
+    /// `GET /cluster`: the nodes, which are alive, and how ids are placed on them.
+    Cluster,
     /// `GET /metrics`: the figures, in the format the scraper asked for.
     Metrics(super::exposition::Format),
     /// `/api/...`: the HTTP API for application servers (see `net::api`).

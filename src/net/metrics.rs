@@ -20,6 +20,7 @@ use prometheus_client::registry::Registry;
 
 use super::exposition::Format;
 use super::http::STATUSES;
+use crate::cluster::Cluster;
 use crate::protocol::DialectKind;
 
 /// One shard's traffic, counted on its thread: cells, never shared.
@@ -100,6 +101,8 @@ impl ShardFigures {
 #[derive(Debug)]
 pub struct NodeFigures {
     pub shards: Box<[ShardFigures]>,
+    /// The cluster transport, when this node is one of several.
+    pub cluster: Option<Cluster>,
     /// Set once every shard accepts ([`NodeFigures::set_ready`]): `/readyz` says so.
     ready: AtomicBool,
 }
@@ -114,9 +117,10 @@ fn get(a: &AtomicU64) -> u64 {
 }
 
 impl NodeFigures {
-    pub fn new(shards: usize) -> NodeFigures {
+    pub fn new(shards: usize, cluster: Option<Cluster>) -> NodeFigures {
         NodeFigures {
             shards: (0..shards).map(|_| ShardFigures::new(shards)).collect(),
+            cluster,
             ready: AtomicBool::new(false),
         }
     }
@@ -265,6 +269,9 @@ impl NodeFigures {
             "HTTP responses by status (101 for WebSocket upgrades)",
             http,
         );
+        if let Some(cluster) = &self.cluster {
+            register_cluster(&mut registry, cluster);
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)
             .expect("writing to a String cannot fail");
@@ -304,6 +311,90 @@ impl NodeFigures {
         );
         out
     }
+}
+
+/// The cluster transport's figures (`turntable_cluster_*`).
+fn register_cluster(registry: &mut Registry, cluster: &Cluster) {
+    let c = cluster.counters();
+    let gauge = |registry: &mut Registry, name: &str, help: &str, v: u64| {
+        let g = Gauge::<i64>::default();
+        g.set(v as i64);
+        registry.register(name, help, g);
+    };
+    let counter = |registry: &mut Registry, name: &str, help: &str, v: &AtomicU64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(get(v));
+        registry.register(name, help, counter);
+    };
+    let both =
+        |registry: &mut Registry, name: &str, help: &str, out: &AtomicU64, into: &AtomicU64| {
+            let family = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+            family
+                .get_or_create(&vec![("direction", "out")])
+                .inc_by(get(out));
+            family
+                .get_or_create(&vec![("direction", "in")])
+                .inc_by(get(into));
+            registry.register(name, help, family);
+        };
+    let alive = cluster.nodes().iter().filter(|n| n.alive).count() as u64;
+    gauge(
+        registry,
+        "cluster_redis_connected",
+        "1 while the node holds a Redis connection",
+        cluster.redis_connected() as u64,
+    );
+    gauge(
+        registry,
+        "cluster_nodes_alive",
+        "Nodes this node sees alive, itself included",
+        alive,
+    );
+    gauge(
+        registry,
+        "cluster_queue_depth",
+        "Batches waiting to be PUBLISHed to Redis",
+        cluster.queue_depth() as u64,
+    );
+    both(
+        registry,
+        "cluster_messages",
+        "Shard messages sent to and received from other nodes",
+        &c.messages_out,
+        &c.messages_in,
+    );
+    both(
+        registry,
+        "cluster_bytes",
+        "Bytes of shard messages sent to and received from other nodes",
+        &c.bytes_out,
+        &c.bytes_in,
+    );
+    both(
+        registry,
+        "cluster_batches",
+        "Redis messages (batches of shard messages) sent and received",
+        &c.batches_out,
+        &c.batches_in,
+    );
+    counter(
+        registry,
+        "cluster_dropped",
+        "Batches for other nodes dropped: queue full or Redis unreachable",
+        &c.dropped,
+    );
+    counter(
+        registry,
+        "cluster_malformed",
+        "Batches and heartbeats from Redis that did not decode",
+        &c.malformed,
+    );
+    counter(
+        registry,
+        "cluster_redis_connects",
+        "Times the node (re)connected to Redis",
+        &c.connects,
+    );
 }
 
 /// OpenMetrics text rewritten in the classic format: a counter family's HELP and TYPE

@@ -3,13 +3,12 @@
 //! in a queue per peer shard ([`MeshOut`]) for the runtime's mesh pumps.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::conns::{ConnTable, Frame, Framing};
 use super::queries::Pending;
 use super::ws::{self, Opcode};
-use crate::engine::{Answer, ConnId, Event, Notice, Outbox, ShardId, ShardMsg};
+use crate::engine::{Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg};
 use crate::hooks::Webhooks;
 use crate::protocol::{CloseReason, DialectKind, sockjs};
 
@@ -148,54 +147,100 @@ pub fn frame(opcode: Opcode, payload: &[u8]) -> Frame {
     .expect("the payload is always written")
 }
 
-/// Messages waiting to be pumped to one peer shard.
-#[derive(Default)]
-struct PeerQueue {
-    msgs: RefCell<Vec<ShardMsg>>,
+/// Messages waiting to be pumped to one peer: a shard of this node (`T` a message) or
+/// another node (`T` a message with the receiving shard's index there).
+struct PeerQueue<T> {
+    msgs: RefCell<Vec<T>>,
     waker: Cell<Option<Waker>>,
 }
 
-/// This shard's outgoing side of the mesh: a queue per peer. Sending never waits: the
-/// runtime's pump for a peer ships its whole queue as one batch when the mesh has room.
-pub struct MeshOut {
-    peers: Vec<Rc<PeerQueue>>,
-}
-
-impl MeshOut {
-    /// Queues for `shards` peers (the entry for this shard stays unused).
-    pub fn new(shards: usize) -> Self {
-        MeshOut {
-            peers: (0..shards).map(|_| Rc::default()).collect(),
+impl<T> Default for PeerQueue<T> {
+    fn default() -> Self {
+        PeerQueue {
+            msgs: RefCell::new(Vec::new()),
+            waker: Cell::new(None),
         }
     }
+}
 
-    /// Queues `msg` for `shard`; the pump sends it with whatever else is queued.
-    pub fn send(&self, shard: ShardId, msg: ShardMsg) {
-        let peer = &self.peers[shard];
-        peer.msgs.borrow_mut().push(msg);
-        if let Some(waker) = peer.waker.take() {
+impl<T> PeerQueue<T> {
+    fn push(&self, item: T) {
+        self.msgs.borrow_mut().push(item);
+        if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
 
-    /// Everything queued for `peer`, once there is something; until then the pump's
-    /// waker is kept.
-    pub fn poll_batch(&self, peer: ShardId, cx: &Context<'_>) -> Poll<Vec<ShardMsg>> {
-        let queue = &self.peers[peer];
-        let mut msgs = queue.msgs.borrow_mut();
+    /// Everything queued, once there is something; until then the pump's waker is kept.
+    fn poll_take(&self, cx: &Context<'_>) -> Poll<Vec<T>> {
+        let mut msgs = self.msgs.borrow_mut();
         if msgs.is_empty() {
-            queue.waker.set(Some(cx.waker().clone()));
+            self.waker.set(Some(cx.waker().clone()));
             Poll::Pending
         } else {
             Poll::Ready(std::mem::take(&mut *msgs))
         }
     }
 
-    /// Messages waiting for each peer.
+    fn depth(&self) -> u64 {
+        self.msgs.borrow().len() as u64
+    }
+}
+
+/// This shard's outgoing side of the mesh and of the cluster transport: a queue per
+/// peer shard of this node and one per other node. Sending never waits: the runtime's
+/// pump for a peer ships its whole queue as one batch when the mesh has room (to a
+/// shard), or as one Redis message (to a node).
+pub struct MeshOut {
+    placement: Placement,
+    node: NodeId,
+    peers: Vec<PeerQueue<ShardMsg>>,
+    nodes: Vec<PeerQueue<(ShardId, ShardMsg)>>,
+}
+
+impl MeshOut {
+    /// Queues for every shard of this node (the entry for this shard stays unused) and
+    /// every node of the cluster (the entry for this node stays unused).
+    pub fn new(placement: Placement, node: NodeId) -> Self {
+        MeshOut {
+            placement,
+            node,
+            peers: (0..placement.shards())
+                .map(|_| PeerQueue::default())
+                .collect(),
+            nodes: (0..placement.nodes())
+                .map(|_| PeerQueue::default())
+                .collect(),
+        }
+    }
+
+    /// Queues `msg` for the shard with cluster index `shard`; its pump sends it with
+    /// whatever else is queued for that shard, or for that shard's node.
+    pub fn send(&self, shard: ShardId, msg: ShardMsg) {
+        let to = self.placement.addr(shard);
+        if to.node == self.node {
+            self.peers[to.shard].push(msg);
+        } else {
+            self.nodes[to.node as usize].push((to.shard, msg));
+        }
+    }
+
+    /// Everything queued for `peer`, a shard of this node.
+    pub fn poll_batch(&self, peer: ShardId, cx: &Context<'_>) -> Poll<Vec<ShardMsg>> {
+        self.peers[peer].poll_take(cx)
+    }
+
+    /// Everything queued for node `node`, each with its shard there.
+    pub fn poll_node_batch(
+        &self,
+        node: NodeId,
+        cx: &Context<'_>,
+    ) -> Poll<Vec<(ShardId, ShardMsg)>> {
+        self.nodes[node as usize].poll_take(cx)
+    }
+
+    /// Messages waiting for each peer shard of this node.
     pub fn depths(&self) -> Vec<u64> {
-        self.peers
-            .iter()
-            .map(|p| p.msgs.borrow().len() as u64)
-            .collect()
+        self.peers.iter().map(PeerQueue::depth).collect()
     }
 }

@@ -50,6 +50,7 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
         "/echo" if routes.echo => dialect(DialectKind::Echo),
         "/healthz" => Some(Route::Healthz),
         "/readyz" => Some(Route::Readyz),
+        "/cluster" => Some(Route::Cluster),
         "/metrics" => Some(Route::Metrics(Format::Classic)),
         _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
         _ => {

@@ -5,6 +5,8 @@
 
 pub mod handover;
 pub mod mesh;
+pub mod nodes;
+mod port_probe;
 pub mod shard;
 
 use std::io;
@@ -17,6 +19,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Socket, Type};
 
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::hooks::{Hooks, Webhooks};
 use crate::net::metrics::NodeFigures;
@@ -49,6 +52,9 @@ pub enum StartError {
     /// privileged port).
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: io::Error },
+    /// This node cannot join the cluster (another node list, its index taken).
+    #[error("{0}")]
+    Cluster(#[from] ClusterError),
     /// The thread that calls the application's backend could not start.
     #[error("cannot start the backend hook thread: {0}")]
     Hooks(io::Error),
@@ -184,8 +190,18 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         .as_ref()
         .zip(webhook_settings)
         .map(|(hooks, settings)| Webhooks::start(hooks, settings));
+    let (cluster, mut cluster_inbound) = match config.cluster_settings() {
+        Some(settings) => {
+            let started = Cluster::start(settings, config.shards)?;
+            (
+                Some(started.cluster),
+                started.inbound.into_iter().map(Some).collect(),
+            )
+        }
+        None => (None, Vec::new()),
+    };
     let stop = Arc::new(AtomicBool::new(false));
-    let figures = Arc::new(NodeFigures::new(config.shards));
+    let figures = Arc::new(NodeFigures::new(config.shards, cluster.clone()));
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
     let handovers = MeshBuilder::full(config.shards, handover::CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -212,6 +228,8 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             ready: ready_tx.clone(),
             hooks: hooks.clone(),
             webhooks: webhooks.clone(),
+            cluster: cluster.clone(),
+            cluster_inbound: cluster_inbound.get_mut(id).and_then(Option::take),
         };
         let unstarted = Unstarted {
             shard: id,
@@ -373,7 +391,13 @@ fn reserve(addr: SocketAddr) -> Result<Socket, StartError> {
     };
     let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(listen)?;
     probe.set_reuse_address(true).map_err(listen)?;
-    probe.bind(&addr.into()).map_err(in_use)?;
+    // The connections a killed predecessor accepted linger in TIME_WAIT for a minute
+    // and refuse this bind too (glommio's listeners set no SO_REUSEADDR); only a
+    // listener means another process serves the port.
+    match probe.bind(&addr.into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && !port_probe::listened_on(addr) => {}
+        other => other.map_err(in_use)?,
+    }
     // With port 0 the probe picked the port: the shards share that one.
     let picked = probe
         .local_addr()

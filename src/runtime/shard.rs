@@ -20,7 +20,9 @@ use glommio::timer::Timer;
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
+use super::nodes;
 use crate::clock::now_ms;
+use crate::cluster::{Cluster, ShardInbound};
 use crate::config::Config;
 use crate::engine::{Engine, ShardAddr, ShardId};
 use crate::hooks::{Hooks, Webhooks};
@@ -51,6 +53,10 @@ pub struct ShardSetup {
     pub hooks: Option<Hooks>,
     /// The webhook sender, when webhooks are configured.
     pub webhooks: Option<Webhooks>,
+    /// The cluster transport, when this node is one of several.
+    pub cluster: Option<Cluster>,
+    /// What the transport tells this shard.
+    pub cluster_inbound: Option<tokio::sync::mpsc::Receiver<ShardInbound>>,
 }
 
 /// Binds, joins the mesh, reports ready, serves until stopped, then drains.
@@ -87,7 +93,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             config.max_outbound_bytes,
             RateLimit::new(config.message_rate, config.message_burst),
         )),
-        mesh: MeshOut::new(shards),
+        mesh: MeshOut::new(config.placement(), config.node()),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
         figures: setup.figures,
         tally: Tally::default(),
@@ -144,6 +150,16 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         let hand_over: shard::HandOver =
             Box::new(move |to, stream, read| handover::hand_over(&senders, to, stream, read));
         let _ = shard.handover.set(hand_over);
+    }
+    if let Some(cluster) = setup.cluster {
+        let placement = config.placement();
+        for node in (0..placement.nodes()).filter(|&n| n != config.node()) {
+            let (s, c) = (shard.clone(), cluster.clone());
+            spawn_local(async move { nodes::pump(&s, node, &c).await }).detach();
+        }
+    }
+    if let Some(inbound) = setup.cluster_inbound {
+        spawn_local(nodes::receive(shard.clone(), inbound)).detach();
     }
     shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(write_ready(shard.clone())).detach();

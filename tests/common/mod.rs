@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod backend;
+pub mod cluster;
 pub mod node;
 pub mod redis;
 pub mod socketcluster;

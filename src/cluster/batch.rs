@@ -1,0 +1,78 @@
+//! What one node sends another in one Redis message: every shard message one shard's
+//! turn addressed to the other node's shards, in order, with the sender's node and
+//! incarnation (a restarted node's leftovers are told apart from its new messages).
+//!
+//! The bytes are the engine's wire format version ([`wire::VERSION`]) and then a
+//! postcard [`Batch`]: the same encoding `engine::wire` gives a single message, so a
+//! change to a shard message type changes both.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{NodeId, ShardId, ShardMsg, wire};
+
+/// Shard messages from one shard of node `from` to shards of one other node.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub from: NodeId,
+    pub incarnation: u64,
+    /// Each message with the receiving shard's index inside its node.
+    pub msgs: Vec<(ShardId, ShardMsg)>,
+}
+
+/// `batch` as the bytes of one Redis message.
+pub fn encode(batch: &Batch) -> Vec<u8> {
+    postcard::to_extend(batch, vec![wire::VERSION])
+        .expect("every shard message serializes: no map, no sequence of unknown length")
+}
+
+/// The batch `bytes` hold, as [`encode`] wrote it.
+pub fn decode(bytes: &[u8]) -> Result<Batch, wire::WireError> {
+    let (&version, body) = bytes.split_first().ok_or(wire::WireError::Empty)?;
+    if version != wire::VERSION {
+        return Err(wire::WireError::Version { found: version });
+    }
+    let (batch, rest) = postcard::take_from_bytes(body)?;
+    if !rest.is_empty() {
+        return Err(wire::WireError::Trailing(rest.len()));
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Status;
+
+    #[test]
+    fn a_batch_reads_back_as_written_and_refuses_other_versions() {
+        let batch = Batch {
+            from: 2,
+            incarnation: 77,
+            msgs: vec![
+                (
+                    1,
+                    ShardMsg::SetStatus {
+                        user: "ann".into(),
+                        status: Status::Busy,
+                    },
+                ),
+                (
+                    0,
+                    ShardMsg::UserDown {
+                        user: "bob".into(),
+                        from: 5,
+                    },
+                ),
+            ],
+        };
+        let bytes = encode(&batch);
+        assert_eq!(decode(&bytes).unwrap(), batch);
+        let mut other = bytes.clone();
+        other[0] = wire::VERSION + 1;
+        assert!(matches!(
+            decode(&other),
+            Err(wire::WireError::Version { .. })
+        ));
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+}

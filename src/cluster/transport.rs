@@ -1,0 +1,473 @@
+//! The transport thread: a tokio current-thread runtime running four tasks around one
+//! view of the peers — the subscriber (reads `NAME:node:I` and `NAME:hb`, hands shard
+//! messages to the shards, notes heartbeats), the publisher (PUBLISHes what the shards
+//! queue, pipelined), the heartbeat, and the monitor (declares silent nodes gone).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_lite::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::batch;
+use super::redis_url::RedisUrl;
+use super::state::{
+    ClusterCounters, ClusterError, ClusterSettings, INBOUND_CAPACITY, OUTBOUND_CAPACITY, Outgoing,
+    ShardInbound, Shared,
+};
+use crate::engine::{NodeId, ShardMsg};
+
+/// What every node PUBLISHes to `NAME:hb`, as JSON (readable by a backend too).
+#[derive(Debug, Serialize, Deserialize)]
+struct Heartbeat {
+    node: NodeId,
+    /// When the process started, in µs since the epoch: a restart announces a larger one.
+    incarnation: u64,
+    digest: String,
+    nodes: Vec<Box<str>>,
+}
+
+/// The longest wait between two attempts to reach Redis.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Messages the publisher sends in one pipeline.
+const PIPELINE: usize = 64;
+
+/// Starts the transport thread; the shared state, and a receiver per shard.
+pub(super) fn start(
+    settings: ClusterSettings,
+    shards: usize,
+) -> Result<(Arc<Shared>, Vec<mpsc::Receiver<ShardInbound>>), ClusterError> {
+    let (outbound, outgoing) = mpsc::channel(OUTBOUND_CAPACITY);
+    let (to_shards, inbound): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::channel(INBOUND_CAPACITY)).unzip();
+    let nodes = settings.nodes.len();
+    let incarnation = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
+    let shared = Arc::new(Shared {
+        settings,
+        incarnation,
+        redis_connected: Default::default(),
+        alive: Mutex::new(vec![false; nodes]),
+        counters: ClusterCounters::default(),
+        outbound,
+    });
+    let (verdict_tx, verdict) = std::sync::mpsc::channel();
+    let thread_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("cluster".to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            let node = Rc::new(Node {
+                shared: thread_shared,
+                to_shards,
+                peers: RefCell::new(Peers::new(nodes)),
+                verdict: RefCell::new(Some(verdict_tx)),
+            });
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, node.run(outgoing));
+        })
+        .map_err(ClusterError::Thread)?;
+    let patience = shared.settings.heartbeat_interval() * 3 + Duration::from_secs(5);
+    match verdict.recv_timeout(patience) {
+        Ok(Err(refusal)) => Err(refusal),
+        _ => Ok((shared, inbound)),
+    }
+}
+
+/// What this node knows of the others.
+struct Peers {
+    /// Per node: when it was last heard, and its incarnation then.
+    heard: Vec<Option<(Instant, u64)>>,
+    /// Whether the subscriber has ever been connected since the last outage began.
+    outage: bool,
+    /// Whether the start-up wait is over.
+    started: bool,
+}
+
+impl Peers {
+    fn new(nodes: usize) -> Self {
+        Peers {
+            heard: vec![None; nodes],
+            outage: false,
+            started: false,
+        }
+    }
+}
+
+/// The transport's state on its thread.
+struct Node {
+    shared: Arc<Shared>,
+    to_shards: Vec<mpsc::Sender<ShardInbound>>,
+    peers: RefCell<Peers>,
+    /// Where the start-up verdict goes, until it is given.
+    verdict: RefCell<Option<std::sync::mpsc::Sender<Result<(), ClusterError>>>>,
+}
+
+impl Node {
+    fn settings(&self) -> &ClusterSettings {
+        &self.shared.settings
+    }
+
+    async fn run(self: Rc<Self>, outgoing: mpsc::Receiver<Outgoing>) {
+        tokio::task::spawn_local(self.clone().publisher(outgoing));
+        tokio::task::spawn_local(self.clone().heartbeat());
+        tokio::task::spawn_local(self.clone().monitor());
+        tokio::task::spawn_local(self.clone().end_startup());
+        self.subscriber().await;
+    }
+
+    /// Ends the start-up wait: peers unheard by now are down until they speak.
+    async fn end_startup(self: Rc<Self>) {
+        tokio::time::sleep(self.settings().heartbeat_interval() * 2).await;
+        if let Some(verdict) = self.verdict.borrow_mut().take() {
+            let _ = verdict.send(Ok(()));
+        }
+        let unheard: Vec<NodeId> = {
+            let mut peers = self.peers.borrow_mut();
+            peers.started = true;
+            (0..peers.heard.len() as NodeId)
+                .filter(|&n| n != self.settings().node && peers.heard[n as usize].is_none())
+                .collect()
+        };
+        for node in unheard {
+            self.broadcast(|| ShardInbound::NodeDown(node)).await;
+        }
+        if !self.shared.redis_connected.load(Ordering::Relaxed) {
+            self.peers.borrow_mut().outage = true;
+            self.broadcast(|| ShardInbound::ClusterDown).await;
+        }
+    }
+
+    /// Gives the start-up verdict, if it is still to give: a refusal ends the start.
+    fn refuse(&self, refusal: ClusterError) -> bool {
+        match self.verdict.borrow_mut().take() {
+            Some(verdict) => {
+                let _ = verdict.send(Err(refusal));
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn broadcast(&self, event: impl Fn() -> ShardInbound) {
+        for shard in &self.to_shards {
+            let _ = shard.send(event()).await;
+        }
+    }
+
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.settings().redis {
+            RedisUrl::Single { url, .. } => redis::Client::open(&**url),
+            // Classic pub/sub reaches every node of a Redis Cluster through any one.
+            RedisUrl::Cluster { seeds } => redis::Client::open(format!("redis://{}", seeds[0])),
+        }
+    }
+
+    /// Reads this node's channel and the heartbeats until the thread ends, reconnecting
+    /// with backoff.
+    async fn subscriber(self: Rc<Self>) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.subscribe().await {
+                Ok(stream) => {
+                    backoff = Duration::from_millis(50);
+                    self.connected().await;
+                    self.read(stream).await;
+                    self.disconnected().await;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot reach Redis");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
+        let client = self.client()?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        let settings = self.settings();
+        pubsub
+            .subscribe(settings.node_channel(settings.node))
+            .await?;
+        pubsub.subscribe(settings.heartbeat_channel()).await?;
+        let (_sink, stream) = pubsub.split();
+        Ok(stream)
+    }
+
+    async fn connected(&self) {
+        let shared = &self.shared;
+        shared.redis_connected.store(true, Ordering::Relaxed);
+        shared.counters.connects.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(redis = %self.settings().redis, "connected to Redis");
+        let was_out = {
+            let mut peers = self.peers.borrow_mut();
+            // Silence during the outage said nothing of the peers: hear them afresh.
+            let now = Instant::now();
+            for heard in peers.heard.iter_mut().flatten() {
+                heard.0 = now;
+            }
+            std::mem::replace(&mut peers.outage, false)
+        };
+        if was_out {
+            self.broadcast(|| ShardInbound::ClusterUp).await;
+            self.sweep_later();
+        }
+    }
+
+    /// Has the shards drop, a settle time from now, what was not re-announced since.
+    fn sweep_later(&self) {
+        let settle = self.settings().heartbeat_interval() * 2;
+        let to_shards = self.to_shards.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(settle).await;
+            for shard in &to_shards {
+                let _ = shard.send(ShardInbound::SweepStale).await;
+            }
+        });
+    }
+
+    async fn disconnected(&self) {
+        self.shared.redis_connected.store(false, Ordering::Relaxed);
+        tracing::warn!(
+            redis = %self.settings().redis,
+            "lost Redis: other nodes are unreachable until it is back"
+        );
+        let started = {
+            let mut peers = self.peers.borrow_mut();
+            peers.outage = true;
+            peers.started
+        };
+        if started {
+            self.broadcast(|| ShardInbound::ClusterDown).await;
+        }
+    }
+
+    /// Hands over what arrives until the connection ends or falls silent: this node
+    /// hears its own heartbeats, so a node_timeout without a message is a stalled Redis.
+    async fn read(&self, mut stream: redis::aio::PubSubStream) {
+        let heartbeats = self.settings().heartbeat_channel();
+        let silence = self.settings().node_timeout;
+        while let Ok(Some(msg)) = tokio::time::timeout(silence, stream.next()).await {
+            let payload = msg.get_payload_bytes();
+            if msg.get_channel_name() == heartbeats {
+                self.on_heartbeat(payload).await;
+            } else {
+                self.on_batch(payload).await;
+            }
+        }
+    }
+
+    async fn on_heartbeat(&self, payload: &[u8]) {
+        let Ok(beat) = serde_json::from_slice::<Heartbeat>(payload) else {
+            self.shared
+                .counters
+                .malformed
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let settings = self.settings();
+        if beat.digest != settings.digest() {
+            let refusal = ClusterError::NodeListMismatch {
+                me: settings.node,
+                mine: settings.nodes.join(","),
+                my_digest: settings.digest(),
+                peer: beat.node,
+                theirs: beat.nodes.join(","),
+                their_digest: beat.digest,
+            };
+            if !self.refuse_once(refusal) {
+                tracing::debug!("a node with another node list announces itself");
+            }
+            return;
+        }
+        if beat.node == settings.node {
+            if beat.incarnation != self.shared.incarnation {
+                let refusal = ClusterError::NodeIdTaken {
+                    node: beat.node,
+                    redis: settings.redis.to_string(),
+                };
+                self.refuse_once(refusal);
+            }
+            return;
+        }
+        self.observe(beat.node, beat.incarnation).await;
+    }
+
+    /// Refuses the start, or once running logs the refusal (the newcomer refuses).
+    fn refuse_once(&self, refusal: ClusterError) -> bool {
+        let text = refusal.to_string();
+        if self.refuse(refusal) {
+            return true;
+        }
+        tracing::error!("{text}");
+        false
+    }
+
+    /// Notes that `node` spoke as `incarnation`: up if it was not, down and up again if
+    /// it restarted. False for an older incarnation's leftovers.
+    async fn observe(&self, node: NodeId, incarnation: u64) -> bool {
+        let Some(slot) = self.peers.borrow().heard.get(node as usize).copied() else {
+            return false;
+        };
+        let alive = self.shared.alive.lock().expect("never poisoned")[node as usize];
+        let restarted = match slot {
+            Some((_, known)) if incarnation < known => return false,
+            Some((_, known)) => incarnation > known,
+            None => false,
+        };
+        self.peers.borrow_mut().heard[node as usize] = Some((Instant::now(), incarnation));
+        if alive && !restarted {
+            return true;
+        }
+        if alive {
+            tracing::info!(node, "node restarted");
+            self.broadcast(|| ShardInbound::NodeDown(node)).await;
+        } else {
+            tracing::info!(node, "node is up");
+        }
+        self.shared.alive.lock().expect("never poisoned")[node as usize] = true;
+        self.broadcast(|| ShardInbound::NodeUp(node)).await;
+        self.sweep_later();
+        true
+    }
+
+    async fn on_batch(&self, payload: &[u8]) {
+        let counters = &self.shared.counters;
+        let batch = match batch::decode(payload) {
+            Ok(batch) => batch,
+            Err(e) => {
+                if counters
+                    .malformed
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
+                    tracing::warn!(error = %e, "a cross-node batch did not decode; dropped");
+                }
+                return;
+            }
+        };
+        if batch.from == self.settings().node || !self.observe(batch.from, batch.incarnation).await
+        {
+            return;
+        }
+        counters.batches_in.fetch_add(1, Ordering::Relaxed);
+        counters
+            .bytes_in
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        counters
+            .messages_in
+            .fetch_add(batch.msgs.len() as u64, Ordering::Relaxed);
+        let mut per_shard: Vec<Vec<ShardMsg>> = vec![Vec::new(); self.to_shards.len()];
+        for (shard, msg) in batch.msgs {
+            match per_shard.get_mut(shard) {
+                Some(msgs) => msgs.push(msg),
+                None => {
+                    counters.malformed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        for (shard, msgs) in per_shard.into_iter().enumerate() {
+            if !msgs.is_empty() {
+                let _ = self.to_shards[shard].send(ShardInbound::Msgs(msgs)).await;
+            }
+        }
+    }
+
+    /// PUBLISHes what the shards queue, up to [`PIPELINE`] at a time in one round trip;
+    /// without a connection what is queued is dropped (and counted).
+    async fn publisher(self: Rc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
+        let mut connection = None;
+        let mut pending = Vec::with_capacity(PIPELINE);
+        while outgoing.recv_many(&mut pending, PIPELINE).await > 0 {
+            if connection.is_none() {
+                connection = match self.client() {
+                    Ok(client) => client.get_multiplexed_async_connection().await.ok(),
+                    Err(_) => None,
+                };
+            }
+            let Some(conn) = connection.as_mut() else {
+                self.shared
+                    .counters
+                    .drop_batches(pending.len() as u64, "Redis is unreachable");
+                pending.clear();
+                continue;
+            };
+            let mut pipe = redis::pipe();
+            for out in pending.drain(..) {
+                pipe.publish(out.channel, out.payload).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(conn).await {
+                tracing::debug!(error = %e, "PUBLISH failed");
+                self.shared.counters.drop_batches(1, "PUBLISH failed");
+                connection = None;
+            }
+        }
+    }
+
+    /// Announces this node every heartbeat interval while Redis is connected.
+    async fn heartbeat(self: Rc<Self>) {
+        let settings = self.settings();
+        let beat = Heartbeat {
+            node: settings.node,
+            incarnation: self.shared.incarnation,
+            digest: settings.digest(),
+            nodes: settings.nodes.clone(),
+        };
+        let payload = serde_json::to_vec(&beat).expect("a heartbeat serializes");
+        let mut tick = tokio::time::interval(settings.heartbeat_interval());
+        loop {
+            tick.tick().await;
+            if self.shared.redis_connected.load(Ordering::Relaxed) {
+                let out = Outgoing {
+                    channel: settings.heartbeat_channel(),
+                    payload: payload.clone(),
+                };
+                let _ = self.shared.outbound.send(out).await;
+            }
+        }
+    }
+
+    /// Declares nodes unheard for node_timeout gone, while Redis is connected (in an
+    /// outage silence says nothing of them).
+    async fn monitor(self: Rc<Self>) {
+        let settings = self.settings();
+        let mut tick = tokio::time::interval(settings.heartbeat_interval() / 2);
+        loop {
+            tick.tick().await;
+            if !self.shared.redis_connected.load(Ordering::Relaxed) {
+                continue;
+            }
+            let gone: Vec<NodeId> = {
+                let peers = self.peers.borrow();
+                let mut alive = self.shared.alive.lock().expect("never poisoned");
+                (0..alive.len())
+                    .filter(|&n| {
+                        let silent = peers.heard[n]
+                            .is_some_and(|(at, _)| at.elapsed() > settings.node_timeout);
+                        let gone = alive[n] && silent;
+                        if gone {
+                            alive[n] = false;
+                        }
+                        gone
+                    })
+                    .map(|n| n as NodeId)
+                    .collect()
+            };
+            for node in gone {
+                tracing::warn!(node, "node is gone: no heartbeat within node_timeout");
+                self.broadcast(|| ShardInbound::NodeDown(node)).await;
+            }
+        }
+    }
+}

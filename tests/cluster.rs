@@ -1,0 +1,274 @@
+//! K nodes over Redis, end to end: three `turntable` processes of two shards each and a
+//! real redis-server on free loopback ports, with real clients of every dialect on
+//! different nodes, asserting on what they see. Fault tests kill and restart nodes and
+//! Redis by PID.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{NODE_TIMEOUT, TestCluster, free_port};
+use common::socketcluster::{self as sc, handshaken_on};
+use common::{Client, get, http, run_binary};
+use serde_json::{Value, json};
+
+/// A turntable v1 connection to `node` identified as `user`.
+fn identified(cluster: &TestCluster, node: usize, user: &str) -> Client {
+    let mut c = Client::connect(cluster.addr(node), "/turntable");
+    assert_eq!(c.recv(), json!({"command":"idyou","data":{}}));
+    c.send(json!({"command":"idme","data":user}));
+    assert_eq!(c.recv(), json!({"command":"identified","data":{"id":user}}));
+    c
+}
+
+fn userchange(user: &str, status: &str) -> Value {
+    json!({"command":"userchange","data":{user: status}})
+}
+
+/// Ids whose owner node is each of 0, 1, 2 for K = 3 (`crc32(id) % 3`), so tests put
+/// objects on the node they mean to.
+fn owned_by(node: u32, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| crc32fast::hash(id.as_bytes()) % 3 == node)
+        .unwrap()
+}
+
+#[test]
+fn every_node_shows_the_cluster_and_how_ids_are_placed() {
+    let cluster = TestCluster::start(3);
+    for node in 0..3 {
+        let (status, body) = get(cluster.addr(node), "/cluster");
+        assert_eq!(status, 200);
+        let view: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(view["cluster"], "turntable");
+        assert_eq!(view["node"], node);
+        assert_eq!(view["placement"], "crc32(id) % K");
+        let urls: Vec<String> = cluster.node_list().split(',').map(String::from).collect();
+        for (i, entry) in view["nodes"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(entry["id"], i);
+            assert_eq!(entry["url"], urls[i]);
+            assert_eq!(entry["alive"], true);
+        }
+        let (status, body) = get(cluster.addr(node), "/readyz");
+        assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    }
+}
+
+#[test]
+fn presence_follows_a_user_over_every_node() {
+    let cluster = TestCluster::start(3);
+    // The user's owner is node 1; the watcher sits on node 0, the user's connections
+    // on nodes 2 and 0.
+    let user = owned_by(1, "user-");
+    let mut watcher = identified(&cluster, 0, "watcher");
+    watcher.send(json!({"command":"subscribe","data":[&user]}));
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+
+    let mut first = identified(&cluster, 2, &user);
+    assert_eq!(watcher.recv(), userchange(&user, "online"));
+    first.send(json!({"command":"status","data":"busy"}));
+    assert_eq!(first.recv(), json!({"command":"status","data":"busy"}));
+    assert_eq!(watcher.recv(), userchange(&user, "busy"));
+    first.send(json!({"command":"status","data":"online"}));
+    assert_eq!(watcher.recv(), userchange(&user, "online"));
+
+    let second = identified(&cluster, 0, &user);
+    first.close();
+    watcher.expect_silence(Duration::from_millis(300));
+    second.close();
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+}
+
+#[test]
+fn game_rooms_span_nodes_in_one_order() {
+    let cluster = TestCluster::start(3);
+    let room = owned_by(2, "arena-");
+    let mut host = identified(&cluster, 0, "host");
+    let mut guest_here = identified(&cluster, 1, "guest");
+    let mut guest_there = identified(&cluster, 0, "guest");
+
+    host.send(
+        json!({"command":"joingame","data":{"channel":&room,"self":"host","invite":["guest"]}}),
+    );
+    assert_eq!(
+        host.recv(),
+        json!({"command":"joined","data":{"channel":&room,"members":["host"]}})
+    );
+    let invite = json!({"command":"invite","data":{"channel":&room,"from":"host"}});
+    assert_eq!(guest_here.recv(), invite);
+    assert_eq!(guest_there.recv(), invite);
+
+    guest_here.send(json!({"command":"joingame","data":{"channel":&room,"self":"guest"}}));
+    assert_eq!(
+        guest_here.recv(),
+        json!({"command":"joined","data":{"channel":&room,"members":["host","guest"]}})
+    );
+    assert_eq!(
+        host.recv(),
+        json!({"command":"memberjoined","data":{"channel":&room,"user":"guest"}})
+    );
+    for i in 0..10 {
+        host.send(json!({"command":"game","data":{"channel":&room,"actions":[{"from":"host","data":{"strike":i}}]}}));
+        guest_here.send(json!({"command":"game","data":{"channel":&room,"actions":[{"from":"guest","data":{"parry":i}}]}}));
+    }
+    let host_log: Vec<Value> = (0..20).map(|_| host.recv()).collect();
+    let guest_log: Vec<Value> = (0..20).map(|_| guest_here.recv()).collect();
+    assert_eq!(host_log, guest_log, "every member sees one order");
+    for (i, msg) in host_log.iter().enumerate() {
+        assert_eq!(msg["data"]["seq"], i as u64 + 1, "the owner stamps seq");
+        assert!(msg["data"]["actions"][0]["timestamp"].as_u64().unwrap() > 0);
+    }
+    // The sender check happens at the owner: an action "from" someone else is refused.
+    guest_here.send(json!({"command":"game","data":{"channel":&room,"actions":[{"from":"host"}]}}));
+    assert_eq!(guest_here.recv()["command"], "error");
+    guest_there.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn socketcluster_publications_reach_subscribers_on_every_node_once() {
+    let cluster = TestCluster::start(3);
+    let channel = owned_by(1, "news-");
+    let mut subscribers: Vec<Client> = (0..3)
+        .map(|node| {
+            let (mut c, _) = handshaken_on(cluster.addr(node), 0, json!({}));
+            sc::subscribe(&mut c, &channel, 2);
+            c
+        })
+        .collect();
+    let (mut publisher, _) = handshaken_on(cluster.addr(2), 1, json!({}));
+    for i in 0..5 {
+        publisher.send(json!({"event":"#publish","data":{"channel":&channel,"data":{"n":i}}}));
+    }
+    for c in &mut subscribers {
+        for i in 0..5 {
+            assert_eq!(
+                sc::recv(c),
+                json!({"event":"#publish","data":{"channel":&channel,"data":{"n":i}}})
+            );
+        }
+        c.expect_silence(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_http_api_on_any_node_answers_for_the_whole_cluster() {
+    let cluster = TestCluster::start(3);
+    let user = owned_by(2, "api-user-");
+    let _a = identified(&cluster, 0, &user);
+    let _b = identified(&cluster, 1, &user);
+    for node in 0..3 {
+        common::eventually(|| {
+            let (status, body) = get(cluster.addr(node), &format!("/api/users/{user}"));
+            let info: Value = serde_json::from_str(&body).unwrap_or_default();
+            status == 200 && info["status"] == "online" && info["connections"] == 2
+        });
+    }
+    // A publication through node 2's API reaches a subscriber on node 0.
+    let channel = owned_by(0, "api-news-");
+    let (mut subscriber, _) = handshaken_on(cluster.addr(0), 1, json!({}));
+    sc::subscribe(&mut subscriber, &channel, 2);
+    let body = json!({"channel":&channel,"data":{"hello":"cluster"}}).to_string();
+    let response = http(
+        cluster.addr(2),
+        &format!(
+            "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(
+        sc::recv(&mut subscriber),
+        json!({"event":"#publish","data":{"channel":&channel,"data":{"hello":"cluster"}}})
+    );
+}
+
+#[test]
+fn a_node_with_another_node_list_refuses_to_serve() {
+    let cluster = TestCluster::start(2);
+    let port = free_port();
+    let nodes = format!("{},http://127.0.0.1:{port}", cluster.node_list());
+    let started = Instant::now();
+    let (code, _, err) = run_binary(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--shards",
+        "1",
+        "--pin",
+        "false",
+        "--nodes",
+        &nodes,
+        "--node-id",
+        "2",
+        "--redis",
+        &cluster.redis.url(),
+        "--node-timeout",
+        "2s",
+    ]);
+    assert_ne!(code, 0, "{err}");
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.contains("node 2 lists nodes") && line.contains("live node"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The running nodes carry on.
+    assert_eq!(cluster.alive(0), vec![true, true]);
+}
+
+#[test]
+fn a_second_process_for_a_running_node_id_refuses_to_serve() {
+    let cluster = TestCluster::start(2);
+    let mut args = cluster.args(1);
+    let port = free_port().to_string();
+    args[2] = format!("127.0.0.1:{port}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run_binary(&args);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("node 1 is already running"), "{err}");
+}
+
+#[test]
+fn a_dead_node_is_shown_gone_and_its_users_go_offline_elsewhere() {
+    let mut cluster = TestCluster::start(3);
+    let user = owned_by(0, "mortal-");
+    let mut watcher = identified(&cluster, 0, "watcher");
+    watcher.send(json!({"command":"subscribe","data":[&user]}));
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+    let _on_doomed_node = identified(&cluster, 1, &user);
+    assert_eq!(watcher.recv(), userchange(&user, "online"));
+
+    let killed = Instant::now();
+    cluster.kill(1);
+    let deadline = NODE_TIMEOUT + Duration::from_secs(1);
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+    let took = killed.elapsed();
+    assert!(took <= deadline, "offline after {took:?}");
+    for node in [0, 2] {
+        common::eventually(|| cluster.alive(node) == [true, false, true]);
+    }
+    assert!(
+        killed.elapsed() <= deadline,
+        "/cluster after {:?}",
+        killed.elapsed()
+    );
+}
+
+#[test]
+fn a_restarted_node_owns_its_objects_again() {
+    let mut cluster = TestCluster::start(3);
+    // Owned by node 2, which restarts; the user stays connected on node 0 throughout.
+    let user = owned_by(2, "phoenix-");
+    let _user_conn = identified(&cluster, 0, &user);
+    cluster.restart(2);
+    cluster.wait_alive(0, 3);
+    let started = Instant::now();
+    common::eventually(|| {
+        let mut watcher = identified(&cluster, 1, "late-watcher");
+        watcher.send(json!({"command":"subscribe","data":[&user]}));
+        watcher.recv() == userchange(&user, "online")
+    });
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
