@@ -272,3 +272,96 @@ fn a_restarted_node_owns_its_objects_again() {
     });
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// The README's placement section: its table of ids for K = 3, and its JavaScript and
+/// Python snippets, run as written, agree with the server's placement.
+#[test]
+fn the_readme_placement_table_and_snippets_agree_with_the_server() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### Placement")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("a Placement section");
+    let snippet = |lang: &str| {
+        let start = section.find(&format!("```{lang}\n")).expect(lang) + lang.len() + 4;
+        let len = section[start..].find("```").expect("closed");
+        section[start..start + len].to_owned()
+    };
+    let rows: Vec<(String, u32, u32)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].parse().unwrap(),
+                cells[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(rows.len() >= 5, "{rows:?}");
+    let placement = turntable::engine::Placement::new(3, 2);
+    let ids: Vec<&str> = rows.iter().map(|(id, ..)| id.as_str()).collect();
+    for (id, crc, node) in &rows {
+        assert_eq!(crc32fast::hash(id.as_bytes()), *crc, "{id}");
+        assert_eq!(placement.owner(id).node, *node, "{id}");
+    }
+    let expected: Vec<String> = rows.iter().map(|(.., node)| node.to_string()).collect();
+    let ids_json = serde_json::to_string(&ids).unwrap();
+    let js = format!(
+        "{}\nfor (const id of {ids_json}) console.log(ownerNode(id, 3));",
+        snippet("js")
+    );
+    let py = format!(
+        "{}\nfor i in {ids_json}:\n    print(owner_node(i, 3))",
+        snippet("python")
+    );
+    for (program, flag, code) in [("node", "-e", js), ("python3", "-c", py)] {
+        let out = std::process::Command::new(program)
+            .args([flag, &code])
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(got, expected, "{program} disagrees with the table");
+    }
+}
+
+/// What the Redis hop costs: the round trip of a SocketCluster publication from a
+/// client back to itself (it is also a subscriber), on the channel's owner node and on
+/// another node (which reaches the owner over Redis and back). Prints p50 and p99; run
+/// with `cargo test --release --test cluster -- --ignored --nocapture redis_hop`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn redis_hop_latency() {
+    let cluster = TestCluster::start(3);
+    let channel = owned_by(0, "hop-");
+    for (node, label) in [(0, "on the owner node"), (1, "one node away")] {
+        let (mut c, _) = handshaken_on(cluster.addr(node), 0, json!({}));
+        sc::subscribe(&mut c, &channel, 2);
+        let mut times = Vec::new();
+        for i in 0..2000 {
+            let sent = Instant::now();
+            c.send(json!({"event":"#publish","data":{"channel":&channel,"data":i}}));
+            let got = sc::recv(&mut c);
+            assert_eq!(got["data"]["data"], i);
+            times.push(sent.elapsed());
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "publish round trip {label}: p50 {:?} p99 {:?}",
+            at(0.5),
+            at(0.99)
+        );
+    }
+}
