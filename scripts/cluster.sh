@@ -3,7 +3,7 @@
 # no persistence, its own temp dir) and K turntable nodes that know each other and meet
 # in that Redis. Prints each node's URL and PID, then waits; Ctrl-C (or any node exiting)
 # stops everything it started, by PID.
-# Usage: scripts/cluster.sh K                  nodes 1..K on 127.0.0.1:8001..800K
+# Usage: scripts/cluster.sh K                  nodes 0..K-1 on 127.0.0.1:8001..800K
 #        REDIS_PORT=6400 scripts/cluster.sh 3  Redis on another port (default 6390)
 # Logs (redis.log, node-I.log) are in a temp dir it prints, removed on exit.
 set -euo pipefail
@@ -47,17 +47,17 @@ until [[ "$("$redis_cli" -p "$redis_port" ping 2>/dev/null)" == PONG ]]; do
 done
 echo "redis  redis://127.0.0.1:$redis_port  pid ${pids[0]}"
 
-nodes="$(for i in $(seq "$k"); do echo "http://127.0.0.1:$((8000 + i))"; done | paste -sd,)"
-for i in $(seq "$k"); do
+nodes="$(for i in $(seq 0 $((k - 1))); do echo "http://127.0.0.1:$((8001 + i))"; done | paste -sd,)"
+for i in $(seq 0 $((k - 1))); do
   log="$logs/node-$i.log"
-  "$turntable" serve --listen "127.0.0.1:$((8000 + i))" --nodes "$nodes" --node-id "$i" \
+  "$turntable" serve --listen "127.0.0.1:$((8001 + i))" --nodes "$nodes" --node-id "$i" \
     --redis "redis://127.0.0.1:$redis_port" >"$log" 2>&1 </dev/null &
   pids+=($!)
   until grep -q '^listening on' "$log"; do
     kill -0 "${pids[-1]}" 2>/dev/null || fail "node $i did not start" "$log"
     sleep 0.1
   done
-  echo "node $i http://127.0.0.1:$((8000 + i))  pid ${pids[-1]}"
+  echo "node $i http://127.0.0.1:$((8001 + i))  pid ${pids[-1]}"
 done
 echo "logs in $logs; Ctrl-C stops all" >&2
 
@@ -66,5 +66,5 @@ wait -n "${pids[@]}" || true
 for i in "${!pids[@]}"; do
   kill -0 "${pids[$i]}" 2>/dev/null && continue
   if ((i == 0)); then fail "redis-server exited" "$logs/redis.log"; fi
-  fail "node $i exited" "$logs/node-$i.log"
+  fail "node $((i - 1)) exited" "$logs/node-$((i - 1)).log"
 done

@@ -70,6 +70,7 @@ pub(super) fn start(
                 shared: thread_shared,
                 to_shards,
                 peers: RefCell::new(Peers::new(nodes)),
+                connects: Default::default(),
                 verdict: RefCell::new(Some(verdict_tx)),
             });
             let local = tokio::task::LocalSet::new();
@@ -108,6 +109,8 @@ struct Node {
     shared: Arc<Shared>,
     to_shards: Vec<mpsc::Sender<ShardInbound>>,
     peers: RefCell<Peers>,
+    /// Connections attempted, to take a Redis Cluster's seeds in turn.
+    connects: std::cell::Cell<usize>,
     /// Where the start-up verdict goes, until it is given.
     verdict: RefCell<Option<std::sync::mpsc::Sender<Result<(), ClusterError>>>>,
 }
@@ -164,11 +167,17 @@ impl Node {
         }
     }
 
+    /// A client for the next connection: the one server, or the next seed of a Redis
+    /// Cluster in turn (classic pub/sub reaches every node of a Redis Cluster through
+    /// any one, so a seed that is down is skipped at the next attempt).
     fn client(&self) -> redis::RedisResult<redis::Client> {
         match &self.settings().redis {
             RedisUrl::Single { url, .. } => redis::Client::open(&**url),
-            // Classic pub/sub reaches every node of a Redis Cluster through any one.
-            RedisUrl::Cluster { seeds } => redis::Client::open(format!("redis://{}", seeds[0])),
+            RedisUrl::Cluster { seeds } => {
+                let turn = self.connects.get();
+                self.connects.set(turn.wrapping_add(1));
+                redis::Client::open(format!("redis://{}", seeds[turn % seeds.len()]))
+            }
         }
     }
 
