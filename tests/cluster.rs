@@ -365,3 +365,68 @@ fn redis_hop_latency() {
         );
     }
 }
+
+/// Nodes started by a test, killed (by PID) when it ends, however it ends.
+struct Nodes(Vec<std::process::Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn nodes_meet_through_a_redis_cluster() {
+    let redis = common::redis::RedisCluster::start();
+    let ports = [free_port(), free_port()];
+    let list = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes = Nodes(Vec::new());
+    for (id, port) in ports.iter().enumerate() {
+        let (child, line) = common::spawn_binary(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "2",
+            "--pin",
+            "false",
+            "--nodes",
+            &list,
+            "--node-id",
+            &id.to_string(),
+            "--redis",
+            &redis.url(),
+            "--node-timeout",
+            "2s",
+        ]);
+        assert!(line.starts_with("listening on"), "{line}");
+        nodes.0.push(child);
+    }
+    let addr = |node: usize| std::net::SocketAddr::from(([127, 0, 0, 1], ports[node]));
+    common::eventually(|| {
+        let (_, body) = get(addr(0), "/cluster");
+        body.matches(r#""alive":true"#).count() == 2
+    });
+    let user = (0..)
+        .map(|i| format!("spread-{i}"))
+        .find(|id| crc32fast::hash(id.as_bytes()) % 2 == 1)
+        .unwrap();
+    let mut watcher = Client::connect(addr(0), "/turntable");
+    watcher.recv();
+    watcher.send(json!({"command":"idme","data":"watcher"}));
+    watcher.recv();
+    watcher.send(json!({"command":"subscribe","data":[&user]}));
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+    let mut c = Client::connect(addr(1), "/turntable");
+    c.recv();
+    c.send(json!({"command":"idme","data":&user}));
+    assert_eq!(c.recv()["command"], "identified");
+    assert_eq!(watcher.recv(), userchange(&user, "online"));
+}
