@@ -430,3 +430,39 @@ fn nodes_meet_through_a_redis_cluster() {
     assert_eq!(c.recv()["command"], "identified");
     assert_eq!(watcher.recv(), userchange(&user, "online"));
 }
+
+#[test]
+fn cross_node_traffic_shows_in_the_metrics_which_promtool_accepts() {
+    let cluster = TestCluster::start(2);
+    let channel = (0..)
+        .map(|i| format!("metered-{i}"))
+        .find(|id| crc32fast::hash(id.as_bytes()) % 2 == 1)
+        .unwrap();
+    let (mut subscriber, _) = handshaken_on(cluster.addr(0), 0, json!({}));
+    sc::subscribe(&mut subscriber, &channel, 2);
+    subscriber.send(json!({"event":"#publish","data":{"channel":&channel,"data":1}}));
+    assert_eq!(sc::recv(&mut subscriber)["data"]["data"], 1);
+    let sample = |scrape: &str, series: &str| -> f64 {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+    };
+    common::eventually(|| {
+        let (_, scrape) = get(cluster.addr(0), "/metrics");
+        sample(
+            &scrape,
+            r#"turntable_cluster_messages_total{direction="out"}"#,
+        ) >= 2.0
+            && sample(
+                &scrape,
+                r#"turntable_cluster_messages_total{direction="in"}"#,
+            ) >= 2.0
+    });
+    let (_, scrape) = get(cluster.addr(0), "/metrics");
+    assert_eq!(sample(&scrape, "turntable_cluster_redis_connected"), 1.0);
+    assert_eq!(sample(&scrape, "turntable_cluster_nodes_alive"), 2.0);
+    assert_eq!(sample(&scrape, "turntable_cluster_dropped_total"), 0.0);
+    common::check_with_promtool(&scrape);
+}

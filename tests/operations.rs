@@ -329,25 +329,6 @@ fn sample(text: &str, name: &str) -> f64 {
         .unwrap()
 }
 
-/// The promtool to check with: $PROMTOOL (scripts/test.sh sets it), else the one
-/// scripts/setup-promtool.sh unpacks, else one on PATH.
-fn promtool() -> Option<std::path::PathBuf> {
-    let unpacked = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/.cache/promtool/usr/bin/promtool"
-    );
-    std::env::var_os("PROMTOOL")
-        .map(Into::into)
-        .into_iter()
-        .chain([unpacked.into(), "promtool".into()])
-        .find(|path: &std::path::PathBuf| {
-            Command::new(path)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 #[test]
 fn metrics_pass_promtool_in_the_classic_format_with_process_and_build_figures() {
     let (mut server, line) = spawn_binary(&["serve", "--listen", "127.0.0.1:0"]);
@@ -398,28 +379,7 @@ fn metrics_pass_promtool_in_the_classic_format_with_process_and_build_figures() 
     });
     drop(clients);
 
-    match promtool() {
-        Some(promtool) => {
-            let mut check = Command::new(promtool)
-                .args(["check", "metrics"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            std::io::Write::write_all(&mut check.stdin.take().unwrap(), before.as_bytes()).unwrap();
-            let out = check.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check metrics: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None => eprintln!(
-            "SKIPPED: promtool check metrics (no promtool: run scripts/setup-promtool.sh)"
-        ),
-    }
+    common::check_with_promtool(&before);
 
     let (head, body) = get_with(
         &addr,

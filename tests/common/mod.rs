@@ -295,3 +295,48 @@ pub fn ambiguous_framings(body: &str, smuggled: &str) -> Vec<(String, String)> {
         ),
     ]
 }
+
+/// The promtool to check with: $PROMTOOL (scripts/test.sh sets it), else the one
+/// scripts/setup-promtool.sh unpacks, else one on PATH.
+fn promtool() -> Option<std::path::PathBuf> {
+    use std::process::Command;
+    let unpacked = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.cache/promtool/usr/bin/promtool"
+    );
+    std::env::var_os("PROMTOOL")
+        .map(Into::into)
+        .into_iter()
+        .chain([unpacked.into(), "promtool".into()])
+        .find(|path: &std::path::PathBuf| {
+            Command::new(path)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// Runs `promtool check metrics` on a scrape (said loudly and skipped when there is no
+/// promtool: scripts/test.sh always provides one).
+pub fn check_with_promtool(scrape: &str) {
+    use std::process::{Command, Stdio};
+    let Some(promtool) = promtool() else {
+        eprintln!("SKIPPED: promtool check metrics (no promtool: run scripts/setup-promtool.sh)");
+        return;
+    };
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), scrape.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
