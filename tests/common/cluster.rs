@@ -146,6 +146,11 @@ impl TestCluster {
         SocketAddr::from(([127, 0, 0, 1], self.ports[node]))
     }
 
+    /// The PID of node `node`'s process, if it runs (to read its /proc status).
+    pub fn pid(&self, node: usize) -> Option<u32> {
+        self.nodes[node].as_ref().map(Child::id)
+    }
+
     /// Kills node `node` with SIGKILL, by PID, and reaps it.
     pub fn kill(&mut self, node: usize) {
         if let Some(mut child) = self.nodes[node].take() {
