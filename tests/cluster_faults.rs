@@ -39,16 +39,6 @@ fn redis_field(cluster: &TestCluster, node: usize) -> Value {
     serde_json::from_str::<Value>(&body).unwrap()["redis"].clone()
 }
 
-/// `turntable_cluster_dropped_total` on `node`.
-fn dropped(cluster: &TestCluster, node: usize) -> u64 {
-    let (_, body) = get(cluster.addr(node), "/metrics");
-    body.lines()
-        .find(|l| l.starts_with("turntable_cluster_dropped_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no turntable_cluster_dropped_total in {body}"))
-}
-
 #[test]
 fn a_restarted_redis_is_rejoined_and_presence_converges() {
     let mut cluster = TestCluster::start(3);
@@ -74,7 +64,6 @@ fn a_restarted_redis_is_rejoined_and_presence_converges() {
     let (mut sub, _) = handshaken_on(cluster.addr(0), 0, json!({}));
     sc::subscribe(&mut sub, &local, 2);
     let (mut publisher, _) = handshaken_on(cluster.addr(0), 1, json!({}));
-    let dropped_before: u64 = (0..3).map(|n| dropped(&cluster, n)).sum();
 
     cluster.redis.kill();
     for node in 0..3 {
@@ -123,8 +112,6 @@ fn a_restarted_redis_is_rejoined_and_presence_converges() {
     publisher.send(json!({"event":"#publish","data":{"channel":&remote,"data":"again"}}));
     let got = sc::recv(&mut far);
     assert_eq!(got["data"]["data"], "again", "{got}");
-    let dropped_after: u64 = (0..3).map(|n| dropped(&cluster, n)).sum();
-    assert!(dropped_after > dropped_before, "nothing counted as dropped");
 }
 
 #[test]

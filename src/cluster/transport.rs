@@ -393,33 +393,45 @@ impl Node {
         }
     }
 
-    /// PUBLISHes what the shards queue, up to [`PIPELINE`] at a time in one round trip;
-    /// without a connection what is queued is dropped (and counted).
+    /// PUBLISHes what the shards queue, up to [`PIPELINE`] at a time in one round trip.
+    /// A pipeline that fails (the connection died with Redis) is sent once more on a
+    /// new connection, so the re-announcements queued as Redis comes back are not lost
+    /// to the old connection; what still cannot go is dropped and counted.
     async fn publisher(self: Rc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
         let mut connection = None;
         let mut pending = Vec::with_capacity(PIPELINE);
         while outgoing.recv_many(&mut pending, PIPELINE).await > 0 {
-            if connection.is_none() {
-                connection = match self.client() {
-                    Ok(client) => client.get_multiplexed_async_connection().await.ok(),
-                    Err(_) => None,
-                };
-            }
-            let Some(conn) = connection.as_mut() else {
-                self.shared
-                    .counters
-                    .drop_batches(pending.len() as u64, "Redis is unreachable");
-                pending.clear();
-                continue;
-            };
             let mut pipe = redis::pipe();
             for out in pending.drain(..) {
                 pipe.publish(out.channel, out.payload).ignore();
             }
-            if let Err(e) = pipe.query_async::<()>(conn).await {
-                tracing::debug!(error = %e, "PUBLISH failed");
-                self.shared.counters.drop_batches(1, "PUBLISH failed");
-                connection = None;
+            let mut sent = false;
+            for _attempt in 0..2 {
+                if connection.is_none() {
+                    connection = match self.client() {
+                        Ok(client) => client.get_multiplexed_async_connection().await.ok(),
+                        Err(_) => None,
+                    };
+                }
+                let Some(conn) = connection.as_mut() else {
+                    break;
+                };
+                match pipe.query_async::<()>(conn).await {
+                    Ok(()) => {
+                        sent = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "PUBLISH failed");
+                        connection = None;
+                    }
+                }
+            }
+            if !sent {
+                let batches = pipe.cmd_iter().count() as u64;
+                self.shared
+                    .counters
+                    .drop_batches(batches, "Redis is unreachable");
             }
         }
     }
