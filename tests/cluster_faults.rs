@@ -1,7 +1,7 @@
 //! Cluster faults end to end: three real `turntable` nodes over a real redis-server,
 //! with real clients. Redis killed and restarted on the same port (readiness,
 //! reconnection, presence converging, local traffic carrying on, cross-node commands
-//! refused with `cluster.unavailable`, drops counted), and requests for objects a dead
+//! refused with `cluster.unavailable`), and requests for objects a dead
 //! node owns refused with `cluster.owner_unavailable` in every dialect.
 
 mod common;
