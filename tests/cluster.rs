@@ -7,32 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{NODE_TIMEOUT, TestCluster, free_port};
+use common::cluster::{NODE_TIMEOUT, TestCluster, free_port, identified, owned_by, userchange};
 use common::socketcluster::{self as sc, handshaken_on};
 use common::{Client, get, http, run_binary};
 use serde_json::{Value, json};
-
-/// A turntable v1 connection to `node` identified as `user`.
-fn identified(cluster: &TestCluster, node: usize, user: &str) -> Client {
-    let mut c = Client::connect(cluster.addr(node), "/turntable");
-    assert_eq!(c.recv(), json!({"command":"idyou","data":{}}));
-    c.send(json!({"command":"idme","data":user}));
-    assert_eq!(c.recv(), json!({"command":"identified","data":{"id":user}}));
-    c
-}
-
-fn userchange(user: &str, status: &str) -> Value {
-    json!({"command":"userchange","data":{user: status}})
-}
-
-/// Ids whose owner node is each of 0, 1, 2 for K = 3 (`crc32(id) % 3`), so tests put
-/// objects on the node they mean to.
-fn owned_by(node: u32, prefix: &str) -> String {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|id| crc32fast::hash(id.as_bytes()) % 3 == node)
-        .unwrap()
-}
 
 #[test]
 fn every_node_shows_the_cluster_and_how_ids_are_placed() {

@@ -8,30 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{NODE_TIMEOUT, TestCluster};
+use common::cluster::{NODE_TIMEOUT, TestCluster, identified, owned_by, userchange};
 use common::socketcluster::{self as sc, handshaken_on};
 use common::{Client, get};
 use serde_json::{Value, json};
-
-fn identified(cluster: &TestCluster, node: usize, user: &str) -> Client {
-    let mut c = Client::connect(cluster.addr(node), "/turntable");
-    assert_eq!(c.recv(), json!({"command":"idyou","data":{}}));
-    c.send(json!({"command":"idme","data":user}));
-    assert_eq!(c.recv(), json!({"command":"identified","data":{"id":user}}));
-    c
-}
-
-fn userchange(user: &str, status: &str) -> Value {
-    json!({"command":"userchange","data":{user: status}})
-}
-
-/// An id whose owner node is `node` for K = 3 (`crc32(id) % 3`).
-fn owned_by(node: u32, prefix: &str) -> String {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|id| crc32fast::hash(id.as_bytes()) % 3 == node)
-        .unwrap()
-}
 
 /// `/cluster`'s `redis` field on `node`.
 fn redis_field(cluster: &TestCluster, node: usize) -> Value {

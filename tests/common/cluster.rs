@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use super::redis::RedisServer;
 use super::{binary, get};
 
@@ -180,4 +182,27 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A turntable v1 connection to `node` identified as `user`.
+pub fn identified(cluster: &TestCluster, node: usize, user: &str) -> super::Client {
+    let mut c = super::Client::connect(cluster.addr(node), "/turntable");
+    assert_eq!(c.recv(), json!({"command":"idyou","data":{}}));
+    c.send(json!({"command":"idme","data":user}));
+    assert_eq!(c.recv(), json!({"command":"identified","data":{"id":user}}));
+    c
+}
+
+/// The turntable v1 presence change of one user.
+pub fn userchange(user: &str, status: &str) -> Value {
+    json!({"command":"userchange","data":{user: status}})
+}
+
+/// An id whose owner node is `node` for K = 3 (`crc32(id) % 3`), so tests put objects
+/// on the node they mean to.
+pub fn owned_by(node: u32, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| crc32fast::hash(id.as_bytes()) % 3 == node)
+        .unwrap()
 }
