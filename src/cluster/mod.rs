@@ -100,7 +100,7 @@ impl Cluster {
         }
         let len = payload.len() as u64;
         let outgoing = Outgoing {
-            channel: shared.settings.node_channel(node),
+            channel: shared.node_channels[node as usize].clone(),
             payload,
         };
         match shared.outbound.try_send(outgoing) {

@@ -1,8 +1,8 @@
 //! The transport's vocabulary, shared by its handle (`cluster`) and its thread
 //! (`transport`): the settings, what shards are told, the refusals, the counters.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -143,6 +143,10 @@ impl ClusterCounters {
 /// What the shards, `/cluster`, `/healthz` and `/metrics` read of the transport.
 pub(super) struct Shared {
     pub(super) settings: ClusterSettings,
+    /// `NAME:node:J` for every node J, named once: every batch to J goes there.
+    pub(super) node_channels: Box<[Arc<str>]>,
+    /// The digest of the node list, as heartbeats carry it.
+    pub(super) digest: String,
     /// This process's incarnation: when it started, in µs since the epoch.
     pub(super) incarnation: u64,
     pub(super) redis_connected: AtomicBool,
@@ -153,6 +157,6 @@ pub(super) struct Shared {
 
 /// One PUBLISH for the transport's publisher.
 pub(super) struct Outgoing {
-    pub channel: String,
+    pub channel: Arc<str>,
     pub payload: Vec<u8>,
 }

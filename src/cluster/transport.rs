@@ -49,8 +49,14 @@ pub(super) fn start(
     let incarnation = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64);
+    let node_channels = (0..nodes as NodeId)
+        .map(|node| Arc::from(settings.node_channel(node)))
+        .collect();
+    let digest = settings.digest();
     let shared = Arc::new(Shared {
         settings,
+        node_channels,
+        digest,
         incarnation,
         redis_connected: Default::default(),
         alive: Mutex::new(vec![false; nodes]),
@@ -286,11 +292,11 @@ impl Node {
             return;
         };
         let settings = self.settings();
-        if beat.digest != settings.digest() {
+        if beat.digest != self.shared.digest {
             let refusal = ClusterError::NodeListMismatch {
                 me: settings.node,
                 mine: settings.nodes.join(","),
-                my_digest: settings.digest(),
+                my_digest: self.shared.digest.clone(),
                 peer: beat.node,
                 theirs: beat.nodes.join(","),
                 their_digest: beat.digest,
@@ -403,7 +409,7 @@ impl Node {
         while outgoing.recv_many(&mut pending, PIPELINE).await > 0 {
             let mut pipe = redis::pipe();
             for out in pending.drain(..) {
-                pipe.publish(out.channel, out.payload).ignore();
+                pipe.publish(&*out.channel, out.payload).ignore();
             }
             let mut sent = false;
             for _attempt in 0..2 {
@@ -442,16 +448,17 @@ impl Node {
         let beat = Heartbeat {
             node: settings.node,
             incarnation: self.shared.incarnation,
-            digest: settings.digest(),
+            digest: self.shared.digest.clone(),
             nodes: settings.nodes.clone(),
         };
+        let channel: Arc<str> = Arc::from(settings.heartbeat_channel());
         let payload = serde_json::to_vec(&beat).expect("a heartbeat serializes");
         let mut tick = tokio::time::interval(settings.heartbeat_interval());
         loop {
             tick.tick().await;
             if self.shared.redis_connected.load(Ordering::Relaxed) {
                 let out = Outgoing {
-                    channel: settings.heartbeat_channel(),
+                    channel: channel.clone(),
                     payload: payload.clone(),
                 };
                 let _ = self.shared.outbound.send(out).await;

@@ -193,7 +193,8 @@ impl<T> PeerQueue<T> {
 /// shard), or as one Redis message (to a node).
 pub struct MeshOut {
     placement: Placement,
-    node: NodeId,
+    /// The cluster index of this node's first shard.
+    first: ShardId,
     peers: Vec<PeerQueue<ShardMsg>>,
     nodes: Vec<PeerQueue<(ShardId, ShardMsg)>>,
 }
@@ -204,7 +205,7 @@ impl MeshOut {
     pub fn new(placement: Placement, node: NodeId) -> Self {
         MeshOut {
             placement,
-            node,
+            first: placement.shards_of(node).start,
             peers: (0..placement.shards())
                 .map(|_| PeerQueue::default())
                 .collect(),
@@ -217,10 +218,13 @@ impl MeshOut {
     /// Queues `msg` for the shard with cluster index `shard`; its pump sends it with
     /// whatever else is queued for that shard, or for that shard's node.
     pub fn send(&self, shard: ShardId, msg: ShardMsg) {
-        let to = self.placement.addr(shard);
-        if to.node == self.node {
-            self.peers[to.shard].push(msg);
+        // This node's shards are the indices `first..first + N`: one subtraction and
+        // compare picks them, without the division `addr` needs.
+        let local = shard.wrapping_sub(self.first);
+        if local < self.peers.len() {
+            self.peers[local].push(msg);
         } else {
+            let to = self.placement.addr(shard);
             self.nodes[to.node as usize].push((to.shard, msg));
         }
     }
