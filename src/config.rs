@@ -55,9 +55,10 @@ const LONGEST: Duration = Duration::from_secs(86_400);
 ///
 /// ```text
 /// /// Help text (the `--help` line and the field docs).
-/// name: Type = default, "VALUE_NAME", default "shown instead", check function;
+/// name: Type = default, "VALUE_NAME", default "shown instead", env "VARIABLE", check function;
 /// ```
 ///
+/// `env "VARIABLE"` names the environment variable where it is not `TURNTABLE_<NAME>`.
 /// `= default` may be left out (the resolved value is then an `Option`, `None` when no
 /// source gives one), as may `check`; `default "..."` replaces the default's own
 /// rendering in `--help` and must be given when there is no `= default` or when the
@@ -67,7 +68,7 @@ macro_rules! settings {
         $(
             $(#[doc = $doc:literal])+
             $name:ident: $ty:ty $(= $default:expr)?, $value_name:literal
-                $(, default $shown:literal)? $(, check $check:expr)?;
+                $(, default $shown:literal)? $(, env $env:literal)? $(, check $check:expr)?;
         )+
     ) => {
         /// One source's settings (the file, the environment, the flags, or code): each
@@ -95,6 +96,7 @@ macro_rules! settings {
                 value_name: $value_name,
                 help: &[$($doc),+],
                 default_text: settings!(@shown [$($default)?] [$($shown)?]),
+                env: settings!(@env [$($env)?]),
                 arity: <$ty as SettingType>::ARITY,
             }, )+
         ];
@@ -194,6 +196,9 @@ macro_rules! settings {
         }
     };
     (@check $value:expr, $ty:ty) => { Ok(()) };
+
+    (@env [$env:literal]) => { Some($env) };
+    (@env []) => { None };
 
     (@shown [$default:expr] []) => { None };
     (@shown [$($default:expr)?] [$shown:literal]) => { Some($shown) };
@@ -323,9 +328,9 @@ settings! {
     /// This node's index in nodes, 0 to K-1.
     node_id: usize = 0, "I", check range(0, MAX_SHARDS - 1);
     /// The Redis that joins the nodes: redis://[user:password@]host:port[/db], or
-    /// redis+cluster://host:port,... for a Redis Cluster; needed when nodes lists more
-    /// than one.
-    redis: RedisUrl, "URL", default "none";
+    /// redis+cluster://host:port,... for a Redis Cluster (classic pub/sub through its
+    /// seeds, in turn); needed when nodes lists more than one.
+    redis: RedisUrl, "URL", default "none", env "TURNTABLE_REDIS_URL";
     /// Prefix of every Redis channel the cluster uses, so that clusters can share a Redis.
     cluster_name: String = "turntable".to_owned(), "NAME", check cluster_name();
     /// Heartbeat silence after which a node counts as gone and its connections as closed.
@@ -787,6 +792,8 @@ pub struct Spec {
     help: &'static [&'static str],
     /// What `--help` shows as the default instead of the default's own form.
     default_text: Option<&'static str>,
+    /// The environment variable, where it is not `TURNTABLE_<NAME>`.
+    env: Option<&'static str>,
     arity: Arity,
 }
 
@@ -796,12 +803,12 @@ impl Spec {
         format!("--{}", self.name.replace('_', "-"))
     }
 
-    /// `TURNTABLE_MAX_MESSAGE_BYTES` for `max_message_bytes`; `TURNTABLE_REDIS_URL` for
-    /// `redis`, the name Redis URLs go by in most deployments.
+    /// `TURNTABLE_MAX_MESSAGE_BYTES` for `max_message_bytes`, unless the setting names
+    /// its own (`env "..."` in its declaration).
     pub fn env(&self) -> String {
-        match self.name {
-            "redis" => format!("{ENV_PREFIX}REDIS_URL"),
-            name => format!("{ENV_PREFIX}{}", name.to_ascii_uppercase()),
+        match self.env {
+            Some(env) => env.to_owned(),
+            None => format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase()),
         }
     }
 
@@ -1341,6 +1348,40 @@ mod tests {
             settings.set(name, text).unwrap();
         }
         settings
+    }
+
+    #[test]
+    fn the_redis_url_comes_from_its_usual_variable_and_the_cluster_settings_fit_together() {
+        let settings = env(&[("TURNTABLE_REDIS_URL", "redis://127.0.0.1:6390")]).unwrap();
+        assert_eq!(
+            settings.redis.map(|url| url.to_string()).as_deref(),
+            Some("redis://127.0.0.1:6390/0")
+        );
+        assert!(
+            env(&[("TURNTABLE_REDIS", "redis://127.0.0.1:6390")])
+                .unwrap()
+                .redis
+                .is_none()
+        );
+        let cluster = |pairs: &[(&str, &str)]| given(pairs).resolve().map_err(|e| e.to_string());
+        let nodes = ("nodes", "http://a:1,http://b:1");
+        let err = cluster(&[nodes]).unwrap_err();
+        assert!(err.contains("set redis"), "{err}");
+        let err = cluster(&[nodes, ("redis", "redis://r:1"), ("node_id", "2")]).unwrap_err();
+        assert!(err.contains("must be 0 to 1"), "{err}");
+        let err = Settings::default()
+            .set("nodes", "http://a:1,http://a:1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        let ok = cluster(&[
+            nodes,
+            ("redis", "redis://r:1"),
+            ("node_id", "1"),
+            ("pin", "false"),
+        ]);
+        let config = ok.unwrap();
+        assert_eq!((config.placement().nodes(), config.node()), (2, 1));
     }
 
     #[test]
