@@ -12,8 +12,8 @@ use super::{Engine, Outbox};
 
 impl Engine {
     /// Sends `query` to shard `to`; its answer comes back through [`Outbox::answer`]
-    /// with the same `ticket`. It is sent even to an unreachable shard: the runtime
-    /// answers for those.
+    /// with the same `ticket`. It is sent even to an unreachable shard: the caller
+    /// asks only reachable ones ([`Engine::node_reachable`]).
     pub fn ask(&mut self, to: ShardId, ticket: u64, query: Query, out: &mut impl Outbox) {
         let msg = ShardMsg::Query {
             from: self.me,

@@ -438,17 +438,28 @@ fn owner(shard: &Shard, id: &str) -> ShardId {
 /// Asks every shard of every node this one can reach (a node that is gone has no
 /// connections, and owns nothing anyone can use until it is back).
 async fn ask_all(shard: &Shard, query: Query) -> Result<Vec<Answer>, Refusal> {
-    let placement = shard.settings.placement;
-    let all: Vec<ShardId> = {
-        let engine = shard.engine.borrow();
-        (0..placement.cluster_shards())
-            .filter(|&s| engine.node_reachable(placement.addr(s).node))
-            .collect()
-    };
+    let all: Vec<ShardId> = (0..shard.settings.placement.cluster_shards())
+        .filter(|&target| reachable(shard, target))
+        .collect();
     ask_shards(shard, &all, query).await
 }
 
+/// Whether shard `target` (a cluster index) can be asked now.
+fn reachable(shard: &Shard, target: ShardId) -> bool {
+    let node = shard.settings.placement.addr(target).node;
+    shard.engine.borrow().node_reachable(node)
+}
+
+/// Asks the shards `to` and waits for all their answers; a shard on a node that cannot
+/// be reached is refused at once (503 `cluster.owner_unavailable`), not waited for.
 async fn ask_shards(shard: &Shard, to: &[ShardId], query: Query) -> Result<Vec<Answer>, Refusal> {
+    if !to.iter().all(|&target| reachable(shard, target)) {
+        return Err(refuse(
+            503,
+            "cluster.owner_unavailable",
+            "the node that owns this is unreachable; try again soon",
+        ));
+    }
     shard
         .pending
         .ask(to.len(), |ticket| {
