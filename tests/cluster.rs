@@ -129,6 +129,68 @@ fn socketcluster_publications_reach_subscribers_on_every_node_once() {
     }
 }
 
+/// Cross-node shard messages `node` has received, from its `/metrics`.
+fn messages_in(cluster: &TestCluster, node: usize) -> u64 {
+    let (_, scrape) = get(cluster.addr(node), "/metrics");
+    let series = r#"turntable_cluster_messages_total{direction="in"} "#;
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+}
+
+#[test]
+fn a_publication_crosses_once_per_subscribed_shard_and_never_to_other_nodes() {
+    let cluster = TestCluster::start(3);
+    // Owned by node 1; three subscribers on one shard of node 0, none on node 2. The
+    // owner sends one shard message per subscribed shard (here one), whatever the
+    // number of subscribers there.
+    let channel = owned_by(1, "fanout-");
+    let mut subscribers: Vec<Client> = (0..3)
+        .map(|_| {
+            let (mut c, _) = handshaken_on(cluster.addr(0), 0, json!({}));
+            sc::subscribe(&mut c, &channel, 2);
+            c
+        })
+        .collect();
+    let (mut publisher, _) = handshaken_on(cluster.addr(1), 0, json!({}));
+    sc::subscribe(&mut publisher, &channel, 2);
+    let before = [messages_in(&cluster, 0), messages_in(&cluster, 2)];
+    for i in 0..20 {
+        publisher.send(json!({"event":"#publish","data":{"channel":&channel,"data":i}}));
+        assert_eq!(sc::recv(&mut publisher)["data"]["data"], i);
+    }
+    for c in &mut subscribers {
+        for i in 0..20 {
+            assert_eq!(sc::recv(c)["data"]["data"], i);
+        }
+    }
+    let crossed = messages_in(&cluster, 0) - before[0];
+    assert_eq!(
+        crossed, 20,
+        "one shard message per publication, not one per subscriber"
+    );
+    assert_eq!(
+        messages_in(&cluster, 2),
+        before[1],
+        "node 2 has no subscribers"
+    );
+}
+
+/// `POST /api/publish` with `body` to `node`: the whole response.
+fn api_publish(cluster: &TestCluster, node: usize, body: Value) -> String {
+    let body = body.to_string();
+    http(
+        cluster.addr(node),
+        &format!(
+            "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
 #[test]
 fn the_http_api_on_any_node_answers_for_the_whole_cluster() {
     let cluster = TestCluster::start(3);
@@ -146,14 +208,10 @@ fn the_http_api_on_any_node_answers_for_the_whole_cluster() {
     let channel = owned_by(0, "api-news-");
     let (mut subscriber, _) = handshaken_on(cluster.addr(0), 1, json!({}));
     sc::subscribe(&mut subscriber, &channel, 2);
-    let body = json!({"channel":&channel,"data":{"hello":"cluster"}}).to_string();
-    let response = http(
-        cluster.addr(2),
-        &format!(
-            "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
+    let response = api_publish(
+        &cluster,
+        2,
+        json!({"channel":&channel,"data":{"hello":"cluster"}}),
     );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert_eq!(
@@ -232,6 +290,11 @@ fn a_dead_node_is_shown_gone_and_its_users_go_offline_elsewhere() {
         "/cluster after {:?}",
         killed.elapsed()
     );
+    // The HTTP API refuses at once what only the dead node could answer.
+    let channel = owned_by(1, "orphaned-");
+    let response = api_publish(&cluster, 0, json!({"channel":&channel,"data":1}));
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains("cluster.owner_unavailable"), "{response}");
 }
 
 #[test]

@@ -159,6 +159,35 @@ impl Sim {
         while self.step() {}
     }
 
+    /// `steps` random opens (two in three, as one of `users` on one of the first
+    /// `shards` shards, then `opened`) and closes of the connections in `open`, with
+    /// the mesh settled now and then; `open` holds who is connected afterwards.
+    fn churn(
+        &mut self,
+        rng: &mut Rng,
+        steps: usize,
+        users: &[String],
+        shards: usize,
+        open: &mut Vec<(usize, Client)>,
+        mut opened: impl FnMut(&mut Sim, Client),
+    ) {
+        for _ in 0..steps {
+            if open.is_empty() || rng.below(3) > 0 {
+                let u = rng.below(users.len());
+                let c = self.identified(rng.below(shards), &users[u]);
+                opened(self, c);
+                open.push((u, c));
+            } else {
+                let (_, c) = open.swap_remove(rng.below(open.len()));
+                self.close(c);
+            }
+            if rng.below(4) == 0 {
+                self.settle();
+            }
+        }
+        self.settle();
+    }
+
     /// Delivers one message from a random non-empty link; false if none is waiting.
     fn step(&mut self) -> bool {
         let ready: Vec<(ShardId, ShardId)> = self
@@ -885,20 +914,7 @@ fn presence_churn_ends_in_the_right_status() {
         }
         let mut open: Vec<(usize, Client)> = Vec::new();
         let mut rng = Rng(seed * 7919);
-        for _ in 0..400 {
-            if open.is_empty() || rng.below(3) > 0 {
-                let u = rng.below(users.len());
-                let c = sim.identified(rng.below(shards), &users[u]);
-                open.push((u, c));
-            } else {
-                let (_, c) = open.swap_remove(rng.below(open.len()));
-                sim.close(c);
-            }
-            if rng.below(4) == 0 {
-                sim.settle();
-            }
-        }
-        sim.settle();
+        sim.churn(&mut rng, 400, &users, shards, &mut open, |_, _| {});
         for &w in &watchers {
             let mut last: BTreeMap<Box<str>, Status> = BTreeMap::new();
             for event in sim.take(w) {
@@ -1717,22 +1733,11 @@ fn presence_and_members_converge_after_outages_and_a_restart() {
             if phase == 2 || phase == 4 {
                 check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
             }
-            for _ in 0..60 {
-                if open.is_empty() || rng.below(3) > 0 {
-                    let u = rng.below(users.len());
-                    let shards = if phase == 3 { 2 } else { 4 };
-                    let c = sim.identified(rng.below(shards), &users[u]);
-                    sim.cmd(c, join(CHURN_CHANNELS[rng.below(2)], None));
-                    open.push((u, c));
-                } else {
-                    let (_, c) = open.swap_remove(rng.below(open.len()));
-                    sim.close(c);
-                }
-                if rng.below(4) == 0 {
-                    sim.settle();
-                }
-            }
-            sim.settle();
+            let shards = if phase == 3 { 2 } else { 4 };
+            let mut pick = Rng(rng.0 ^ 0x9e37_79b9);
+            sim.churn(&mut rng, 60, &users, shards, &mut open, |sim, c| {
+                sim.cmd(c, join(CHURN_CHANNELS[pick.below(2)], None));
+            });
         }
         let when = format!("seed {seed} at the end");
         check_presence(&mut sim, &watchers, &mut heard, &users, &open, &when);
