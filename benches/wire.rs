@@ -74,12 +74,12 @@ fn wire(c: &mut Criterion) {
     for (name, msg) in &samples {
         let bytes = encode(msg);
         println!("size {name}: {} B with the version byte", bytes.len());
-        assert_eq!(&decode(&bytes).unwrap(), msg);
+        assert_eq!(&decode::<ShardMsg>(&bytes).unwrap(), msg);
     }
     let mut group = c.benchmark_group("wire");
     for (name, msg) in &samples {
         group.bench_function(format!("encode_decode/{name}"), |b| {
-            b.iter(|| decode(&encode(black_box(msg))).unwrap())
+            b.iter(|| decode::<ShardMsg>(&encode(black_box(msg))).unwrap())
         });
     }
     group.finish();

@@ -2,9 +2,8 @@
 //! turn addressed to the other node's shards, in order, with the sender's node and
 //! incarnation (a restarted node's leftovers are told apart from its new messages).
 //!
-//! The bytes are the engine's wire format version ([`wire::VERSION`]) and then a
-//! postcard [`Batch`]: the same encoding `engine::wire` gives a single message, so a
-//! change to a shard message type changes both.
+//! The bytes are `engine::wire`'s: its version byte ([`wire::VERSION`]), then the
+//! postcard [`Batch`].
 
 use serde::{Deserialize, Serialize};
 
@@ -21,21 +20,12 @@ pub struct Batch {
 
 /// `batch` as the bytes of one Redis message.
 pub fn encode(batch: &Batch) -> Vec<u8> {
-    postcard::to_extend(batch, vec![wire::VERSION])
-        .expect("every shard message serializes: no map, no sequence of unknown length")
+    wire::encode(batch)
 }
 
 /// The batch `bytes` hold, as [`encode`] wrote it.
 pub fn decode(bytes: &[u8]) -> Result<Batch, wire::WireError> {
-    let (&version, body) = bytes.split_first().ok_or(wire::WireError::Empty)?;
-    if version != wire::VERSION {
-        return Err(wire::WireError::Version { found: version });
-    }
-    let (batch, rest) = postcard::take_from_bytes(body)?;
-    if !rest.is_empty() {
-        return Err(wire::WireError::Trailing(rest.len()));
-    }
-    Ok(batch)
+    wire::decode(bytes)
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@
 //! bincode's development stopped (RUSTSEC-2025-0141, and its 3.0.0 release is only a
 //! `compile_error!`).
 
-use super::message::ShardMsg;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The wire format's version, the first byte of every encoded message.
 pub const VERSION: u8 = 3;
@@ -44,14 +45,15 @@ pub enum WireError {
     Trailing(usize),
 }
 
-/// `msg` as bytes for another node.
-pub fn encode(msg: &ShardMsg) -> Vec<u8> {
+/// `msg` (a [`ShardMsg`](super::message::ShardMsg), or a batch of them) as bytes for
+/// another node.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     postcard::to_extend(msg, vec![VERSION])
         .expect("every shard message serializes: no map, no sequence of unknown length")
 }
 
-/// The shard message `bytes` hold, as [`encode`] wrote it.
-pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
+/// The message `bytes` hold, as [`encode`] wrote it.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
     if version != VERSION {
         return Err(WireError::Version { found: version });
@@ -75,7 +77,7 @@ mod tests {
     use crate::engine::lobby::GameInfo;
     use crate::engine::message::{
         Answer, ChannelMsg, ClaimMsg, ConnAddr, ConnId, DocumentMsg, ErrorCode, Event, PublishMode,
-        Query, Resync, ResyncSeat, ResyncTie, RoomChange, RoomMember, Status,
+        Query, Resync, ResyncSeat, ResyncTie, RoomChange, RoomMember, ShardMsg, Status,
     };
     use crate::engine::ot::{Delta, Op, OtError};
 
@@ -702,7 +704,7 @@ mod tests {
         fn a_cut_message_is_an_error(msg in shard_msg(), cut in any::<prop::sample::Index>()) {
             let bytes = encode(&msg);
             let len = cut.index(bytes.len());
-            prop_assert!(decode(&bytes[..len]).is_err());
+            prop_assert!(decode::<ShardMsg>(&bytes[..len]).is_err());
         }
 
         #[test]
@@ -711,7 +713,7 @@ mod tests {
         ) {
             let mut bytes = vec![VERSION];
             bytes.extend_from_slice(&body);
-            if let Ok(msg) = decode(&bytes) {
+            if let Ok(msg) = decode::<ShardMsg>(&bytes) {
                 prop_assert_eq!(decode(&encode(&msg)), Ok(msg));
             }
         }
@@ -725,7 +727,7 @@ mod tests {
             let mut bytes = encode(&msg);
             let at = at.index(bytes.len() - 1) + 1;
             bytes[at] = byte;
-            if let Ok(msg) = decode(&bytes) {
+            if let Ok(msg) = decode::<ShardMsg>(&bytes) {
                 prop_assert_eq!(decode(&encode(&msg)), Ok(msg));
             }
         }
@@ -737,15 +739,15 @@ mod tests {
             user: "1:1".into(),
             from: 1,
         });
-        assert!(decode(&bytes).is_ok());
+        assert!(decode::<ShardMsg>(&bytes).is_ok());
         bytes[0] = VERSION + 1;
         assert_eq!(
-            decode(&bytes),
+            decode::<ShardMsg>(&bytes),
             Err(WireError::Version { found: VERSION + 1 })
         );
-        assert_eq!(decode(&[]), Err(WireError::Empty));
+        assert_eq!(decode::<ShardMsg>(&[]), Err(WireError::Empty));
         bytes[0] = VERSION;
         bytes.push(0);
-        assert_eq!(decode(&bytes), Err(WireError::Trailing(1)));
+        assert_eq!(decode::<ShardMsg>(&bytes), Err(WireError::Trailing(1)));
     }
 }
