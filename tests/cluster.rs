@@ -507,3 +507,48 @@ fn cross_node_traffic_shows_in_the_metrics_which_promtool_accepts() {
     assert_eq!(sample(&scrape, "turntable_cluster_dropped_total"), 0.0);
     common::check_with_promtool(&scrape);
 }
+
+#[test]
+fn garbage_on_the_clusters_redis_channels_is_counted_and_changes_nothing() {
+    let cluster = TestCluster::start(2);
+    let malformed = |node| {
+        let (_, scrape) = get(cluster.addr(node), "/metrics");
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("turntable_cluster_malformed_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("turntable_cluster_malformed_total")
+    };
+    let before = malformed(0);
+    // Not a batch; a batch of another wire version; a heartbeat that is not JSON; a
+    // heartbeat of a node the list does not have.
+    let version = (turntable::engine::wire::VERSION + 1).to_string();
+    for (channel, payload) in [
+        ("turntable:node:0", "garbage"),
+        ("turntable:node:0", version.as_str()),
+        ("turntable:hb", "{not json"),
+        (
+            "turntable:hb",
+            r#"{"node":7,"incarnation":1,"digest":"x","nodes":[]}"#,
+        ),
+    ] {
+        let reply = cluster.redis.command(&["PUBLISH", channel, payload]);
+        assert!(reply.starts_with(':'), "{reply}");
+    }
+    common::eventually(|| malformed(0) >= before + 3);
+    assert_eq!(
+        cluster.alive(0),
+        vec![true, true],
+        "nothing was declared gone"
+    );
+    // The nodes still carry presence between them.
+    let user = (0..)
+        .map(|i| format!("sturdy-{i}"))
+        .find(|id| crc32fast::hash(id.as_bytes()) % 2 == 1)
+        .unwrap();
+    let mut watcher = identified(&cluster, 0, "watcher");
+    watcher.send(json!({"command":"subscribe","data":[&user]}));
+    assert_eq!(watcher.recv(), userchange(&user, "offline"));
+    let _user = identified(&cluster, 0, &user);
+    assert_eq!(watcher.recv(), userchange(&user, "online"));
+}

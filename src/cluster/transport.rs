@@ -372,6 +372,10 @@ impl Node {
                 return;
             }
         };
+        if batch.from as usize >= self.settings().nodes.len() {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if batch.from == self.settings().node || !self.observe(batch.from, batch.incarnation).await
         {
             return;
