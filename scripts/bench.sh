@@ -21,6 +21,9 @@
 #   floor    no server: the kernel's own cost and latency for the rooms shape (one
 #            thread writing to groups of 100 of 9000 loopback connections at RATE,
 #            one reading with epoll), the floor under the rooms figures
+#   cluster  3 nodes over one redis-server, 1000 subscribers spread over them, the
+#            publisher on node 0; beside it one node alone and 3 Socket.IO servers with the
+#            Redis adapter under the same load (scripts/bench-cluster.sh; SOCKETIO=off skips them)
 #   all      every scenario above in turn (fan-out on 1 and 2 shards, rooms at 200 and
 #            1000/s, keepalive on and off), then one table of the results (`loadgen summary`); ~2 minutes (the two keepalive runs add ~35 s).
 #            Deletes the previous reports/bench results first; takes no loadgen options.
@@ -30,10 +33,11 @@
 #              at most ~15000 here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?usage: scripts/bench.sh fanout|rooms|keepalive|presence|connect|idle|floor|all [loadgen options]}"
+scenario="${1:?usage: scripts/bench.sh fanout|rooms|cluster|keepalive|presence|connect|idle|floor|all [loadgen options]}"
 shift
 shards="${SHARDS:-2}"
 
+[[ "$scenario" != cluster ]] || exec scripts/bench-cluster.sh "$@"
 cargo build --release --quiet --bin turntable --bin loadgen
 mkdir -p reports/bench
 if [[ "$scenario" == all ]]; then

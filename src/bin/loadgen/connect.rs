@@ -15,7 +15,7 @@ use super::{Snapshot, Tally, identify, wait_ready};
 
 pub async fn run(
     addr: SocketAddr,
-    pid: Option<u32>,
+    pid: &[u32],
     concurrency: usize,
     connections: usize,
 ) -> std::io::Result<()> {

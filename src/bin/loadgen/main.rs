@@ -9,12 +9,14 @@
 mod client;
 mod connect;
 mod epoll;
+mod fanout;
 mod floor;
 mod plot;
 mod presence;
 mod proc_stats;
 mod reader;
 mod rooms;
+mod socketio;
 mod summary;
 
 use std::cell::{Cell, RefCell};
@@ -23,7 +25,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use client::{Client, contains};
+use client::Client;
 use glommio::sync::Semaphore;
 use glommio::timer::{Timer, sleep};
 use glommio::{LocalExecutorBuilder, Placement, spawn_local};
@@ -33,12 +35,23 @@ use hdrhistogram::Histogram;
 #[derive(Parser)]
 #[command(name = "loadgen", about, long_about = None)]
 struct Cli {
-    /// Server address.
-    #[arg(long, default_value = "127.0.0.1:7400", global = true)]
-    addr: SocketAddr,
-    /// The server's PID, to read its CPU time and memory from /proc.
+    /// Server address. Several (comma-separated, or the option repeated) spread the
+    /// fanout and presence connections over cluster nodes, round robin, the publishers
+    /// on the first; the other scenarios use the first.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:7400",
+        global = true,
+        value_delimiter = ','
+    )]
+    addr: Vec<SocketAddr>,
+    /// The server's PID, to read its CPU time and memory from /proc; repeated for a
+    /// cluster (figures summed over all).
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// redis-server's PID: its CPU per delivery is reported apart from the servers'.
+    #[arg(long, global = true)]
+    redis_pid: Option<u32>,
     /// Handshakes in progress at once.
     #[arg(long, default_value_t = 256, global = true)]
     concurrency: usize,
@@ -61,6 +74,10 @@ enum Scenario {
         /// Padding bytes per message, on top of the ~100-byte envelope.
         #[arg(long, default_value_t = 0)]
         pad: usize,
+        /// What the connections speak: turntable v1, or Socket.IO (Engine.IO v4 over
+        /// WebSocket, to scripts/peer-socketio.mjs).
+        #[arg(long, value_enum, default_value_t = fanout::Dialect::Turntable)]
+        dialect: fanout::Dialect,
         #[arg(long, default_value_t = 2.0)]
         warmup: f64,
         #[arg(long, default_value_t = 10.0)]
@@ -205,12 +222,15 @@ fn main() {
                     publishers,
                     inflight,
                     pad,
+                    dialect,
                     warmup,
                     duration,
                 } => {
-                    let f = Fanout {
-                        addr: cli.addr,
-                        server_pid: cli.server_pid,
+                    let f = fanout::Fanout {
+                        addrs: cli.addr.clone(),
+                        server_pid: cli.server_pid.clone(),
+                        redis_pid: cli.redis_pid,
+                        dialect,
                         concurrency: cli.concurrency,
                         subscribers,
                         publishers,
@@ -231,8 +251,8 @@ fn main() {
                 } => {
                     let r = rooms::Rooms {
                         name: "rooms",
-                        addr: cli.addr,
-                        server_pid: cli.server_pid,
+                        addr: cli.addr[0],
+                        server_pid: cli.server_pid.clone(),
                         concurrency: cli.concurrency,
                         channels,
                         subscribers,
@@ -258,8 +278,8 @@ fn main() {
                 } => {
                     let r = rooms::Rooms {
                         name: "keepalive",
-                        addr: cli.addr,
-                        server_pid: cli.server_pid,
+                        addr: cli.addr[0],
+                        server_pid: cli.server_pid.clone(),
                         concurrency: cli.concurrency,
                         channels,
                         subscribers,
@@ -281,8 +301,8 @@ fn main() {
                     ramp,
                 } => {
                     let p = presence::Presence {
-                        addr: cli.addr,
-                        server_pid: cli.server_pid,
+                        addr: cli.addr[0],
+                        server_pid: cli.server_pid.clone(),
                         users,
                         friends,
                         ramp: Duration::from_secs_f64(ramp),
@@ -290,10 +310,17 @@ fn main() {
                     p.run().await
                 }
                 Scenario::Connect { connections } => {
-                    connect::run(cli.addr, cli.server_pid, cli.concurrency, connections).await
+                    connect::run(cli.addr[0], &cli.server_pid, cli.concurrency, connections).await
                 }
                 Scenario::Idle { connections, hold } => {
-                    idle(cli.addr, cli.server_pid, cli.concurrency, connections, hold).await
+                    idle(
+                        cli.addr[0],
+                        &cli.server_pid,
+                        cli.concurrency,
+                        connections,
+                        hold,
+                    )
+                    .await
                 }
                 Scenario::Floor { .. } | Scenario::Summary { .. } => {
                     unreachable!("run without an executor above")
@@ -392,154 +419,18 @@ async fn setup(addr: SocketAddr, user: &str, then: &str, reply: &str) -> std::io
     Ok(c)
 }
 
-struct Fanout {
-    addr: SocketAddr,
-    server_pid: Option<u32>,
-    concurrency: usize,
-    subscribers: usize,
-    publishers: usize,
-    inflight: usize,
-    pad: usize,
-    warmup: Duration,
-    duration: Duration,
-}
-
-const CHANNEL: &str = "bench";
-
-impl Fanout {
-    async fn run(self) -> std::io::Result<()> {
-        let tally = Tally::new();
-        let gate = Rc::new(Semaphore::new(self.concurrency as u64));
-        let join =
-            format!(r#"{{"command":"joingame","data":{{"channel":"{CHANNEL}","self":"USER"}}}}"#);
-        eprintln!("connecting {} subscribers...", self.subscribers);
-        for i in 0..self.subscribers {
-            let user = format!("sub{i}");
-            let join = join.replace("USER", &user);
-            spawn_member(
-                &tally,
-                &gate,
-                self.addr,
-                user,
-                join,
-                |tally, mut c| async move {
-                    while !tally.stop.get() {
-                        if c.recv(|text| tally.delivered(text)).await.is_err() {
-                            return;
-                        }
-                    }
-                },
-            );
-        }
-        wait_ready(&tally, self.subscribers).await?;
-        eprintln!("starting {} publishers", self.publishers);
-        for i in 0..self.publishers {
-            let (tally, addr) = (tally.clone(), self.addr);
-            let user = format!("pub{i}");
-            let join = join.replace("USER", &user);
-            let (inflight, pad) = (self.inflight, "x".repeat(self.pad));
-            spawn_local(async move {
-                let Ok(mut c) = setup(addr, &user, &join, "\"joined\"").await else {
-                    return tally.failed.set(tally.failed.get() + 1);
-                };
-                let mine = format!(r#""from":"{user}","actions""#);
-                let mut in_flight = 0;
-                while !tally.stop.get() {
-                    while in_flight < inflight {
-                        let msg = format!(
-                            r#"{{"command":"game","data":{{"channel":"{CHANNEL}","actions":[{{"from":"{user}","t":{},"p":"{pad}"}}]}}}}"#,
-                            tally.now_us()
-                        );
-                        if c.send(msg.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        in_flight += 1;
-                    }
-                    let result = c
-                        .recv(|text| {
-                            tally.delivered(text);
-                            if contains(text, mine.as_bytes()) {
-                                in_flight -= 1;
-                            }
-                        })
-                        .await;
-                    if result.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
-        }
-        sleep(self.warmup).await;
-        let before = Snapshot::take(self.server_pid);
-        tally.measuring.set(true);
-        show_progress(|| tally.delivered.get(), self.duration).await;
-        let rest = self
-            .duration
-            .saturating_sub(Duration::from_secs(self.duration.as_secs()));
-        sleep(rest).await;
-        tally.measuring.set(false);
-        let after = Snapshot::take(self.server_pid);
-        tally.stop.set(true);
-
-        let delivered = tally.delivered.get();
-        let seconds = after.at.duration_since(before.at).as_secs_f64();
-        let hist = tally.latency_us.borrow();
-        let server_us_per_msg = after.server_us_per(&before, delivered as f64);
-        let loadgen_share = after.own_cpu_share(&before);
-        println!(
-            "fanout: {} subscribers, {} publishers x {} in flight, {:.1} s measured",
-            self.subscribers, self.publishers, self.inflight, seconds
-        );
-        println!("  delivered/s            {:.0}", delivered as f64 / seconds);
-        println!(
-            "  latency p50/p99/p999   {} / {} / {} µs",
-            hist.value_at_quantile(0.5),
-            hist.value_at_quantile(0.99),
-            hist.value_at_quantile(0.999)
-        );
-        match server_us_per_msg {
-            Some(us) => println!("  server CPU/delivery    {us:.3} µs"),
-            None => println!("  server CPU/delivery    (pass --server-pid)"),
-        }
-        println!(
-            "  loadgen CPU            {:.0}% of one core",
-            100.0 * loadgen_share
-        );
-        println!(
-            "JSON {{\"scenario\":\"fanout\",\"subscribers\":{},\"publishers\":{},\"inflight\":{},\"delivered_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"server_cpu_us_per_delivery\":{},\"loadgen_cpu_share\":{:.3},\"failed_connections\":{}}}",
-            self.subscribers,
-            self.publishers,
-            self.inflight,
-            delivered as f64 / seconds,
-            hist.value_at_quantile(0.5),
-            hist.value_at_quantile(0.99),
-            hist.value_at_quantile(0.999),
-            server_us_per_msg.map_or("null".to_owned(), |v| format!("{v:.4}")),
-            loadgen_share,
-            tally.failed.get()
-        );
-        Ok(())
-    }
-}
-
-/// Spawns a member that identifies as `user` and joins with `join` (at most the gate's
-/// count setting up at once), counts itself ready, then runs `then` with its client.
-fn spawn_member<F, Fut>(
-    tally: &Rc<Tally>,
-    gate: &Rc<Semaphore>,
-    addr: SocketAddr,
-    user: String,
-    join: String,
-    then: F,
-) where
+/// Spawns a member that sets up with `join` (a connect and join; at most the gate's count
+/// setting up at once), counts itself ready, then runs `then` with its client.
+fn spawn_member<J, F, Fut>(tally: &Rc<Tally>, gate: &Rc<Semaphore>, join: J, then: F)
+where
+    J: Future<Output = std::io::Result<Client>> + 'static,
     F: FnOnce(Rc<Tally>, Client) -> Fut + 'static,
     Fut: Future<Output = ()>,
 {
     let (tally, gate) = (tally.clone(), gate.clone());
     spawn_local(async move {
         let permit = gate.acquire_permit(1).await;
-        let c = match setup(addr, &user, &join, "\"joined\"").await {
+        let c = match join.await {
             Ok(c) => c,
             Err(_) => return tally.failed.set(tally.failed.get() + 1),
         };
@@ -604,11 +495,22 @@ impl Snapshot {
         (self.own_cpu - before.own_cpu).as_secs_f64() / seconds.max(1e-9)
     }
 
-    fn take(pid: Option<u32>) -> Snapshot {
+    /// The figures now, the servers' summed over `pids` (`None` without any pid, or when
+    /// one cannot be read).
+    fn take(pids: &[u32]) -> Snapshot {
+        let any = !pids.is_empty();
+        let cpu = pids
+            .iter()
+            .map(|&p| proc_stats::cpu_time(p))
+            .sum::<Option<Duration>>();
+        let rss = pids
+            .iter()
+            .map(|&p| proc_stats::rss_bytes(p))
+            .sum::<Option<u64>>();
         Snapshot {
             at: Instant::now(),
-            server_cpu: pid.and_then(proc_stats::cpu_time),
-            server_rss: pid.and_then(proc_stats::rss_bytes),
+            server_cpu: cpu.filter(|_| any),
+            server_rss: rss.filter(|_| any),
             own_cpu: proc_stats::own_cpu_time(),
         }
     }
@@ -616,7 +518,7 @@ impl Snapshot {
 
 async fn idle(
     addr: SocketAddr,
-    pid: Option<u32>,
+    pid: &[u32],
     concurrency: usize,
     connections: usize,
     hold: f64,

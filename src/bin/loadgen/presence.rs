@@ -17,7 +17,7 @@ use super::{Snapshot, Tally, identify, wait_ready};
 /// The scenario's settings.
 pub struct Presence {
     pub addr: SocketAddr,
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     pub users: usize,
     pub friends: usize,
     /// Seconds over which the users connect.
@@ -38,7 +38,7 @@ impl Presence {
         let tally = Tally::new();
         let watched = Rc::new(Watched::default());
         let done = Rc::new(Cell::new(false));
-        let before = Snapshot::take(self.server_pid);
+        let before = Snapshot::take(&self.server_pid);
         let started = Instant::now();
         let gap = self.ramp.div_f64(self.users as f64);
         eprintln!(
@@ -99,7 +99,7 @@ impl Presence {
         while watched.correct.get() < self.users && Instant::now() < deadline {
             Timer::new(Duration::from_millis(50)).await;
         }
-        let after = Snapshot::take(self.server_pid);
+        let after = Snapshot::take(&self.server_pid);
         done.set(true);
         self.report(&watched, &before, &after);
         tally.stop.set(true);

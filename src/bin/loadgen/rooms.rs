@@ -35,7 +35,7 @@ pub struct Rooms {
     /// The scenario's name in the report: `rooms` or `keepalive`.
     pub name: &'static str,
     pub addr: SocketAddr,
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     pub concurrency: usize,
     pub channels: usize,
     pub subscribers: usize,
@@ -127,9 +127,10 @@ impl Rooms {
         }
         for i in 0..total {
             let (channel, user) = (i % self.channels, format!("r{i}"));
-            let join = join_message(channel, &user);
+            let (join, addr) = (join_message(channel, &user), self.addr);
+            let join = async move { setup(addr, &user, &join, "\"joined\"").await };
             let members = members.clone();
-            super::spawn_member(&tally, &gate, self.addr, user, join, move |_, c| {
+            super::spawn_member(&tally, &gate, join, move |_, c| {
                 members.borrow_mut().push(c);
                 async {}
             });
@@ -177,7 +178,7 @@ impl Rooms {
                     }
                     let mut echoed = false;
                     while !echoed {
-                        if c.recv(|text| echoed |= super::contains(text, mine.as_bytes())).await.is_err() {
+                        if c.recv(|text| echoed |= super::client::contains(text, mine.as_bytes())).await.is_err() {
                             return;
                         }
                     }
@@ -186,12 +187,12 @@ impl Rooms {
             .detach();
         }
         sleep(self.warmup).await;
-        let before = Snapshot::take(self.server_pid);
+        let before = Snapshot::take(&self.server_pid);
         window.open(tally.now_us());
         super::show_progress(|| readers.delivered(), self.duration).await;
         // Publications stamped in the window count; give the last of them time to arrive.
         window.close(tally.now_us());
-        let after = Snapshot::take(self.server_pid);
+        let after = Snapshot::take(&self.server_pid);
         publishing.set(false);
         sleep(Duration::from_secs(2)).await;
         tally.stop.set(true);
