@@ -34,6 +34,7 @@ fn fanout(c: &mut Criterion) {
             mesh: &mesh,
             pending: &pending,
             webhooks: None,
+            cluster: None,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
         let join = Command::Channel(ChannelCommand::Join {
@@ -65,6 +66,7 @@ fn fanout(c: &mut Criterion) {
                 mesh: &mesh,
                 pending: &pending,
                 webhooks: None,
+                cluster: None,
             };
             engine.command(publisher, cmd, &mut out);
             drain(&mut conns);

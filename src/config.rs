@@ -35,6 +35,7 @@ use tracing_subscriber::EnvFilter;
 use crate::auth::{Auth, MIN_SECRET_BYTES, Secret};
 use crate::cluster::{ClusterSettings, RedisUrl};
 use crate::engine::namespace::Namespaces;
+use crate::engine::tap::Taps;
 use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 use crate::hooks::{HookSettings, WebhookSettings};
 use crate::protocol;
@@ -336,6 +337,10 @@ settings! {
     /// Heartbeat silence after which a node counts as gone and its connections as closed.
     node_timeout: Duration = Duration::from_secs(5), "DURATION",
         check range(Duration::from_millis(500), Duration::from_secs(600));
+    /// Channels whose publications and members the owner PUBLISHes to Redis channel
+    /// NAME:tap:CHANNEL for the backend bus (needs redis): names, or prefixes ending in
+    /// `*` (`game:*`); comma-separated, or repeat the flag.
+    tap: Vec<Box<str>> = Vec::new(), "PATTERN,...", default "none", check tap_patterns();
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     log_level: String = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         "FILTER", default "info, or RUST_LOG", check log_filter();
@@ -555,6 +560,7 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             namespaces: std::sync::Arc::new(self.namespaces.clone()),
+            taps: std::sync::Arc::new(Taps::new(&self.tap).expect("checked at start")),
             max_watches_per_conn: self.max_watches_per_conn,
             max_watches_per_user: self.max_watches_per_user,
             max_watches_per_shard: self.max_watches_per_shard,
@@ -1023,6 +1029,11 @@ fn node_urls() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
         }
         Ok(())
     }
+}
+
+/// Check: tap patterns are names, or prefixes ending in `*`.
+fn tap_patterns() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
+    |patterns| Taps::new(patterns).map(drop)
 }
 
 /// Check: a cluster name prefixes Redis channels, so it is kept plain.

@@ -32,6 +32,7 @@
 //! ([`ShardInbound::ClusterUp`], [`ShardInbound::SweepStale`]).
 
 pub mod batch;
+mod bus;
 mod redis_url;
 mod state;
 mod transport;
@@ -93,26 +94,30 @@ impl Cluster {
     /// Queues one encoded [`batch::Batch`] of `messages` for node `node`; never waits.
     /// False (and counted as dropped) when the queue is full or Redis is unreachable.
     pub fn send(&self, node: NodeId, messages: usize, payload: Vec<u8>) -> bool {
+        let len = payload.len() as u64;
+        let channel = self.shared.node_channels[node as usize].clone();
+        if !self.enqueue(channel, payload) {
+            return false;
+        }
+        let counters = &self.shared.counters;
+        counters.batches_out.fetch_add(1, Ordering::Relaxed);
+        counters
+            .messages_out
+            .fetch_add(messages as u64, Ordering::Relaxed);
+        counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+        true
+    }
+
+    /// Queues one PUBLISH; never waits. False (and counted as dropped) when the queue
+    /// is full or Redis is unreachable.
+    fn enqueue(&self, channel: Arc<str>, payload: Vec<u8>) -> bool {
         let shared = &self.shared;
         if !shared.redis_connected.load(Ordering::Relaxed) {
             shared.counters.drop_batches(1, "Redis is unreachable");
             return false;
         }
-        let len = payload.len() as u64;
-        let outgoing = Outgoing {
-            channel: shared.node_channels[node as usize].clone(),
-            payload,
-        };
-        match shared.outbound.try_send(outgoing) {
-            Ok(()) => {
-                let counters = &shared.counters;
-                counters.batches_out.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .messages_out
-                    .fetch_add(messages as u64, Ordering::Relaxed);
-                counters.bytes_out.fetch_add(len, Ordering::Relaxed);
-                true
-            }
+        match shared.outbound.try_send(Outgoing { channel, payload }) {
+            Ok(()) => true,
             Err(_) => {
                 shared
                     .counters

@@ -51,6 +51,16 @@ impl ClusterSettings {
         format!("{}:hb", self.name)
     }
 
+    /// The channel backends PUBLISH commands to (see `bus`).
+    pub fn api_channel(&self) -> String {
+        format!("{}:api", self.name)
+    }
+
+    /// The channel a tapped channel's activity goes to (see `bus`).
+    pub fn tap_channel(&self, channel: &str) -> String {
+        format!("{}:tap:{channel}", self.name)
+    }
+
     /// Time between two heartbeats of one node.
     pub fn heartbeat_interval(&self) -> Duration {
         self.node_timeout / 5
@@ -72,6 +82,8 @@ pub enum ShardInbound {
     ClusterUp,
     /// A settle time after [`ShardInbound::ClusterUp`]: drop what nobody re-announced.
     SweepStale,
+    /// A backend's command from `NAME:api`, as it came (see `bus`).
+    Api(Vec<u8>),
 }
 
 /// Why this node cannot join the cluster; shown on one line.
@@ -124,6 +136,12 @@ pub struct ClusterCounters {
     pub malformed: AtomicU64,
     /// Times the transport (re)connected to Redis.
     pub connects: AtomicU64,
+    /// Backend bus commands this node carried out.
+    pub bus_commands: AtomicU64,
+    /// Backend bus commands this node refused (malformed, unknown, bad params).
+    pub bus_refused: AtomicU64,
+    /// Tap messages queued for Redis.
+    pub taps_out: AtomicU64,
 }
 
 impl ClusterCounters {

@@ -1,6 +1,6 @@
 //! The transport thread: a tokio current-thread runtime running four tasks around one
-//! view of the peers — the subscriber (reads `NAME:node:I` and `NAME:hb`, hands shard
-//! messages to the shards, notes heartbeats), the publisher (PUBLISHes what the shards
+//! view of the peers — the subscriber (reads `NAME:node:I`, `NAME:hb` and `NAME:api`,
+//! hands shard messages and backend commands to the shards, notes heartbeats), the publisher (PUBLISHes what the shards
 //! queue, pipelined), the heartbeat, and the monitor (declares silent nodes gone).
 
 use std::cell::RefCell;
@@ -216,6 +216,7 @@ impl Node {
             .subscribe(settings.node_channel(settings.node))
             .await?;
         pubsub.subscribe(settings.heartbeat_channel()).await?;
+        pubsub.subscribe(settings.api_channel()).await?;
         let (_sink, stream) = pubsub.split();
         Ok(stream)
     }
@@ -272,11 +273,17 @@ impl Node {
     /// hears its own heartbeats, so a node_timeout without a message is a stalled Redis.
     async fn read(&self, mut stream: redis::aio::PubSubStream) {
         let heartbeats = self.settings().heartbeat_channel();
+        let api = self.settings().api_channel();
         let silence = self.settings().node_timeout;
         while let Ok(Some(msg)) = tokio::time::timeout(silence, stream.next()).await {
             let payload = msg.get_payload_bytes();
             if msg.get_channel_name() == heartbeats {
                 self.on_heartbeat(payload).await;
+            } else if msg.get_channel_name() == api {
+                // Any shard can carry a command out: spread them by content.
+                let shard = crc32fast::hash(payload) as usize % self.to_shards.len();
+                let command = ShardInbound::Api(payload.to_vec());
+                let _ = self.to_shards[shard].send(command).await;
             } else {
                 self.on_batch(payload).await;
             }

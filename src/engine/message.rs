@@ -242,6 +242,24 @@ pub enum Notice {
     UserOnline { user: Box<str> },
     /// A user's last connection closed.
     UserOffline { user: Box<str> },
+    /// Activity on a channel the `tap` setting selects, for the backend bus; told by
+    /// the owner in channel order.
+    Tap { channel: Box<str>, event: TapEvent },
+}
+
+/// What a tapped channel's owner saw happen (see [`Notice::Tap`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TapEvent {
+    /// An accepted publication, as the owner stamped it (`from` empty for the server).
+    Message {
+        seq: u64,
+        from: Box<str>,
+        data: Box<str>,
+    },
+    /// A user became a member.
+    Join { user: Box<str> },
+    /// A user stopped being a member.
+    Leave { user: Box<str> },
 }
 
 /// What the engine tells local connections. Encoded once per dialect per shard.

@@ -31,6 +31,7 @@ mod queries;
 pub mod rooms;
 #[cfg(test)]
 mod sim;
+pub mod tap;
 pub mod wire;
 
 use std::collections::VecDeque;
@@ -46,7 +47,7 @@ use lobby::Game;
 pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
     DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, Resync, ResyncSeat,
-    ResyncTie, RoomChange, RoomCommand, RoomMember, ShardMsg, Status, UserCommand,
+    ResyncTie, RoomChange, RoomCommand, RoomMember, ShardMsg, Status, TapEvent, UserCommand,
 };
 use ot::Document;
 use owned::Owned;
@@ -75,6 +76,8 @@ pub trait Outbox {
 pub struct Limits {
     /// Who may read, write and join which channels.
     pub namespaces: std::sync::Arc<namespace::Namespaces>,
+    /// The channels whose activity the owner tells the backend bus.
+    pub taps: std::sync::Arc<tap::Taps>,
     pub max_watches_per_conn: usize,
     /// Watches all of one user's connections on a shard may hold together.
     pub max_watches_per_user: usize,

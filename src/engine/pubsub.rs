@@ -12,7 +12,7 @@ use super::documents::is_document_channel;
 use super::lobby::PlayerChange;
 use super::message::{
     ChannelCommand, ChannelMsg, ConnAddr, ConnId, ErrorCode, Event, Notice, PublishMode, Receipt,
-    ShardMsg,
+    ShardMsg, TapEvent,
 };
 use super::namespace::{Readers, Writers};
 use super::{Engine, Outbox, refuse};
@@ -428,6 +428,7 @@ impl Engine {
                         channel: channel.clone(),
                         user: user.clone(),
                     });
+                    self.tap(&channel, || TapEvent::Leave { user: user.clone() }, out);
                     if self.limits.namespaces.policy_of(&channel).join_leave {
                         let event = Event::MemberLeft {
                             channel: channel.clone(),
@@ -633,6 +634,7 @@ impl Engine {
             channel: Box::from(channel),
             user: Box::from(user),
         });
+        self.tap(channel, || TapEvent::Join { user: user.into() }, out);
         if self.limits.namespaces.policy_of(channel).join_leave {
             let event = Event::MemberJoined {
                 channel: Box::from(channel),
@@ -683,6 +685,15 @@ impl Engine {
         let rec = self.owned_channels.get_mut(channel)?;
         rec.seq += 1;
         let seq = rec.seq;
+        self.tap(
+            channel,
+            || TapEvent::Message {
+                seq,
+                from: from.clone(),
+                data: data.clone(),
+            },
+            out,
+        );
         let event = Event::Message {
             channel: Box::from(channel),
             seq,
@@ -692,6 +703,16 @@ impl Engine {
         };
         self.send_to_channel(channel, event, out);
         Some(seq)
+    }
+
+    /// Tells the backend bus of `event` on `channel`, if the tap patterns select it.
+    fn tap(&self, channel: &str, event: impl FnOnce() -> TapEvent, out: &mut impl Outbox) {
+        if self.limits.taps.matches(channel) {
+            out.notice(Notice::Tap {
+                channel: channel.into(),
+                event: event(),
+            });
+        }
     }
 
     /// Sends a channel event to every shard with receivers, one message per shard.

@@ -16,14 +16,20 @@ use super::shard::Shard;
 use crate::engine::lobby::{GAME_PREFIX, GameInfo};
 use crate::engine::{Answer, Query, ShardId, Status, is_document_channel};
 
-/// A refused request.
+/// A refused request (or backend bus command).
 #[derive(Debug)]
-struct Refusal {
+pub struct Refusal {
     status: u16,
     code: &'static str,
     message: String,
     /// What a 405's `Allow` header lists.
     allow: &'static str,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
 }
 
 fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
@@ -89,19 +95,62 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
         Endpoint::Publish => publish(shard, json_body(request, body)?).await,
         Endpoint::Presence(channel) => presence(shard, channel).await,
         Endpoint::User(user) => user_info(shard, user).await,
-        Endpoint::Disconnect(user) => {
-            let answers = ask_all(shard, Query::Disconnect { user: user.into() }).await?;
-            Ok(json!({"id": user, "disconnected": count(&answers)}))
-        }
+        Endpoint::Disconnect(user) => disconnect(shard, user).await,
         Endpoint::Kick(channel) => kick(shard, channel, json_body(request, body)?).await,
         Endpoint::Games if method == "GET" => list_games(shard).await,
         Endpoint::Games => create_game(shard, json_body(request, body)?).await,
         Endpoint::Game(game) => close_game(shard, game).await,
-        Endpoint::Reload => {
-            let answers = ask_all(shard, Query::Reload).await?;
-            Ok(json!({"reloaded": count(&answers)}))
-        }
+        Endpoint::Reload => reload(shard).await,
     }
+}
+
+/// Carries out a command of the backend bus: the API's orders by name, each with its
+/// request body as `params` (and the ids its path names as `user`, `channel`, `id`).
+pub async fn command(
+    shard: &Shard,
+    method: &str,
+    params: serde_json::Map<String, Value>,
+) -> Result<Value, Refusal> {
+    match method {
+        "publish" => publish(shard, params).await,
+        "disconnect" => disconnect(shard, id(params.get("user"), "user")?).await,
+        "kick" => kick(shard, id(params.get("channel"), "channel")?, params.clone()).await,
+        "reload" => reload(shard).await,
+        "create_game" => create_game(shard, params).await,
+        "close_game" => close_game(shard, id(params.get("id"), "id")?).await,
+        _ => Err(refuse(
+            404,
+            "api.not_found",
+            format!(
+                "no method {method:?}: publish, disconnect, kick, reload, create_game or close_game"
+            ),
+        )),
+    }
+}
+
+/// The id whose owner node carries a bus command out: the channel, room, user or game
+/// it names; `None` for a command that names none (or not as a string).
+pub fn command_owner_id(method: &str, params: &serde_json::Map<String, Value>) -> Option<String> {
+    let param = |key: &str| params.get(key).and_then(Value::as_str);
+    match method {
+        "publish" => {
+            param("channel").map(|c| c.strip_prefix(TALKER_PREFIX).unwrap_or(c).to_owned())
+        }
+        "disconnect" => param("user").map(str::to_owned),
+        "kick" => param("channel").map(str::to_owned),
+        "create_game" | "close_game" => param("id").map(|id| format!("{GAME_PREFIX}{id}")),
+        _ => None,
+    }
+}
+
+async fn disconnect(shard: &Shard, user: &str) -> Result<Value, Refusal> {
+    let answers = ask_all(shard, Query::Disconnect { user: user.into() }).await?;
+    Ok(json!({"id": user, "disconnected": count(&answers)}))
+}
+
+async fn reload(shard: &Shard) -> Result<Value, Refusal> {
+    let answers = ask_all(shard, Query::Reload).await?;
+    Ok(json!({"reloaded": count(&answers)}))
 }
 
 /// What an API path names (with the ids in it), whatever the method: the one table of

@@ -391,6 +391,24 @@ fn register_cluster(registry: &mut Registry, cluster: &Cluster) {
     );
     counter(
         registry,
+        "cluster_bus_commands",
+        "Backend bus commands (NAME:api) this node carried out",
+        &c.bus_commands,
+    );
+    counter(
+        registry,
+        "cluster_bus_refused",
+        "Backend bus commands this node refused: malformed, unknown method, bad params",
+        &c.bus_refused,
+    );
+    counter(
+        registry,
+        "cluster_taps",
+        "Tap messages (NAME:tap:CHANNEL) queued for Redis",
+        &c.taps_out,
+    );
+    counter(
+        registry,
         "cluster_redis_connects",
         "Times the node (re)connected to Redis",
         &c.connects,

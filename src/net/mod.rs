@@ -3,6 +3,7 @@
 //! (`protocol`) and the engine; it never names the runtime above it.
 
 pub mod api;
+pub mod bus;
 pub mod conn;
 pub mod conns;
 pub mod exposition;

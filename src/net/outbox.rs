@@ -8,7 +8,10 @@ use std::task::{Context, Poll, Waker};
 use super::conns::{ConnTable, Frame, Framing};
 use super::queries::Pending;
 use super::ws::{self, Opcode};
-use crate::engine::{Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg};
+use crate::cluster::Cluster;
+use crate::engine::{
+    Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg, TapEvent,
+};
 use crate::hooks::Webhooks;
 use crate::protocol::{CloseReason, DialectKind, sockjs};
 
@@ -20,6 +23,8 @@ pub struct ShardOutbox<'a> {
     pub pending: &'a Pending,
     /// Where notices go, when the server sends webhooks.
     pub webhooks: Option<&'a Webhooks>,
+    /// Where tap notices go, when the server has a Redis.
+    pub cluster: Option<&'a Cluster>,
 }
 
 impl Outbox for ShardOutbox<'_> {
@@ -54,16 +59,49 @@ impl Outbox for ShardOutbox<'_> {
     }
 
     fn notice(&mut self, notice: Notice) {
-        if let Some(webhooks) = self.webhooks {
-            webhooks.send(webhook_event(notice));
+        match notice {
+            Notice::Tap { channel, event } => {
+                if let Some(cluster) = self.cluster {
+                    cluster.publish_tap(&channel, tap_message(&channel, event));
+                }
+            }
+            notice => {
+                if let Some(webhooks) = self.webhooks
+                    && let Some(event) = webhook_event(notice)
+                {
+                    webhooks.send(event);
+                }
+            }
         }
     }
 }
 
-/// A notice as a webhook event: `{"event": "member_added", "channel": ..., "user": ...}`.
-fn webhook_event(notice: Notice) -> serde_json::Value {
+/// A tap notice as the backend bus PUBLISHes it: a publication as
+/// `{"channel","seq","time","from","data"}` (`time` in ms since the epoch, when the owner
+/// stamped it; `data` the JSON published, or a string if it is not JSON), a member as
+/// `{"event":"join"|"leave","channel","user"}`.
+fn tap_message(channel: &str, event: TapEvent) -> Vec<u8> {
     use serde_json::json;
-    match notice {
+    let message = match event {
+        TapEvent::Message { seq, from, data } => {
+            let data = serde_json::from_str(&data)
+                .unwrap_or_else(|_| serde_json::Value::String(data.into()));
+            json!({"channel": channel, "seq": seq, "time": crate::clock::now_ms(),
+                "from": &*from, "data": data})
+        }
+        TapEvent::Join { user } => json!({"event": "join", "channel": channel, "user": &*user}),
+        TapEvent::Leave { user } => {
+            json!({"event": "leave", "channel": channel, "user": &*user})
+        }
+    };
+    message.to_string().into_bytes()
+}
+
+/// A notice as a webhook event: `{"event": "member_added", "channel": ..., "user": ...}`;
+/// `None` for a tap notice, which goes to the backend bus instead.
+fn webhook_event(notice: Notice) -> Option<serde_json::Value> {
+    use serde_json::json;
+    Some(match notice {
         Notice::ChannelOccupied { channel } => {
             json!({"event": "channel_occupied", "channel": &*channel})
         }
@@ -78,7 +116,8 @@ fn webhook_event(notice: Notice) -> serde_json::Value {
         }
         Notice::UserOnline { user } => json!({"event": "user_online", "user": &*user}),
         Notice::UserOffline { user } => json!({"event": "user_offline", "user": &*user}),
-    }
+        Notice::Tap { .. } => return None,
+    })
 }
 
 /// `event` as a text frame of `dialect` in `framing`; `None` if the dialect has no such

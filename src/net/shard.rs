@@ -20,6 +20,7 @@ use super::outbox::{MeshOut, ShardOutbox};
 use super::queries::Pending;
 use super::sockjs_table::HttpSessions;
 use crate::auth::Auth;
+use crate::cluster::Cluster;
 use crate::engine::{ConnId, Engine, Placement, ShardId};
 use crate::hooks::Webhooks;
 use crate::protocol;
@@ -91,6 +92,8 @@ pub struct Shard {
     pub hooks: HookGate,
     /// Where the owners' notices go, when the server sends webhooks.
     pub webhooks: Option<Webhooks>,
+    /// The cluster transport, when the server has a Redis: taps go out through it.
+    pub cluster: Option<Cluster>,
     /// This shard, for the tasks it starts (a hook's answer); set once it is built.
     pub this: OnceCell<Weak<Shard>>,
 }
@@ -105,6 +108,7 @@ impl Shard {
             mesh: &self.mesh,
             pending: &self.pending,
             webhooks: self.webhooks.as_ref(),
+            cluster: self.cluster.as_ref(),
         };
         f(&mut engine, &mut out)
     }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc::Receiver;
 use crate::cluster::batch::{self, Batch};
 use crate::cluster::{Cluster, ShardInbound};
 use crate::engine::NodeId;
+use crate::net::bus;
 use crate::net::shard::Shard;
 
 /// Ships this shard's queue for `node` in batches, one Redis message each, forever.
@@ -30,6 +31,10 @@ pub async fn pump(shard: &Shard, node: NodeId, cluster: &Cluster) {
 /// Hands the engine what the transport tells this shard, until the transport ends.
 pub async fn receive(shard: Rc<Shard>, mut inbound: Receiver<ShardInbound>) {
     while let Some(event) = inbound.recv().await {
+        if let ShardInbound::Api(command) = event {
+            glommio::spawn_local(bus::carry_out(shard.clone(), command)).detach();
+            continue;
+        }
         shard.with_engine(|engine, out| match event {
             ShardInbound::Msgs(msgs) => {
                 for msg in msgs {
@@ -41,6 +46,7 @@ pub async fn receive(shard: Rc<Shard>, mut inbound: Receiver<ShardInbound>) {
             ShardInbound::ClusterDown => engine.cluster_down(out),
             ShardInbound::ClusterUp => engine.cluster_up(out),
             ShardInbound::SweepStale => engine.sweep_stale(out),
+            ShardInbound::Api(_) => unreachable!("carried out above"),
         });
     }
 }

@@ -115,6 +115,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         ),
         this: OnceCell::new(),
         webhooks: setup.webhooks.clone(),
+        cluster: setup.cluster.clone(),
     });
     let _ = shard.this.set(Rc::downgrade(&shard));
     if shards > 1 {
