@@ -2,7 +2,8 @@
 # The test suite, as the README gives it: formatting, lints, unit and integration
 # tests (tests/socketcluster_npm.rs runs the real socketcluster-client npm packages,
 # installed into .cache/node by scripts/setup-node.sh first: needs node >= 18 and npm,
-# and the network on first use), then the Autobahn TestSuite against the server's
+# and the network on first use; tests/backend_bus.rs runs a Python backend on redis-py,
+# installed into .cache/python by scripts/setup-python.sh), then the Autobahn TestSuite against the server's
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
 # promtool and nginx are unpacked from Debian's packages into .cache/ by
 # scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use);
@@ -20,6 +21,8 @@ python3 scripts/check-layers.py
 # vendor/glommio is upstream 0.9.0 + its patches/ (downloads the release on first use)
 scripts/check-glommio-patches.sh
 scripts/setup-node.sh
+# redis-py in .cache/python for the Python backend of tests/backend_bus.rs.
+scripts/setup-python.sh >/dev/null
 # promtool checks /metrics in tests/operations.rs (from Debian's prometheus package).
 PROMTOOL="$(scripts/setup-promtool.sh)"
 # nginx serves a wss:// client through deploy/nginx.conf in tests/deploy.rs.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{NODE_TIMEOUT, TestCluster, free_port, identified, owned_by, userchange};
 use common::socketcluster::{self as sc, handshaken_on};
-use common::{Client, get, http, run_binary};
+use common::{Client, get, http, metric, run_binary};
 use serde_json::{Value, json};
 
 #[test]
@@ -131,13 +131,10 @@ fn socketcluster_publications_reach_subscribers_on_every_node_once() {
 
 /// Cross-node shard messages `node` has received, from its `/metrics`.
 fn messages_in(cluster: &TestCluster, node: usize) -> u64 {
-    let (_, scrape) = get(cluster.addr(node), "/metrics");
-    let series = r#"turntable_cluster_messages_total{direction="in"} "#;
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+    metric(
+        cluster.addr(node),
+        r#"turntable_cluster_messages_total{direction="in"}"#,
+    )
 }
 
 #[test]

@@ -31,22 +31,24 @@ pub async fn pump(shard: &Shard, node: NodeId, cluster: &Cluster) {
 /// Hands the engine what the transport tells this shard, until the transport ends.
 pub async fn receive(shard: Rc<Shard>, mut inbound: Receiver<ShardInbound>) {
     while let Some(event) = inbound.recv().await {
-        if let ShardInbound::Api(command) = event {
-            glommio::spawn_local(bus::carry_out(shard.clone(), command)).detach();
-            continue;
-        }
-        shard.with_engine(|engine, out| match event {
-            ShardInbound::Msgs(msgs) => {
+        match event {
+            ShardInbound::Api(command) => {
+                glommio::spawn_local(bus::carry_out(shard.clone(), command)).detach();
+            }
+            ShardInbound::Msgs(msgs) => shard.with_engine(|engine, out| {
                 for msg in msgs {
                     engine.shard_msg(msg, out);
                 }
+            }),
+            ShardInbound::NodeDown(node) => {
+                shard.with_engine(|engine, out| engine.node_down(node, out))
             }
-            ShardInbound::NodeDown(node) => engine.node_down(node, out),
-            ShardInbound::NodeUp(node) => engine.node_up(node, out),
-            ShardInbound::ClusterDown => engine.cluster_down(out),
-            ShardInbound::ClusterUp => engine.cluster_up(out),
-            ShardInbound::SweepStale => engine.sweep_stale(out),
-            ShardInbound::Api(_) => unreachable!("carried out above"),
-        });
+            ShardInbound::NodeUp(node) => {
+                shard.with_engine(|engine, out| engine.node_up(node, out))
+            }
+            ShardInbound::ClusterDown => shard.with_engine(|engine, out| engine.cluster_down(out)),
+            ShardInbound::ClusterUp => shard.with_engine(|engine, out| engine.cluster_up(out)),
+            ShardInbound::SweepStale => shard.with_engine(|engine, out| engine.sweep_stale(out)),
+        }
     }
 }

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod cluster;
 pub mod node;
+pub mod python;
 pub mod redis;
 pub mod socketcluster;
 
@@ -204,6 +205,38 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Runs `scripts/NAME` (an idempotent set-up script) from the repository's root; its
+/// stdout, or why it failed with everything it printed.
+pub fn setup_script(name: &str) -> Result<String, String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new("bash")
+        .arg(std::path::Path::new(root).join("scripts").join(name))
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run scripts/{name}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "scripts/{name} failed ({}):\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The value of the Prometheus series `series` (name and labels, as `/metrics` prints
+/// them) on the server at `addr`.
+pub fn metric(addr: SocketAddr, series: &str) -> u64 {
+    let (_, scrape) = get(addr, "/metrics");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {scrape}"))
 }
 
 /// The `turntable` binary with `args` and `env`, and no other `TURNTABLE_*` variable (nor

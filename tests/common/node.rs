@@ -22,21 +22,7 @@ fn setup() {
                 ));
             }
         }
-        let out = Command::new("bash")
-            .arg(Path::new(ROOT).join("scripts/setup-node.sh"))
-            .current_dir(ROOT)
-            .output()
-            .map_err(|e| format!("cannot run scripts/setup-node.sh: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "scripts/setup-node.sh failed ({}):\n{}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        super::setup_script("setup-node.sh").map(drop)
     });
     if let Err(message) = done {
         panic!("{message}");
