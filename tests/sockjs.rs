@@ -11,6 +11,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::Client;
+use common::sockjs_http::{dechunked, exchange, poll, send};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
@@ -268,69 +269,6 @@ fn the_http_endpoints_answer_as_sockjs_node_does() {
             assert!(answer.contains(header), "{line}: {answer}");
         }
     }
-}
-
-/// One HTTP exchange on a fresh connection: status and body (chunked bodies joined).
-fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
-    if let Some(t) = content_type {
-        request += &format!("Content-Type: {t}\r\n");
-    }
-    request += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
-    let response = raw(addr, &request);
-    let status = response[9..12].parse().unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunked(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunked(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size, 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out += &rest[..size];
-        body = &rest[size + 2..];
-    }
-    out
-}
-
-fn poll(addr: SocketAddr, session: &str) -> String {
-    exchange(
-        addr,
-        "POST",
-        &format!("/sockjs/turntable/000/{session}/xhr"),
-        None,
-        "",
-    )
-    .1
-}
-
-fn send(addr: SocketAddr, session: &str, messages: &[Value]) -> (u16, String) {
-    let body: Vec<String> = messages.iter().map(Value::to_string).collect();
-    let body = serde_json::to_string(&body).unwrap();
-    exchange(
-        addr,
-        "POST",
-        &format!("/sockjs/turntable/000/{session}/xhr_send"),
-        Some("text/plain"),
-        &body,
-    )
 }
 
 #[test]

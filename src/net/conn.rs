@@ -42,7 +42,8 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 return;
             }
             Decision::SockJs(request) => {
-                // The session's owner node is this one while there is one node.
+                // A session lives on the node its first request reached (README, Load
+                // balancers); inside the node, on its owner shard.
                 let home = shard.settings.placement.owner(&request.session).shard;
                 if home != shard.id
                     && let Some(hand_over) = shard.handover.get()

@@ -5,11 +5,13 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod backend;
+pub mod balancer;
 pub mod cluster;
 pub mod node;
 pub mod python;
 pub mod redis;
 pub mod socketcluster;
+pub mod sockjs_http;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
