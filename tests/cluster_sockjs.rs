@@ -75,7 +75,10 @@ fn a_polling_session_lives_on_its_owner_node_and_is_seen_from_every_node() {
 
     // The owner node holds the session: asked directly, it carries the next message.
     let busy = json!({"command":"status","data":"busy"});
-    assert_eq!(send(cluster.addr(1), &session, &[busy.clone()]).0, 204);
+    assert_eq!(
+        send(cluster.addr(1), &session, std::slice::from_ref(&busy)).0,
+        204
+    );
     poll_until(cluster.addr(1), &session, &busy);
     assert_eq!(watcher.recv(), userchange(&user, "busy"));
 
