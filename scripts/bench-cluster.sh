@@ -7,12 +7,17 @@
 # the same subscribers, and (unless SOCKETIO=off) 3 Socket.IO servers with the Redis
 # adapter (scripts/peer-socketio.mjs; installed by scripts/setup-socketio.sh) against
 # the same redis-server and the same load. CPU per delivery is summed over the 3 server
-# processes, redis-server's apart. Everything is stopped by PID at the end.
-# Environment: SUBSCRIBERS (default 1000), DURATION (seconds, default 8), SOCKETIO (on/off).
-# Writes reports/bench/cluster-<server>.json (the loadgen JSON lines) and prints a table.
+# processes, redis-server's apart. Then the presence storm on one node and on the 3
+# nodes: USERS users connecting over RAMP seconds, round robin over the nodes, each
+# watching 50 friends (so two thirds of every watcher's friends are on other nodes).
+# Everything is stopped by PID at the end.
+# Environment: SUBSCRIBERS (default 1000), DURATION (seconds, default 8), SOCKETIO (on/off),
+# USERS (default 6000), RAMP (default 6).
+# Writes reports/bench/cluster-<run>.json (the loadgen JSON lines) and prints two tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subscribers="${SUBSCRIBERS:-1000}" duration="${DURATION:-8}"
+users="${USERS:-6000}" ramp="${RAMP:-6}"
 redis_server="$(scripts/setup-redis.sh)"
 [[ "${SOCKETIO:-on}" == off ]] || scripts/setup-socketio.sh
 cargo build --release --quiet --bin turntable --bin loadgen
@@ -51,17 +56,18 @@ start() {
   tail -n 20 "$log" >&2
   exit 1
 }
-# fanout NAME PIDS ADDRS [loadgen options]: one loadgen fanout run, its JSON kept as NAME.
-fanout() {
+# measure NAME PIDS ADDRS SCENARIO [options]: one loadgen run, its JSON kept as NAME.
+measure() {
   local name="$1" server_pids="$2" addrs="$3"
   shift 3
   local args=(--addr "$addrs" --redis-pid "$redis_pid")
   for p in $server_pids; do args+=(--server-pid "$p"); done
   echo "== $name ($(uptime | sed 's/.*load/load/'))"
-  "$bin/loadgen" "${args[@]}" fanout --subscribers "$subscribers" --duration "$duration" "$@" \
-    | tee "$logs/$name.txt"
+  "$bin/loadgen" "${args[@]}" "$@" | tee "$logs/$name.txt"
   sed -n 's/^JSON //p' "$logs/$name.txt" >"reports/bench/cluster-$name.json"
 }
+fanout() { measure "$1" "$2" "$3" fanout --subscribers "$subscribers" --duration "$duration" "${@:4}"; }
+presence() { measure "$1" "$2" "$3" presence --users "$users" --ramp "$ramp"; }
 
 redis_port="$(free_port)"
 redis_cli="$(dirname "$redis_server")/redis-cli"
@@ -83,24 +89,38 @@ start "$logs/single.log" "$bin/turntable" serve --listen "127.0.0.1:$port" --sha
 single=${pids[-1]}
 fanout single "$single" "127.0.0.1:$port"
 stop "$single"
+port="$(free_port)"
+start "$logs/single-presence.log" "$bin/turntable" serve --listen "127.0.0.1:$port" --shards 2 \
+  --pin false --log-level warn
+single=${pids[-1]}
+presence presence-single "$single" "127.0.0.1:$port"
+stop "$single"
 
 # Three nodes over Redis.
-ports=("$(free_port)" "$(free_port)" "$(free_port)")
-nodes="$(printf 'http://127.0.0.1:%s\n' "${ports[@]}" | paste -sd,)"
-addrs="$(printf '127.0.0.1:%s\n' "${ports[@]}" | paste -sd,)"
-node_pids=()
-for i in 0 1 2; do
-  start "$logs/node-$i.log" "$bin/turntable" serve --listen "127.0.0.1:${ports[$i]}" --shards 2 \
-    --pin false --log-level warn --nodes "$nodes" --node-id "$i" --redis "$redis"
-  node_pids+=("${pids[-1]}")
-done
-# Until every node sees the other two alive.
-for _ in $(seq 100); do
-  alive="$(curl -sf "http://127.0.0.1:${ports[0]}/cluster" | grep -o '"alive":true' | wc -l)"
-  [[ "$alive" == 3 ]] && break
-  sleep 0.1
-done
+# start_nodes: 3 fresh nodes over the redis-server, on new ports; sets node_pids, addrs.
+start_nodes() {
+  local ports=("$(free_port)" "$(free_port)" "$(free_port)")
+  local nodes
+  nodes="$(printf 'http://127.0.0.1:%s\n' "${ports[@]}" | paste -sd,)"
+  addrs="$(printf '127.0.0.1:%s\n' "${ports[@]}" | paste -sd,)"
+  node_pids=()
+  for i in 0 1 2; do
+    start "$logs/node-$i.log" "$bin/turntable" serve --listen "127.0.0.1:${ports[$i]}" \
+      --shards 2 --pin false --log-level warn --nodes "$nodes" --node-id "$i" --redis "$redis"
+    node_pids+=("${pids[-1]}")
+  done
+  # Until every node sees the other two alive.
+  for _ in $(seq 100); do
+    alive="$(curl -sf "http://127.0.0.1:${ports[0]}/cluster" | grep -o '"alive":true' | wc -l)"
+    [[ "$alive" == 3 ]] && break
+    sleep 0.1
+  done
+}
+start_nodes
 fanout turntable "${node_pids[*]}" "$addrs"
+stop "${node_pids[@]}"
+start_nodes
+presence presence-cluster "${node_pids[*]}" "$addrs"
 stop "${node_pids[@]}"
 
 if [[ "${SOCKETIO:-on}" != off ]]; then
@@ -132,4 +152,11 @@ for (const [name, r] of [["turntable, 1 node", single], ["turntable, 3 nodes", t
 }
 if (single && tt) console.log(`turntable 3 nodes / 1 node, CPU per delivery: ${f(tt.server_cpu_us_per_delivery / single.server_cpu_us_per_delivery, 2)}×`);
 if (sio && tt) console.log(`Socket.IO / turntable (3 nodes), CPU per delivery: ${f(sio.server_cpu_us_per_delivery / tt.server_cpu_us_per_delivery, 1)}×`);
+console.log();
+console.log("| presence storm | watchers right | statuses delivered | server CPU/status (µs, all nodes, connects included) | redis CPU/status (µs) |");
+console.log("|---|---|---|---|---|");
+for (const [name, r] of [["turntable, 1 node", read("presence-single")], ["turntable, 3 nodes", read("presence-cluster")]]) {
+  if (!r) continue;
+  console.log(`| ${name} | ${r.correct_watchers} of ${r.users} | ${r.notifications} | ${f(r.server_cpu_us_per_notification, 3)} | ${r.nodes > 1 ? f(r.redis_cpu_us_per_notification, 3) : "—"} |`);
+}
 EOF

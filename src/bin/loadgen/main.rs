@@ -301,8 +301,9 @@ fn main() {
                     ramp,
                 } => {
                     let p = presence::Presence {
-                        addr: cli.addr[0],
+                        addrs: cli.addr.clone(),
                         server_pid: cli.server_pid.clone(),
+                        redis_pid: cli.redis_pid,
                         users,
                         friends,
                         ramp: Duration::from_secs_f64(ramp),

@@ -1,7 +1,9 @@
 //! The presence storm: users connect at a steady rate over a few seconds, each
 //! watching a set of friends who are connecting too. At the end every watcher must
 //! see every friend online; the figure is the server's CPU per presence notification
-//! (each status a watcher is told, in a snapshot or a change).
+//! (each status a watcher is told, in a snapshot or a change). With several addresses
+//! (the nodes of a cluster) user i connects to address `i % n`, so most friends sit on
+//! other nodes; redis-server's CPU is then reported apart.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -16,8 +18,10 @@ use super::{Snapshot, Tally, identify, wait_ready};
 
 /// The scenario's settings.
 pub struct Presence {
-    pub addr: SocketAddr,
+    /// Where the users connect, in turn.
+    pub addrs: Vec<SocketAddr>,
     pub server_pid: Vec<u32>,
+    pub redis_pid: Option<u32>,
     pub users: usize,
     pub friends: usize,
     /// Seconds over which the users connect.
@@ -39,6 +43,7 @@ impl Presence {
         let watched = Rc::new(Watched::default());
         let done = Rc::new(Cell::new(false));
         let before = Snapshot::take(&self.server_pid);
+        let redis_before = Snapshot::take(self.redis_pid.as_slice());
         let started = Instant::now();
         let gap = self.ramp.div_f64(self.users as f64);
         eprintln!(
@@ -49,7 +54,8 @@ impl Presence {
             Timer::new((started + gap.mul_f64(i as f64)).saturating_duration_since(Instant::now()))
                 .await;
             let (tally, watched, done) = (tally.clone(), watched.clone(), done.clone());
-            let (addr, users, friends) = (self.addr, self.users, self.friends);
+            let addr = self.addrs[i % self.addrs.len()];
+            let (users, friends) = (self.users, self.friends);
             spawn_local(async move {
                 let ids: Vec<String> = (1..=friends)
                     .map(|k| format!("u{}", (i + k) % users))
@@ -100,18 +106,26 @@ impl Presence {
             Timer::new(Duration::from_millis(50)).await;
         }
         let after = Snapshot::take(&self.server_pid);
+        let redis_after = Snapshot::take(self.redis_pid.as_slice());
         done.set(true);
-        self.report(&watched, &before, &after);
+        let notifications = watched.notifications.get() as f64;
+        self.report(
+            &watched,
+            after.server_us_per(&before, notifications),
+            redis_after.server_us_per(&redis_before, notifications),
+        );
         tally.stop.set(true);
         Ok(())
     }
 
-    fn report(&self, watched: &Watched, before: &Snapshot, after: &Snapshot) {
+    fn report(&self, watched: &Watched, server_us: Option<f64>, redis_us: Option<f64>) {
         let notifications = watched.notifications.get();
-        let server_us = after.server_us_per(before, notifications as f64);
         println!(
-            "presence: {} users connecting over {:?}, {} friends each",
-            self.users, self.ramp, self.friends
+            "presence: {} users connecting over {:?} to {} address(es), {} friends each",
+            self.users,
+            self.ramp,
+            self.addrs.len(),
+            self.friends
         );
         println!(
             "  watchers right at the end  {} of {}",
@@ -123,12 +137,21 @@ impl Presence {
             Some(us) => println!("  server CPU/notification    {us:.3} µs (connects included)"),
             None => println!("  server CPU/notification    (pass --server-pid)"),
         }
+        if let Some(us) = redis_us {
+            println!("  redis CPU/notification     {us:.3} µs");
+        }
         println!(
-            "JSON {{\"scenario\":\"presence\",\"users\":{},\"friends\":{},\"correct_watchers\":{},\"notifications\":{notifications},\"server_cpu_us_per_notification\":{}}}",
-            self.users,
-            self.friends,
-            watched.correct.get(),
-            server_us.map_or("null".to_owned(), |v| format!("{v:.4}")),
+            "JSON {}",
+            serde_json::json!({
+                "scenario": "presence",
+                "users": self.users,
+                "friends": self.friends,
+                "nodes": self.addrs.len(),
+                "correct_watchers": watched.correct.get(),
+                "notifications": notifications,
+                "server_cpu_us_per_notification": server_us,
+                "redis_cpu_us_per_notification": redis_us,
+            })
         );
     }
 }
