@@ -138,15 +138,15 @@ fn messages_in(cluster: &TestCluster, node: usize) -> u64 {
 }
 
 #[test]
-fn a_publication_crosses_once_per_subscribed_shard_and_never_to_other_nodes() {
+fn a_publication_crosses_once_per_subscribed_node_and_never_to_other_nodes() {
     let cluster = TestCluster::start(3);
-    // Owned by node 1; three subscribers on one shard of node 0, none on node 2. The
-    // owner sends one shard message per subscribed shard (here one), whatever the
-    // number of subscribers there.
+    // Owned by node 1; four subscribers on both shards of node 0, none on node 2. The
+    // owner sends node 0 one message per publication, whatever the number of its
+    // shards and subscribers that receive it.
     let channel = owned_by(1, "fanout-");
-    let mut subscribers: Vec<Client> = (0..3)
-        .map(|_| {
-            let (mut c, _) = handshaken_on(cluster.addr(0), 0, json!({}));
+    let mut subscribers: Vec<Client> = (0..4)
+        .map(|i| {
+            let (mut c, _) = handshaken_on(cluster.addr(0), i % 2, json!({}));
             sc::subscribe(&mut c, &channel, 2);
             c
         })
@@ -166,7 +166,7 @@ fn a_publication_crosses_once_per_subscribed_shard_and_never_to_other_nodes() {
     let crossed = messages_in(&cluster, 0) - before[0];
     assert_eq!(
         crossed, 20,
-        "one shard message per publication, not one per subscriber"
+        "one message per publication and node, not one per shard or subscriber"
     );
     assert_eq!(
         messages_in(&cluster, 2),

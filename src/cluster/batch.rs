@@ -7,15 +7,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{NodeId, ShardId, ShardMsg, wire};
+use crate::engine::{NodeId, ShardMsg, ShardSet, wire};
 
 /// Shard messages from one shard of node `from` to shards of one other node.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub from: NodeId,
     pub incarnation: u64,
-    /// Each message with the receiving shard's index inside its node.
-    pub msgs: Vec<(ShardId, ShardMsg)>,
+    /// Each message once, with the receiving shards (indices inside the node): a
+    /// publication to several shards of the node crosses once.
+    pub msgs: Vec<(ShardSet, ShardMsg)>,
 }
 
 /// `batch` as the bytes of one Redis message.
@@ -40,14 +41,14 @@ mod tests {
             incarnation: 77,
             msgs: vec![
                 (
-                    1,
+                    ShardSet::one(1),
                     ShardMsg::SetStatus {
                         user: "ann".into(),
                         status: Status::Busy,
                     },
                 ),
                 (
-                    0,
+                    [0, 1].into_iter().collect(),
                     ShardMsg::UserDown {
                         user: "bob".into(),
                         from: 5,

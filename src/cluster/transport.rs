@@ -394,13 +394,15 @@ impl Node {
         counters
             .messages_in
             .fetch_add(batch.msgs.len() as u64, Ordering::Relaxed);
-        let mut per_shard: Vec<Vec<ShardMsg>> = vec![Vec::new(); self.to_shards.len()];
-        for (shard, msg) in batch.msgs {
-            match per_shard.get_mut(shard) {
-                Some(msgs) => msgs.push(msg),
-                None => {
-                    counters.malformed.fetch_add(1, Ordering::Relaxed);
-                }
+        let shards = self.to_shards.len();
+        let mut per_shard: Vec<Vec<ShardMsg>> = vec![Vec::new(); shards];
+        for (to, msg) in batch.msgs {
+            if to.is_empty() || !to.below(shards) {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            for shard in to.iter() {
+                per_shard[shard].push(msg.clone());
             }
         }
         for (shard, msgs) in per_shard.into_iter().enumerate() {

@@ -282,10 +282,7 @@ impl Engine {
     fn reconnect(&mut self, shards: ShardSet, out: &mut impl Outbox) {
         self.cluster.awaiting = self.cluster.awaiting.union(shards);
         self.announce_to(shards, out);
-        for shard in shards.iter() {
-            let ask = ShardMsg::Resync(Resync::Ask { from: self.me });
-            self.route(shard, ask, out);
-        }
+        self.route_many(shards, ShardMsg::Resync(Resync::Ask { from: self.me }), out);
     }
 
     /// Sends the owners among `targets` what this shard's connections hold of their
@@ -394,9 +391,7 @@ impl Engine {
         for (owner, msg) in batch {
             self.route(owner, ShardMsg::Resync(msg), out);
         }
-        for shard in targets.iter() {
-            self.route(shard, ShardMsg::Resync(Resync::Done { from: me }), out);
-        }
+        self.route_many(targets, ShardMsg::Resync(Resync::Done { from: me }), out);
     }
 
     /// A re-announcement, to this shard as the owner of what it names. One from a

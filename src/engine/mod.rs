@@ -52,6 +52,7 @@ pub use message::{
 use ot::Document;
 use owned::Owned;
 pub use ownership::{NodeId, Placement, ShardAddr, ShardId};
+pub use presence::ShardSet;
 use presence::{PendingSnapshot, UserRecord, Watches};
 use pubsub::Tie;
 use rooms::{IdleMembers, Room, RoomSeats, Seat};
@@ -63,6 +64,10 @@ pub trait Outbox {
     /// Sends a message to another shard (never to this one: the engine loops those back
     /// itself).
     fn send(&mut self, shard: ShardId, msg: ShardMsg);
+    /// Sends one message to several other shards (never this one): a copy to each
+    /// shard of this node, and to another node once, with the set of its shards, so
+    /// a publication crosses to a node once however many of its shards receive it.
+    fn send_many(&mut self, shards: ShardSet, msg: ShardMsg);
     /// Completes the HTTP API query `ticket` (asked with [`Engine::ask`]) with one
     /// shard's answer.
     fn answer(&mut self, ticket: u64, answer: Answer);
@@ -289,6 +294,22 @@ impl Engine {
             self.loopback.push_back(msg);
         } else if !self.cluster.unreachable.contains(shard) {
             out.send(shard, msg);
+        }
+    }
+
+    /// Sends `msg` to every shard in `shards`: this shard's copy loops back, shards
+    /// on unreachable nodes get none, the others go in one [`Outbox::send_many`].
+    fn route_many(&mut self, shards: ShardSet, msg: ShardMsg, out: &mut impl Outbox) {
+        let mut others = shards.difference(self.cluster.unreachable);
+        if others.remove(self.me) {
+            if others.is_empty() {
+                self.loopback.push_back(msg);
+                return;
+            }
+            self.loopback.push_back(msg.clone());
+        }
+        if !others.is_empty() {
+            out.send_many(others, msg);
         }
     }
 
@@ -597,13 +618,8 @@ impl Engine {
                 let Some(rec) = self.owned_users.get(&user) else {
                     return;
                 };
-                for shard in rec.connected.iter() {
-                    let msg = ShardMsg::ToLocalUser {
-                        user: user.clone(),
-                        event: event.clone(),
-                    };
-                    self.route(shard, msg, out);
-                }
+                let shards = rec.connected;
+                self.route_many(shards, ShardMsg::ToLocalUser { user, event }, out);
             }
             ShardMsg::Claim(msg) => self.on_claim_msg(msg, out),
             ShardMsg::Channel(msg) => self.on_channel_msg(msg, out),
@@ -702,13 +718,11 @@ impl Engine {
             return;
         };
         let (status, watchers) = (rec.status, rec.watchers);
-        for shard in watchers.iter() {
-            let msg = ShardMsg::StatusOf {
-                user: Box::from(user),
-                status,
-            };
-            self.route(shard, msg, out);
-        }
+        let msg = ShardMsg::StatusOf {
+            user: Box::from(user),
+            status,
+        };
+        self.route_many(watchers, msg, out);
     }
 
     fn on_status(&mut self, user: &str, status: Status, out: &mut impl Outbox) {

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use ahash::AHashMap;
+use serde::{Deserialize, Serialize};
 
 use super::message::{ConnId, Status};
 use super::owned::Record;
@@ -14,7 +15,7 @@ use super::ownership::ShardId;
 /// A set of shards (cluster indices) as a bit mask: shards are few (at most
 /// [`MAX_SHARDS`] in the whole cluster) and these sets are touched on every presence
 /// change, so a word beats a collection.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSet(u128);
 
 /// The most shards a cluster can run, all nodes together (K x N); bounded by
@@ -57,6 +58,28 @@ impl ShardSet {
     /// The shards in both sets.
     pub fn intersection(self, other: ShardSet) -> ShardSet {
         ShardSet(self.0 & other.0)
+    }
+
+    /// The set with one shard.
+    pub fn one(shard: ShardId) -> ShardSet {
+        ShardSet(1u128 << shard)
+    }
+
+    /// The members of `range` in this set, renumbered from `range.start`: a node's
+    /// shards (cluster indices) as indices inside that node.
+    pub fn slice(self, range: std::ops::Range<ShardId>) -> ShardSet {
+        let len = range.end - range.start;
+        let mask = if len >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << len) - 1
+        };
+        ShardSet(self.0.checked_shr(range.start as u32).unwrap_or(0) & mask)
+    }
+
+    /// Whether every member is below `n`.
+    pub fn below(self, n: ShardId) -> bool {
+        n >= 128 || self.0 >> n == 0
     }
 
     /// The shards in the set, lowest first.
@@ -204,6 +227,18 @@ mod tests {
         assert!(s.remove(5));
         assert!(!s.remove(5));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 63]);
+    }
+
+    #[test]
+    fn a_slice_renumbers_one_nodes_shards() {
+        let s: ShardSet = [1, 4, 5, 127].into_iter().collect();
+        assert_eq!(s.slice(0..4).iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.slice(4..8).iter().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(s.slice(8..126).iter().count(), 0);
+        assert_eq!(s.slice(64..128).iter().collect::<Vec<_>>(), vec![63]);
+        assert_eq!(s.slice(0..128), s);
+        assert!(ShardSet::one(3).below(4) && !ShardSet::one(4).below(4));
+        assert!(s.below(128));
     }
 
     #[test]

@@ -715,19 +715,18 @@ impl Engine {
         }
     }
 
-    /// Sends a channel event to every shard with receivers, one message per shard.
+    /// Sends a channel event to every shard with receivers: one message per shard of
+    /// this node, one per other node.
     pub(super) fn send_to_channel(&mut self, channel: &str, event: Event, out: &mut impl Outbox) {
         let Some(rec) = self.owned_channels.get(channel) else {
             return;
         };
         let shards = rec.shards();
-        for shard in shards.iter() {
-            let msg = ShardMsg::ToChannel {
-                channel: Box::from(channel),
-                event: event.clone(),
-            };
-            self.route(shard, msg, out);
-        }
+        let msg = ShardMsg::ToChannel {
+            channel: Box::from(channel),
+            event,
+        };
+        self.route_many(shards, msg, out);
     }
 
     /// Delivers a channel event to this shard's receivers, minus a publisher that

@@ -395,13 +395,11 @@ impl Engine {
     }
 
     fn send_to_room(&mut self, name: &str, shards: ShardSet, event: Event, out: &mut impl Outbox) {
-        for shard in shards.iter() {
-            let msg = ShardMsg::ToRoom {
-                room: Box::from(name),
-                event: event.clone(),
-            };
-            self.route(shard, msg, out);
-        }
+        let msg = ShardMsg::ToRoom {
+            room: Box::from(name),
+            event,
+        };
+        self.route_many(shards, msg, out);
     }
 }
 

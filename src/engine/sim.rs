@@ -58,6 +58,12 @@ impl Outbox for SimOut<'_> {
             .push_back(msg);
     }
 
+    fn send_many(&mut self, shards: ShardSet, msg: ShardMsg) {
+        for shard in shards.iter() {
+            self.send(shard, msg.clone());
+        }
+    }
+
     fn answer(&mut self, ticket: u64, answer: Answer) {
         self.answers.push((self.from, ticket, answer));
     }

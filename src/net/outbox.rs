@@ -10,7 +10,7 @@ use super::queries::Pending;
 use super::ws::{self, Opcode};
 use crate::cluster::Cluster;
 use crate::engine::{
-    Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg, TapEvent,
+    Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg, ShardSet, TapEvent,
 };
 use crate::hooks::Webhooks;
 use crate::protocol::{CloseReason, DialectKind, sockjs};
@@ -52,6 +52,10 @@ impl Outbox for ShardOutbox<'_> {
 
     fn send(&mut self, shard: ShardId, msg: ShardMsg) {
         self.mesh.send(shard, msg);
+    }
+
+    fn send_many(&mut self, shards: ShardSet, msg: ShardMsg) {
+        self.mesh.send_many(shards, msg);
     }
 
     fn answer(&mut self, ticket: u64, answer: Answer) {
@@ -187,7 +191,7 @@ pub fn frame(opcode: Opcode, payload: &[u8]) -> Frame {
 }
 
 /// Messages waiting to be pumped to one peer: a shard of this node (`T` a message) or
-/// another node (`T` a message with the receiving shard's index there).
+/// another node (`T` a message with the receiving shards there).
 struct PeerQueue<T> {
     msgs: RefCell<Vec<T>>,
     waker: Cell<Option<Waker>>,
@@ -232,10 +236,12 @@ impl<T> PeerQueue<T> {
 /// shard), or as one Redis message (to a node).
 pub struct MeshOut {
     placement: Placement,
+    node: NodeId,
     /// The cluster index of this node's first shard.
     first: ShardId,
     peers: Vec<PeerQueue<ShardMsg>>,
-    nodes: Vec<PeerQueue<(ShardId, ShardMsg)>>,
+    /// Each message with its receiving shards, as indices inside that node.
+    nodes: Vec<PeerQueue<(ShardSet, ShardMsg)>>,
 }
 
 impl MeshOut {
@@ -244,6 +250,7 @@ impl MeshOut {
     pub fn new(placement: Placement, node: NodeId) -> Self {
         MeshOut {
             placement,
+            node,
             first: placement.shards_of(node).start,
             peers: (0..placement.shards())
                 .map(|_| PeerQueue::default())
@@ -264,7 +271,25 @@ impl MeshOut {
             self.peers[local].push(msg);
         } else {
             let to = self.placement.addr(shard);
-            self.nodes[to.node as usize].push((to.shard, msg));
+            self.nodes[to.node as usize].push((ShardSet::one(to.shard), msg));
+        }
+    }
+
+    /// Queues `msg` for every shard in `shards` (cluster indices): a copy for each
+    /// shard of this node, one for each other node with its shards there.
+    pub fn send_many(&self, shards: ShardSet, msg: ShardMsg) {
+        for node in 0..self.placement.nodes() {
+            let there = shards.slice(self.placement.shards_of(node));
+            if there.is_empty() {
+                continue;
+            }
+            if node == self.node {
+                for shard in there.iter() {
+                    self.peers[shard].push(msg.clone());
+                }
+            } else {
+                self.nodes[node as usize].push((there, msg.clone()));
+            }
         }
     }
 
@@ -273,12 +298,12 @@ impl MeshOut {
         self.peers[peer].poll_take(cx)
     }
 
-    /// Everything queued for node `node`, each with its shard there.
+    /// Everything queued for node `node`, each with its shards there.
     pub fn poll_node_batch(
         &self,
         node: NodeId,
         cx: &Context<'_>,
-    ) -> Poll<Vec<(ShardId, ShardMsg)>> {
+    ) -> Poll<Vec<(ShardSet, ShardMsg)>> {
         self.nodes[node as usize].poll_take(cx)
     }
 
