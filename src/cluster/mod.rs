@@ -33,6 +33,7 @@
 
 pub mod batch;
 mod bus;
+mod links;
 mod redis_url;
 mod state;
 mod transport;
@@ -42,7 +43,8 @@ use std::sync::atomic::Ordering;
 
 pub use redis_url::RedisUrl;
 pub use state::{
-    ClusterCounters, ClusterError, ClusterSettings, NodeState, OUTBOUND_CAPACITY, ShardInbound,
+    ClusterCounters, ClusterError, ClusterSettings, NodeState, OUTBOUND_BYTES, OUTBOUND_CAPACITY,
+    ShardInbound,
 };
 use state::{Outgoing, Shared};
 
@@ -96,7 +98,7 @@ impl Cluster {
     pub fn send(&self, node: NodeId, messages: usize, payload: Vec<u8>) -> bool {
         let len = payload.len() as u64;
         let channel = self.shared.node_channels[node as usize].clone();
-        if !self.enqueue(channel, payload) {
+        if !self.enqueue(channel, payload, true) {
             return false;
         }
         let counters = &self.shared.counters;
@@ -108,17 +110,30 @@ impl Cluster {
         true
     }
 
-    /// Queues one PUBLISH; never waits. False (and counted as dropped) when the queue
-    /// is full or Redis is unreachable.
-    fn enqueue(&self, channel: Arc<str>, payload: Vec<u8>) -> bool {
+    /// Queues one message (`sharded`: to a node channel); never waits. False (and
+    /// counted as dropped) when the queue is full or Redis is unreachable.
+    fn enqueue(&self, channel: Arc<str>, payload: Vec<u8>, sharded: bool) -> bool {
         let shared = &self.shared;
         if !shared.redis_connected.load(Ordering::Relaxed) {
             shared.counters.drop_batches(1, "Redis is unreachable");
             return false;
         }
-        match shared.outbound.try_send(Outgoing { channel, payload }) {
+        let len = payload.len();
+        if !shared.hold(len) {
+            shared
+                .counters
+                .drop_batches(1, "the queue toward Redis is full (bytes)");
+            return false;
+        }
+        let out = Outgoing {
+            channel,
+            payload,
+            sharded,
+        };
+        match shared.outbound.try_send(out) {
             Ok(()) => true,
             Err(_) => {
+                shared.release(len);
                 shared
                     .counters
                     .drop_batches(1, "the queue toward Redis is full");
@@ -156,5 +171,10 @@ impl Cluster {
     /// Batches waiting for Redis.
     pub fn queue_depth(&self) -> usize {
         OUTBOUND_CAPACITY - self.shared.outbound.capacity()
+    }
+
+    /// Payload bytes waiting for Redis (at most [`OUTBOUND_BYTES`]).
+    pub fn queue_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
     }
 }
