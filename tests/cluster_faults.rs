@@ -222,11 +222,20 @@ fn metric(cluster: &TestCluster, node: usize, series: &str) -> u64 {
 fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_after() {
     let mut cluster = TestCluster::start(3);
     // The harness starts nodes one start-up wait (two heartbeats) apart, so their
-    // heartbeats are in step; node 2 restarted out of step heartbeats as nodes in
-    // production do, which a stall must not make the others declare gone.
-    // (Killed and, once the kernel let go of its port, started again.)
+    // heartbeats are in step. Node 2 is started again out of step, as nodes in
+    // production are: its heartbeats come about three quarters of an interval (400
+    // ms) after node 0's and 1's. Redis stopped just after one of node 2's then
+    // leaves nodes 0 and 1 unheard for that much longer than the last message:
+    // longer than the monitor's half-interval tick, so a monitor that took their
+    // silence for death would declare them gone before the stall is noticed.
     cluster.kill(2);
-    std::thread::sleep(Duration::from_millis(500) + NODE_TIMEOUT / 10 / 2);
+    std::thread::sleep(Duration::from_millis(500)); // the kernel lets go of its port
+    let beat_of = |beats: &mut common::redis::Subscriber| {
+        serde_json::from_str::<Value>(&beats.next_payload()).unwrap()["node"].clone()
+    };
+    let mut beats = cluster.redis.subscribe("turntable:hb");
+    while beat_of(&mut beats) != 0 {}
+    std::thread::sleep(NODE_TIMEOUT / 8); // and the start's own latency
     cluster.restart(2);
     for node in 0..3 {
         cluster.wait_alive(node, 3);
@@ -265,6 +274,8 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
     let node0 = cluster.pid(0).unwrap();
     let rss_before = rss(node0);
     let dropped_before = metric(&cluster, 0, dropped);
+    let mut beats = cluster.redis.subscribe("turntable:hb");
+    while beat_of(&mut beats) != 2 {}
     let stalled = Stopped::stop(cluster.redis.pid().unwrap());
     let stopped_at = Instant::now();
 
