@@ -71,6 +71,7 @@ pub(super) fn start(
     std::thread::Builder::new()
         .name("cluster".to_owned())
         .spawn(move || {
+            let (resync_tx, resync) = mpsc::channel(1);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -79,6 +80,8 @@ pub(super) fn start(
                 shared: thread_shared,
                 to_shards,
                 peers: RefCell::new(Peers::new(nodes)),
+                resync: RefCell::new(resync),
+                resync_tx,
                 verdict: RefCell::new(Some(verdict_tx)),
             });
             let local = tokio::task::LocalSet::new();
@@ -90,6 +93,17 @@ pub(super) fn start(
         Ok(Err(refusal)) => Err(refusal),
         _ => Ok((shared, inbound)),
     }
+}
+
+/// What the subscriber's wait for the next message ends with.
+enum Read {
+    Message(super::links::Incoming),
+    /// The connection ended.
+    Ended,
+    /// Nothing came for node_timeout.
+    Silent,
+    /// The publisher lost batches to Redis.
+    Lost,
 }
 
 /// What this node knows of the others.
@@ -131,6 +145,10 @@ struct Node {
     shared: Arc<Shared>,
     to_shards: Vec<mpsc::Sender<ShardInbound>>,
     peers: RefCell<Peers>,
+    /// The publisher's word that batches were lost to Redis: the subscriber then treats
+    /// the connection as lost, so the shards re-announce when it is back.
+    resync: RefCell<mpsc::Receiver<()>>,
+    resync_tx: mpsc::Sender<()>,
     /// Where the start-up verdict goes, until it is given.
     verdict: RefCell<Option<std::sync::mpsc::Sender<Result<(), ClusterError>>>>,
 }
@@ -228,6 +246,8 @@ impl Node {
         shared.redis_connected.store(true, Ordering::Relaxed);
         shared.counters.connects.fetch_add(1, Ordering::Relaxed);
         tracing::info!(redis = %self.settings().redis, "connected to Redis");
+        // A word from the publisher before this connection concerns an older one.
+        while self.resync.borrow_mut().try_recv().is_ok() {}
         let was_out = {
             let mut peers = self.peers.borrow_mut();
             peers.hear_afresh();
@@ -284,13 +304,34 @@ impl Node {
                 heard[0]
             };
             let left = silence.saturating_sub(quiet.elapsed());
-            let incoming = match tokio::time::timeout(left, subscription.next()).await {
-                Ok(Some(incoming)) => incoming,
-                Ok(None) => return,
-                Err(_) => {
+            let next = async {
+                match tokio::time::timeout(left, subscription.next()).await {
+                    Ok(Some(incoming)) => Read::Message(incoming),
+                    Ok(None) => Read::Ended,
+                    Err(_) => Read::Silent,
+                }
+            };
+            let lost = async {
+                let mut resync = self.resync.borrow_mut();
+                match resync.recv().await {
+                    Some(()) => Read::Lost,
+                    None => std::future::pending().await,
+                }
+            };
+            let incoming = match futures_lite::future::or(next, lost).await {
+                Read::Message(incoming) => incoming,
+                Read::Ended => return,
+                Read::Silent => {
                     tracing::warn!(
                         redis = %self.settings().redis,
                         "Redis fell silent for node_timeout: reconnecting"
+                    );
+                    return;
+                }
+                Read::Lost => {
+                    tracing::warn!(
+                        redis = %self.settings().redis,
+                        "batches were lost to Redis: reconnecting, so the nodes re-announce"
                     );
                     return;
                 }
@@ -486,6 +527,12 @@ impl Node {
                 self.shared
                     .counters
                     .drop_batches(dropped, "Redis is unreachable");
+                // What was lost changed what other nodes should know: have the
+                // subscriber start afresh, so every node re-announces (as after an
+                // outage) once Redis answers again.
+                if self.shared.redis_connected.load(Ordering::Relaxed) {
+                    let _ = self.resync_tx.try_send(());
+                }
             }
         }
     }
