@@ -8,7 +8,9 @@
 //! shard's outbox queues what it sends to another node's shards in one queue per node;
 //! a pump per node (in `runtime`) encodes the queue as one [`batch::Batch`] and hands
 //! it to [`Cluster::send`], so what one turn sends to one node leaves in one PUBLISH,
-//! to `NAME:node:J`. Each node SUBSCRIBEs to its own channel and to `NAME:hb`.
+//! to `NAME:node:J`. Each node SUBSCRIBEs to its own channel, to `NAME:hb` and to
+//! `NAME:api`; on a Redis Cluster the node channels are sharded (SSUBSCRIBE,
+//! SPUBLISH, on the master of the channel's slot) and the others classic (`links`).
 //!
 //! # Why a thread of its own
 //!
@@ -16,9 +18,11 @@
 //! maintained RESP client: multiplexed connections, pub/sub, reconnects on demand)
 //! runs on tokio. The transport is one tokio current-thread runtime on a thread of its
 //! own; shards reach it through a bounded channel ([`Cluster::send`] never waits: when
-//! the channel is full the batch is dropped, counted and logged, so a stalled Redis
-//! never grows a node's memory past that bound) and it reaches them through one bounded
-//! channel per shard, whose receiver a glommio task awaits.
+//! the channel holds [`OUTBOUND_CAPACITY`] batches or [`OUTBOUND_BYTES`] bytes the
+//! batch is dropped, counted and logged, so a stalled Redis never grows a node's memory
+//! past that bound) and it reaches them through one bounded channel per shard, whose
+//! receiver a glommio task awaits. Every wait on Redis is bounded (`links`), so a
+//! stalled Redis fails calls instead of hanging the transport.
 //!
 //! # Liveness
 //!
@@ -29,7 +33,11 @@
 //! the shards re-announce what they hold there). While Redis itself is unreachable no
 //! node is declared gone ([`ShardInbound::ClusterDown`]); when it is back the shards
 //! re-announce everything and, a settle time later, drop what nobody re-announced
-//! ([`ShardInbound::ClusterUp`], [`ShardInbound::SweepStale`]).
+//! ([`ShardInbound::ClusterUp`], [`ShardInbound::SweepStale`]). Redis counts as
+//! unreachable when the subscription ends, when it carries nothing (not even this
+//! node's own heartbeats) for `node_timeout`, and when the publisher lost batches to
+//! it. While a node does not hear its own heartbeats (Redis is stalled or too slow to
+//! carry them) it declares no other node gone: their silence says nothing then.
 
 pub mod batch;
 mod bus;

@@ -80,7 +80,7 @@ pub(super) fn start(
                 shared: thread_shared,
                 to_shards,
                 peers: RefCell::new(Peers::new(nodes)),
-                resync: RefCell::new(resync),
+                resync: RefCell::new(Some(resync)),
                 resync_tx,
                 verdict: RefCell::new(Some(verdict_tx)),
             });
@@ -145,9 +145,10 @@ struct Node {
     shared: Arc<Shared>,
     to_shards: Vec<mpsc::Sender<ShardInbound>>,
     peers: RefCell<Peers>,
-    /// The publisher's word that batches were lost to Redis: the subscriber then treats
-    /// the connection as lost, so the shards re-announce when it is back.
-    resync: RefCell<mpsc::Receiver<()>>,
+    /// The publisher's word that batches were lost to Redis: the subscriber (which
+    /// takes the receiver) then treats the connection as lost, so the shards
+    /// re-announce when it is back.
+    resync: RefCell<Option<mpsc::Receiver<()>>>,
     resync_tx: mpsc::Sender<()>,
     /// Where the start-up verdict goes, until it is given.
     verdict: RefCell<Option<std::sync::mpsc::Sender<Result<(), ClusterError>>>>,
@@ -208,13 +209,17 @@ impl Node {
     /// Reads this node's channel and the heartbeats until the thread ends, reconnecting
     /// with backoff.
     async fn subscriber(self: Rc<Self>) {
+        let mut resync = self.resync.take().expect("one subscriber");
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.subscribe().await {
                 Ok(stream) => {
                     backoff = Duration::from_millis(50);
+                    // A word from the publisher before this connection concerns an
+                    // older one.
+                    while resync.try_recv().is_ok() {}
                     self.connected().await;
-                    self.read(stream).await;
+                    self.read(stream, &mut resync).await;
                     self.disconnected().await;
                 }
                 Err(e) => {
@@ -246,8 +251,6 @@ impl Node {
         shared.redis_connected.store(true, Ordering::Relaxed);
         shared.counters.connects.fetch_add(1, Ordering::Relaxed);
         tracing::info!(redis = %self.settings().redis, "connected to Redis");
-        // A word from the publisher before this connection concerns an older one.
-        while self.resync.borrow_mut().try_recv().is_ok() {}
         let was_out = {
             let mut peers = self.peers.borrow_mut();
             peers.hear_afresh();
@@ -290,7 +293,7 @@ impl Node {
     /// Hands over what arrives until the connection ends or falls silent: this node
     /// hears its own heartbeats (on a Redis Cluster, on the classic and the sharded
     /// path), so a node_timeout without a message on either is a stalled Redis.
-    async fn read(&self, mut subscription: Subscription) {
+    async fn read(&self, mut subscription: Subscription, resync: &mut mpsc::Receiver<()>) {
         let heartbeats = self.settings().heartbeat_channel();
         let api = self.settings().api_channel();
         let silence = self.settings().node_timeout;
@@ -312,7 +315,6 @@ impl Node {
                 }
             };
             let lost = async {
-                let mut resync = self.resync.borrow_mut();
                 match resync.recv().await {
                     Some(()) => Read::Lost,
                     None => std::future::pending().await,
@@ -485,9 +487,10 @@ impl Node {
     /// (per channel on a Redis Cluster). What fails (the connection died with Redis,
     /// or Redis did not answer within the links' timeouts) is sent once more on a new
     /// connection, so the re-announcements queued as Redis comes back are not lost to
-    /// the old connection; what still cannot go is dropped and counted, and so, while
-    /// the subscriber finds Redis out, is everything queued behind it (it would be
-    /// stale when Redis is back, and the shards re-announce what they hold then).
+    /// the old connection; what still cannot go is dropped and counted, and the
+    /// subscriber told to start afresh. While the subscriber finds Redis out,
+    /// everything queued behind it is dropped too (it would be stale when Redis is
+    /// back, and the shards re-announce what they hold then).
     async fn publisher(self: Rc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
         let mut connection: Option<Publisher> = None;
         let mut pending = Vec::with_capacity(PIPELINE);
