@@ -1,8 +1,11 @@
 //! Cluster faults end to end: three real `turntable` nodes over a real redis-server,
 //! with real clients. Redis killed and restarted on the same port (readiness,
 //! reconnection, presence converging, local traffic carrying on, cross-node commands
-//! refused with `cluster.unavailable`), and requests for objects a dead
-//! node owns refused with `cluster.owner_unavailable` in every dialect.
+//! refused with `cluster.unavailable`); Redis stopped (SIGSTOP) under cross-node load
+//! (the bounded queue drops and counts, memory stays bounded, nothing hangs or flaps,
+//! the cluster converges after SIGCONT), also one master of a Redis Cluster; and
+//! requests for objects a dead node owns refused with `cluster.owner_unavailable` in
+//! every dialect.
 
 mod common;
 
@@ -393,4 +396,164 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
     assert_eq!(watcher.recv(), userchange(&late, "offline"));
     let _late = identified(&cluster, 2, &late);
     assert_eq!(watcher.recv(), userchange(&late, "online"));
+}
+
+/// `turntable` nodes over a Redis Cluster, killed (by PID) when dropped.
+struct ClusterNodes {
+    ports: Vec<u16>,
+    children: Vec<std::process::Child>,
+}
+
+impl ClusterNodes {
+    /// K nodes of two shards over the Redis Cluster at `url`, each logging to its own
+    /// file; waits until every one sees all alive.
+    fn start(k: usize, url: &str) -> ClusterNodes {
+        use std::io::BufRead;
+        let ports: Vec<u16> = (0..k).map(|_| common::cluster::free_port()).collect();
+        let list = ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = ClusterNodes {
+            ports: ports.clone(),
+            children: Vec::new(),
+        };
+        for (id, port) in ports.iter().enumerate() {
+            let log = std::fs::File::create(nodes.log(id)).unwrap();
+            let listen = format!("127.0.0.1:{port}");
+            let id = id.to_string();
+            let timeout = format!("{}ms", NODE_TIMEOUT.as_millis());
+            let mut child = common::binary(
+                &[
+                    "serve",
+                    "--listen",
+                    &listen,
+                    "--shards",
+                    "2",
+                    "--pin",
+                    "false",
+                    "--nodes",
+                    &list,
+                    "--node-id",
+                    &id,
+                    "--redis",
+                    url,
+                    "--node-timeout",
+                    &timeout,
+                ],
+                &[],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.starts_with("listening on"), "{line}");
+            nodes.children.push(child);
+        }
+        for node in 0..k {
+            nodes.wait_all_alive(node);
+        }
+        nodes
+    }
+
+    fn addr(&self, node: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.ports[node]))
+    }
+
+    fn log(&self, node: usize) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("turntable-rc-node-{}.log", self.ports[node]))
+    }
+
+    fn alive(&self, node: usize) -> usize {
+        let (_, body) = get(self.addr(node), "/cluster");
+        body.matches(r#""alive":true"#).count()
+    }
+
+    fn wait_all_alive(&self, node: usize) {
+        common::eventually(|| self.alive(node) == self.ports.len());
+    }
+}
+
+impl Drop for ClusterNodes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The channels a raw `PUBSUB SHARDCHANNELS` reply lists.
+fn listed(reply: &str) -> Vec<String> {
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with('$'))
+        .map(|w| w[1].to_owned())
+        .collect()
+}
+
+#[test]
+fn a_stalled_redis_cluster_master_is_noticed_and_rejoined() {
+    let redis = common::redis::RedisCluster::start();
+    let nodes = ClusterNodes::start(3, &redis.url());
+    // The master that holds node 1's sharded channel is stopped: what node 0 sends
+    // node 1 goes there.
+    let master = (0..3)
+        .find(|&m| {
+            listed(&redis.nodes()[m].command(&["PUBSUB", "SHARDCHANNELS"]))
+                .contains(&"turntable:node:1".to_owned())
+        })
+        .expect("a master holds turntable:node:1");
+    let channel = owned_by(0, "over-shards-");
+    let (mut far, _) = handshaken_on(nodes.addr(1), 0, json!({}));
+    sc::subscribe(&mut far, &channel, 2);
+    assert_eq!(api_publish(nodes.addr(0), &channel, &json!("before")), 200);
+    assert_eq!(sc::recv(&mut far)["data"]["data"], "before");
+
+    let stalled = Stopped::stop(redis.nodes()[master].pid().unwrap());
+    let stopped_at = Instant::now();
+    // Node 0's publications for node 1 fail within the links' bounds: it finds Redis
+    // out, and so does node 1, whose own channel is silent.
+    for node in [0, 1] {
+        while get(nodes.addr(node), "/readyz").0 != 503 {
+            assert_eq!(api_publish(nodes.addr(0), &channel, &json!("during")), 200);
+            assert!(
+                stopped_at.elapsed() < NODE_TIMEOUT * 3,
+                "node {node} never noticed: {}",
+                std::fs::read_to_string(nodes.log(node)).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    eprintln!("noticed after {:?}", stopped_at.elapsed());
+    // (A node whose publisher waits on the stalled master may fall silent on the
+    // others for longer than node_timeout: they may declare it gone meanwhile, and
+    // see it up again when the master is back.)
+    std::thread::sleep(NODE_TIMEOUT);
+
+    drop(stalled);
+    let resumed = Instant::now();
+    for node in 0..3 {
+        common::eventually(|| get(nodes.addr(node), "/readyz").0 == 200);
+        nodes.wait_all_alive(node);
+    }
+    eprintln!("ready and all alive {:?} after SIGCONT", resumed.elapsed());
+    let watch_until = Instant::now() + NODE_TIMEOUT * 2;
+    while Instant::now() < watch_until {
+        for node in 0..3 {
+            assert_eq!(nodes.alive(node), 3, "node {node}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(api_publish(nodes.addr(0), &channel, &json!("after")), 200);
+    let deadline = Instant::now() + common::PATIENCE;
+    while sc::recv(&mut far)["data"]["data"] != "after" {
+        assert!(Instant::now() < deadline, "no \"after\"");
+    }
 }

@@ -540,7 +540,10 @@ impl Node {
         }
     }
 
-    /// Announces this node every heartbeat interval while Redis is connected.
+    /// Announces this node every heartbeat interval, also while the subscriber finds
+    /// Redis out: on a Redis Cluster one stalled master takes this node's subscription
+    /// down but not necessarily the heartbeats' path, and the others should not declare
+    /// a live node gone for that (it asks them to re-announce when it is back).
     async fn heartbeat(self: Rc<Self>) {
         let settings = self.settings();
         let beat = Heartbeat {
@@ -568,26 +571,24 @@ impl Node {
         let mut tick = tokio::time::interval(settings.heartbeat_interval());
         loop {
             tick.tick().await;
-            if self.shared.redis_connected.load(Ordering::Relaxed) {
-                let beat = Outgoing {
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                    sharded: false,
-                };
-                let own = own.as_ref().map(|own| Outgoing {
-                    channel: own.channel.clone(),
-                    payload: own.payload.clone(),
-                    sharded: true,
-                });
-                // Heartbeats wait for room rather than being dropped; their few bytes
-                // are counted like the rest.
-                for out in std::iter::once(beat).chain(own) {
-                    self.shared
-                        .queued_bytes
-                        .fetch_add(out.payload.len(), Ordering::Relaxed);
-                    if self.shared.outbound.send(out).await.is_err() {
-                        return;
-                    }
+            let beat = Outgoing {
+                channel: channel.clone(),
+                payload: payload.clone(),
+                sharded: false,
+            };
+            let own = own.as_ref().map(|own| Outgoing {
+                channel: own.channel.clone(),
+                payload: own.payload.clone(),
+                sharded: true,
+            });
+            // Heartbeats wait for room rather than being dropped; their few bytes are
+            // counted like the rest.
+            for out in std::iter::once(beat).chain(own) {
+                self.shared
+                    .queued_bytes
+                    .fetch_add(out.payload.len(), Ordering::Relaxed);
+                if self.shared.outbound.send(out).await.is_err() {
+                    return;
                 }
             }
         }
