@@ -329,8 +329,8 @@ settings! {
     /// This node's index in nodes, 0 to K-1.
     node_id: usize = 0, "I", check range(0, MAX_SHARDS - 1);
     /// The Redis that joins the nodes: redis://[user:password@]host:port[/db], or
-    /// redis+cluster://host:port,... for a Redis Cluster (classic pub/sub through its
-    /// seeds, in turn); needed when nodes lists more than one.
+    /// redis+cluster://host:port,... for a Redis Cluster by its seeds (node channels as
+    /// sharded pub/sub); needed when nodes lists more than one.
     redis: RedisUrl, "URL", default "none", env "TURNTABLE_REDIS_URL";
     /// Prefix of every Redis channel the cluster uses, so that clusters can share a Redis.
     cluster_name: String = "turntable".to_owned(), "NAME", check cluster_name();

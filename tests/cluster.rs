@@ -416,10 +416,20 @@ impl Drop for Nodes {
     }
 }
 
+/// The channels a raw `PUBSUB CHANNELS` / `PUBSUB SHARDCHANNELS` reply lists.
+fn listed(reply: &str) -> Vec<String> {
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with('$'))
+        .map(|w| w[1].to_owned())
+        .collect()
+}
+
 #[test]
-fn nodes_meet_through_a_redis_cluster() {
+fn nodes_meet_through_a_redis_cluster_on_sharded_channels() {
     let redis = common::redis::RedisCluster::start();
-    let ports = [free_port(), free_port()];
+    let ports = [free_port(), free_port(), free_port()];
     let list = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
@@ -448,25 +458,91 @@ fn nodes_meet_through_a_redis_cluster() {
         nodes.0.push(child);
     }
     let addr = |node: usize| std::net::SocketAddr::from(([127, 0, 0, 1], ports[node]));
-    common::eventually(|| {
-        let (_, body) = get(addr(0), "/cluster");
-        body.matches(r#""alive":true"#).count() == 2
-    });
-    let user = (0..)
-        .map(|i| format!("spread-{i}"))
-        .find(|id| crc32fast::hash(id.as_bytes()) % 2 == 1)
-        .unwrap();
+    for node in 0..3 {
+        common::eventually(|| {
+            let (_, body) = get(addr(node), "/cluster");
+            body.matches(r#""alive":true"#).count() == 3
+        });
+    }
+
+    // Every node channel is a sharded channel, on exactly one master: the one that owns
+    // its hash slot (SPUBLISH there reaches its one subscriber instead of MOVED), and
+    // no classic channel; heartbeats and the backend bus stay classic.
+    let masters = redis.nodes();
+    for node in 0..3 {
+        let channel = format!("turntable:node:{node}");
+        let holders: Vec<usize> = (0..masters.len())
+            .filter(|&m| {
+                listed(&masters[m].command(&["PUBSUB", "SHARDCHANNELS"])).contains(&channel)
+            })
+            .collect();
+        assert_eq!(holders.len(), 1, "{channel} on masters {holders:?}");
+        let reply = masters[holders[0]].command(&["SPUBLISH", &channel, "probe"]);
+        assert_eq!(reply, ":1\r\n", "{channel}");
+    }
+    // Classic channels are per master (each lists its own clients' subscriptions).
+    let classic: Vec<String> = masters
+        .iter()
+        .flat_map(|master| listed(&master.command(&["PUBSUB", "CHANNELS"])))
+        .collect();
+    for node in 0..3 {
+        let channel = format!("turntable:node:{node}");
+        assert!(!classic.contains(&channel), "{channel} in {classic:?}");
+    }
+    for channel in ["turntable:hb", "turntable:api"] {
+        assert!(classic.iter().any(|c| c == channel), "{classic:?}");
+    }
+
+    // Presence crosses nodes.
+    let user = owned_by(1, "spread-");
     let mut watcher = Client::connect(addr(0), "/turntable");
     watcher.recv();
     watcher.send(json!({"command":"idme","data":"watcher"}));
     watcher.recv();
     watcher.send(json!({"command":"subscribe","data":[&user]}));
     assert_eq!(watcher.recv(), userchange(&user, "offline"));
-    let mut c = Client::connect(addr(1), "/turntable");
+    let mut c = Client::connect(addr(2), "/turntable");
     c.recv();
     c.send(json!({"command":"idme","data":&user}));
     assert_eq!(c.recv()["command"], "identified");
     assert_eq!(watcher.recv(), userchange(&user, "online"));
+
+    // Publications cross nodes: a channel owned by node 2, subscribers on every node,
+    // a publisher on node 0; each subscriber gets each publication once, in order.
+    let channel = owned_by(2, "sharded-news-");
+    let mut subscribers: Vec<Client> = (0..3)
+        .map(|node| {
+            let (mut s, _) = handshaken_on(addr(node), 0, json!({}));
+            sc::subscribe(&mut s, &channel, 2);
+            s
+        })
+        .collect();
+    let (mut publisher, _) = handshaken_on(addr(0), 1, json!({}));
+    for i in 0..5 {
+        publisher.send(json!({"event":"#publish","data":{"channel":&channel,"data":i}}));
+    }
+    for s in &mut subscribers {
+        for i in 0..5 {
+            assert_eq!(
+                sc::recv(s),
+                json!({"event":"#publish","data":{"channel":&channel,"data":i}})
+            );
+        }
+        s.expect_silence(Duration::from_millis(200));
+    }
+    for node in 0..3 {
+        assert!(messages_in_at(addr(node)) > 0, "node {node}");
+        assert_eq!(
+            metric(addr(node), "turntable_cluster_dropped_total"),
+            0,
+            "node {node}"
+        );
+    }
+}
+
+/// Cross-node shard messages the node at `addr` has received.
+fn messages_in_at(addr: std::net::SocketAddr) -> u64 {
+    metric(addr, r#"turntable_cluster_messages_total{direction="in"}"#)
 }
 
 #[test]

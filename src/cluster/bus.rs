@@ -10,7 +10,11 @@ impl Cluster {
     /// Queues `payload` (JSON) for Redis channel `NAME:tap:CHANNEL`; never waits. False
     /// (and counted as dropped) when the queue is full or Redis is unreachable.
     pub fn publish_tap(&self, channel: &str, payload: Vec<u8>) -> bool {
-        let sent = self.enqueue(self.shared.settings.tap_channel(channel).into(), payload);
+        let sent = self.enqueue(
+            self.shared.settings.tap_channel(channel).into(),
+            payload,
+            false,
+        );
         if sent {
             self.shared
                 .counters

@@ -8,7 +8,9 @@
 //! shard's outbox queues what it sends to another node's shards in one queue per node;
 //! a pump per node (in `runtime`) encodes the queue as one [`batch::Batch`] and hands
 //! it to [`Cluster::send`], so what one turn sends to one node leaves in one PUBLISH,
-//! to `NAME:node:J`. Each node SUBSCRIBEs to its own channel and to `NAME:hb`.
+//! to `NAME:node:J`. Each node SUBSCRIBEs to its own channel, to `NAME:hb` and to
+//! `NAME:api`; on a Redis Cluster the node channels are sharded (SSUBSCRIBE,
+//! SPUBLISH, on the master of the channel's slot) and the others classic (`links`).
 //!
 //! # Why a thread of its own
 //!
@@ -16,9 +18,11 @@
 //! maintained RESP client: multiplexed connections, pub/sub, reconnects on demand)
 //! runs on tokio. The transport is one tokio current-thread runtime on a thread of its
 //! own; shards reach it through a bounded channel ([`Cluster::send`] never waits: when
-//! the channel is full the batch is dropped, counted and logged, so a stalled Redis
-//! never grows a node's memory past that bound) and it reaches them through one bounded
-//! channel per shard, whose receiver a glommio task awaits.
+//! the channel holds [`OUTBOUND_CAPACITY`] batches or [`OUTBOUND_BYTES`] bytes the
+//! batch is dropped, counted and logged, so a stalled Redis never grows a node's memory
+//! past that bound) and it reaches them through one bounded channel per shard, whose
+//! receiver a glommio task awaits. Every wait on Redis is bounded (`links`), so a
+//! stalled Redis fails calls instead of hanging the transport.
 //!
 //! # Liveness
 //!
@@ -29,10 +33,15 @@
 //! the shards re-announce what they hold there). While Redis itself is unreachable no
 //! node is declared gone ([`ShardInbound::ClusterDown`]); when it is back the shards
 //! re-announce everything and, a settle time later, drop what nobody re-announced
-//! ([`ShardInbound::ClusterUp`], [`ShardInbound::SweepStale`]).
+//! ([`ShardInbound::ClusterUp`], [`ShardInbound::SweepStale`]). Redis counts as
+//! unreachable when the subscription ends, when it carries nothing (not even this
+//! node's own heartbeats) for `node_timeout`, and when the publisher lost batches to
+//! it. While a node does not hear its own heartbeats (Redis is stalled or too slow to
+//! carry them) it declares no other node gone: their silence says nothing then.
 
 pub mod batch;
 mod bus;
+mod links;
 mod redis_url;
 mod state;
 mod transport;
@@ -42,7 +51,8 @@ use std::sync::atomic::Ordering;
 
 pub use redis_url::RedisUrl;
 pub use state::{
-    ClusterCounters, ClusterError, ClusterSettings, NodeState, OUTBOUND_CAPACITY, ShardInbound,
+    ClusterCounters, ClusterError, ClusterSettings, NodeState, OUTBOUND_BYTES, OUTBOUND_CAPACITY,
+    ShardInbound,
 };
 use state::{Outgoing, Shared};
 
@@ -96,7 +106,7 @@ impl Cluster {
     pub fn send(&self, node: NodeId, messages: usize, payload: Vec<u8>) -> bool {
         let len = payload.len() as u64;
         let channel = self.shared.node_channels[node as usize].clone();
-        if !self.enqueue(channel, payload) {
+        if !self.enqueue(channel, payload, true) {
             return false;
         }
         let counters = &self.shared.counters;
@@ -108,17 +118,30 @@ impl Cluster {
         true
     }
 
-    /// Queues one PUBLISH; never waits. False (and counted as dropped) when the queue
-    /// is full or Redis is unreachable.
-    fn enqueue(&self, channel: Arc<str>, payload: Vec<u8>) -> bool {
+    /// Queues one message (`sharded`: to a node channel); never waits. False (and
+    /// counted as dropped) when the queue is full or Redis is unreachable.
+    fn enqueue(&self, channel: Arc<str>, payload: Vec<u8>, sharded: bool) -> bool {
         let shared = &self.shared;
         if !shared.redis_connected.load(Ordering::Relaxed) {
             shared.counters.drop_batches(1, "Redis is unreachable");
             return false;
         }
-        match shared.outbound.try_send(Outgoing { channel, payload }) {
+        let len = payload.len();
+        if !shared.hold(len) {
+            shared
+                .counters
+                .drop_batches(1, "the queue toward Redis is full (bytes)");
+            return false;
+        }
+        let out = Outgoing {
+            channel,
+            payload,
+            sharded,
+        };
+        match shared.outbound.try_send(out) {
             Ok(()) => true,
             Err(_) => {
+                shared.release(len);
                 shared
                     .counters
                     .drop_batches(1, "the queue toward Redis is full");
@@ -156,5 +179,10 @@ impl Cluster {
     /// Batches waiting for Redis.
     pub fn queue_depth(&self) -> usize {
         OUTBOUND_CAPACITY - self.shared.outbound.capacity()
+    }
+
+    /// Payload bytes waiting for Redis (at most [`OUTBOUND_BYTES`]).
+    pub fn queue_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
     }
 }

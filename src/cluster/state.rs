@@ -1,7 +1,7 @@
 //! The transport's vocabulary, shared by its handle (`cluster`) and its thread
 //! (`transport`): the settings, what shards are told, the refusals, the counters.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +12,10 @@ use crate::engine::{NodeId, ShardMsg};
 
 /// Batches the transport holds for Redis before `Cluster::send` drops more.
 pub const OUTBOUND_CAPACITY: usize = 4096;
+
+/// Bytes of payload the transport holds for Redis before `Cluster::send` drops more,
+/// however few the batches: with large batches the count alone would not bound memory.
+pub const OUTBOUND_BYTES: usize = 16 << 20;
 
 /// Batches the transport holds for one shard before it stops reading Redis.
 pub(super) const INBOUND_CAPACITY: usize = 1024;
@@ -171,10 +175,33 @@ pub(super) struct Shared {
     pub(super) alive: Mutex<Vec<bool>>,
     pub(super) counters: ClusterCounters,
     pub(super) outbound: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Payload bytes in `outbound`, at most about [`OUTBOUND_BYTES`].
+    pub(super) queued_bytes: AtomicUsize,
 }
 
-/// One PUBLISH for the transport's publisher.
+impl Shared {
+    /// Counts `len` more bytes queued toward Redis; false (and nothing counted) if
+    /// that would pass [`OUTBOUND_BYTES`].
+    pub(super) fn hold(&self, len: usize) -> bool {
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len > OUTBOUND_BYTES {
+            self.release(len);
+            return false;
+        }
+        true
+    }
+
+    /// Counts `len` bytes taken out of the queue toward Redis.
+    pub(super) fn release(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+}
+
+/// One message for the transport's publisher.
 pub(super) struct Outgoing {
     pub channel: Arc<str>,
     pub payload: Vec<u8>,
+    /// Whether it goes to a node channel, which is sharded on a Redis Cluster
+    /// (SPUBLISH); the others are classic (PUBLISH). See `links`.
+    pub sharded: bool,
 }

@@ -1,7 +1,9 @@
 //! The transport thread: a tokio current-thread runtime running four tasks around one
 //! view of the peers — the subscriber (reads `NAME:node:I`, `NAME:hb` and `NAME:api`,
-//! hands shard messages and backend commands to the shards, notes heartbeats), the publisher (PUBLISHes what the shards
-//! queue, pipelined), the heartbeat, and the monitor (declares silent nodes gone).
+//! hands shard messages and backend commands to the shards, notes heartbeats), the
+//! publisher (sends what the shards queue, pipelined), the heartbeat, and the monitor
+//! (declares silent nodes gone). `links` holds the connections, for one Redis server
+//! or a Redis Cluster (sharded pub/sub there), with every wait on Redis bounded.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,11 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::batch;
+use super::links::{Channels, Publisher, Subscription};
 use super::redis_url::RedisUrl;
 use super::state::{
     ClusterCounters, ClusterError, ClusterSettings, INBOUND_CAPACITY, OUTBOUND_CAPACITY, Outgoing,
@@ -62,12 +64,14 @@ pub(super) fn start(
         alive: Mutex::new(vec![false; nodes]),
         counters: ClusterCounters::default(),
         outbound,
+        queued_bytes: Default::default(),
     });
     let (verdict_tx, verdict) = std::sync::mpsc::channel();
     let thread_shared = shared.clone();
     std::thread::Builder::new()
         .name("cluster".to_owned())
         .spawn(move || {
+            let (resync_tx, resync) = mpsc::channel(1);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -76,7 +80,8 @@ pub(super) fn start(
                 shared: thread_shared,
                 to_shards,
                 peers: RefCell::new(Peers::new(nodes)),
-                connects: Default::default(),
+                resync: RefCell::new(Some(resync)),
+                resync_tx,
                 verdict: RefCell::new(Some(verdict_tx)),
             });
             let local = tokio::task::LocalSet::new();
@@ -90,6 +95,17 @@ pub(super) fn start(
     }
 }
 
+/// What the subscriber's wait for the next message ends with.
+enum Read {
+    Message(super::links::Incoming),
+    /// The connection ended.
+    Ended,
+    /// Nothing came for node_timeout.
+    Silent,
+    /// The publisher lost batches to Redis.
+    Lost,
+}
+
 /// What this node knows of the others.
 struct Peers {
     /// Per node: when it was last heard, and its incarnation then.
@@ -98,6 +114,9 @@ struct Peers {
     outage: bool,
     /// Whether the start-up wait is over.
     started: bool,
+    /// When this node last heard its own heartbeat: while it does not, Redis is slow
+    /// or stalled and the others' silence says nothing of them.
+    me_heard: Instant,
 }
 
 impl Peers {
@@ -106,7 +125,18 @@ impl Peers {
             heard: vec![None; nodes],
             outage: false,
             started: false,
+            me_heard: Instant::now(),
         }
+    }
+
+    /// Silence until now said nothing of the peers (Redis was out or stalled): hear
+    /// them afresh.
+    fn hear_afresh(&mut self) {
+        let now = Instant::now();
+        for heard in self.heard.iter_mut().flatten() {
+            heard.0 = now;
+        }
+        self.me_heard = now;
     }
 }
 
@@ -115,8 +145,11 @@ struct Node {
     shared: Arc<Shared>,
     to_shards: Vec<mpsc::Sender<ShardInbound>>,
     peers: RefCell<Peers>,
-    /// Connections attempted, to take a Redis Cluster's seeds in turn.
-    connects: std::cell::Cell<usize>,
+    /// The publisher's word that batches were lost to Redis: the subscriber (which
+    /// takes the receiver) then treats the connection as lost, so the shards
+    /// re-announce when it is back.
+    resync: RefCell<Option<mpsc::Receiver<()>>>,
+    resync_tx: mpsc::Sender<()>,
     /// Where the start-up verdict goes, until it is given.
     verdict: RefCell<Option<std::sync::mpsc::Sender<Result<(), ClusterError>>>>,
 }
@@ -173,30 +206,20 @@ impl Node {
         }
     }
 
-    /// A client for the next connection: the one server, or the next seed of a Redis
-    /// Cluster in turn (classic pub/sub reaches every node of a Redis Cluster through
-    /// any one, so a seed that is down is skipped at the next attempt).
-    fn client(&self) -> redis::RedisResult<redis::Client> {
-        match &self.settings().redis {
-            RedisUrl::Single { url, .. } => redis::Client::open(&**url),
-            RedisUrl::Cluster { seeds } => {
-                let turn = self.connects.get();
-                self.connects.set(turn.wrapping_add(1));
-                redis::Client::open(format!("redis://{}", seeds[turn % seeds.len()]))
-            }
-        }
-    }
-
     /// Reads this node's channel and the heartbeats until the thread ends, reconnecting
     /// with backoff.
     async fn subscriber(self: Rc<Self>) {
+        let mut resync = self.resync.take().expect("one subscriber");
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.subscribe().await {
                 Ok(stream) => {
                     backoff = Duration::from_millis(50);
+                    // A word from the publisher before this connection concerns an
+                    // older one.
+                    while resync.try_recv().is_ok() {}
                     self.connected().await;
-                    self.read(stream).await;
+                    self.read(stream, &mut resync).await;
                     self.disconnected().await;
                 }
                 Err(e) => {
@@ -208,17 +231,19 @@ impl Node {
         }
     }
 
-    async fn subscribe(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
-        let client = self.client()?;
-        let mut pubsub = client.get_async_pubsub().await?;
+    async fn subscribe(&self) -> redis::RedisResult<Subscription> {
         let settings = self.settings();
-        pubsub
-            .subscribe(settings.node_channel(settings.node))
-            .await?;
-        pubsub.subscribe(settings.heartbeat_channel()).await?;
-        pubsub.subscribe(settings.api_channel()).await?;
-        let (_sink, stream) = pubsub.split();
-        Ok(stream)
+        let channels = Channels {
+            node: settings.node_channel(settings.node),
+            classic: vec![settings.heartbeat_channel(), settings.api_channel()],
+        };
+        let shared = self.shared.clone();
+        let overflow = move || {
+            shared
+                .counters
+                .drop_batches(1, "the subscriber is behind what Redis sends");
+        };
+        Subscription::open(&settings.redis, &channels, overflow).await
     }
 
     async fn connected(&self) {
@@ -228,11 +253,7 @@ impl Node {
         tracing::info!(redis = %self.settings().redis, "connected to Redis");
         let was_out = {
             let mut peers = self.peers.borrow_mut();
-            // Silence during the outage said nothing of the peers: hear them afresh.
-            let now = Instant::now();
-            for heard in peers.heard.iter_mut().flatten() {
-                heard.0 = now;
-            }
+            peers.hear_afresh();
             std::mem::replace(&mut peers.outage, false)
         };
         if was_out {
@@ -270,12 +291,55 @@ impl Node {
     }
 
     /// Hands over what arrives until the connection ends or falls silent: this node
-    /// hears its own heartbeats, so a node_timeout without a message is a stalled Redis.
-    async fn read(&self, mut stream: redis::aio::PubSubStream) {
+    /// hears its own heartbeats (on a Redis Cluster, on the classic and the sharded
+    /// path), so a node_timeout without a message on either is a stalled Redis.
+    async fn read(&self, mut subscription: Subscription, resync: &mut mpsc::Receiver<()>) {
         let heartbeats = self.settings().heartbeat_channel();
         let api = self.settings().api_channel();
         let silence = self.settings().node_timeout;
-        while let Ok(Some(msg)) = tokio::time::timeout(silence, stream.next()).await {
+        let sharded_path = matches!(self.settings().redis, RedisUrl::Cluster { .. });
+        // When each path (classic, sharded) last carried a message.
+        let mut heard = [Instant::now(); 2];
+        loop {
+            let quiet = if sharded_path {
+                heard[0].min(heard[1])
+            } else {
+                heard[0]
+            };
+            let left = silence.saturating_sub(quiet.elapsed());
+            let next = async {
+                match tokio::time::timeout(left, subscription.next()).await {
+                    Ok(Some(incoming)) => Read::Message(incoming),
+                    Ok(None) => Read::Ended,
+                    Err(_) => Read::Silent,
+                }
+            };
+            let lost = async {
+                match resync.recv().await {
+                    Some(()) => Read::Lost,
+                    None => std::future::pending().await,
+                }
+            };
+            let incoming = match futures_lite::future::or(next, lost).await {
+                Read::Message(incoming) => incoming,
+                Read::Ended => return,
+                Read::Silent => {
+                    tracing::warn!(
+                        redis = %self.settings().redis,
+                        "Redis fell silent for node_timeout: reconnecting"
+                    );
+                    return;
+                }
+                Read::Lost => {
+                    tracing::warn!(
+                        redis = %self.settings().redis,
+                        "batches were lost to Redis: reconnecting, so the nodes re-announce"
+                    );
+                    return;
+                }
+            };
+            heard[usize::from(incoming.sharded)] = Instant::now();
+            let msg = incoming.msg;
             let payload = msg.get_payload_bytes();
             if msg.get_channel_name() == heartbeats {
                 self.on_heartbeat(payload).await;
@@ -320,7 +384,16 @@ impl Node {
                     redis: settings.redis.to_string(),
                 };
                 self.refuse_once(refusal);
+                return;
             }
+            let mut peers = self.peers.borrow_mut();
+            if peers.me_heard.elapsed() > settings.heartbeat_interval() * 2 {
+                // Redis was stalled or slow: what the others sent meanwhile arrives
+                // now, after this heartbeat perhaps, and their silence said nothing.
+                tracing::info!("own heartbeats flow again after a pause");
+                peers.hear_afresh();
+            }
+            peers.me_heard = Instant::now();
             return;
         }
         self.observe(beat.node, beat.incarnation).await;
@@ -412,50 +485,67 @@ impl Node {
         }
     }
 
-    /// PUBLISHes what the shards queue, up to [`PIPELINE`] at a time in one round trip.
-    /// A pipeline that fails (the connection died with Redis) is sent once more on a
-    /// new connection, so the re-announcements queued as Redis comes back are not lost
-    /// to the old connection; what still cannot go is dropped and counted.
+    /// Sends what the shards queue, up to [`PIPELINE`] at a time in one round trip
+    /// (per channel on a Redis Cluster). What fails (the connection died with Redis,
+    /// or Redis did not answer within the links' timeouts) is sent once more on a new
+    /// connection, so the re-announcements queued as Redis comes back are not lost to
+    /// the old connection; what still cannot go is dropped and counted, and the
+    /// subscriber told to start afresh. While the subscriber finds Redis out,
+    /// everything queued behind it is dropped too (it would be stale when Redis is
+    /// back, and the shards re-announce what they hold then).
     async fn publisher(self: Rc<Self>, mut outgoing: mpsc::Receiver<Outgoing>) {
-        let mut connection = None;
+        let mut connection: Option<Publisher> = None;
         let mut pending = Vec::with_capacity(PIPELINE);
         while outgoing.recv_many(&mut pending, PIPELINE).await > 0 {
-            let mut pipe = redis::pipe();
-            for out in pending.drain(..) {
-                pipe.publish(&*out.channel, out.payload).ignore();
-            }
-            let mut sent = false;
+            self.shared
+                .release(pending.iter().map(|out| out.payload.len()).sum());
             for _attempt in 0..2 {
                 if connection.is_none() {
-                    connection = match self.client() {
-                        Ok(client) => client.get_multiplexed_async_connection().await.ok(),
-                        Err(_) => None,
+                    connection = match Publisher::open(&self.settings().redis).await {
+                        Ok(connection) => Some(connection),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cannot connect to publish");
+                            None
+                        }
                     };
                 }
                 let Some(conn) = connection.as_mut() else {
                     break;
                 };
-                match pipe.query_async::<()>(conn).await {
-                    Ok(()) => {
-                        sent = true;
-                        break;
-                    }
+                match conn.send(&mut pending).await {
+                    Ok(()) => break,
                     Err(e) => {
                         tracing::debug!(error = %e, "PUBLISH failed");
                         connection = None;
                     }
                 }
             }
-            if !sent {
-                let batches = pipe.cmd_iter().count() as u64;
+            if !pending.is_empty() {
+                let mut dropped = pending.len() as u64;
+                pending.clear();
+                if !self.shared.redis_connected.load(Ordering::Relaxed) {
+                    while let Ok(out) = outgoing.try_recv() {
+                        self.shared.release(out.payload.len());
+                        dropped += 1;
+                    }
+                }
                 self.shared
                     .counters
-                    .drop_batches(batches, "Redis is unreachable");
+                    .drop_batches(dropped, "Redis is unreachable");
+                // What was lost changed what other nodes should know: have the
+                // subscriber start afresh, so every node re-announces (as after an
+                // outage) once Redis answers again.
+                if self.shared.redis_connected.load(Ordering::Relaxed) {
+                    let _ = self.resync_tx.try_send(());
+                }
             }
         }
     }
 
-    /// Announces this node every heartbeat interval while Redis is connected.
+    /// Announces this node every heartbeat interval, also while the subscriber finds
+    /// Redis out: on a Redis Cluster one stalled master takes this node's subscription
+    /// down but not necessarily the heartbeats' path, and the others should not declare
+    /// a live node gone for that (it asks them to re-announce when it is back).
     async fn heartbeat(self: Rc<Self>) {
         let settings = self.settings();
         let beat = Heartbeat {
@@ -466,21 +556,49 @@ impl Node {
         };
         let channel: Arc<str> = Arc::from(settings.heartbeat_channel());
         let payload = serde_json::to_vec(&beat).expect("a heartbeat serializes");
+        // On a Redis Cluster, an empty batch to this node's own sharded channel too,
+        // so the subscriber hears that path (`on_batch` ignores its own batches).
+        let own = matches!(settings.redis, RedisUrl::Cluster { .. }).then(|| {
+            let empty = batch::Batch {
+                from: settings.node,
+                incarnation: self.shared.incarnation,
+                msgs: Vec::new(),
+            };
+            Outgoing {
+                channel: self.shared.node_channels[settings.node as usize].clone(),
+                payload: batch::encode(&empty),
+                sharded: true,
+            }
+        });
         let mut tick = tokio::time::interval(settings.heartbeat_interval());
         loop {
             tick.tick().await;
-            if self.shared.redis_connected.load(Ordering::Relaxed) {
-                let out = Outgoing {
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                };
-                let _ = self.shared.outbound.send(out).await;
+            let beat = Outgoing {
+                channel: channel.clone(),
+                payload: payload.clone(),
+                sharded: false,
+            };
+            let own = own.as_ref().map(|own| Outgoing {
+                channel: own.channel.clone(),
+                payload: own.payload.clone(),
+                sharded: true,
+            });
+            // Heartbeats wait for room rather than being dropped; their few bytes are
+            // counted like the rest.
+            for out in std::iter::once(beat).chain(own) {
+                self.shared
+                    .queued_bytes
+                    .fetch_add(out.payload.len(), Ordering::Relaxed);
+                if self.shared.outbound.send(out).await.is_err() {
+                    return;
+                }
             }
         }
     }
 
-    /// Declares nodes unheard for node_timeout gone, while Redis is connected (in an
-    /// outage silence says nothing of them).
+    /// Declares nodes unheard for node_timeout gone, while Redis is connected and this
+    /// node hears its own heartbeats (in an outage, or while Redis is stalled or too
+    /// slow to carry them, silence says nothing of the others).
     async fn monitor(self: Rc<Self>) {
         let settings = self.settings();
         let mut tick = tokio::time::interval(settings.heartbeat_interval() / 2);
@@ -491,6 +609,9 @@ impl Node {
             }
             let gone: Vec<NodeId> = {
                 let peers = self.peers.borrow();
+                if peers.me_heard.elapsed() > settings.heartbeat_interval() * 2 {
+                    continue;
+                }
                 let mut alive = self.shared.alive.lock().expect("never poisoned");
                 (0..alive.len())
                     .filter(|&n| {

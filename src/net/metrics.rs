@@ -356,6 +356,12 @@ fn register_cluster(registry: &mut Registry, cluster: &Cluster) {
         "Batches waiting to be PUBLISHed to Redis",
         cluster.queue_depth() as u64,
     );
+    gauge(
+        registry,
+        "cluster_queue_bytes",
+        "Payload bytes of the batches waiting to be PUBLISHed to Redis",
+        cluster.queue_bytes() as u64,
+    );
     both(
         registry,
         "cluster_messages",

@@ -262,6 +262,36 @@ impl RedisServer {
     }
 }
 
+/// A connection SUBSCRIBEd to one channel, read message by message.
+pub struct Subscriber {
+    reader: BufReader<TcpStream>,
+}
+
+impl RedisServer {
+    /// SUBSCRIBEs to `channel` on a connection of its own.
+    pub fn subscribe(&self, channel: &str) -> Subscriber {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(STARTUP)).unwrap();
+        stream.write_all(&encode(&["SUBSCRIBE", channel])).unwrap();
+        let mut subscriber = Subscriber {
+            reader: BufReader::new(stream),
+        };
+        let mut confirmation = String::new();
+        read_reply(&mut subscriber.reader, &mut confirmation).expect("subscribed");
+        subscriber
+    }
+}
+
+impl Subscriber {
+    /// The payload of the next message (one without `\r\n` in it, as JSON is).
+    pub fn next_payload(&mut self) -> String {
+        let mut raw = String::new();
+        read_reply(&mut self.reader, &mut raw).expect("a message");
+        // *3 $7 message $N channel $M payload
+        raw.split("\r\n").nth(6).unwrap_or_default().to_owned()
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
