@@ -52,7 +52,7 @@ use std::sync::atomic::Ordering;
 pub use redis_url::RedisUrl;
 pub use state::{
     ClusterCounters, ClusterError, ClusterSettings, NodeState, OUTBOUND_BYTES, OUTBOUND_CAPACITY,
-    ShardInbound,
+    ShardInbound, StatsSource,
 };
 use state::{Outgoing, Shared};
 
@@ -153,6 +153,22 @@ impl Cluster {
     /// Whether the transport holds a Redis connection.
     pub fn redis_connected(&self) -> bool {
         self.shared.redis_connected.load(Ordering::Relaxed)
+    }
+
+    /// Names where this node's `/api/stats` figures come from; its heartbeats carry
+    /// them from then on. A second call changes nothing.
+    pub fn report_stats(&self, read: StatsSource) {
+        let _ = self.shared.stats.set(read);
+    }
+
+    /// Each node's `/api/stats` figures as its last heartbeat carried them (`None`
+    /// for this node and for nodes not heard yet).
+    pub fn peer_stats(&self) -> Vec<Option<serde_json::Value>> {
+        self.shared
+            .peer_stats
+            .lock()
+            .expect("never poisoned")
+            .clone()
     }
 
     /// Every node, with whether it is alive as this node sees it.

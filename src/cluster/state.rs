@@ -2,7 +2,7 @@
 //! (`transport`): the settings, what shards are told, the refusals, the counters.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -177,7 +177,14 @@ pub(super) struct Shared {
     pub(super) outbound: tokio::sync::mpsc::Sender<Outgoing>,
     /// Payload bytes in `outbound`, at most about [`OUTBOUND_BYTES`].
     pub(super) queued_bytes: AtomicUsize,
+    /// This node's figures for its heartbeats, once the runtime names where they are.
+    pub(super) stats: OnceLock<StatsSource>,
+    /// Each node's figures as its last heartbeat carried them.
+    pub(super) peer_stats: Mutex<Vec<Option<serde_json::Value>>>,
 }
+
+/// Reads this node's `/api/stats` figures for a heartbeat (see [`Shared::stats`]).
+pub type StatsSource = Box<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
 
 impl Shared {
     /// Counts `len` more bytes queued toward Redis; false (and nothing counted) if

@@ -31,6 +31,9 @@ struct Heartbeat {
     incarnation: u64,
     digest: String,
     nodes: Vec<Box<str>>,
+    /// The node's `/api/stats` figures now, so any node's API answers for all.
+    #[serde(default)]
+    stats: Option<serde_json::Value>,
 }
 
 /// The longest wait between two attempts to reach Redis.
@@ -65,6 +68,8 @@ pub(super) fn start(
         counters: ClusterCounters::default(),
         outbound,
         queued_bytes: Default::default(),
+        stats: Default::default(),
+        peer_stats: Mutex::new(vec![None; nodes]),
     });
     let (verdict_tx, verdict) = std::sync::mpsc::channel();
     let thread_shared = shared.clone();
@@ -396,7 +401,16 @@ impl Node {
             peers.me_heard = Instant::now();
             return;
         }
-        self.observe(beat.node, beat.incarnation).await;
+        if self.observe(beat.node, beat.incarnation).await
+            && let Some(slot) = self
+                .shared
+                .peer_stats
+                .lock()
+                .expect("never poisoned")
+                .get_mut(beat.node as usize)
+        {
+            *slot = beat.stats;
+        }
     }
 
     /// Refuses the start, or once running logs the refusal (the newcomer refuses).
@@ -548,14 +562,14 @@ impl Node {
     /// a live node gone for that (it asks them to re-announce when it is back).
     async fn heartbeat(self: Rc<Self>) {
         let settings = self.settings();
-        let beat = Heartbeat {
+        let mut beat = Heartbeat {
             node: settings.node,
             incarnation: self.shared.incarnation,
             digest: self.shared.digest.clone(),
             nodes: settings.nodes.clone(),
+            stats: None,
         };
         let channel: Arc<str> = Arc::from(settings.heartbeat_channel());
-        let payload = serde_json::to_vec(&beat).expect("a heartbeat serializes");
         // On a Redis Cluster, an empty batch to this node's own sharded channel too,
         // so the subscriber hears that path (`on_batch` ignores its own batches).
         let own = matches!(settings.redis, RedisUrl::Cluster { .. }).then(|| {
@@ -573,9 +587,10 @@ impl Node {
         let mut tick = tokio::time::interval(settings.heartbeat_interval());
         loop {
             tick.tick().await;
+            beat.stats = self.shared.stats.get().and_then(|read| read());
             let beat = Outgoing {
                 channel: channel.clone(),
-                payload: payload.clone(),
+                payload: serde_json::to_vec(&beat).expect("a heartbeat serializes"),
                 sharded: false,
             };
             let own = own.as_ref().map(|own| Outgoing {

@@ -91,7 +91,7 @@ async fn handle(shard: &Shard, request: &ApiRequest, body: &[u8]) -> Result<Valu
         });
     }
     match endpoint {
-        Endpoint::Stats => Ok(serde_json::from_str(&shard.figures.json()).expect("valid JSON")),
+        Endpoint::Stats => Ok(shard.figures.stats()),
         Endpoint::Publish => publish(shard, json_body(request, body)?).await,
         Endpoint::Presence(channel) => presence(shard, channel).await,
         Endpoint::User(user) => user_info(shard, user).await,

@@ -20,6 +20,8 @@ use prometheus_client::registry::Registry;
 
 use super::exposition::Format;
 use super::http::STATUSES;
+use serde_json::{Value, json};
+
 use crate::cluster::Cluster;
 use crate::protocol::DialectKind;
 
@@ -278,40 +280,90 @@ impl NodeFigures {
         text
     }
 
-    /// The figures as the `/api/stats` JSON body.
-    pub fn json(&self) -> String {
-        let mut out = String::from(r#"{"shards":["#);
-        for (i, s) in self.shards.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(
-                out,
-                r#"{{"shard":{i},"connections":{},"users":{},"channels":{},"rooms":{},"documents":{},"messages_in":{},"messages_out":{},"bytes_in":{},"bytes_out":{}}}"#,
-                s.connections.load(Ordering::Relaxed),
-                get(&s.users),
-                get(&s.channels),
-                get(&s.rooms),
-                get(&s.documents),
-                get(&s.messages_in),
-                get(&s.messages_out),
-                get(&s.bytes_in),
-                get(&s.bytes_out),
-            );
-        }
+    /// This node's figures: each shard's and their totals (`/api/stats` without a
+    /// cluster, and what this node's heartbeats carry in one).
+    pub fn node_stats(&self) -> Value {
+        let shards: Vec<Value> = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "shard": i,
+                    "connections": s.connections.load(Ordering::Relaxed),
+                    "users": get(&s.users),
+                    "channels": get(&s.channels),
+                    "rooms": get(&s.rooms),
+                    "documents": get(&s.documents),
+                    "messages_in": get(&s.messages_in),
+                    "messages_out": get(&s.messages_out),
+                    "bytes_in": get(&s.bytes_in),
+                    "bytes_out": get(&s.bytes_out),
+                })
+            })
+            .collect();
+        let mut stats = json!({ "shards": shards });
         let total = |f: &dyn Fn(&ShardFigures) -> u64| self.shards.iter().map(f).sum::<u64>();
-        let _ = write!(
-            out,
-            r#"],"connections":{},"users":{},"channels":{},"messages_in":{},"messages_out":{}}}"#,
-            self.connections().iter().sum::<usize>(),
-            total(&|s| get(&s.users)),
-            total(&|s| get(&s.channels)),
-            total(&|s| get(&s.messages_in)),
-            total(&|s| get(&s.messages_out)),
-        );
-        out
+        for (key, value) in [
+            (
+                "connections",
+                self.connections().iter().sum::<usize>() as u64,
+            ),
+            ("users", total(&|s| get(&s.users))),
+            ("channels", total(&|s| get(&s.channels))),
+            ("messages_in", total(&|s| get(&s.messages_in))),
+            ("messages_out", total(&|s| get(&s.messages_out))),
+        ] {
+            stats[key] = value.into();
+        }
+        stats
+    }
+
+    /// The `/api/stats` body: this node's figures and, in a cluster, `node` (this
+    /// node's index), `nodes` (every node's figures, the others' as of their last
+    /// heartbeat) and `cluster` (the totals over the nodes heard).
+    pub fn stats(&self) -> Value {
+        let mut stats = self.node_stats();
+        let Some(cluster) = &self.cluster else {
+            return stats;
+        };
+        let me = cluster.settings().node;
+        let heard = cluster.peer_stats();
+        let mut totals = json!({});
+        let nodes: Vec<Value> = cluster
+            .nodes()
+            .into_iter()
+            .map(|node| {
+                let figures = if node.id == me {
+                    Some(stats.clone())
+                } else {
+                    heard.get(node.id as usize).cloned().flatten()
+                };
+                let mut entry = figures.unwrap_or_else(|| json!({}));
+                for key in TOTALS {
+                    let sum = totals[key].as_u64().unwrap_or(0) + entry[key].as_u64().unwrap_or(0);
+                    totals[key] = sum.into();
+                }
+                entry["node"] = node.id.into();
+                entry["alive"] = node.alive.into();
+                entry
+            })
+            .collect();
+        stats["node"] = me.into();
+        stats["nodes"] = nodes.into();
+        stats["cluster"] = totals;
+        stats
     }
 }
+
+/// The figures `/api/stats` sums over shards, and over nodes in a cluster.
+const TOTALS: [&str; 5] = [
+    "connections",
+    "users",
+    "channels",
+    "messages_in",
+    "messages_out",
+];
 
 /// The cluster transport's figures (`turntable_cluster_*`).
 fn register_cluster(registry: &mut Registry, cluster: &Cluster) {

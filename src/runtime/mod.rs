@@ -202,6 +202,10 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(NodeFigures::new(config.shards, cluster.clone()));
+    if let Some(cluster) = &cluster {
+        let figures = Arc::downgrade(&figures);
+        cluster.report_stats(Box::new(move || figures.upgrade().map(|f| f.node_stats())));
+    }
     let mesh = MeshBuilder::full(config.shards, MESH_CAPACITY);
     let handovers = MeshBuilder::full(config.shards, handover::CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
