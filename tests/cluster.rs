@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{NODE_TIMEOUT, TestCluster, free_port, identified, owned_by, userchange};
+use common::cluster::{
+    NODE_TIMEOUT, RedisClusterNodes, TestCluster, free_port, identified, owned_by, userchange,
+};
+use common::redis::listed_channels;
 use common::socketcluster::{self as sc, handshaken_on};
 use common::{Client, get, http, metric, run_binary};
 use serde_json::{Value, json};
@@ -404,66 +407,11 @@ fn redis_hop_latency() {
     }
 }
 
-/// Nodes started by a test, killed (by PID) when it ends, however it ends.
-struct Nodes(Vec<std::process::Child>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The channels a raw `PUBSUB CHANNELS` / `PUBSUB SHARDCHANNELS` reply lists.
-fn listed(reply: &str) -> Vec<String> {
-    let lines: Vec<&str> = reply.split("\r\n").collect();
-    lines
-        .windows(2)
-        .filter(|w| w[0].starts_with('$'))
-        .map(|w| w[1].to_owned())
-        .collect()
-}
-
 #[test]
 fn nodes_meet_through_a_redis_cluster_on_sharded_channels() {
     let redis = common::redis::RedisCluster::start();
-    let ports = [free_port(), free_port(), free_port()];
-    let list = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes = Nodes(Vec::new());
-    for (id, port) in ports.iter().enumerate() {
-        let (child, line) = common::spawn_binary(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "2",
-            "--pin",
-            "false",
-            "--nodes",
-            &list,
-            "--node-id",
-            &id.to_string(),
-            "--redis",
-            &redis.url(),
-            "--node-timeout",
-            "2s",
-        ]);
-        assert!(line.starts_with("listening on"), "{line}");
-        nodes.0.push(child);
-    }
-    let addr = |node: usize| std::net::SocketAddr::from(([127, 0, 0, 1], ports[node]));
-    for node in 0..3 {
-        common::eventually(|| {
-            let (_, body) = get(addr(node), "/cluster");
-            body.matches(r#""alive":true"#).count() == 3
-        });
-    }
+    let nodes = RedisClusterNodes::start(3, &redis.url());
+    let addr = |node: usize| nodes.addr(node);
 
     // Every node channel is a sharded channel, on exactly one master: the one that owns
     // its hash slot (SPUBLISH there reaches its one subscriber instead of MOVED), and
@@ -473,7 +421,8 @@ fn nodes_meet_through_a_redis_cluster_on_sharded_channels() {
         let channel = format!("turntable:node:{node}");
         let holders: Vec<usize> = (0..masters.len())
             .filter(|&m| {
-                listed(&masters[m].command(&["PUBSUB", "SHARDCHANNELS"])).contains(&channel)
+                listed_channels(&masters[m].command(&["PUBSUB", "SHARDCHANNELS"]))
+                    .contains(&channel)
             })
             .collect();
         assert_eq!(holders.len(), 1, "{channel} on masters {holders:?}");
@@ -483,7 +432,7 @@ fn nodes_meet_through_a_redis_cluster_on_sharded_channels() {
     // Classic channels are per master (each lists its own clients' subscriptions).
     let classic: Vec<String> = masters
         .iter()
-        .flat_map(|master| listed(&master.command(&["PUBSUB", "CHANNELS"])))
+        .flat_map(|master| listed_channels(&master.command(&["PUBSUB", "CHANNELS"])))
         .collect();
     for node in 0..3 {
         let channel = format!("turntable:node:{node}");

@@ -11,7 +11,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{NODE_TIMEOUT, TestCluster, identified, owned_by, userchange};
+use common::cluster::{
+    NODE_TIMEOUT, RedisClusterNodes, TestCluster, identified, owned_by, userchange,
+};
+use common::redis::listed_channels;
 use common::socketcluster::{self as sc, handshaken_on};
 use common::{Client, get};
 use serde_json::{Value, json};
@@ -20,6 +23,30 @@ use serde_json::{Value, json};
 fn redis_field(cluster: &TestCluster, node: usize) -> Value {
     let (_, body) = get(cluster.addr(node), "/cluster");
     serde_json::from_str::<Value>(&body).unwrap()["redis"].clone()
+}
+
+/// Without Redis: a SocketCluster publication to `local` (owned by the publisher's
+/// node) reaches `sub`, one to `remote` (owned elsewhere) gets `cluster.unavailable`.
+fn local_flows_and_remote_is_refused(
+    publisher: &mut Client,
+    sub: &mut Client,
+    local: &str,
+    remote: &str,
+) {
+    publisher.send(json!({"event":"#publish","data":{"channel":local,"data":"here"},"cid":3}));
+    assert_eq!(sc::recv(publisher), json!({"rid":3}));
+    assert_eq!(
+        sc::recv(sub),
+        json!({"event":"#publish","data":{"channel":local,"data":"here"}})
+    );
+    publisher.send(json!({"event":"#publish","data":{"channel":remote,"data":"there"},"cid":4}));
+    let refusal = sc::recv(publisher);
+    assert_eq!(refusal["rid"], 4, "{refusal}");
+    assert!(
+        refusal["error"]["message"]
+            == "the servers cannot reach each other right now; try again soon",
+        "{refusal}"
+    );
 }
 
 #[test]
@@ -56,20 +83,7 @@ fn a_restarted_redis_is_rejoined_and_presence_converges() {
         assert_eq!(redis_field(&cluster, node), false);
     }
     leaves.close();
-    publisher.send(json!({"event":"#publish","data":{"channel":&local,"data":"here"},"cid":3}));
-    assert_eq!(sc::recv(&mut publisher), json!({"rid":3}));
-    assert_eq!(
-        sc::recv(&mut sub),
-        json!({"event":"#publish","data":{"channel":&local,"data":"here"}})
-    );
-    publisher.send(json!({"event":"#publish","data":{"channel":&remote,"data":"there"},"cid":4}));
-    let refusal = sc::recv(&mut publisher);
-    assert_eq!(refusal["rid"], 4, "{refusal}");
-    assert!(
-        refusal["error"]["message"]
-            == "the servers cannot reach each other right now; try again soon",
-        "{refusal}"
-    );
+    local_flows_and_remote_is_refused(&mut publisher, &mut sub, &local, &remote);
     watcher.expect_silence(Duration::from_millis(300));
 
     cluster.redis.restart();
@@ -343,20 +357,7 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
     assert!(rss(node0).saturating_sub(rss_before) < 64 << 20);
 
     // Traffic within node 0 flows; a publication for node 1's channel is refused.
-    publisher.send(json!({"event":"#publish","data":{"channel":&local,"data":"here"},"cid":3}));
-    assert_eq!(sc::recv(&mut publisher), json!({"rid":3}));
-    assert_eq!(
-        sc::recv(&mut sub),
-        json!({"event":"#publish","data":{"channel":&local,"data":"here"}})
-    );
-    publisher.send(json!({"event":"#publish","data":{"channel":&remote,"data":"there"},"cid":4}));
-    let refusal = sc::recv(&mut publisher);
-    assert_eq!(refusal["rid"], 4, "{refusal}");
-    assert!(
-        refusal["error"]["message"]
-            == "the servers cannot reach each other right now; try again soon",
-        "{refusal}"
-    );
+    local_flows_and_remote_is_refused(&mut publisher, &mut sub, &local, &remote);
     // A stalled Redis is no dead node: every node still shows every node alive, and
     // the user on node 2 never went offline for the watcher on node 0.
     for node in 0..3 {
@@ -398,115 +399,15 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
     assert_eq!(watcher.recv(), userchange(&late, "online"));
 }
 
-/// `turntable` nodes over a Redis Cluster, killed (by PID) when dropped.
-struct ClusterNodes {
-    ports: Vec<u16>,
-    children: Vec<std::process::Child>,
-}
-
-impl ClusterNodes {
-    /// K nodes of two shards over the Redis Cluster at `url`, each logging to its own
-    /// file; waits until every one sees all alive.
-    fn start(k: usize, url: &str) -> ClusterNodes {
-        use std::io::BufRead;
-        let ports: Vec<u16> = (0..k).map(|_| common::cluster::free_port()).collect();
-        let list = ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut nodes = ClusterNodes {
-            ports: ports.clone(),
-            children: Vec::new(),
-        };
-        for (id, port) in ports.iter().enumerate() {
-            let log = std::fs::File::create(nodes.log(id)).unwrap();
-            let listen = format!("127.0.0.1:{port}");
-            let id = id.to_string();
-            let timeout = format!("{}ms", NODE_TIMEOUT.as_millis());
-            let mut child = common::binary(
-                &[
-                    "serve",
-                    "--listen",
-                    &listen,
-                    "--shards",
-                    "2",
-                    "--pin",
-                    "false",
-                    "--nodes",
-                    &list,
-                    "--node-id",
-                    &id,
-                    "--redis",
-                    url,
-                    "--node-timeout",
-                    &timeout,
-                ],
-                &[],
-            )
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-            let mut line = String::new();
-            std::io::BufReader::new(child.stdout.as_mut().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert!(line.starts_with("listening on"), "{line}");
-            nodes.children.push(child);
-        }
-        for node in 0..k {
-            nodes.wait_all_alive(node);
-        }
-        nodes
-    }
-
-    fn addr(&self, node: usize) -> std::net::SocketAddr {
-        std::net::SocketAddr::from(([127, 0, 0, 1], self.ports[node]))
-    }
-
-    fn log(&self, node: usize) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("turntable-rc-node-{}.log", self.ports[node]))
-    }
-
-    fn alive(&self, node: usize) -> usize {
-        let (_, body) = get(self.addr(node), "/cluster");
-        body.matches(r#""alive":true"#).count()
-    }
-
-    fn wait_all_alive(&self, node: usize) {
-        common::eventually(|| self.alive(node) == self.ports.len());
-    }
-}
-
-impl Drop for ClusterNodes {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The channels a raw `PUBSUB SHARDCHANNELS` reply lists.
-fn listed(reply: &str) -> Vec<String> {
-    let lines: Vec<&str> = reply.split("\r\n").collect();
-    lines
-        .windows(2)
-        .filter(|w| w[0].starts_with('$'))
-        .map(|w| w[1].to_owned())
-        .collect()
-}
-
 #[test]
 fn a_stalled_redis_cluster_master_is_noticed_and_rejoined() {
     let redis = common::redis::RedisCluster::start();
-    let nodes = ClusterNodes::start(3, &redis.url());
+    let nodes = RedisClusterNodes::start(3, &redis.url());
     // The master that holds node 1's sharded channel is stopped: what node 0 sends
     // node 1 goes there.
     let master = (0..3)
         .find(|&m| {
-            listed(&redis.nodes()[m].command(&["PUBSUB", "SHARDCHANNELS"]))
+            listed_channels(&redis.nodes()[m].command(&["PUBSUB", "SHARDCHANNELS"]))
                 .contains(&"turntable:node:1".to_owned())
         })
         .expect("a master holds turntable:node:1");

@@ -206,3 +206,92 @@ pub fn owned_by(node: u32, prefix: &str) -> String {
         .find(|id| crc32fast::hash(id.as_bytes()) % 3 == node)
         .unwrap()
 }
+
+/// `turntable` nodes over a Redis Cluster, killed (by PID) when dropped.
+pub struct RedisClusterNodes {
+    ports: Vec<u16>,
+    children: Vec<std::process::Child>,
+}
+
+impl RedisClusterNodes {
+    /// K nodes of two shards over the Redis Cluster at `url`, each logging to its own
+    /// file; waits until every one sees all alive.
+    pub fn start(k: usize, url: &str) -> RedisClusterNodes {
+        let ports: Vec<u16> = (0..k).map(|_| free_port()).collect();
+        let list = ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = RedisClusterNodes {
+            ports: ports.clone(),
+            children: Vec::new(),
+        };
+        for (id, port) in ports.iter().enumerate() {
+            let log = std::fs::File::create(nodes.log(id)).unwrap();
+            let listen = format!("127.0.0.1:{port}");
+            let id = id.to_string();
+            let timeout = format!("{}ms", NODE_TIMEOUT.as_millis());
+            let mut child = super::binary(
+                &[
+                    "serve",
+                    "--listen",
+                    &listen,
+                    "--shards",
+                    "2",
+                    "--pin",
+                    "false",
+                    "--nodes",
+                    &list,
+                    "--node-id",
+                    &id,
+                    "--redis",
+                    url,
+                    "--node-timeout",
+                    &timeout,
+                ],
+                &[],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.starts_with("listening on"), "{line}");
+            nodes.children.push(child);
+        }
+        for node in 0..k {
+            nodes.wait_all_alive(node);
+        }
+        nodes
+    }
+
+    pub fn addr(&self, node: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.ports[node]))
+    }
+
+    pub fn log(&self, node: usize) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("turntable-rc-node-{}.log", self.ports[node]))
+    }
+
+    pub fn alive(&self, node: usize) -> usize {
+        let (_, body) = get(self.addr(node), "/cluster");
+        body.matches(r#""alive":true"#).count()
+    }
+
+    pub fn wait_all_alive(&self, node: usize) {
+        super::eventually(|| self.alive(node) == self.ports.len());
+    }
+}
+
+impl Drop for RedisClusterNodes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

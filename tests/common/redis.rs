@@ -378,3 +378,13 @@ impl RedisCluster {
         format!("redis+cluster://{}", self.addresses().join(","))
     }
 }
+
+/// The channels a raw `PUBSUB CHANNELS` / `PUBSUB SHARDCHANNELS` reply lists.
+pub fn listed_channels(reply: &str) -> Vec<String> {
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with('$'))
+        .map(|w| w[1].to_owned())
+        .collect()
+}
