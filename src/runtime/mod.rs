@@ -394,15 +394,18 @@ fn reserve(addr: SocketAddr) -> Result<Socket, StartError> {
     // The connections a killed predecessor accepted linger in TIME_WAIT for a minute
     // and refuse this bind too (glommio's listeners set no SO_REUSEADDR); only a
     // listener means another process serves the port.
-    match probe.bind(&addr.into()) {
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse && !port_probe::listened_on(addr) => {}
-        other => other.map_err(in_use)?,
-    }
-    // With port 0 the probe picked the port: the shards share that one.
+    let bound = match probe.bind(&addr.into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && !port_probe::listened_on(addr) => false,
+        other => other.map(|()| true).map_err(in_use)?,
+    };
+    // With port 0 the probe picked the port: the shards share that one. A probe the
+    // lingering connections kept from binding has no address of its own (it would
+    // say 0.0.0.0:0, a random port on every interface): the port is `addr`'s.
     let picked = probe
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
+        .filter(|_| bound)
         .unwrap_or(addr);
     drop(probe);
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(listen)?;
