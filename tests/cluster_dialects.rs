@@ -773,3 +773,121 @@ fn what_a_killed_node_owns_is_refused_with_owner_unavailable_in_each_dialect() {
         "success"
     );
 }
+
+// ---------------------------------------------------------------- A restarted owner
+
+/// Sends a Talker message until the room's owner has `c`'s seat back (until then it
+/// answers `connect to a room first`); returns what else `c` heard meanwhile.
+fn say_once_seated(c: &mut Client, content: &str) -> Vec<Value> {
+    let mut heard = Vec::new();
+    for _ in 0..100 {
+        c.send(json!({"type":"message","content":content}));
+        loop {
+            let event = c.recv();
+            if event == json!({"type":"error","message":"connect to a room first"}) {
+                break;
+            }
+            if event["type"] == "message" && event["content"] == content {
+                return heard;
+            }
+            heard.push(event);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("never seated again; heard {heard:?}");
+}
+
+/// A channel's members as `GET /api/channels/{channel}/presence` on `node` lists them.
+fn api_members(cluster: &TestCluster, node: usize, channel: &str) -> Vec<String> {
+    let (status, body) = common::get(
+        cluster.addr(node),
+        &format!("/api/channels/{channel}/presence"),
+    );
+    let view: Value = serde_json::from_str(&body).unwrap_or_default();
+    if status != 200 {
+        return Vec::new();
+    }
+    let mut ids: Vec<String> = view["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_restarted_owner_gets_its_rooms_and_channels_back_and_members_hear_no_joins() {
+    let mut cluster = TestCluster::start_with(3, &["--talker-idle-grace", GRACE]);
+    // A Talker room and a World channel owned by node 2, which restarts; their members
+    // are on nodes 0 and 1 as users those nodes own.
+    let room = owned_by(2, "den-");
+    let (mut a, _) = talk(&cluster, 0, &room, "a");
+    let (mut b, _) = talk(&cluster, 1, &room, "b");
+    assert_presence(&mut a, "join", "b");
+    let hall = owned_as(2, "hall-", world_channel);
+    let (ann_id, bob_id) = (owned_by(0, "ann-"), owned_by(1, "bob-"));
+    let mut ann = world_member(&cluster, 0, &ann_id);
+    let mut bob = world_member(&cluster, 1, &bob_id);
+    rpc(&mut ann, "channel.join", 1, json!({"channel": &hall}));
+    rpc(&mut bob, "channel.join", 1, json!({"channel": &hall}));
+    assert_eq!(ann.recv()[0], "channel.member_joined");
+
+    cluster.restart(2);
+    for node in 0..3 {
+        cluster.wait_alive(node, 3);
+    }
+    // The members re-announce themselves to the new process; they knew each other,
+    // so nobody hears anyone join (nor themselves).
+    let members = {
+        let mut m = vec![ann_id.clone(), bob_id.clone()];
+        m.sort();
+        m
+    };
+    common::eventually(|| api_members(&cluster, 0, &world_channel(&hall)) == members);
+    ann.expect_silence(Duration::from_millis(500));
+    bob.expect_silence(Duration::from_millis(50));
+    let listed = rpc(&mut ann, "channel.members", 2, json!({"channel": &hall}));
+    assert_eq!(sorted_members(&listed), members);
+    assert_eq!(
+        rpc(
+            &mut bob,
+            "channel.send",
+            3,
+            json!({"channel": &hall, "data": "again"})
+        )[0],
+        "success"
+    );
+    let event = ann.recv();
+    assert_eq!(event[0], "channel.event", "{event}");
+    assert_eq!(event[1]["data"], "again", "{event}");
+
+    let heard = say_once_seated(&mut b, "b is back");
+    assert!(heard.is_empty(), "b heard {heard:?}");
+    let heard = say_once_seated(&mut a, "a is back");
+    let messages_only = heard.iter().all(|e| e["type"] == "message");
+    assert!(messages_only, "a heard {heard:?}");
+    let message = b.recv();
+    assert_eq!(message["content"], "a is back", "{message}");
+    a.expect_silence(Duration::from_millis(100));
+
+    // Newcomers are announced as ever.
+    let (_c, users) = talk(&cluster, 2, &room, "c");
+    assert_eq!(users, ids(&["a", "b", "c"]));
+    assert_presence(&mut a, "join", "c");
+    assert_presence(&mut b, "join", "c");
+    let mut cy = world_member(&cluster, 2, &owned_by(2, "cy-"));
+    let joined = rpc(&mut cy, "channel.join", 1, json!({"channel": &hall}));
+    assert_eq!(
+        joined[2]["members"].as_array().map(Vec::len),
+        Some(3),
+        "{joined}"
+    );
+    for m in [&mut ann, &mut bob] {
+        let event = m.recv();
+        assert_eq!(event[0], "channel.member_joined", "{event}");
+    }
+}
