@@ -51,6 +51,11 @@ pub(super) struct Reach {
     transport_down: bool,
     /// Remote shards whose re-announcement this shard, as owner, still waits for.
     awaiting: ShardSet,
+    /// Remote shards that have not finished a re-announcement since this shard started
+    /// (a restarted owner): what they name, their connections' peers already knew
+    /// of, so it is restored without join events. A shard of a node declared down is
+    /// no longer one: the others heard its members leave.
+    restoring: ShardSet,
     /// Objects each shard has re-announced since its last `Done`.
     refreshed: AHashMap<(ShardId, Kind), AHashSet<Box<str>>>,
 }
@@ -71,6 +76,12 @@ impl Reach {
 }
 
 impl Engine {
+    /// At start: every other node's first re-announcement restores what this shard's
+    /// previous process owned (see `Reach::restoring`).
+    pub(super) fn start_restoring(&mut self) {
+        self.cluster.restoring = self.remote_shards();
+    }
+
     /// Whether messages reach node `node` now (this shard's own node always).
     pub fn node_reachable(&self, node: NodeId) -> bool {
         let shards: ShardSet = self.placement.shards_of(node).collect();
@@ -90,6 +101,7 @@ impl Engine {
         reach.dead = reach.dead.union(shards);
         reach.unreachable = reach.unreachable.union(shards);
         reach.awaiting = reach.awaiting.difference(shards);
+        reach.restoring = reach.restoring.difference(shards);
         reach
             .refreshed
             .retain(|(from, _), _| !shards.contains(*from));
@@ -443,6 +455,7 @@ impl Engine {
             }
             Resync::Done { from } => {
                 self.cluster.awaiting.remove(from);
+                self.cluster.restoring.remove(from);
                 self.drop_unrefreshed(ShardSet::from_iter([from]));
             }
             Resync::Ask { from } => self.announce_to(ShardSet::from_iter([from]), out),
@@ -477,7 +490,8 @@ impl Engine {
         }
     }
 
-    /// Makes `from`'s connections in `channel` exactly `ties`.
+    /// Makes `from`'s connections in `channel` exactly `ties`; members new to this
+    /// owner are announced as joins unless they are restored (`Reach::restoring`).
     fn resync_channel(
         &mut self,
         channel: Box<str>,
@@ -507,7 +521,9 @@ impl Engine {
             if held.contains(&conn) {
                 continue;
             }
-            if tie.member {
+            if tie.member && self.cluster.restoring.contains(from) {
+                self.occupy(&channel, out).join(&tie.user, conn);
+            } else if tie.member {
                 self.admit_member(&channel, &tie.user, conn, out);
             } else if !super::is_document_channel(&channel)
                 || self.ensure_document(&channel, &tie.user)
@@ -518,7 +534,8 @@ impl Engine {
     }
 
     /// Makes `from`'s connections in chat room `name` exactly `seats`; a connection
-    /// still waiting to be seated is seated now.
+    /// still waiting to be seated is seated now, and seated ones new to this owner are
+    /// announced as joins unless they are restored (`Reach::restoring`).
     fn resync_room(
         &mut self,
         name: &str,
@@ -547,7 +564,8 @@ impl Engine {
                 continue;
             }
             if seat.seated {
-                self.admit_to_room(name, seat.member, conn, out);
+                let announce = !self.cluster.restoring.contains(from);
+                self.admit_to_room(name, seat.member, conn, announce, out);
             } else {
                 self.on_enter(Box::from(name), seat.member, conn, out);
             }

@@ -203,7 +203,7 @@ impl Engine {
     pub fn new(me: ShardAddr, placement: Placement, limits: Limits) -> Self {
         assert!(me.shard < placement.shards() && me.node < placement.nodes());
         assert!(placement.cluster_shards() <= presence::MAX_SHARDS);
-        Engine {
+        let mut engine = Engine {
             me: placement.index(me),
             placement,
             limits,
@@ -225,7 +225,9 @@ impl Engine {
             loopback: VecDeque::new(),
             stale_answers: Vec::new(),
             cluster: cluster::Reach::default(),
-        }
+        };
+        engine.start_restoring();
+        engine
     }
 
     /// This shard's cluster index.

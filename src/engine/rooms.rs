@@ -188,19 +188,20 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         let profile = new.profile.clone();
-        let profiles = self.admit_to_room(&name, new, conn, out);
+        let profiles = self.admit_to_room(&name, new, conn, true, out);
         let connected = Event::RoomConnected { profile };
         self.send_to_conn(conn, connected, out);
         self.send_to_conn(conn, Event::RoomUsers { profiles }, out);
     }
 
-    /// Adds a connection to a room (its members hear of a newcomer or a return);
-    /// returns the profiles of everyone in the room.
+    /// Adds a connection to a room (if `announce`, its members hear of a newcomer or a
+    /// return); returns the profiles of everyone in the room.
     pub(super) fn admit_to_room(
         &mut self,
         name: &str,
         new: RoomMember,
         conn: ConnAddr,
+        announce: bool,
         out: &mut impl Outbox,
     ) -> Vec<Box<str>> {
         let time = self.now_ms / 1000;
@@ -226,7 +227,7 @@ impl Engine {
         let others = room.shards.shards();
         room.shards.add(conn.shard);
         let profiles = room.members.values().map(|m| m.profile.clone()).collect();
-        if let Some(change) = change {
+        if let Some(change) = change.filter(|_| announce) {
             let event = Event::RoomPresence {
                 change,
                 profile: new.profile,

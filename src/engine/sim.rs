@@ -1419,6 +1419,61 @@ fn a_dead_node_s_members_leave_its_channels_and_rooms_and_go_offline() {
 }
 
 #[test]
+fn a_restarted_owner_restores_its_members_silently_and_a_node_back_from_the_dead_is_announced() {
+    for seed in 1..6 {
+        let mut sim = Sim::cluster(3, 2, seed);
+        let channel = owned_by(sim.placement, 0, "turntable:c");
+        let room = owned_by(sim.placement, 0, "room");
+        let (p, q) = (sim.identified(2, "p"), sim.identified(4, "q"));
+        for c in [p, q] {
+            sim.cmd(c, join(&channel, None));
+            sim.settle();
+        }
+        sim.tick(1_000_000);
+        let a = sim.enter(2, &room, "a");
+        let b = sim.enter(5, &room, "b");
+        for c in [p, q, a, b] {
+            sim.take(c);
+        }
+        // The owner's process restarts: the members re-announce themselves to it, and
+        // none of them hears anyone (itself included) join.
+        sim.kill(0);
+        sim.restart(0);
+        sim.tick(2_000_000);
+        for c in [p, q, a, b] {
+            assert_eq!(sim.take(c), vec![], "seed {seed}");
+        }
+        sim.say(a, "back", None, None);
+        let mut back = said(1, "back", "a", false, false);
+        if let Event::RoomMessage { time, .. } = &mut back {
+            *time = 2000;
+        }
+        assert_eq!(sim.take(b), vec![back]);
+        sim.take(a);
+        // Node 1 (a's and p's) is declared dead though it runs, then is back: the
+        // others heard its members leave and go idle, so they hear them again.
+        sim.on_all(sim.others(1), |e, out| e.node_down(1, out));
+        assert_eq!(sim.take(b), vec![room_change(RoomChange::Idle, "a", 2000)]);
+        assert_eq!(
+            sim.take(q),
+            vec![Event::MemberLeft {
+                channel: channel.as_str().into(),
+                user: "p".into()
+            }]
+        );
+        sim.on_all(sim.others(1), |e, out| e.node_up(1, out));
+        assert_eq!(sim.take(b), vec![room_change(RoomChange::Back, "a", 2000)]);
+        assert_eq!(
+            sim.take(q),
+            vec![Event::MemberJoined {
+                channel: channel.as_str().into(),
+                user: "p".into()
+            }]
+        );
+    }
+}
+
+#[test]
 fn after_a_restart_the_restarted_node_s_presence_and_channels_are_right_again() {
     for seed in 1..10 {
         let mut sim = Sim::cluster(2, 2, seed);

@@ -402,8 +402,9 @@ fn reserve(addr: SocketAddr) -> Result<Socket, StartError> {
         Err(e) if e.kind() == io::ErrorKind::AddrInUse && !port_probe::listened_on(addr) => false,
         other => other.map(|()| true).map_err(in_use)?,
     };
-    // With port 0 the probe picked the port: the shards share that one. (A probe the
-    // TIME_WAIT refused is unbound: its address, 0.0.0.0:0, is no choice.)
+    // With port 0 the probe picked the port: the shards share that one. A probe the
+    // lingering connections kept from binding has no address of its own (it would
+    // say 0.0.0.0:0, a random port on every interface): the port is `addr`'s.
     let picked = probe
         .local_addr()
         .ok()

@@ -118,6 +118,9 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         cluster: setup.cluster.clone(),
     });
     let _ = shard.this.set(Rc::downgrade(&shard));
+    // The clock first: whatever the engine handles from here on (a re-announcement from
+    // another node may come before this shard serves) is stamped with the time.
+    shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     if shards > 1 {
         let (senders, mut receivers) = setup
             .mesh
@@ -162,7 +165,6 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     if let Some(inbound) = setup.cluster_inbound {
         spawn_local(nodes::receive(shard.clone(), inbound)).detach();
     }
-    shard.with_engine(|engine, out| engine.tick(now_ms(), out));
     spawn_local(write_ready(shard.clone())).detach();
     spawn_local(clock(shard.clone(), config.talker_idle_grace)).detach();
     spawn_local(keepalive::run(shard.clone())).detach();
