@@ -23,9 +23,26 @@ use turntable::engine::ot_client::{Outgoing, Replica};
 /// World channels are `world:<world>:<name>` to placement, documents
 /// `world:<world>:ot:<name>`, turntable v1 rooms `turntable:<room>`.
 fn owned_as(node: u32, prefix: &str, scope: impl Fn(&str) -> String) -> String {
+    // Where the bare name would be owned elsewhere, so a wrong scope shows.
     (0..)
         .map(|i| format!("{prefix}{i}"))
-        .find(|id| crc32fast::hash(scope(id).as_bytes()) % 3 == node)
+        .find(|id| {
+            crc32fast::hash(scope(id).as_bytes()) % 3 == node
+                && crc32fast::hash(id.as_bytes()) % 3 != node
+        })
+        .unwrap()
+}
+
+/// A Talker room owned by `node`: a room is placed by its name as the client gives it
+/// (`talker:<room>` only names it to the HTTP API), so the name is chosen where the
+/// two would disagree.
+fn talker_room(node: u32, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|r| {
+            crc32fast::hash(r.as_bytes()) % 3 == node
+                && crc32fast::hash(format!("talker:{r}").as_bytes()) % 3 != node
+        })
         .unwrap()
 }
 
@@ -65,26 +82,32 @@ fn ids(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// A Talker `time`: the server's epoch seconds, today's (not a fresh process's zero).
+fn assert_epoch_seconds(time: &Value) {
+    let time = time.as_u64().expect("time in epoch seconds");
+    assert!(time.abs_diff(turntable::auth::now_secs()) < 3600, "{time}");
+}
+
 /// Asserts the next event is a presence change `kind` (`join`, `idle`, `back`) of `user`.
 fn assert_presence(c: &mut Client, kind: &str, user: &str) {
     let event = c.recv();
     assert_eq!(event["type"], kind, "{event}");
     assert_eq!(event["user"], talker_user(user), "{event}");
-    assert!(event["time"].is_u64(), "{event}");
+    assert_epoch_seconds(&event["time"]);
 }
 
 fn assert_leave(c: &mut Client, user: &str) {
     let event = c.recv();
     assert_eq!(event["type"], "leave", "{event}");
     assert_eq!(event["user"], user, "{event}");
-    assert!(event["time"].is_u64(), "{event}");
+    assert_epoch_seconds(&event["time"]);
 }
 
 #[test]
 fn talker_rooms_span_nodes_with_private_messages_updates_and_idle_back_leave() {
     let cluster = TestCluster::start_with(3, &["--talker-idle-grace", GRACE]);
     // The room is owned by node 2; its members connect on nodes 0, 1 and 2.
-    let room = owned_by(2, "den-");
+    let room = talker_room(2, "den-");
     let (mut a, users) = talk(&cluster, 0, &room, "a");
     assert_eq!(users, ids(&["a"]));
     let (mut b, users) = talk(&cluster, 1, &room, "b");
@@ -166,10 +189,12 @@ fn talker_rooms_span_nodes_with_private_messages_updates_and_idle_back_leave() {
 
 #[test]
 fn talker_members_of_a_killed_node_go_idle_then_leave_for_the_others() {
-    let mut cluster = TestCluster::start_with(3, &["--talker-idle-grace", GRACE]);
-    // The room is owned by node 2. a is on node 0 and c on the owner; b is only on
-    // node 1, which dies; d is on node 1 and node 0, so it stays.
-    let room = owned_by(2, "hall-");
+    // A grace long enough for f to come back on another node after it went idle.
+    let mut cluster = TestCluster::start_with(3, &["--talker-idle-grace", "2s"]);
+    // The room is owned by node 2. a is on node 0 and c on the owner; b and f are only
+    // on node 1, which dies (f comes back on node 2 within the grace); d is on node 1
+    // and node 0, so it stays.
+    let room = talker_room(2, "hall-");
     let (mut a, _) = talk(&cluster, 0, &room, "a");
     let (mut c, _) = talk(&cluster, 2, &room, "c");
     assert_presence(&mut a, "join", "c");
@@ -181,13 +206,34 @@ fn talker_members_of_a_killed_node_go_idle_then_leave_for_the_others() {
     for m in [&mut a, &mut c] {
         assert_presence(m, "join", "d");
     }
+    let (_f, _) = talk(&cluster, 1, &room, "f");
+    for m in [&mut a, &mut c] {
+        assert_presence(m, "join", "f");
+    }
     let (mut d, users) = talk(&cluster, 0, &room, "d");
-    assert_eq!(users, ids(&["a", "b", "c", "d"]));
+    assert_eq!(users, ids(&["a", "b", "c", "d", "f"]));
     a.expect_silence(Duration::from_millis(200));
 
     cluster.kill(1);
     for m in [&mut a, &mut c, &mut d] {
-        assert_presence(m, "idle", "b");
+        let idle: BTreeSet<String> = (0..2)
+            .map(|_| {
+                let event = m.recv();
+                assert_eq!(event["type"], "idle", "{event}");
+                assert_epoch_seconds(&event["time"]);
+                event["user"]["id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(idle, ids(&["b", "f"]));
+    }
+    let (_f, users) = talk(&cluster, 2, &room, "f");
+    assert_eq!(
+        users,
+        ids(&["a", "b", "c", "d", "f"]),
+        "b is idle, still in"
+    );
+    for m in [&mut a, &mut c, &mut d] {
+        assert_presence(m, "back", "f");
     }
     for m in [&mut a, &mut c, &mut d] {
         assert_leave(m, "b");
@@ -199,7 +245,7 @@ fn talker_members_of_a_killed_node_go_idle_then_leave_for_the_others() {
         assert_eq!(message["content"], "who is left?", "{message}");
     }
     let (_e, users) = talk(&cluster, 2, &room, "e");
-    assert_eq!(users, ids(&["a", "c", "d", "e"]));
+    assert_eq!(users, ids(&["a", "c", "d", "e", "f"]));
 }
 
 // ---------------------------------------------------------------- World
@@ -669,8 +715,8 @@ fn what_a_killed_node_owns_is_refused_with_owner_unavailable_in_each_dialect() {
     assert_eq!(v1.recv()["command"], "joined");
     let mut v1_holder = identified(&cluster, 1, &holder);
 
-    let talker_room = owned_by(2, "den-");
-    let (mut talker, _) = talk(&cluster, 0, &talker_room, "a");
+    let den = talker_room(2, "den-");
+    let (mut talker, _) = talk(&cluster, 0, &den, "a");
 
     let world_user = owned_by(1, "ann-");
     let hall = owned_as(2, "hall-", world_channel);
@@ -718,9 +764,9 @@ fn what_a_killed_node_owns_is_refused_with_owner_unavailable_in_each_dialect() {
     talker.send(json!({"type":"message","content":"anyone?"}));
     assert_eq!(talker.recv(), refused);
     let mut newcomer = Client::connect(cluster.addr(1), "/talker");
-    newcomer.send(json!({"type":"connect","room":owned_by(2, "den-x"),"user":talker_user("b")}));
+    newcomer.send(json!({"type":"connect","room":talker_room(2, "den-x"),"user":talker_user("b")}));
     assert_eq!(newcomer.recv(), refused);
-    let elsewhere = owned_by(0, "den-");
+    let elsewhere = talker_room(0, "den-");
     newcomer.send(json!({"type":"connect","room":&elsewhere,"user":talker_user("b")}));
     assert_eq!(
         newcomer.recv(),
@@ -824,7 +870,7 @@ fn a_restarted_owner_gets_its_rooms_and_channels_back_and_members_hear_no_joins(
     let mut cluster = TestCluster::start_with(3, &["--talker-idle-grace", GRACE]);
     // A Talker room and a World channel owned by node 2, which restarts; their members
     // are on nodes 0 and 1 as users those nodes own.
-    let room = owned_by(2, "den-");
+    let room = talker_room(2, "den-");
     let (mut a, _) = talk(&cluster, 0, &room, "a");
     let (mut b, _) = talk(&cluster, 1, &room, "b");
     assert_presence(&mut a, "join", "b");
