@@ -2,7 +2,9 @@
 # The cluster fan-out bench (scripts/bench.sh cluster runs this): one redis-server (free
 # port, no persistence) and 3 release turntable nodes (2 shards each, --pin false) on
 # loopback; the fanout scenario with SUBSCRIBERS subscribers spread round robin over
-# the 3 nodes and the publisher on node 0 (which owns the channel `bench`: crc32 % 3 = 0).
+# the 3 nodes and the publisher on node 0. The v1 room `bench` is `turntable:bench` to
+# placement, owned by node 2 (crc32 % 3 = 2): a publication crosses to its owner, which
+# sends it on to nodes 0 and 1, three cross-node messages.
 # In the same run, for comparison: one turntable node alone (2 shards, no Redis) with
 # the same subscribers, and (unless SOCKETIO=off) 3 Socket.IO servers with the Redis
 # adapter (scripts/peer-socketio.mjs; installed by scripts/setup-socketio.sh) against

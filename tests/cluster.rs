@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    NODE_TIMEOUT, RedisClusterNodes, TestCluster, free_port, identified, owned_by, userchange,
+    NODE_TIMEOUT, RedisClusterNodes, TestCluster, free_port, identified, owned_as, owned_by,
+    userchange,
 };
 use common::redis::listed_channels;
 use common::socketcluster::{self as sc, handshaken_on};
@@ -64,7 +65,7 @@ fn presence_follows_a_user_over_every_node() {
 #[test]
 fn game_rooms_span_nodes_in_one_order() {
     let cluster = TestCluster::start(3);
-    let room = owned_by(2, "arena-");
+    let room = owned_as(2, "arena-", |r| format!("turntable:{r}"));
     let mut host = identified(&cluster, 0, "host");
     let mut guest_here = identified(&cluster, 1, "guest");
     let mut guest_there = identified(&cluster, 0, "guest");

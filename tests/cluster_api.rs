@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use common::cluster::{TestCluster, identified};
+use common::cluster::{TestCluster, identified, owned_as};
 use common::socketcluster::{self as sc, handshaken_on};
 use common::{Client, eventually, http};
 use serde_json::{Value, json};
@@ -46,19 +46,11 @@ fn world_member(cluster: &TestCluster, node: usize, user: &str) -> Client {
     c
 }
 
-/// An id `x` for which `crc32(prefix + x) % 3 == node`.
-fn suffix_owned_by(node: u32, prefix: &str, stem: &str) -> String {
-    (0..)
-        .map(|i| format!("{stem}{i}"))
-        .find(|id| crc32fast::hash(format!("{prefix}{id}").as_bytes()) % 3 == node)
-        .unwrap()
-}
-
 #[test]
 fn presence_kick_reload_and_disconnect_reach_every_node() {
     let cluster = TestCluster::start(3);
     // The room is owned by node 2; its members are on nodes 0 and 1.
-    let room = suffix_owned_by(2, "turntable:", "hall");
+    let room = owned_as(2, "hall", |r| format!("turntable:{r}"));
     let api_channel = format!("turntable%3A{room}");
     let mut ann = member(&cluster, 0, "ann", &room);
     let mut bob = member(&cluster, 1, "bob", &room);
@@ -144,8 +136,8 @@ fn the_lobby_spans_every_node_and_stats_count_each_node_and_the_cluster() {
 
     // One game owned by node 2, made through node 1; one owned by node 0, made
     // through node 2.
-    let far = suffix_owned_by(2, "game:", "duel");
-    let near = suffix_owned_by(0, "game:", "melee");
+    let far = owned_as(2, "duel", |g| format!("game:{g}"));
+    let near = owned_as(0, "melee", |g| format!("game:{g}"));
     let mut games = Vec::new();
     for (id, via) in [(&far, 1), (&near, 2)] {
         let (status, game) = call(

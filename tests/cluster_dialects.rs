@@ -13,25 +13,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::Client;
-use common::cluster::{TestCluster, identified, owned_by};
+use common::cluster::{TestCluster, identified, owned_as, owned_by};
 use common::socketcluster::{self as sc, handshaken_on};
 use serde_json::{Value, json};
 use turntable::engine::ot::{Delta, Op};
 use turntable::engine::ot_client::{Outgoing, Replica};
-
-/// An id `<prefix><n>` whose engine name (`scope(id)`) is owned by `node` for K = 3:
-/// World channels are `world:<world>:<name>` to placement, documents
-/// `world:<world>:ot:<name>`, turntable v1 rooms `turntable:<room>`.
-fn owned_as(node: u32, prefix: &str, scope: impl Fn(&str) -> String) -> String {
-    // Where the bare name would be owned elsewhere, so a wrong scope shows.
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|id| {
-            crc32fast::hash(scope(id).as_bytes()) % 3 == node
-                && crc32fast::hash(id.as_bytes()) % 3 != node
-        })
-        .unwrap()
-}
 
 /// A Talker room owned by `node`: a room is placed by its name as the client gives it
 /// (`talker:<room>` only names it to the HTTP API), so the name is chosen where the

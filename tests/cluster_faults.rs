@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    NODE_TIMEOUT, RedisClusterNodes, TestCluster, identified, owned_by, userchange,
+    NODE_TIMEOUT, RedisClusterNodes, TestCluster, identified, owned_as, owned_by, userchange,
 };
 use common::redis::listed_channels;
 use common::socketcluster::{self as sc, handshaken_on};
@@ -123,7 +123,7 @@ fn requests_for_a_dead_nodes_objects_are_refused_in_every_dialect() {
     // turntable v1 joingame.
     let user = owned_by(0, "v1-user-");
     let mut v1 = identified(&cluster, 0, &user);
-    let room = dead("room-");
+    let room = owned_as(2, "room-", |r| format!("turntable:{r}"));
     v1.send(json!({"command":"joingame","data":{"channel":&room,"self":&user}}));
     let reply = v1.recv();
     assert_eq!(reply["command"], "error", "{reply}");

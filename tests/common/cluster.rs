@@ -198,6 +198,20 @@ pub fn userchange(user: &str, status: &str) -> Value {
     json!({"command":"userchange","data":{user: status}})
 }
 
+/// An id `<prefix><n>` whose engine name (`scope(id)`) is owned by `node` for K = 3:
+/// World channels are `world:<world>:<name>` to placement, documents
+/// `world:<world>:ot:<name>`, turntable v1 rooms `turntable:<room>`.
+pub fn owned_as(node: u32, prefix: &str, scope: impl Fn(&str) -> String) -> String {
+    // Where the bare name would be owned elsewhere, so a wrong scope shows.
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|id| {
+            crc32fast::hash(scope(id).as_bytes()) % 3 == node
+                && crc32fast::hash(id.as_bytes()) % 3 != node
+        })
+        .unwrap()
+}
+
 /// An id whose owner node is `node` for K = 3 (`crc32(id) % 3`), so tests put objects
 /// on the node they mean to.
 pub fn owned_by(node: u32, prefix: &str) -> String {
