@@ -15,9 +15,9 @@ use std::time::Duration;
 use common::Client;
 use common::cluster::{TestCluster, identified, owned_as, owned_by};
 use common::socketcluster::{self as sc, handshaken_on};
+use common::world_ot::{Editor, Random, delta_of, rpc};
 use serde_json::{Value, json};
-use turntable::engine::ot::{Delta, Op};
-use turntable::engine::ot_client::{Outgoing, Replica};
+use turntable::engine::ot::Op;
 
 /// A Talker room owned by `node`: a room is placed by its name as the client gives it
 /// (`talker:<room>` only names it to the HTTP API), so the name is chosen where the
@@ -245,11 +245,6 @@ fn world_member(cluster: &TestCluster, node: usize, user: &str) -> Client {
     c
 }
 
-fn rpc(c: &mut Client, action: &str, id: u64, payload: Value) -> Value {
-    c.send(json!([action, id, payload]));
-    c.recv()
-}
-
 fn sorted_members(reply: &Value) -> Vec<String> {
     let mut members: Vec<String> = reply[2]["members"]
         .as_array()
@@ -369,131 +364,18 @@ fn world_channels_span_nodes_and_a_killed_nodes_members_leave_them() {
     assert_eq!(ann.recv(), event(3, "eve", 3));
 }
 
-fn ops_json(delta: &Delta) -> Value {
-    Value::Array(
-        delta
-            .ops()
-            .iter()
-            .map(|op| match op {
-                Op::Retain(n) => json!({"retain": n}),
-                Op::Insert(s) => json!({"insert": s}),
-                Op::Delete(n) => json!({"delete": n}),
-            })
-            .collect(),
-    )
-}
-
-fn delta_of(ops: &Value) -> Delta {
-    ops.as_array()
-        .unwrap()
-        .iter()
-        .map(|op| {
-            if let Some(n) = op.get("retain") {
-                Op::Retain(n.as_u64().unwrap() as usize)
-            } else if let Some(n) = op.get("delete") {
-                Op::Delete(n.as_u64().unwrap() as usize)
-            } else {
-                Op::Insert(op["insert"].as_str().unwrap().into())
-            }
-        })
-        .collect()
-}
-
-/// A World client with its replica of one document, speaking `ot` as ot.js does (one
-/// edit in flight, later ones buffered).
-struct Editor {
-    conn: Client,
-    document: String,
-    replica: Replica,
-    next_id: u64,
-}
-
-impl Editor {
-    fn open(cluster: &TestCluster, node: usize, user: &str, document: &str) -> Editor {
-        let mut conn = world_member(cluster, node, user);
-        let opened = rpc(&mut conn, "ot.open", 0, json!({"document": document}));
-        assert_eq!(opened[0], "success", "{opened}");
-        let text = opened[2]["text"].as_str().unwrap().to_owned();
-        Editor {
-            replica: Replica::new(text, opened[2]["variant"].as_u64().unwrap()),
-            conn,
-            document: document.to_owned(),
-            next_id: 1,
-        }
-    }
-
-    fn edit_locally(&mut self, delta: Delta) {
-        let outgoing = self.replica.edit(delta).unwrap();
-        self.send(outgoing);
-    }
-
-    fn send(&mut self, outgoing: Option<Outgoing>) {
-        let Some((variant, delta)) = outgoing else {
-            return;
-        };
-        self.next_id += 1;
-        self.conn.send(json!(["ot", self.next_id, {
-            "document": &self.document, "variant": variant, "ops": ops_json(&delta)
-        }]));
-    }
-
-    /// Handles one message from the server.
-    fn receive(&mut self) {
-        let message = self.conn.recv();
-        match message[0].as_str() {
-            Some("success") => {
-                let next = self
-                    .replica
-                    .acknowledge(message[2]["variant"].as_u64().unwrap());
-                self.send(next);
-            }
-            Some("ot") => {
-                assert_eq!(message[1]["document"], *self.document, "{message}");
-                let revision = message[1]["variant"].as_u64().unwrap();
-                let theirs = delta_of(&message[1]["ops"]);
-                self.replica.receive(revision, theirs).unwrap();
-            }
-            _ => panic!("unexpected {message}"),
-        }
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failure replays.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-
-    /// A random edit of `text`: an insert (sometimes of an astral character) or a delete.
-    fn edit(&mut self, text: &str) -> Delta {
-        let chars: Vec<char> = text.chars().collect();
-        let at = self.below(chars.len() + 1);
-        let units = |cs: &[char]| cs.iter().map(|c| c.len_utf16()).sum::<usize>();
-        let mut delta = Delta::new();
-        delta.push(Op::Retain(units(&chars[..at])));
-        if at < chars.len() && self.below(3) == 0 {
-            let end = (at + 1 + self.below(3)).min(chars.len());
-            delta.push(Op::Delete(units(&chars[at..end])));
-        } else {
-            let pieces = ["a", "bc", "é", "🎲", " "];
-            delta.push(Op::Insert(pieces[self.below(pieces.len())].into()));
-        }
-        delta
-    }
-}
-
 #[test]
 fn editors_of_a_document_on_every_node_converge() {
     let cluster = TestCluster::start(3);
     // The document is owned by node 1; two editors on each node.
     let document = owned_as(1, "notes-", |d| format!("world:default:ot:{d}"));
     let mut editors: Vec<Editor> = (0..6)
-        .map(|i| Editor::open(&cluster, i % 3, &format!("editor{i}"), &document))
+        .map(|i| {
+            Editor::open(
+                world_member(&cluster, i % 3, &format!("editor{i}")),
+                &document,
+            )
+        })
         .collect();
 
     // One edit first, to see it cross: the others get it with its author.

@@ -9,20 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::Client;
+use common::world_ot::{Editor, Random, rpc};
 use serde_json::{Value, json};
-use turntable::engine::ot::{Delta, Op};
-use turntable::engine::ot_client::{Outgoing, Replica};
 
 fn member(addr: SocketAddr, shard: usize, user: &str) -> Client {
     let mut c = Client::connect_on_shard(addr, "/ws/world/default", shard);
     c.send(json!(["authenticate", {"user": {"id": user}}]));
     assert_eq!(c.recv()[0], "authenticated");
     c
-}
-
-fn rpc(c: &mut Client, action: &str, id: u64, payload: Value) -> Value {
-    c.send(json!([action, id, payload]));
-    c.recv()
 }
 
 fn edit(c: &mut Client, id: u64, variant: u64, ops: Value) -> Value {
@@ -37,36 +31,6 @@ fn edit(c: &mut Client, id: u64, variant: u64, ops: Value) -> Value {
 fn error_code(reply: &Value) -> &str {
     assert_eq!(reply[0], "error", "{reply}");
     reply[2]["code"].as_str().unwrap()
-}
-
-fn ops_json(delta: &Delta) -> Value {
-    Value::Array(
-        delta
-            .ops()
-            .iter()
-            .map(|op| match op {
-                Op::Retain(n) => json!({"retain": n}),
-                Op::Insert(s) => json!({"insert": s}),
-                Op::Delete(n) => json!({"delete": n}),
-            })
-            .collect(),
-    )
-}
-
-fn delta_of(ops: &Value) -> Delta {
-    ops.as_array()
-        .unwrap()
-        .iter()
-        .map(|op| {
-            if let Some(n) = op.get("retain") {
-                Op::Retain(n.as_u64().unwrap() as usize)
-            } else if let Some(n) = op.get("delete") {
-                Op::Delete(n.as_u64().unwrap() as usize)
-            } else {
-                Op::Insert(op["insert"].as_str().unwrap().into())
-            }
-        })
-        .collect()
 }
 
 #[test]
@@ -159,96 +123,12 @@ fn concurrent_edits_are_transformed_so_both_sides_agree() {
     );
 }
 
-/// A client with its document replica, speaking `ot` over its connection.
-struct Editor {
-    conn: Client,
-    replica: Replica,
-    next_id: u64,
-}
-
-impl Editor {
-    fn open(addr: SocketAddr, shard: usize, user: &str) -> Editor {
-        let mut conn = member(addr, shard, user);
-        let opened = rpc(&mut conn, "ot.open", 0, json!({"document": "notes"}));
-        let text = opened[2]["text"].as_str().unwrap().to_owned();
-        Editor {
-            replica: Replica::new(text, opened[2]["variant"].as_u64().unwrap()),
-            conn,
-            next_id: 1,
-        }
-    }
-
-    fn edit_locally(&mut self, delta: Delta) {
-        let outgoing = self.replica.edit(delta).unwrap();
-        self.send(outgoing);
-    }
-
-    fn send(&mut self, outgoing: Option<Outgoing>) {
-        let Some((variant, delta)) = outgoing else {
-            return;
-        };
-        self.next_id += 1;
-        let frame = json!(["ot", self.next_id, {
-            "document": "notes", "variant": variant, "ops": ops_json(&delta)
-        }]);
-        self.conn.send(frame);
-    }
-
-    /// Handles one message from the server.
-    fn receive(&mut self) {
-        let message = self.conn.recv();
-        match message[0].as_str() {
-            Some("success") => {
-                let next = self
-                    .replica
-                    .acknowledge(message[2]["variant"].as_u64().unwrap());
-                self.send(next);
-            }
-            Some("ot") => {
-                let revision = message[1]["variant"].as_u64().unwrap();
-                let theirs = delta_of(&message[1]["ops"]);
-                self.replica.receive(revision, theirs).unwrap();
-            }
-            _ => panic!("unexpected {message}"),
-        }
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failure replays.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-
-    /// A random edit of `text`: an insert (sometimes of an astral character) or a delete.
-    fn edit(&mut self, text: &str) -> Delta {
-        let chars: Vec<char> = text.chars().collect();
-        let at = self.below(chars.len() + 1);
-        let units = |cs: &[char]| cs.iter().map(|c| c.len_utf16()).sum::<usize>();
-        let mut delta = Delta::new();
-        delta.push(Op::Retain(units(&chars[..at])));
-        if at < chars.len() && self.below(3) == 0 {
-            let end = (at + 1 + self.below(3)).min(chars.len());
-            delta.push(Op::Delete(units(&chars[at..end])));
-        } else {
-            let pieces = ["a", "bc", "é", "🎲", " "];
-            delta.push(Op::Insert(pieces[self.below(pieces.len())].into()));
-        }
-        delta
-    }
-}
-
 #[test]
 fn clients_on_both_shards_editing_at_once_converge() {
     let server = common::server();
     let addr = server.local_addr();
     let mut editors: Vec<Editor> = (0..4)
-        .map(|i| Editor::open(addr, i % 2, &format!("user{i}")))
+        .map(|i| Editor::open(member(addr, i % 2, &format!("user{i}")), "notes"))
         .collect();
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     for _round in 0..40 {

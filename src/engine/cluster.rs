@@ -331,7 +331,7 @@ impl Engine {
         }
         let mut channels: AHashMap<Rc<str>, Vec<ResyncTie>> = AHashMap::new();
         let mut rooms: AHashMap<Rc<str>, Vec<ResyncSeat>> = AHashMap::new();
-        let mut claims: AHashMap<Rc<str>, Vec<ConnId>> = AHashMap::new();
+        let mut claims: AHashMap<Rc<str>, Vec<(ConnId, u64)>> = AHashMap::new();
         for (&conn, local) in self.conns.iter() {
             let user = local.user.as_deref().unwrap_or("");
             for tie in local.ties.iter() {
@@ -360,10 +360,10 @@ impl Engine {
                     });
             }
             if let Some(user) = &local.user
-                && local.claimed
+                && let Some(since) = local.claimed_at
                 && owner_there(user).is_some()
             {
-                claims.entry(user.clone()).or_default().push(conn);
+                claims.entry(user.clone()).or_default().push((conn, since));
             }
         }
         let to_owner = |id: &Rc<str>| (self.owner(id), Box::<str>::from(&**id));

@@ -143,8 +143,9 @@ pub enum UserCommand {
     /// Stop watching these users.
     Unwatch(Vec<Box<str>>),
     /// Count this connection against its user's limit of `max` connections; the
-    /// user's oldest claimed connection is replaced when over it.
-    Claim { max: usize },
+    /// user's oldest claimed connection (by `since`, ms since the epoch when it
+    /// claimed) is replaced when over it.
+    Claim { max: usize, since: u64 },
 }
 
 /// Channel commands.
@@ -582,11 +583,11 @@ pub enum Resync {
         from: ShardId,
         seats: Vec<ResyncSeat>,
     },
-    /// Every claimed connection of `user` on `from`.
+    /// Every claimed connection of `user` on `from`, with when it claimed.
     Claims {
         user: Box<str>,
         from: ShardId,
-        conns: Vec<ConnId>,
+        conns: Vec<(ConnId, u64)>,
     },
     /// `from` has re-announced everything it holds of this shard's objects.
     Done { from: ShardId },
@@ -631,11 +632,13 @@ pub struct ResyncSeat {
 /// Connection limits, to a user's owner (see `engine::claims`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClaimMsg {
-    /// A connection of `user` counts against a limit of `max`.
+    /// A connection of `user` counts against a limit of `max`, since `since` (ms
+    /// since the epoch, by its node's clock).
     Claim {
         user: Box<str>,
         conn: ConnAddr,
         max: usize,
+        since: u64,
     },
     /// A claimed connection is gone.
     Release { user: Box<str>, conn: ConnAddr },

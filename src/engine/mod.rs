@@ -127,8 +127,10 @@ struct LocalConn {
     ties: Vec<Tie>,
     /// The chat room the connection is in, if any (boxed: few connections are).
     seat: Option<Box<Seat>>,
-    /// The connection counts against its user's connection limit.
-    claimed: bool,
+    /// When the connection began to count against its user's connection limit (ms
+    /// since the epoch): the owner keeps a user's claims in this order, however late
+    /// one arrives.
+    claimed_at: Option<u64>,
     /// The connection holds a credential without a user identity (SocketCluster's
     /// token): it counts as authenticated for the namespaces' rules.
     credentialed: bool,
@@ -393,7 +395,7 @@ impl Engine {
                     self.unwatch(conn, &id, out);
                 }
             }
-            UserCommand::Claim { max } => self.claim(conn, user, max, out),
+            UserCommand::Claim { max, since } => self.claim(conn, user, max, since, out),
         }
     }
 
@@ -548,7 +550,7 @@ impl Engine {
         let Some(user) = local.user else {
             return;
         };
-        if local.claimed {
+        if local.claimed_at.is_some() {
             let msg = ShardMsg::Claim(ClaimMsg::Release {
                 user: Box::from(&*user),
                 conn: self.addr(conn),

@@ -1840,7 +1840,7 @@ fn after_a_restart_rooms_claims_and_documents_are_re_announced() {
     let a = sim.enter(0, &room, "a");
     let claimed: Vec<Client> = (0..2).map(|_| sim.identified(0, &user)).collect();
     for &c in &claimed {
-        sim.cmd(c, Command::User(UserCommand::Claim { max: 2 }));
+        sim.cmd(c, Command::User(UserCommand::Claim { max: 2, since: 1 }));
     }
     sim.cmd(claimed[0], open_document(&document, "1"));
     sim.settle();
@@ -1860,7 +1860,10 @@ fn after_a_restart_rooms_claims_and_documents_are_re_announced() {
     assert_eq!(sim.take(a), vec![room_change(RoomChange::Join, "b", 1000)]);
 
     let third = sim.identified(1, &user);
-    sim.cmd(third, Command::User(UserCommand::Claim { max: 2 }));
+    sim.cmd(
+        third,
+        Command::User(UserCommand::Claim { max: 2, since: 2 }),
+    );
     sim.settle();
     let replaced = claimed
         .iter()

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The wire format's version, the first byte of every encoded message.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 
 /// Why bytes from a peer are not a shard message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -421,10 +421,13 @@ mod tests {
 
     fn claim_msg() -> impl Strategy<Value = ClaimMsg> + Clone {
         prop_oneof![
-            (text(), addr(), any::<usize>()).prop_map(|(user, conn, max)| ClaimMsg::Claim {
-                user,
-                conn,
-                max
+            (text(), addr(), any::<usize>(), any::<u64>()).prop_map(|(user, conn, max, since)| {
+                ClaimMsg::Claim {
+                    user,
+                    conn,
+                    max,
+                    since,
+                }
             }),
             (text(), addr()).prop_map(|(user, conn)| ClaimMsg::Release { user, conn }),
         ]
@@ -534,7 +537,11 @@ mod tests {
             }),
             (text(), from, prop::collection::vec(seat, 0..3))
                 .prop_map(|(room, from, seats)| Resync::Room { room, from, seats }),
-            (text(), from, prop::collection::vec(conn(), 0..3))
+            (
+                text(),
+                from,
+                prop::collection::vec((conn(), any::<u64>()), 0..3)
+            )
                 .prop_map(|(user, from, conns)| Resync::Claims { user, from, conns }),
             from.prop_map(|from| Resync::Done { from }),
             from.prop_map(|from| Resync::Ask { from }),

@@ -331,7 +331,11 @@ fn authenticated(
     act(Action::Identified);
     act(Action::Engine(Command::Profile(profile.into_boxed_str())));
     if let Some(max) = max_connections_per_user {
-        act(Action::Engine(Command::User(UserCommand::Claim { max })));
+        let since = crate::clock::now_ms();
+        act(Action::Engine(Command::User(UserCommand::Claim {
+            max,
+            since,
+        })));
     }
 }
 
@@ -727,14 +731,21 @@ mod tests {
             r#"["authenticate",{"user":{"id":"u1","name":"Ann"}}]"#,
             &TRUSTING,
         );
+        let before = crate::clock::now_ms();
         assert_eq!(
-            actions[1..],
+            actions[1..4],
             [
                 Action::Engine(Command::Identify { user: "u1".into() }),
                 Action::Identified,
                 Action::Engine(Command::Profile(r#"{"id":"u1","name":"Ann"}"#.into())),
-                Action::Engine(Command::User(UserCommand::Claim { max: 2 })),
             ]
+        );
+        let Action::Engine(Command::User(UserCommand::Claim { max: 2, since })) = actions[4] else {
+            panic!("no claim: {:?}", actions[4]);
+        };
+        assert!(
+            since.abs_diff(before) < 60_000,
+            "stamped with the wall clock"
         );
     }
 

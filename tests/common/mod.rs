@@ -12,6 +12,7 @@ pub mod python;
 pub mod redis;
 pub mod socketcluster;
 pub mod sockjs_http;
+pub mod world_ot;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
