@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::Client;
 use common::cluster::{TestCluster, identified, owned_as, owned_by};
 use common::socketcluster::{self as sc, handshaken_on};
-use common::world_ot::{Editor, Random, delta_of, rpc};
+use common::world_ot::{Editor, Random, delta_of, edit_at_random, rpc};
 use serde_json::{Value, json};
 use turntable::engine::ot::Op;
 
@@ -53,14 +53,7 @@ fn talk(cluster: &TestCluster, node: usize, room: &str, user: &str) -> (Client, 
         c.recv(),
         json!({"type":"connected","user":talker_user(user)})
     );
-    let users = c.recv();
-    assert_eq!(users["type"], "users", "{users}");
-    let ids = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = common::user_ids(&c.recv());
     (c, ids)
 }
 
@@ -394,26 +387,7 @@ fn editors_of_a_document_on_every_node_converge() {
             .unwrap();
     }
 
-    let mut random = Random(0x2545_f491_4f6c_dd1d);
-    for _round in 0..25 {
-        for editor in editors.iter_mut() {
-            for _ in 0..=random.below(2) {
-                let delta = random.edit(editor.replica.text());
-                editor.edit_locally(delta);
-            }
-        }
-        // Read a little of what arrived, leaving the rest to interleave with new edits.
-        for editor in editors.iter_mut() {
-            if editor.replica.awaiting() {
-                editor.receive();
-            }
-        }
-    }
-    while editors.iter().any(|e| e.replica.awaiting()) {
-        for editor in editors.iter_mut().filter(|e| e.replica.awaiting()) {
-            editor.receive();
-        }
-    }
+    edit_at_random(&mut editors, Random(0x2545_f491_4f6c_dd1d), 25);
     let mut observer = world_member(&cluster, 2, "observer");
     let state = rpc(&mut observer, "ot.open", 1, json!({"document": &document}));
     let (text, revision) = (

@@ -45,14 +45,7 @@ fn enter(addr: SocketAddr, shard: usize, room: &str, user: &str) -> (Client, BTr
     let mut c = Client::connect_on_shard(addr, "/talker", shard);
     c.send(json!({"type":"connect","room":room,"token":token(user, now_secs() + 600)}));
     assert_eq!(c.recv(), json!({"type":"connected","user":profile(user)}));
-    let users = c.recv();
-    assert_eq!(users["type"], "users", "{users}");
-    let ids = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = common::user_ids(&c.recv());
     (c, ids)
 }
 

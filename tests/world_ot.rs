@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::Client;
-use common::world_ot::{Editor, Random, rpc};
+use common::world_ot::{Editor, Random, edit_at_random, rpc};
 use serde_json::{Value, json};
 
 fn member(addr: SocketAddr, shard: usize, user: &str) -> Client {
@@ -130,26 +130,7 @@ fn clients_on_both_shards_editing_at_once_converge() {
     let mut editors: Vec<Editor> = (0..4)
         .map(|i| Editor::open(member(addr, i % 2, &format!("user{i}")), "notes"))
         .collect();
-    let mut random = Random(0x9e37_79b9_7f4a_7c15);
-    for _round in 0..40 {
-        for editor in editors.iter_mut() {
-            for _ in 0..=random.below(2) {
-                let delta = random.edit(editor.replica.text());
-                editor.edit_locally(delta);
-            }
-        }
-        // Read a little of what arrived, leaving the rest to interleave with new edits.
-        for editor in editors.iter_mut() {
-            if editor.replica.awaiting() {
-                editor.receive();
-            }
-        }
-    }
-    while editors.iter().any(|e| e.replica.awaiting()) {
-        for editor in editors.iter_mut().filter(|e| e.replica.awaiting()) {
-            editor.receive();
-        }
-    }
+    edit_at_random(&mut editors, Random(0x9e37_79b9_7f4a_7c15), 40);
     let mut observer = member(addr, 0, "observer");
     let final_state = rpc(&mut observer, "ot.open", 1, json!({"document": "notes"}));
     let (text, revision) = (&final_state[2]["text"], &final_state[2]["variant"]);

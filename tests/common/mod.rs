@@ -376,3 +376,14 @@ pub fn check_with_promtool(scrape: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The user ids of a Talker `users` event (asserting that it is one).
+pub fn user_ids(users: &Value) -> std::collections::BTreeSet<String> {
+    assert_eq!(users["type"], "users", "{users}");
+    users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect()
+}

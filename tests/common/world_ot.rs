@@ -133,3 +133,27 @@ impl Random {
         delta
     }
 }
+
+/// `rounds` rounds in which every editor makes one to three random edits at once and
+/// reads a little of what arrived (so edits interleave), then reads until none waits.
+pub fn edit_at_random(editors: &mut [Editor], mut random: Random, rounds: usize) {
+    for _round in 0..rounds {
+        for editor in editors.iter_mut() {
+            for _ in 0..=random.below(2) {
+                let delta = random.edit(editor.replica.text());
+                editor.edit_locally(delta);
+            }
+        }
+        // Read a little of what arrived, leaving the rest to interleave with new edits.
+        for editor in editors.iter_mut() {
+            if editor.replica.awaiting() {
+                editor.receive();
+            }
+        }
+    }
+    while editors.iter().any(|e| e.replica.awaiting()) {
+        for editor in editors.iter_mut().filter(|e| e.replica.awaiting()) {
+            editor.receive();
+        }
+    }
+}
