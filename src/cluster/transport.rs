@@ -21,7 +21,7 @@ use super::state::{
     ClusterCounters, ClusterError, ClusterSettings, INBOUND_CAPACITY, OUTBOUND_CAPACITY, Outgoing,
     ShardInbound, Shared,
 };
-use crate::engine::{NodeId, ShardMsg};
+use crate::engine::{NodeId, ShardMsg, hand_out};
 
 /// What every node PUBLISHes to `NAME:hb`, as JSON (readable by a backend too).
 #[derive(Debug, Serialize, Deserialize)]
@@ -488,9 +488,7 @@ impl Node {
                 counters.malformed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            for shard in to.iter() {
-                per_shard[shard].push(msg.clone());
-            }
+            hand_out(to.iter(), msg, |shard, msg| per_shard[shard].push(msg));
         }
         for (shard, msgs) in per_shard.into_iter().enumerate() {
             if !msgs.is_empty() {

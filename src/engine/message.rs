@@ -733,3 +733,20 @@ impl DocumentMsg {
         }
     }
 }
+
+/// Gives `value` to each of `targets`: a clone to each but the last, which takes
+/// `value` itself, so a message for N receivers is copied N - 1 times.
+pub fn hand_out<X, T: Clone>(
+    targets: impl IntoIterator<Item = X>,
+    value: T,
+    mut give: impl FnMut(X, T),
+) {
+    let mut targets = targets.into_iter().peekable();
+    while let Some(target) = targets.next() {
+        if targets.peek().is_none() {
+            give(target, value);
+            return;
+        }
+        give(target, value.clone());
+    }
+}

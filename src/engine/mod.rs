@@ -48,6 +48,7 @@ pub use message::{
     Answer, ChannelCommand, ChannelMsg, ClaimMsg, Command, ConnAddr, ConnId, DocumentCommand,
     DocumentMsg, ErrorCode, Event, Notice, PublishMode, Query, Receipt, Resync, ResyncSeat,
     ResyncTie, RoomChange, RoomCommand, RoomMember, ShardMsg, Status, TapEvent, UserCommand,
+    hand_out,
 };
 use ot::Document;
 use owned::Owned;

@@ -59,9 +59,7 @@ impl Outbox for SimOut<'_> {
     }
 
     fn send_many(&mut self, shards: ShardSet, msg: ShardMsg) {
-        for shard in shards.iter() {
-            self.send(shard, msg.clone());
-        }
+        hand_out(shards.iter(), msg, |shard, msg| self.send(shard, msg));
     }
 
     fn answer(&mut self, ticket: u64, answer: Answer) {

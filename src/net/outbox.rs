@@ -10,7 +10,8 @@ use super::queries::Pending;
 use super::ws::{self, Opcode};
 use crate::cluster::Cluster;
 use crate::engine::{
-    Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg, ShardSet, TapEvent,
+    Answer, ConnId, Event, NodeId, Notice, Outbox, Placement, ShardId, ShardMsg, ShardSet,
+    TapEvent, hand_out,
 };
 use crate::hooks::Webhooks;
 use crate::protocol::{CloseReason, DialectKind, sockjs};
@@ -230,6 +231,13 @@ impl<T> PeerQueue<T> {
     }
 }
 
+/// Where [`MeshOut::send_many`] queues one copy: a peer shard of this node, or another
+/// node with its receiving shards there.
+enum Destination {
+    Peer(ShardId),
+    Node(NodeId, ShardSet),
+}
+
 /// This shard's outgoing side of the mesh and of the cluster transport: a queue per
 /// peer shard of this node and one per other node. Sending never waits: the runtime's
 /// pump for a peer ships its whole queue as one batch when the mesh has room (to a
@@ -278,19 +286,19 @@ impl MeshOut {
     /// Queues `msg` for every shard in `shards` (cluster indices): a copy for each
     /// shard of this node, one for each other node with its shards there.
     pub fn send_many(&self, shards: ShardSet, msg: ShardMsg) {
-        for node in 0..self.placement.nodes() {
-            let there = shards.slice(self.placement.shards_of(node));
-            if there.is_empty() {
-                continue;
-            }
-            if node == self.node {
-                for shard in there.iter() {
-                    self.peers[shard].push(msg.clone());
-                }
-            } else {
-                self.nodes[node as usize].push((there, msg.clone()));
-            }
-        }
+        let (placement, me) = (self.placement, self.node);
+        let destinations = (0..placement.nodes()).flat_map(move |node| {
+            let there = shards.slice(placement.shards_of(node));
+            let peers = (node == me).then(|| there.iter()).into_iter().flatten();
+            let other = (node != me && !there.is_empty()).then_some((node, there));
+            peers
+                .map(Destination::Peer)
+                .chain(other.map(|(node, there)| Destination::Node(node, there)))
+        });
+        hand_out(destinations, msg, |to, msg| match to {
+            Destination::Peer(shard) => self.peers[shard].push(msg),
+            Destination::Node(node, there) => self.nodes[node as usize].push((there, msg)),
+        });
     }
 
     /// Everything queued for `peer`, a shard of this node.
