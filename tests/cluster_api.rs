@@ -125,7 +125,7 @@ fn presence_kick_reload_and_disconnect_reach_every_node() {
 
 #[test]
 fn the_lobby_spans_every_node_and_stats_count_each_node_and_the_cluster() {
-    let cluster = TestCluster::start(3);
+    let mut cluster = TestCluster::start(3);
     let mut lobby_v1 = member(&cluster, 0, "watcher", "lobby");
     let (mut lobby_sc, _) = handshaken_on(cluster.addr(1), 0, json!({}));
     sc::subscribe(&mut lobby_sc, "lobby", 2);
@@ -208,6 +208,17 @@ fn the_lobby_spans_every_node_and_stats_count_each_node_and_the_cluster() {
                         && n["connections"] == per_node[i]
                         && n["shards"].as_array().map(Vec::len) == Some(2)
                 })
+        });
+    }
+
+    // A dead node's last figures leave the totals: node 1's two connections go.
+    cluster.kill(1);
+    for node in [0, 2] {
+        eventually(|| {
+            let (_, stats) = call(cluster.addr(node), "GET", "/api/stats", None);
+            stats["cluster"]["connections"] == 2
+                && stats["nodes"][1]["alive"] == false
+                && stats["nodes"][1].get("connections").is_none()
         });
     }
 }

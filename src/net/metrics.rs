@@ -321,7 +321,8 @@ impl NodeFigures {
 
     /// The `/api/stats` body: this node's figures and, in a cluster, `node` (this
     /// node's index), `nodes` (every node's figures, the others' as of their last
-    /// heartbeat) and `cluster` (the totals over the nodes heard).
+    /// heartbeat; none for a node that is not alive) and `cluster` (the totals over
+    /// the live nodes heard).
     pub fn stats(&self) -> Value {
         let mut stats = self.node_stats();
         let Some(cluster) = &self.cluster else {
@@ -336,8 +337,10 @@ impl NodeFigures {
             .map(|node| {
                 let figures = if node.id == me {
                     Some(stats.clone())
-                } else {
+                } else if node.alive {
                     heard.get(node.id as usize).cloned().flatten()
+                } else {
+                    None
                 };
                 let mut entry = figures.unwrap_or_else(|| json!({}));
                 for key in TOTALS {
