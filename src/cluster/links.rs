@@ -82,8 +82,8 @@ pub(super) enum Subscription {
 }
 
 impl Subscription {
-    /// Subscribes to `channels` on the server, or on the cluster (`turn` picks the
-    /// seed a one-server URL does not need). `overflow` is called for each message a
+    /// Subscribes to `channels` on the server, or on the cluster through any of its
+    /// seeds. `overflow` is called for each message a
     /// cluster subscription drops because the subscriber is behind by
     /// [`PUSH_CAPACITY`] messages.
     pub(super) async fn open(
