@@ -35,6 +35,7 @@ fn fanout(c: &mut Criterion) {
             pending: &pending,
             webhooks: None,
             cluster: None,
+            origin: None,
         };
         engine.command(id, Command::Identify { user: user.into() }, &mut out);
         let join = Command::Channel(ChannelCommand::Join {
@@ -57,6 +58,7 @@ fn fanout(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SUBSCRIBERS as u64 + 1));
     group.bench_function("decode_engine_encode_fanout_1000", |b| {
         let mut buf = Vec::with_capacity(ACTION.len());
+        let read = std::time::Instant::now();
         b.iter(|| {
             buf.clear();
             buf.extend_from_slice(ACTION.as_bytes());
@@ -67,6 +69,7 @@ fn fanout(c: &mut Criterion) {
                 pending: &pending,
                 webhooks: None,
                 cluster: None,
+                origin: Some(read),
             };
             engine.command(publisher, cmd, &mut out);
             drain(&mut conns);

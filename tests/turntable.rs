@@ -507,3 +507,104 @@ fn a_shards_connections_watch_at_most_max_watches_per_shard() {
     a.close();
     eventually(|| subscribe(&mut b, &["y"])["command"] == "userchange");
 }
+
+/// The sum over shards of the samples of `series` (`name{shard="N"...}`) in a scrape.
+fn shard_sum(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(&format!("{series}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A histogram's series for one shard: cumulative buckets that end in `+Inf` equal to
+/// the count, each no smaller than the one before.
+fn check_buckets(scrape: &str, histogram: &str, shard: usize) -> f64 {
+    let prefix = format!("{histogram}_bucket{{");
+    let buckets: Vec<f64> = scrape
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(&format!("shard=\"{shard}\"")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        buckets.len() > 10,
+        "{histogram} has buckets for shard {shard}"
+    );
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative");
+    let count = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{histogram}_count{{shard=\"{shard}\"}} ")))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(*buckets.last().unwrap(), count, "+Inf is the count");
+    count
+}
+
+#[test]
+fn metrics_time_each_handshake_and_each_publication_from_arrival_to_delivery() {
+    let server = server();
+    let addr = server.local_addr();
+    let mut host = identified_on(addr, 0, "1:3456");
+    let mut near = identified_on(addr, 0, "1:2345");
+    let mut far = identified_on(addr, 1, "1:2346");
+    for (c, user) in [
+        (&mut host, "1:3456"),
+        (&mut near, "1:2345"),
+        (&mut far, "1:2346"),
+    ] {
+        c.send(json!({"command":"joingame","data":{"channel":"timed","self":user}}));
+        assert_eq!(c.recv()["command"], "joined");
+    }
+    let before = common::get(addr, "/metrics").1;
+    let published = 10;
+    for i in 0..published {
+        host.send(
+            json!({"command":"game","data":{"channel":"timed","actions":[
+            {"from":"1:3456","data":{"n":i}}]}}),
+        );
+    }
+    for c in [&mut host, &mut near, &mut far] {
+        let mut games = 0;
+        while games < published {
+            games += u64::from(c.recv()["command"] == "game");
+        }
+    }
+    // Each shard with members times each publication once it has written its frames;
+    // shard 1 gets them over the mesh, timed from when shard 0 read them.
+    let delivered = |scrape: &str, shard: usize| {
+        check_buckets(scrape, "turntable_delivery_latency_seconds", shard)
+    };
+    eventually(|| {
+        let now = common::get(addr, "/metrics").1;
+        (0..2).all(|s| delivered(&now, s) >= delivered(&before, s) + published as f64)
+    });
+    let after = common::get(addr, "/metrics").1;
+    assert!(shard_sum(&after, "turntable_delivery_latency_seconds_sum") > 0.0);
+    // A publication timed from a stale origin (a previous input) would take seconds.
+    for shard in 0..2 {
+        let under_a_second = after
+            .lines()
+            .find(|l| {
+                l.starts_with("turntable_delivery_latency_seconds_bucket{le=\"1.0\"")
+                    && l.contains(&format!("shard=\"{shard}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .expect("a 1 s bucket");
+        assert_eq!(under_a_second, delivered(&after, shard));
+    }
+
+    // One handshake timed per upgrade answered (connect_on_shard may have made more
+    // connections than it kept).
+    let upgrades = after
+        .lines()
+        .filter(|l| l.starts_with("turntable_http_responses_total{") && l.contains("\"101\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum::<f64>();
+    let handshakes: f64 = (0..2)
+        .map(|s| check_buckets(&after, "turntable_handshake_seconds", s))
+        .sum();
+    assert!(upgrades >= 3.0);
+    assert_eq!(handshakes, upgrades);
+    assert!(shard_sum(&after, "turntable_handshake_seconds_sum") > 0.0);
+}

@@ -391,6 +391,15 @@ impl Event {
             _ => None,
         }
     }
+
+    /// A publication to a channel's or chat room's members, or an edit of a shared
+    /// document: what `/metrics` times from its arrival to its delivery.
+    pub fn is_publication(&self) -> bool {
+        matches!(
+            self,
+            Event::Message { .. } | Event::RoomMessage { .. } | Event::DocumentEdited { .. }
+        )
+    }
 }
 
 /// A question or order from the HTTP API, for one shard's engine (see

@@ -9,6 +9,8 @@
 //! head, see `http::api_request`), 415 a body that is not JSON, 503 a shard did not
 //! answer in time.
 
+use std::time::Instant;
+
 use serde_json::{Value, json};
 
 use super::http::{self, ApiRequest};
@@ -512,10 +514,13 @@ async fn ask_shards(shard: &Shard, to: &[ShardId], query: Query) -> Result<Vec<A
     shard
         .pending
         .ask(to.len(), |ticket| {
-            shard.with_engine(|engine, out| {
-                for &target in to {
-                    engine.ask(target, ticket, query.clone(), out);
-                }
+            // A publication through the API is timed from here.
+            shard.handling(Some(Instant::now()), || {
+                shard.with_engine(|engine, out| {
+                    for &target in to {
+                        engine.ask(target, ticket, query.clone(), out);
+                    }
+                })
             })
         })
         .await

@@ -32,6 +32,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, read: Vec<u8>) {
 async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) {
     let _ = stream.set_nodelay(true);
     loop {
+        // Where an upgrade's handshake time starts: the accept, or the previous
+        // response on this connection.
+        let began = Instant::now();
         let Some((head_len, decision)) = read_head(&shard, &mut stream, &mut head).await else {
             return;
         };
@@ -126,6 +129,7 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 if written.is_err() {
                     return;
                 }
+                shard.tally.handshake.observe(began.elapsed());
                 head.drain(..head_len);
                 websocket::spawn(shard, stream, &opening, sockjs, head);
                 return;

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::latency::Histogram;
 use super::rate::{Admit, Budget, RateLimit};
 use super::socket::send_vectored;
 use crate::engine::ConnId;
@@ -278,7 +279,13 @@ pub struct ConnTable {
     opened: Vec<ConnId>,
     /// Spreads connections' keepalive phases (see [`ConnTable::phase`]).
     phase_seed: u64,
+    /// When the publications queued since the writer last emptied its list reached
+    /// the node (see [`ConnTable::time_delivery`]).
+    timed: Vec<Instant>,
 }
+
+/// Publications one writer pass times at most; a busier pass is timed by its first.
+const TIMED_PER_PASS: usize = 1024;
 
 impl ConnTable {
     pub fn new(max_outbound_bytes: usize, rate: RateLimit) -> Self {
@@ -293,6 +300,29 @@ impl ConnTable {
             writer: None,
             opened: Vec::new(),
             phase_seed: RandomState::new().hash_one(0u64) | 1,
+            timed: Vec::new(),
+        }
+    }
+
+    /// Times a publication, which reached the node at `origin`, whose frames were just
+    /// queued: [`ConnTable::observe_delivered`] takes its latency once the writer has
+    /// sent them. Frames only for SockJS HTTP sessions (which the writer does not
+    /// send) are not timed.
+    pub fn time_delivery(&mut self, origin: Instant) {
+        if !self.ready.is_empty() && self.timed.len() < TIMED_PER_PASS {
+            self.timed.push(origin);
+        }
+    }
+
+    /// Once the writer has sent every listed queue: the latency of each publication
+    /// timed since, from its origin to now, into `histogram`.
+    pub fn observe_delivered(&mut self, histogram: &Histogram) {
+        if self.timed.is_empty() || !self.ready.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for origin in self.timed.drain(..) {
+            histogram.observe(now.saturating_duration_since(origin));
         }
     }
 
@@ -305,6 +335,15 @@ impl ConnTable {
             let heard = slot.last_heard;
             rate.admit(&mut slot.budget, heard)
         })
+    }
+
+    /// When the connection's client was last heard from ([`Slot::heard`]): when the
+    /// bytes of the message being handled were read.
+    pub fn last_heard(&self, id: ConnId) -> Option<Instant> {
+        self.slots
+            .get(key_of(id))
+            .filter(|slot| u64::from(slot.generation) == id.0 >> 32)
+            .map(|slot| slot.last_heard)
     }
 
     /// Registers a connection and returns its id; `socket` is what the shard's writer

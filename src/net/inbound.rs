@@ -90,7 +90,10 @@ pub fn on_text(shard: &Shard, id: ConnId, session: &mut Session, mut text: Vec<u
 /// closed, the shard and its other connections carry on.
 fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>) {
     // Bound first: the table's borrow must end before the refusal is delivered.
-    let admitted = shard.conns.borrow_mut().admit(id);
+    let (admitted, heard) = {
+        let mut conns = shard.conns.borrow_mut();
+        (conns.admit(id), conns.last_heard(id))
+    };
     match admitted {
         Admit::Yes => {}
         Admit::Refuse => {
@@ -125,7 +128,7 @@ fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>
         actions.clear();
         session.on_fault(Fault::Internal, &mut actions);
     }
-    perform(shard, id, &mut actions);
+    shard.handling(heard, || perform(shard, id, &mut actions));
     ACTIONS.set(actions);
 }
 

@@ -20,6 +20,7 @@ use prometheus_client::registry::Registry;
 
 use super::exposition::Format;
 use super::http::STATUSES;
+use super::latency::{Histogram, HistogramFigures, ShardHistograms};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -37,6 +38,12 @@ pub struct Tally {
     /// Responses by status, indexed like [`STATUSES`] (the statuses the server answers
     /// with) and anything else last, as `other`.
     pub http: [Cell<u64>; STATUSES.len() + 1],
+    /// From a WebSocket connection's accept (or its previous response) to its 101
+    /// written.
+    pub handshake: Histogram,
+    /// From a publication reaching the node to its frames written to this shard's
+    /// subscribers (see `Shard::handling`).
+    pub delivery: Histogram,
 }
 
 impl Tally {
@@ -88,6 +95,8 @@ pub struct ShardFigures {
     pub channels: AtomicU64,
     pub rooms: AtomicU64,
     pub documents: AtomicU64,
+    pub handshake: HistogramFigures,
+    pub delivery: HistogramFigures,
 }
 
 impl ShardFigures {
@@ -260,6 +269,18 @@ impl NodeFigures {
             }
         }
         registry.register("connections", "Open WebSocket connections", connections);
+        registry.register(
+            "handshake_seconds",
+            "From a WebSocket connection's accept (or the previous response on it) to its \
+             101 response written",
+            ShardHistograms::new(self.shards.iter().map(|s| &s.handshake)),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From a publication reaching the node (read from a client, or from Redis) to \
+             its frames written to this shard's subscribers",
+            ShardHistograms::new(self.shards.iter().map(|s| &s.delivery)),
+        );
         registry.register(
             "owned",
             "Users, channels, chat rooms and documents a shard owns",

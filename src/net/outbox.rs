@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use super::conns::{ConnTable, Frame, Framing};
 use super::queries::Pending;
@@ -26,6 +27,9 @@ pub struct ShardOutbox<'a> {
     pub webhooks: Option<&'a Webhooks>,
     /// Where tap notices go, when the server has a Redis.
     pub cluster: Option<&'a Cluster>,
+    /// When the input this engine call handles reached the node (see
+    /// `Shard::handling`): publications delivered or passed on are timed from then.
+    pub origin: Option<Instant>,
 }
 
 impl Outbox for ShardOutbox<'_> {
@@ -49,14 +53,19 @@ impl Outbox for ShardOutbox<'_> {
                 slot.request_close(reason);
             }
         }
+        if let Some(origin) = self.origin
+            && event.is_publication()
+        {
+            self.conns.time_delivery(origin);
+        }
     }
 
     fn send(&mut self, shard: ShardId, msg: ShardMsg) {
-        self.mesh.send(shard, msg);
+        self.mesh.send(shard, msg, self.origin);
     }
 
     fn send_many(&mut self, shards: ShardSet, msg: ShardMsg) {
-        self.mesh.send_many(shards, msg);
+        self.mesh.send_many(shards, msg, self.origin);
     }
 
     fn answer(&mut self, ticket: u64, answer: Answer) {
@@ -195,6 +204,8 @@ pub fn frame(opcode: Opcode, payload: &[u8]) -> Frame {
 /// another node (`T` a message with the receiving shards there).
 struct PeerQueue<T> {
     msgs: RefCell<Vec<T>>,
+    /// When the oldest input behind the queued messages reached the node, if known.
+    origin: Cell<Option<Instant>>,
     waker: Cell<Option<Waker>>,
 }
 
@@ -202,27 +213,32 @@ impl<T> Default for PeerQueue<T> {
     fn default() -> Self {
         PeerQueue {
             msgs: RefCell::new(Vec::new()),
+            origin: Cell::new(None),
             waker: Cell::new(None),
         }
     }
 }
 
 impl<T> PeerQueue<T> {
-    fn push(&self, item: T) {
+    fn push(&self, item: T, origin: Option<Instant>) {
         self.msgs.borrow_mut().push(item);
+        if self.origin.get().is_none() {
+            self.origin.set(origin);
+        }
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
 
-    /// Everything queued, once there is something; until then the pump's waker is kept.
-    fn poll_take(&self, cx: &Context<'_>) -> Poll<Vec<T>> {
+    /// Everything queued and when the oldest of it reached the node, once there is
+    /// something; until then the pump's waker is kept.
+    fn poll_take(&self, cx: &Context<'_>) -> Poll<(Vec<T>, Option<Instant>)> {
         let mut msgs = self.msgs.borrow_mut();
         if msgs.is_empty() {
             self.waker.set(Some(cx.waker().clone()));
             Poll::Pending
         } else {
-            Poll::Ready(std::mem::take(&mut *msgs))
+            Poll::Ready((std::mem::take(&mut *msgs), self.origin.take()))
         }
     }
 
@@ -270,22 +286,25 @@ impl MeshOut {
     }
 
     /// Queues `msg` for the shard with cluster index `shard`; its pump sends it with
-    /// whatever else is queued for that shard, or for that shard's node.
-    pub fn send(&self, shard: ShardId, msg: ShardMsg) {
+    /// whatever else is queued for that shard, or for that shard's node. `origin` is
+    /// when the input that caused it reached this node, if known (a peer shard of
+    /// this node times its deliveries from then; another node, from its own arrival).
+    pub fn send(&self, shard: ShardId, msg: ShardMsg, origin: Option<Instant>) {
         // This node's shards are the indices `first..first + N`: one subtraction and
         // compare picks them, without the division `addr` needs.
         let local = shard.wrapping_sub(self.first);
         if local < self.peers.len() {
-            self.peers[local].push(msg);
+            self.peers[local].push(msg, origin);
         } else {
             let to = self.placement.addr(shard);
-            self.nodes[to.node as usize].push((ShardSet::one(to.shard), msg));
+            self.nodes[to.node as usize].push((ShardSet::one(to.shard), msg), None);
         }
     }
 
     /// Queues `msg` for every shard in `shards` (cluster indices): a copy for each
-    /// shard of this node, one for each other node with its shards there.
-    pub fn send_many(&self, shards: ShardSet, msg: ShardMsg) {
+    /// shard of this node, one for each other node with its shards there (`origin` as
+    /// for [`MeshOut::send`]).
+    pub fn send_many(&self, shards: ShardSet, msg: ShardMsg, origin: Option<Instant>) {
         let (placement, me) = (self.placement, self.node);
         let destinations = (0..placement.nodes()).flat_map(move |node| {
             let there = shards.slice(placement.shards_of(node));
@@ -296,13 +315,18 @@ impl MeshOut {
                 .chain(other.map(|(node, there)| Destination::Node(node, there)))
         });
         hand_out(destinations, msg, |to, msg| match to {
-            Destination::Peer(shard) => self.peers[shard].push(msg),
-            Destination::Node(node, there) => self.nodes[node as usize].push((there, msg)),
+            Destination::Peer(shard) => self.peers[shard].push(msg, origin),
+            Destination::Node(node, there) => self.nodes[node as usize].push((there, msg), None),
         });
     }
 
-    /// Everything queued for `peer`, a shard of this node.
-    pub fn poll_batch(&self, peer: ShardId, cx: &Context<'_>) -> Poll<Vec<ShardMsg>> {
+    /// Everything queued for `peer`, a shard of this node, and when the oldest input
+    /// behind it reached the node.
+    pub fn poll_batch(
+        &self,
+        peer: ShardId,
+        cx: &Context<'_>,
+    ) -> Poll<(Vec<ShardMsg>, Option<Instant>)> {
         self.peers[peer].poll_take(cx)
     }
 
@@ -312,7 +336,9 @@ impl MeshOut {
         node: NodeId,
         cx: &Context<'_>,
     ) -> Poll<Vec<(ShardSet, ShardMsg)>> {
-        self.nodes[node as usize].poll_take(cx)
+        self.nodes[node as usize]
+            .poll_take(cx)
+            .map(|(msgs, _)| msgs)
     }
 
     /// Messages waiting for each peer shard of this node.

@@ -3,12 +3,12 @@
 //! SockJS sessions and the figures. The runtime builds it and runs the shard's tasks
 //! around it; everything in `net` reaches the shard through it.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::rc::Weak;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use glommio::net::TcpStream;
 
@@ -96,9 +96,29 @@ pub struct Shard {
     pub cluster: Option<Cluster>,
     /// This shard, for the tasks it starts (a hook's answer); set once it is built.
     pub this: OnceCell<Weak<Shard>>,
+    /// When the input being handled reached the node (see [`Shard::handling`]);
+    /// `None` outside one.
+    pub origin: Cell<Option<Instant>>,
 }
 
 impl Shard {
+    /// Runs `f` as the handling of an input that reached the node at `origin` (a
+    /// client's frame when it was read, a peer shard's batch with its own origin):
+    /// the publications its engine calls deliver here, or send to peer shards, are
+    /// timed from then in `turntable_delivery_latency_seconds`.
+    pub fn handling<R>(&self, origin: Option<Instant>, f: impl FnOnce() -> R) -> R {
+        /// Puts the outer origin back however `f` ends (a caught panic included), so
+        /// a timer's engine call never times from an input handled long ago.
+        struct Restore<'a>(&'a Cell<Option<Instant>>, Option<Instant>);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _restore = Restore(&self.origin, self.origin.replace(origin));
+        f()
+    }
+
     /// Runs `f` with the engine and an outbox into this shard's connections and mesh.
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, &mut ShardOutbox<'_>) -> R) -> R {
         let mut engine = self.engine.borrow_mut();
@@ -109,6 +129,7 @@ impl Shard {
             pending: &self.pending,
             webhooks: self.webhooks.as_ref(),
             cluster: self.cluster.as_ref(),
+            origin: self.origin.get(),
         };
         f(&mut engine, &mut out)
     }
@@ -163,6 +184,8 @@ impl Shard {
         publish(&f.channels, engine.owned_channels as u64);
         publish(&f.rooms, engine.owned_rooms as u64);
         publish(&f.documents, engine.owned_documents as u64);
+        f.handshake.publish(&t.handshake);
+        f.delivery.publish(&t.delivery);
     }
 
     pub fn stopping(&self) -> bool {

@@ -3,6 +3,7 @@
 //! hands what the cluster transport receives to the engine.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use futures_lite::future::poll_fn;
 use tokio::sync::mpsc::Receiver;
@@ -35,10 +36,13 @@ pub async fn receive(shard: Rc<Shard>, mut inbound: Receiver<ShardInbound>) {
             ShardInbound::Api(command) => {
                 glommio::spawn_local(bus::carry_out(shard.clone(), command)).detach();
             }
-            ShardInbound::Msgs(msgs) => shard.with_engine(|engine, out| {
-                for msg in msgs {
-                    engine.shard_msg(msg, out);
-                }
+            // Another node's clock is not this one's: its batches are timed from here.
+            ShardInbound::Msgs(msgs) => shard.handling(Some(Instant::now()), || {
+                shard.with_engine(|engine, out| {
+                    for msg in msgs {
+                        engine.shard_msg(msg, out);
+                    }
+                })
             }),
             ShardInbound::NodeDown(node) => {
                 shard.with_engine(|engine, out| engine.node_down(node, out))

@@ -4,7 +4,7 @@
 
 pub mod keepalive;
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -116,6 +116,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         this: OnceCell::new(),
         webhooks: setup.webhooks.clone(),
         cluster: setup.cluster.clone(),
+        origin: Cell::new(None),
     });
     let _ = shard.this.set(Rc::downgrade(&shard));
     // The clock first: whatever the engine handles from here on (a re-announcement from
@@ -135,10 +136,12 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         for (_, rx) in receivers.streams() {
             let s = shard.clone();
             spawn_local(mesh::receive(rx, move |batch| {
-                s.with_engine(|engine, out| {
-                    for msg in batch {
-                        engine.shard_msg(msg, out);
-                    }
+                s.handling(batch.origin, || {
+                    s.with_engine(|engine, out| {
+                        for msg in batch.msgs {
+                            engine.shard_msg(msg, out);
+                        }
+                    })
                 })
             }))
             .detach();
@@ -216,10 +219,11 @@ async fn write_ready(shard: Rc<Shard>) {
         poll_fn(|cx| shard.conns.borrow_mut().poll_ready(cx)).await;
         let tally = &shard.tally;
         let turn = || {
-            shard
-                .conns
-                .borrow_mut()
-                .write_ready(WRITES_PER_TURN, |bytes, frames| tally.wrote(bytes, frames))
+            let mut conns = shard.conns.borrow_mut();
+            let more =
+                conns.write_ready(WRITES_PER_TURN, |bytes, frames| tally.wrote(bytes, frames));
+            conns.observe_delivered(&tally.delivery);
+            more
         };
         let more =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(turn)).unwrap_or_else(|_| {
