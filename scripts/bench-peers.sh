@@ -25,6 +25,9 @@
 # reports/bench-peers/<server>-<scenario>-<run>.json (the loadgen's JSON line), prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The load generator is one client address opening thousands of connections: the
+# per-address connection_rate (a guard against one abusive address) is turned off.
+export TURNTABLE_CONNECTION_RATE=0
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=(fanout idle connect rooms)
 shards="${SHARDS:-2}" duration="${DURATION:-8}" rate="${RATE:-200}"

@@ -38,6 +38,7 @@ use crate::engine::namespace::Namespaces;
 use crate::engine::tap::Taps;
 use crate::engine::{Limits, NodeId, Placement, presence::MAX_SHARDS};
 use crate::hooks::{HookSettings, WebhookSettings};
+use crate::net::address_rate::{Cidr, ConnectionRate};
 use crate::protocol;
 
 mod namespaces;
@@ -235,6 +236,16 @@ settings! {
     message_rate: usize = 10_000, "N", check range(0, 1 << 24);
     /// Messages one connection may send at once before message_rate applies.
     message_burst: usize = 20_000, "N", check range(1, 1 << 24);
+    /// New connections one client address (an IPv6 one by its /64) may open per second
+    /// (0: no limit); more are answered 429 Too Many Requests, and an address that goes
+    /// on past a further burst has its connections closed unread.
+    connection_rate: usize = 100, "N", check range(0, 1 << 24);
+    /// New connections one address may open at once before connection_rate applies.
+    connection_burst: usize = 500, "N", check range(1, 1 << 24);
+    /// Address blocks never held to connection_rate (`10.0.0.0/8`, `::1`), such as a
+    /// reverse proxy's: every connection through one comes from its address.
+    connection_rate_exempt: Vec<Box<str>> = Vec::new(), "CIDR,...", default "none",
+        check address_blocks();
     /// Outbound bytes queued for one connection before it is closed as a slow consumer.
     max_outbound_bytes: usize = 1 << 20, "BYTES", check range(4096, 1 << 30);
     /// Client silence before a connection is closed with 1001; the server pings after
@@ -486,6 +497,16 @@ impl Config {
     pub fn auth(&self) -> Option<Auth> {
         let auth = Auth::new(self.auth_secret.as_ref()?);
         Some(auth.with_leeway(self.token_leeway))
+    }
+
+    /// The per-address limit on new connections that every shard of the process shares.
+    pub fn connection_rate(&self) -> ConnectionRate {
+        let exempt = self.connection_rate_exempt.iter();
+        ConnectionRate::new(
+            self.connection_rate,
+            self.connection_burst,
+            exempt.filter_map(|block| block.parse().ok()).collect(),
+        )
     }
 
     /// What every shard's hook client shares.
@@ -1034,6 +1055,16 @@ fn node_urls() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
 /// Check: tap patterns are names, or prefixes ending in `*`.
 fn tap_patterns() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
     |patterns| Taps::new(patterns).map(drop)
+}
+
+/// Check: each entry is an address block (`10.0.0.0/8`, `::1`).
+fn address_blocks() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
+    |blocks| {
+        blocks
+            .iter()
+            .try_for_each(|block| block.parse::<Cidr>().map(drop))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Check: a cluster name prefixes Redis channels, so it is kept plain.

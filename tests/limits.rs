@@ -136,3 +136,110 @@ fn a_connection_over_its_message_rate_is_told_then_closed_and_others_carry_on() 
         "its shard still serves others"
     );
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (all of 127.0.0.0/8
+/// is this host's), so one test can be several client addresses.
+fn tcp_from(source: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from = std::net::SocketAddr::from((source, 0));
+    socket.bind(&from.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream
+}
+
+/// What a connection from `source` that asks to upgrade to turntable v1 gets: the
+/// response's status line, or `None` when the server closes it without a word.
+fn upgrade_from(source: [u8; 4], addr: std::net::SocketAddr) -> Option<String> {
+    let mut stream = tcp_from(source, addr);
+    let request = "GET /turntable HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    // A write to a connection the server already closed may fail: that is the answer.
+    let _ = stream.write_all(request.as_bytes());
+    let mut response = Vec::new();
+    let mut chunk = [0; 1024];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[test]
+fn an_address_over_connection_rate_gets_429_then_is_closed_unread_while_others_are_served() {
+    let server = server_with(|c| {
+        c.connection_rate = 1;
+        c.connection_burst = 3;
+    });
+    let addr = server.local_addr();
+    let hammer = [127, 0, 0, 2];
+    let answers: Vec<Option<String>> = (0..8).map(|_| upgrade_from(hammer, addr)).collect();
+    for answer in &answers[..3] {
+        let answer = answer.as_deref().unwrap_or("closed");
+        assert!(
+            answer.starts_with("HTTP/1.1 101"),
+            "within the burst: {answer}"
+        );
+    }
+    for answer in &answers[3..6] {
+        let answer = answer.as_deref().unwrap_or("closed");
+        assert!(
+            answer.starts_with("HTTP/1.1 429"),
+            "over the rate: {answer}"
+        );
+        assert!(answer.contains("Retry-After: 1"), "{answer}");
+    }
+    for answer in &answers[6..] {
+        assert_eq!(answer, &None, "past a further burst: closed unread");
+    }
+
+    // Another address is its own budget, and a WebSocket client on it talks as usual.
+    let stream = tcp_from([127, 0, 0, 3], addr);
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/turntable"), stream).unwrap();
+    let greeting: serde_json::Value =
+        serde_json::from_str(&ws.read().unwrap().into_text().unwrap()).unwrap();
+    assert_eq!(greeting, json!({"command":"idyou","data":{}}));
+
+    // Figures are published on the shards' tick; each scrape comes from an address
+    // of its own.
+    let mut scrapes = 10u8..;
+    common::eventually(|| {
+        rate_limited_count(tcp_from([127, 0, 1, scrapes.next().unwrap()], addr)) == 5
+    });
+}
+
+/// `turntable_connections_rate_limited_total` over every shard, scraped on `stream`.
+fn rate_limited_count(mut stream: TcpStream) -> u64 {
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut metrics = String::new();
+    let _ = stream.read_to_string(&mut metrics);
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("turntable_connections_rate_limited_total{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn exempt_address_blocks_are_not_held_to_connection_rate() {
+    let server = server_with(|c| {
+        c.connection_rate = 1;
+        c.connection_burst = 1;
+        c.connection_rate_exempt = vec!["127.0.0.0/24".into()];
+    });
+    let addr = server.local_addr();
+    for _ in 0..5 {
+        let answer = upgrade_from([127, 0, 0, 9], addr).unwrap_or_default();
+        assert!(answer.starts_with("HTTP/1.1 101"), "exempt: {answer}");
+    }
+    assert!(upgrade_from([127, 0, 1, 9], addr).is_some_and(|a| a.starts_with("HTTP/1.1 101")));
+    let outside = upgrade_from([127, 0, 1, 9], addr).unwrap_or_default();
+    assert!(outside.starts_with("HTTP/1.1 429"), "not exempt: {outside}");
+}

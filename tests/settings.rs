@@ -338,6 +338,17 @@ fn an_invalid_setting_stops_the_server_with_one_line_and_exit_code_2() {
         "turntable: invalid setting socketcluster_ping_interval: 5s (must be shorter than \
          socketcluster_ping_timeout, 5s)\n",
     );
+    expect(
+        &[
+            "serve",
+            "--connection-rate-exempt",
+            "10.0.0.0/8,10.0.0.0/33",
+        ],
+        &[],
+        "turntable: invalid setting connection_rate_exempt: 10.0.0.0/8,10.0.0.0/33 \
+         (\"10.0.0.0/33\" is not an address block: ADDRESS or ADDRESS/PREFIX, as 10.0.0.0/8 \
+         or ::1)\n",
+    );
     // A refused secret is shown by its length only.
     expect(
         &["serve"],

@@ -8,13 +8,54 @@ use std::time::Instant;
 use futures_lite::future::{self, FutureExt};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use glommio::spawn_local;
 use glommio::timer::Timer;
 use std::panic::AssertUnwindSafe;
 
 use super::http::{self, Decision, Parsed, Route};
+use super::rate::Admit;
 use super::shard::Shard;
 use super::{api, router, sockjs_session, websocket};
 use crate::cluster::Cluster;
+
+/// Takes a connection the shard just accepted: served, answered 429 when its address
+/// opens connections faster than `connection_rate` allows, or closed unread when the
+/// address keeps on past a further burst (see `address_rate`).
+pub fn accept(shard: &Rc<Shard>, stream: TcpStream) {
+    let admit = match stream.peer_addr() {
+        Ok(peer) => shard.connection_rate.admit(peer.ip(), Instant::now()),
+        Err(_) => return,
+    };
+    match admit {
+        Admit::Yes => {
+            spawn_local(serve(shard.clone(), stream, Vec::new())).detach();
+        }
+        Admit::Refuse => {
+            shard.tally.connection_rate_limited();
+            spawn_local(refuse_too_many(shard.clone(), stream)).detach();
+        }
+        Admit::Close => shard.tally.connection_rate_limited(),
+    }
+}
+
+/// Answers a connection over its address's rate with 429 once its request head is in
+/// (closing before reading it would reset the connection, and the client would never
+/// see why).
+async fn refuse_too_many(shard: Rc<Shard>, mut stream: TcpStream) {
+    let mut head = Vec::new();
+    if read_head(&shard, &mut stream, &mut head).await.is_none() {
+        return;
+    }
+    let response = http::response(
+        429,
+        &[("Retry-After", "1")],
+        "text/plain",
+        b"too many new connections from this address; retry later\n",
+        false,
+    );
+    shard.tally.http_response(429);
+    let _ = stream.write_all(&response).await;
+}
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
 /// shard with the bytes it had read. A panic while serving it ends this connection only.

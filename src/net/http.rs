@@ -285,7 +285,7 @@ impl Head {
 
 /// Every status this server answers with and its reason phrase (the metrics count
 /// responses by these too).
-pub const STATUSES: [(u16, &str); 17] = [
+pub const STATUSES: [(u16, &str); 18] = [
     (101, "Switching Protocols"),
     (200, "OK"),
     (204, "No Content"),
@@ -300,6 +300,7 @@ pub const STATUSES: [(u16, &str); 17] = [
     (413, "Content Too Large"),
     (415, "Unsupported Media Type"),
     (426, "Upgrade Required"),
+    (429, "Too Many Requests"),
     (431, "Request Header Fields Too Large"),
     (500, "Internal Server Error"),
     (503, "Service Unavailable"),

@@ -38,6 +38,8 @@ pub struct Tally {
     /// Responses by status, indexed like [`STATUSES`] (the statuses the server answers
     /// with) and anything else last, as `other`.
     pub http: [Cell<u64>; STATUSES.len() + 1],
+    /// New connections refused by the per-address rate (answered 429 or closed unread).
+    pub connections_rate_limited: Cell<u64>,
     /// From a WebSocket connection's accept (or its previous response) to its 101
     /// written.
     pub handshake: Histogram,
@@ -57,6 +59,11 @@ impl Tally {
         Tally::add(&self.bytes_out, bytes);
         Tally::add(&self.frames_out, frames);
         Tally::add(&self.writes, 1);
+    }
+
+    /// Counts a new connection refused by the per-address rate.
+    pub fn connection_rate_limited(&self) {
+        Tally::add(&self.connections_rate_limited, 1);
     }
 
     pub fn add(cell: &Cell<u64>, n: usize) {
@@ -87,6 +94,7 @@ pub struct ShardFigures {
     pub bytes_out: AtomicU64,
     pub writes: AtomicU64,
     pub slow_consumers: AtomicU64,
+    pub connections_rate_limited: AtomicU64,
     pub auth_failures: AtomicU64,
     pub http: [AtomicU64; STATUSES.len() + 1],
     /// Messages waiting for each peer shard.
@@ -223,6 +231,12 @@ impl NodeFigures {
             "slow_consumer_disconnects",
             "Connections closed because their outbound queue was full",
             &|s| get(&s.slow_consumers),
+        );
+        shard_counter(
+            &mut registry,
+            "connections_rate_limited",
+            "New connections over their address's connection_rate: answered 429, or closed unread past a further burst",
+            &|s| get(&s.connections_rate_limited),
         );
         shard_counter(
             &mut registry,

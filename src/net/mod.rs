@@ -2,6 +2,7 @@
 //! connection table and the shard state its tasks share. It drives the dialects
 //! (`protocol`) and the engine; it never names the runtime above it.
 
+pub mod address_rate;
 pub mod api;
 pub mod bus;
 pub mod conn;

@@ -55,13 +55,16 @@ impl RateLimit {
 
     /// Spends one token of `budget` for a message arriving `now`.
     pub fn admit(&self, budget: &mut Budget, now: Instant) -> Admit {
-        if self.per_ms == 0.0 {
+        if self.is_off() {
             return Admit::Yes;
         }
         let at = self.ms(now);
         let elapsed = at.wrapping_sub(budget.at_ms) as f32;
         budget.at_ms = at;
-        budget.tokens = (budget.tokens + elapsed * self.per_ms).min(self.burst) - 1.0;
+        // Floored just past closing, so a client that hammers on is locked out for a
+        // bounded time (a further burst's worth), not one that grows with its attempts.
+        budget.tokens =
+            ((budget.tokens + elapsed * self.per_ms).min(self.burst) - 1.0).max(-self.burst - 1.0);
         if budget.tokens >= 0.0 {
             Admit::Yes
         } else if budget.tokens >= -self.burst {
@@ -69,6 +72,18 @@ impl RateLimit {
         } else {
             Admit::Close
         }
+    }
+
+    /// Whether this limit lets everything through (a rate of 0).
+    pub fn is_off(&self) -> bool {
+        self.per_ms == 0.0
+    }
+
+    /// Whether `budget` has refilled to a full burst by `now`: it is then as good as
+    /// a fresh one.
+    pub fn is_rested(&self, budget: &Budget, now: Instant) -> bool {
+        let elapsed = self.ms(now).wrapping_sub(budget.at_ms) as f32;
+        budget.tokens + elapsed * self.per_ms >= self.burst
     }
 
     fn ms(&self, now: Instant) -> u32 {

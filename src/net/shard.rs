@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use glommio::net::TcpStream;
 
+use super::address_rate::ConnectionRate;
 use super::conns::ConnTable;
 use super::hook_gate::HookGate;
 use super::http::Routes;
@@ -79,6 +80,8 @@ pub struct Shard {
     pub read_buf: RefCell<Box<[u8]>>,
     /// Every shard's published figures; this shard writes `figures.shards[id]`.
     pub figures: Arc<NodeFigures>,
+    /// The per-address limit on new connections, shared by the process's shards.
+    pub connection_rate: Arc<ConnectionRate>,
     /// This shard's traffic, counted on its thread.
     pub tally: Tally,
     /// HTTP API requests waiting for other shards.
@@ -176,6 +179,10 @@ impl Shard {
         publish(&f.bytes_out, t.bytes_out.get());
         publish(&f.writes, t.writes.get());
         publish(&f.slow_consumers, conns.slow_consumers);
+        publish(
+            &f.connections_rate_limited,
+            t.connections_rate_limited.get(),
+        );
         publish(
             &f.auth_failures,
             self.auth.as_ref().map_or(0, Auth::failures),

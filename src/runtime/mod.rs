@@ -202,6 +202,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(NodeFigures::new(config.shards, cluster.clone()));
+    let connection_rate = Arc::new(config.connection_rate());
     if let Some(cluster) = &cluster {
         let figures = Arc::downgrade(&figures);
         cluster.report_stats(Box::new(move || figures.upgrade().map(|f| f.node_stats())));
@@ -228,6 +229,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             mesh: mesh.clone(),
             handovers: handovers.clone(),
             figures: figures.clone(),
+            connection_rate: connection_rate.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),
             hooks: hooks.clone(),

@@ -26,6 +26,7 @@ use crate::cluster::{Cluster, ShardInbound};
 use crate::config::Config;
 use crate::engine::{Engine, ShardAddr, ShardId};
 use crate::hooks::{Hooks, Webhooks};
+use crate::net::address_rate::ConnectionRate;
 use crate::net::conn;
 use crate::net::conns::ConnTable;
 use crate::net::hook_gate::HookGate;
@@ -44,6 +45,8 @@ pub struct ShardSetup {
     pub id: ShardId,
     pub addr: SocketAddr,
     pub config: Arc<Config>,
+    /// The per-address limit on new connections, shared by the process's shards.
+    pub connection_rate: Arc<ConnectionRate>,
     pub mesh: MeshBuilder<Batch, Full>,
     pub handovers: HandoverMesh,
     pub figures: Arc<NodeFigures>,
@@ -96,6 +99,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
         mesh: MeshOut::new(config.placement(), config.node()),
         read_buf: RefCell::new(vec![0; 64 << 10].into_boxed_slice()),
         figures: setup.figures,
+        connection_rate: setup.connection_rate,
         tally: Tally::default(),
         pending: Pending::default(),
         handover: Default::default(),
@@ -191,9 +195,7 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: TcpListener) {
         .await;
         match accepted {
             None => return,
-            Some(Ok(stream)) => {
-                spawn_local(conn::serve(shard.clone(), stream, Vec::new())).detach();
-            }
+            Some(Ok(stream)) => conn::accept(shard, stream),
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning, warn at most every 10 s.
                 if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
