@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -123,7 +123,13 @@ pub struct Auth {
     leeway: u64,
     /// Tokens refused so far (an `Auth` belongs to one shard), for metrics.
     failures: Cell<u64>,
+    /// When a refusal was last logged, and `failures` then.
+    logged: Cell<Option<(Instant, u64)>>,
 }
+
+/// The shortest time between two log lines about refused tokens on one shard: a
+/// client trying forged tokens in a loop must not flood the log.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Whether `nbf` or `iat` (seconds since the epoch) lies beyond `now + leeway`.
 fn too_early(nbf: Option<u64>, iat: Option<u64>, now: u64, leeway: u64) -> bool {
@@ -161,6 +167,7 @@ impl Auth {
             free_form,
             leeway: DEFAULT_LEEWAY.as_secs(),
             failures: Cell::new(0),
+            logged: Cell::new(None),
         }
     }
 
@@ -175,9 +182,24 @@ impl Auth {
         self.failures.get()
     }
 
-    /// Counts a refusal on its way out.
+    /// Counts a refusal on its way out, and logs it (why, never the token) unless a
+    /// line went out less than [`REFUSAL_LOG_INTERVAL`] ago; the next line counts the
+    /// refusals left out.
     fn refused(&self, e: AuthError) -> AuthError {
-        self.failures.set(self.failures.get() + 1);
+        let failures = self.failures.get() + 1;
+        self.failures.set(failures);
+        let now = Instant::now();
+        let since = match self.logged.get() {
+            Some((at, _)) if now.duration_since(at) < REFUSAL_LOG_INTERVAL => return e,
+            Some((_, then)) => failures - then - 1,
+            None => 0,
+        };
+        tracing::info!(
+            reason = e.code(),
+            unlogged_refusals = since,
+            "a client's token was refused"
+        );
+        self.logged.set(Some((now, failures)));
         e
     }
 

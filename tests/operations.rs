@@ -502,3 +502,115 @@ fn io_uring_refused_by_seccomp_names_the_cause_and_the_fix() {
         "{stderr}"
     );
 }
+
+/// The JSON log lines of a server run at `level` during which one turntable client on
+/// shard 0 sends a forged token five times, then closes.
+fn json_logs_around_refused_tokens(level: &str) -> (Vec<serde_json::Value>, String, String) {
+    use serde_json::json;
+    let (child, line) = spawn_binary(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--auth-secret",
+        SECRET,
+        "--log-format",
+        "json",
+        "--log-level",
+        level,
+    ]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port_of(&line)));
+    let forged = turntable::auth::Auth::new(
+        &turntable::auth::Secret::new("another-secret-that-is-long-enough-too!!".into()).unwrap(),
+    )
+    .issue(
+        "1:1",
+        None,
+        turntable::auth::now_secs() + 60,
+        serde_json::Map::new(),
+    );
+    let mut client = common::Client::connect_on_shard(addr, "/turntable", 0);
+    client.recv();
+    for _ in 0..5 {
+        client.send(json!({"command":"idme","data":{"token": forged}}));
+        assert_eq!(client.recv()["data"]["code"], "auth.invalid_token");
+    }
+    let bye = tungstenite::protocol::CloseFrame {
+        code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    client.ws.close(Some(bye)).unwrap();
+    while client.ws.read().is_ok() {}
+    // SAFETY: kill sends a signal to the child we started; no memory is involved.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    (lines, stderr, forged)
+}
+
+fn with_message<'a>(lines: &'a [serde_json::Value], message: &str) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == message)
+        .collect()
+}
+
+#[test]
+fn refused_tokens_are_logged_once_per_interval_without_the_token() {
+    let (lines, stderr, forged) = json_logs_around_refused_tokens("info");
+    let refused = with_message(&lines, "a client's token was refused");
+    assert_eq!(
+        refused.len(),
+        1,
+        "five refusals within 10 s, one line: {stderr}"
+    );
+    assert_eq!(refused[0]["level"], "INFO");
+    assert_eq!(refused[0]["fields"]["reason"], "auth.invalid_token");
+    let signature = forged.rsplit('.').next().unwrap();
+    assert!(
+        !stderr.contains(signature),
+        "the token in the logs: {stderr}"
+    );
+    assert!(
+        with_message(&lines, "connection opened").is_empty(),
+        "connection events are debug-level: {stderr}"
+    );
+}
+
+#[test]
+fn connection_events_are_logged_at_debug_level() {
+    let (lines, stderr, _) = json_logs_around_refused_tokens("debug");
+    let opened = with_message(&lines, "connection opened");
+    let opened = opened
+        .iter()
+        .find(|l| l["fields"]["dialect"] == "turntable" && l["fields"]["shard"] == 0)
+        .unwrap_or_else(|| panic!("no turntable connection opened: {stderr}"));
+    assert_eq!(opened["level"], "DEBUG");
+    let peer = opened["fields"]["peer"].as_str().unwrap();
+    assert!(peer.starts_with("127.0.0.1:"), "{opened}");
+    let conn = &opened["fields"]["conn"];
+    let of_conn = |message| {
+        with_message(&lines, message)
+            .into_iter()
+            .find(|l| {
+                &l["fields"]["conn"] == conn && l["fields"]["shard"] == opened["fields"]["shard"]
+            })
+            .unwrap_or_else(|| panic!("no {message:?} for conn {conn}: {stderr}"))
+            .clone()
+    };
+    let client_close = of_conn("the client closes the connection");
+    assert_eq!(
+        (
+            &client_close["fields"]["code"],
+            &client_close["fields"]["reason"]
+        ),
+        (&serde_json::json!(1000), &serde_json::json!("bye"))
+    );
+    assert_eq!(
+        of_conn("connection closed")["fields"]["dialect"],
+        "turntable"
+    );
+}

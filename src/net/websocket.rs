@@ -116,6 +116,12 @@ impl Drop for WsConn {
         // Runs where glommio drops a finished task, outside any catch_unwind: a panic
         // here must not take the shard down.
         let (shard, id) = (&self.shard, self.id);
+        tracing::debug!(
+            shard = shard.id,
+            conn = id.0,
+            dialect = self.dialect.name(),
+            "connection closed"
+        );
         if std::panic::catch_unwind(AssertUnwindSafe(|| shard.close_conn(id))).is_err() {
             tracing::error!(shard = shard.id, "unregistering a connection panicked");
         }
@@ -144,6 +150,16 @@ impl WsConn {
             Framing::Plain
         };
         let (id, session) = inbound::open(&shard, opening, framing, Some(stream.as_raw_fd()));
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(
+                shard = shard.id,
+                conn = id.0,
+                dialect = opening.dialect.name(),
+                sockjs,
+                peer = %stream.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+                "connection opened"
+            );
+        }
         WsConn {
             decoder: Decoder::new(Role::Server, shard.settings.max_message_bytes),
             shard,
@@ -170,6 +186,13 @@ impl WsConn {
                 (slot.is_drained(), slot.close_requested())
             };
             if let (Some(reason), Phase::Open | Phase::Failed) = (close, &self.phase) {
+                tracing::debug!(
+                    shard = self.shard.id,
+                    conn = self.id.0,
+                    code = reason.code,
+                    reason = reason.reason,
+                    "the server closes the connection"
+                );
                 self.shard.detach(self.id, self.dialect);
                 if self.sockjs && reason != sockjs::BROKEN_FRAMING {
                     // SockJS clients read the code and reason from a `c` frame (but
@@ -354,6 +377,13 @@ impl WsConn {
             }
         };
         if let Some(code) = close {
+            tracing::debug!(
+                shard = self.shard.id,
+                conn = self.id.0,
+                code = code.as_ref().map(|(c, _)| *c),
+                reason = code.as_ref().map(|(_, r)| r.as_str()),
+                "the client closes the connection"
+            );
             self.shard.detach(self.id, self.dialect);
             if matches!(self.phase, Phase::Open) {
                 // Echo the client's code, as RFC 6455 section 5.5.1 asks.
