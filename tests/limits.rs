@@ -1,6 +1,8 @@
 //! Documented limits, each with a test that fails when the limit is removed:
-//! `max_channels_per_conn` in each dialect that joins or subscribes, and
-//! `handshake_timeout` both ways (not before it, and not long after it).
+//! `max_channels_per_conn` in each dialect that joins or subscribes,
+//! `handshake_timeout` both ways (not before it, and not long after it), the
+//! per-address `connection_rate`, and `max_message_bytes` with frames past 64 KiB each
+//! way through an independent client (tungstenite).
 
 mod common;
 
@@ -242,4 +244,65 @@ fn exempt_address_blocks_are_not_held_to_connection_rate() {
     assert!(upgrade_from([127, 0, 1, 9], addr).is_some_and(|a| a.starts_with("HTTP/1.1 101")));
     let outside = upgrade_from([127, 0, 1, 9], addr).unwrap_or_default();
     assert!(outside.starts_with("HTTP/1.1 429"), "not exempt: {outside}");
+}
+
+/// A turntable game message of `len` bytes or a little more from `1:1` in room `big`.
+fn game_of(len: usize) -> serde_json::Value {
+    json!({"command":"game","data":{"channel":"big","actions":[
+        {"from":"1:1","data":{"blob":"x".repeat(len)}}]}})
+}
+
+#[test]
+fn frames_past_64_kib_go_each_way_through_an_independent_client_up_to_max_message_bytes() {
+    // Frames of 64 KiB and more carry a 64-bit length (RFC 6455 section 5.2); the client
+    // is tungstenite, which shares no code with the server's framing.
+    let server = server_with(|c| c.max_message_bytes = 1 << 20);
+    let addr = server.local_addr();
+    let mut sender = Client::connect(addr, "/turntable");
+    let mut member = Client::connect(addr, "/turntable");
+    for (c, user) in [(&mut sender, "1:1"), (&mut member, "1:2")] {
+        c.recv();
+        c.send(json!({"command":"idme","data":user}));
+        c.recv();
+        c.send(json!({"command":"joingame","data":{"channel":"big","self":user}}));
+        assert_eq!(c.recv()["command"], "joined");
+    }
+    assert_eq!(sender.recv()["command"], "memberjoined");
+    for len in [70_000, 300_000, 1_000_000] {
+        sender.send(game_of(len));
+        for c in [&mut sender, &mut member] {
+            let game = c.recv();
+            let blob = game["data"]["actions"][0]["data"]["blob"].as_str().unwrap();
+            assert_eq!(blob.len(), len, "a {len}-byte blob arrives whole");
+        }
+    }
+    // One byte over the limit is refused from the frame's header with 1009.
+    let overhead = game_of(0).to_string().len();
+    let just_over = game_of((1 << 20) + 1 - overhead);
+    sender.send(just_over);
+    assert_eq!(sender.expect_close().0, 1009);
+    assert_eq!(
+        member.recv(),
+        json!({"command":"memberleft","data":{"channel":"big","user":"1:1"}}),
+        "the refused message is not delivered; its sender leaves"
+    );
+}
+
+#[test]
+fn a_message_of_exactly_max_message_bytes_is_served_at_the_default_limit() {
+    // The default limit, 64 KiB, is the first length that needs 64 bits.
+    let server = server_with(|_| {});
+    let mut c = Client::connect(server.local_addr(), "/turntable");
+    c.recv();
+    c.send(json!({"command":"idme","data":"1:1"}));
+    c.recv();
+    c.send(json!({"command":"joingame","data":{"channel":"big","self":"1:1"}}));
+    c.recv();
+    let overhead = game_of(0).to_string().len();
+    c.send(game_of((64 << 10) - overhead));
+    let game = c.recv();
+    let blob = game["data"]["actions"][0]["data"]["blob"].as_str().unwrap();
+    assert_eq!(blob.len(), (64 << 10) - overhead);
+    c.send(game_of((64 << 10) - overhead + 1));
+    assert_eq!(c.expect_close().0, 1009);
 }
