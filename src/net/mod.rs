@@ -10,6 +10,7 @@ pub mod exposition;
 pub mod hook_gate;
 pub mod http;
 pub mod inbound;
+pub mod keys;
 pub mod latency;
 pub mod metrics;
 pub mod origins;
