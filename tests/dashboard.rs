@@ -1,5 +1,7 @@
 //! The live dashboard over the wire: the page and its files, who may see them, and the
-//! event stream's figures as a client publishes.
+//! event stream's figures as a client publishes; then the page itself in headless
+//! Chromium (`tests/browser/dashboard.mjs`, with Debian's chromium and playwright-core
+//! installed by `scripts/setup-chromium.sh`).
 
 mod common;
 
@@ -296,5 +298,36 @@ fn streams_are_bounded_and_end_when_the_server_stops() {
     assert!(
         open.pop().unwrap().ends(),
         "the stream ends with the server"
+    );
+}
+
+#[test]
+fn the_page_shows_live_figures_in_headless_chromium() {
+    let chromium = common::setup_script("setup-chromium.sh").unwrap_or_else(|e| panic!("{e}"));
+    let chromium = chromium
+        .lines()
+        .last()
+        .expect("the path of chromium")
+        .trim();
+    let server = server_with(|c| c.api_key = Some(API_KEY.into()));
+    let url = format!("http://{}", server.local_addr());
+    let screenshot = std::env::var("DASHBOARD_SCREENSHOT").unwrap_or_else(|_| {
+        std::env::temp_dir()
+            .join(format!("turntable-dashboard-{}.png", std::process::id()))
+            .display()
+            .to_string()
+    });
+    common::node::run_script(
+        std::path::Path::new("tests/browser/dashboard.mjs"),
+        &[
+            "--url",
+            &url,
+            "--key",
+            API_KEY,
+            "--chromium",
+            chromium,
+            "--screenshot",
+            &screenshot,
+        ],
     );
 }
