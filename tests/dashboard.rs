@@ -1,7 +1,7 @@
 //! The live dashboard over the wire: the page and its files, who may see them, and the
-//! event stream's figures as a client publishes; then the page itself in headless
-//! Chromium (`tests/browser/dashboard.mjs`, with Debian's chromium and playwright-core
-//! installed by `scripts/setup-chromium.sh`).
+//! event stream's figures as a client publishes and on a node of a cluster; then the
+//! page itself in headless Chromium (`tests/browser/dashboard.mjs`, with Debian's
+//! chromium and playwright-core installed by `scripts/setup-chromium.sh`).
 
 mod common;
 
@@ -102,7 +102,7 @@ impl Events {
                 return snapshot;
             }
         }
-        panic!("no snapshot in 10 did");
+        panic!("none of 10 snapshots did");
     }
 
     /// Whether the server closed the stream (reads until it does, or the patience ends).
@@ -299,6 +299,21 @@ fn streams_are_bounded_and_end_when_the_server_stops() {
         open.pop().unwrap().ends(),
         "the stream ends with the server"
     );
+}
+
+#[test]
+fn a_node_of_a_cluster_shows_every_node_and_its_redis() {
+    let mut cluster = common::cluster::TestCluster::start(2);
+    let _client = Client::connect(cluster.addr(1), "/turntable");
+    let mut events = Events::open(cluster.addr(0), "").unwrap();
+    let seen = events.until(|s| s["nodes"][1]["connections"] == 1);
+    assert_eq!(seen["nodes"][0]["self"], true);
+    assert_eq!(seen["nodes"][1]["alive"], true);
+    assert_eq!(seen["redis"]["connected"], true, "{seen}");
+    assert!(seen["redis"]["queue_depth"].is_u64());
+    cluster.kill(1);
+    let seen = events.until(|s| s["nodes"][1]["alive"] == false);
+    assert_eq!(seen["nodes"][1]["connections"], Value::Null);
 }
 
 #[test]
