@@ -7,7 +7,9 @@
 # WebSocket framing (installed into .cache/ on first use by scripts/setup-autobahn.sh).
 # promtool and nginx are unpacked from Debian's packages into .cache/ by
 # scripts/setup-promtool.sh and scripts/setup-nginx.sh (the network on first use);
-# redis-server is installed from Debian's package by scripts/setup-redis.sh (root or sudo).
+# redis-server is installed from Debian's package by scripts/setup-redis.sh (root or sudo), and
+# chromium (with playwright-core from npm into .cache/browser, for the dashboard's browser test
+# in tests/dashboard.rs) by scripts/setup-chromium.sh.
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
@@ -29,6 +31,8 @@ PROMTOOL="$(scripts/setup-promtool.sh)"
 NGINX="$(scripts/setup-nginx.sh)"
 # redis-server for the cluster-over-Redis tests (tests/common/redis.rs; Debian's package).
 REDIS_SERVER="$(scripts/setup-redis.sh)"
+# chromium and playwright-core for tests/browser/dashboard.mjs (tests/dashboard.rs runs it).
+scripts/setup-chromium.sh >/dev/null
 export PROMTOOL NGINX REDIS_SERVER
 cargo test --all-targets
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then

@@ -228,6 +228,10 @@ settings! {
     /// least 16 bytes; without one the API answers 403, except in development mode (no
     /// auth secret, loopback address).
     api_key: Redacted, "KEY", default "none", check min_bytes(16);
+    /// Key that opens the live dashboard at /dashboard, at least 16 bytes; without one
+    /// the dashboard asks for the API key, and without either it is closed (403), except
+    /// in development mode, as the API.
+    dashboard_key: Redacted, "KEY", default "the API key", check min_bytes(16);
     /// Largest WebSocket message accepted; bigger ones close the connection with 1009.
     max_message_bytes: usize = 64 << 10, "BYTES", check range(126, 64 << 20);
     /// Messages one connection may send per second (0: no limit); more are dropped with

@@ -252,7 +252,10 @@ fn every_toml_example_in_the_readme_and_docs_is_accepted() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md")];
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        files.push(entry.unwrap().path());
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
     }
     let dir = std::env::temp_dir().join(format!("turntable-toml-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

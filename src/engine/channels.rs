@@ -2,12 +2,14 @@
 //! the publication sequence) and the local side (which of this shard's connections
 //! receive a channel's events).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 use ahash::AHashMap;
 
 use super::message::{ConnAddr, ConnId};
-use super::owned::{Record, ShardCounts};
+use super::owned::{Owned, Record, ShardCounts};
 use super::presence::ShardSet;
 
 /// The owner shard's record of one channel.
@@ -120,6 +122,38 @@ impl ChannelRecord {
     }
 }
 
+/// One channel's figures, as the dashboard lists the busiest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelFigures {
+    pub channel: Box<str>,
+    /// Connections joined to it (members and subscribers), on every shard and node.
+    pub subscribers: usize,
+    /// Publications it has carried (its sequence number): since it was last created.
+    pub publications: u64,
+}
+
+/// The `n` channels of `channels` with the most subscribers (then the most
+/// publications, then by name), busiest first. One pass, holding `n` at a time.
+pub fn busiest(channels: &Owned<ChannelRecord>, n: usize) -> Vec<ChannelFigures> {
+    let mut top = BinaryHeap::with_capacity(n + 1);
+    for (name, rec) in channels.iter() {
+        top.push(Reverse((rec.conns.len(), rec.seq, Reverse(name))));
+        if top.len() > n {
+            top.pop();
+        }
+    }
+    top.into_sorted_vec()
+        .into_iter()
+        .map(
+            |Reverse((subscribers, publications, Reverse(name)))| ChannelFigures {
+                channel: Box::from(&**name),
+                subscribers,
+                publications,
+            },
+        )
+        .collect()
+}
+
 impl Record for ChannelRecord {
     fn is_unused(&self) -> bool {
         self.conns.is_empty()
@@ -186,6 +220,27 @@ mod tests {
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::Member);
         assert_eq!(ch.leave("a", addr(1, 2)), RosterChange::None);
         assert_eq!(ch.members().collect::<Vec<_>>(), vec!["b"]);
+    }
+
+    #[test]
+    fn the_busiest_are_those_with_most_subscribers_then_publications() {
+        let mut channels = Owned::<ChannelRecord>::default();
+        for (name, subscribers, seq) in [("a", 1, 9), ("b", 3, 0), ("c", 1, 2), ("d", 2, 0)] {
+            let rec = channels.entry(name);
+            for conn in 0..subscribers {
+                rec.listen(addr(0, conn));
+            }
+            rec.seq = seq;
+        }
+        let top: Vec<(String, usize, u64)> = busiest(&channels, 3)
+            .into_iter()
+            .map(|c| (c.channel.into(), c.subscribers, c.publications))
+            .collect();
+        assert_eq!(
+            top,
+            [("b".into(), 3, 0), ("d".into(), 2, 0), ("a".into(), 1, 9)]
+        );
+        assert!(busiest(&channels, 0).is_empty());
     }
 
     #[test]

@@ -248,6 +248,12 @@ impl Engine {
         }
     }
 
+    /// The `n` channels this shard owns with the most subscribers (see
+    /// [`channels::busiest`]).
+    pub fn busiest_channels(&self, n: usize) -> Vec<channels::ChannelFigures> {
+        channels::busiest(&self.owned_channels, n)
+    }
+
     /// A new local connection.
     pub fn open(&mut self, conn: ConnId) {
         self.conns.insert(conn, LocalConn::default());

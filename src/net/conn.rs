@@ -15,7 +15,7 @@ use std::panic::AssertUnwindSafe;
 use super::http::{self, Decision, Parsed, Route};
 use super::rate::Admit;
 use super::shard::Shard;
-use super::{api, router, sockjs_session, websocket};
+use super::{api, dashboard, router, sockjs_session, websocket};
 use crate::cluster::Cluster;
 
 /// Takes a connection the shard just accepted: served, answered 429 when its address
@@ -146,6 +146,22 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 let response = Box::pin(api::answer(&shard, &request, &head[head_len..end])).await;
                 shard.tally.http_response(http::status_of(&response));
                 if stream.write_all(&response).await.is_err() || !request.keep_alive {
+                    return;
+                }
+                head.drain(..end);
+            }
+            Decision::Dashboard(request) => {
+                let end = head_len + request.body_len;
+                if read_at_least(&shard, &mut stream, &mut head, end)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let body = &head[head_len..end];
+                let keep_alive =
+                    Box::pin(dashboard::serve(&shard, &mut stream, &request, body)).await;
+                if !keep_alive {
                     return;
                 }
                 head.drain(..end);

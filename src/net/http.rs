@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use super::dashboard_access::{Page, Request as DashboardRequest};
 use super::sockjs_request::TransportRequest;
 use super::ws;
 use crate::protocol::Opening;
@@ -28,6 +29,8 @@ pub enum Route {
     Metrics(super::exposition::Format),
     /// `/api/...`: the HTTP API for application servers (see `net::api`).
     Api,
+    /// `/dashboard` and what is under it (see `net::dashboard`).
+    Dashboard(Page),
 }
 
 /// API request bodies longer than this are refused with 413.
@@ -70,6 +73,8 @@ pub enum Decision {
     Http { route: Route, keep_alive: bool },
     /// Read the body, then answer an API request.
     Api(ApiRequest),
+    /// Read the body (a sign-in form's), then serve the dashboard.
+    Dashboard(DashboardRequest),
     /// Write `response`, then keep reading requests (it was made for this request).
     Respond { response: Vec<u8> },
     /// Serve a SockJS HTTP transport request on its session's shard.
@@ -289,6 +294,7 @@ pub const STATUSES: [(u16, &str); 18] = [
     (101, "Switching Protocols"),
     (200, "OK"),
     (204, "No Content"),
+    (303, "See Other"),
     (304, "Not Modified"),
     (400, "Bad Request"),
     (401, "Unauthorized"),

@@ -11,6 +11,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use prometheus_client::metrics::counter::Counter;
@@ -24,7 +25,11 @@ use super::latency::{Histogram, HistogramFigures, ShardHistograms};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
+use crate::engine::channels::ChannelFigures;
 use crate::protocol::DialectKind;
+
+/// Channels each shard lists as its busiest while a dashboard watches.
+pub const BUSIEST_CHANNELS: usize = 10;
 
 /// One shard's traffic, counted on its thread: cells, never shared.
 #[derive(Debug, Default)]
@@ -105,6 +110,10 @@ pub struct ShardFigures {
     pub documents: AtomicU64,
     pub handshake: HistogramFigures,
     pub delivery: HistogramFigures,
+    /// The channels this shard owns with the most subscribers, at most
+    /// [`BUSIEST_CHANNELS`]; kept only while a dashboard watches
+    /// ([`NodeFigures::dashboards`]), empty otherwise.
+    pub busiest: Mutex<Vec<ChannelFigures>>,
 }
 
 impl ShardFigures {
@@ -124,6 +133,9 @@ pub struct NodeFigures {
     pub cluster: Option<Cluster>,
     /// Set once every shard accepts ([`NodeFigures::set_ready`]): `/readyz` says so.
     ready: AtomicBool,
+    /// Dashboard event streams open on this node (see `net::dashboard`): the shards
+    /// list their busiest channels only while there is one.
+    pub dashboards: AtomicUsize,
 }
 
 /// Stores a shard's figure (only the owning shard calls this).
@@ -141,6 +153,7 @@ impl NodeFigures {
             shards: (0..shards).map(|_| ShardFigures::new(shards)).collect(),
             cluster,
             ready: AtomicBool::new(false),
+            dashboards: AtomicUsize::new(0),
         }
     }
 

@@ -4,6 +4,8 @@
 //!
 //! This is the one router: a new dialect or endpoint is one more arm in [`route`].
 
+use super::dashboard_access::{Credentials, MAX_SIGN_IN_BODY, Page, Request as DashboardRequest};
+use super::dashboard_assets::Asset;
 use super::exposition::Format;
 use super::http::{
     self, ApiRequest, Decision, MAX_API_BODY, MAX_HEAD_BYTES, Parsed, Route, Routes, api_error,
@@ -52,7 +54,12 @@ fn route(path: &str, routes: &Routes) -> Option<Route> {
         "/readyz" => Some(Route::Readyz),
         "/cluster" => Some(Route::Cluster),
         "/metrics" => Some(Route::Metrics(Format::Classic)),
+        "/dashboard" | "/dashboard/" => Some(Route::Dashboard(Page::Page)),
+        "/dashboard/events" => Some(Route::Dashboard(Page::Events)),
         _ if path == "/api" || path.starts_with("/api/") => Some(Route::Api),
+        _ if let Some(asset) = path.strip_prefix("/dashboard/").and_then(Asset::named) => {
+            Some(Route::Dashboard(Page::Asset(asset)))
+        }
         _ => {
             let id = path.strip_prefix("/ws/world/")?;
             let id = id.strip_suffix('/').unwrap_or(id);
@@ -104,6 +111,9 @@ fn decide(request: &httparse::Request<'_, '_>, routes: &Routes) -> Decision {
     };
     if route == Route::Api {
         return api_request(request);
+    }
+    if let Route::Dashboard(page) = route {
+        return dashboard_request(request, page);
     }
     if request.method != Some("GET") {
         return reject(405, "method not allowed\n", &[("Allow", "GET")]);
@@ -171,6 +181,39 @@ fn api_request(request: &httparse::Request<'_, '_>) -> Decision {
         path: path.split_once('?').map_or(path, |(p, _)| p).to_owned(),
         authorization: header(request, "authorization").map(str::to_owned),
         content_type: header(request, "content-type").map(str::to_owned),
+        body_len,
+        keep_alive: keep_alive(request),
+    })
+}
+
+/// A dashboard request: a `GET`, or the sign-in form's `POST /dashboard` with a
+/// `Content-Length` of at most [`MAX_SIGN_IN_BODY`] bytes.
+fn dashboard_request(request: &httparse::Request<'_, '_>, page: Page) -> Decision {
+    let (page, allow) = match (page, request.method) {
+        (Page::Page, Some("POST")) => (Page::SignIn, "GET, POST"),
+        (Page::Page, _) => (Page::Page, "GET, POST"),
+        (other, _) => (other, "GET"),
+    };
+    let body_len = if page == Page::SignIn {
+        match header(request, "content-length").map(|v| v.trim().parse::<usize>()) {
+            Some(Ok(n)) if n <= MAX_SIGN_IN_BODY => n,
+            _ => return reject(411, "send the form with a Content-Length\n", &[]),
+        }
+    } else if request.method != Some("GET") {
+        return reject(405, "method not allowed\n", &[("Allow", allow)]);
+    } else if has_body(request) {
+        return reject(400, "a GET has no body\n", &[]);
+    } else {
+        0
+    };
+    Decision::Dashboard(DashboardRequest {
+        page,
+        credentials: Credentials::from_headers(
+            header(request, "cookie"),
+            header(request, "authorization"),
+        ),
+        https: header(request, "x-forwarded-proto")
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")),
         body_len,
         keep_alive: keep_alive(request),
     })

@@ -16,7 +16,7 @@ use super::address_rate::ConnectionRate;
 use super::conns::ConnTable;
 use super::hook_gate::HookGate;
 use super::http::Routes;
-use super::metrics::{NodeFigures, Tally, publish};
+use super::metrics::{BUSIEST_CHANNELS, NodeFigures, Tally, publish};
 use super::outbox::{MeshOut, ShardOutbox};
 use super::queries::Pending;
 use super::sockjs_table::HttpSessions;
@@ -47,6 +47,8 @@ pub struct Settings {
     pub api_key: Option<Box<str>>,
     /// The API is open without a key (development mode: no auth secret, loopback).
     pub api_open_without_key: bool,
+    /// Who may see the dashboard.
+    pub dashboard: super::dashboard_access::Guard,
 }
 
 /// Passes a connection, with the bytes already read from it, to another shard of this
@@ -193,6 +195,13 @@ impl Shard {
         publish(&f.documents, engine.owned_documents as u64);
         f.handshake.publish(&t.handshake);
         f.delivery.publish(&t.delivery);
+        let watched = self.figures.dashboards.load(Ordering::Relaxed) > 0;
+        let mut busiest = f.busiest.lock().unwrap_or_else(|e| e.into_inner());
+        if watched {
+            *busiest = self.engine.borrow().busiest_channels(BUSIEST_CHANNELS);
+        } else if !busiest.is_empty() {
+            busiest.clear();
+        }
     }
 
     pub fn stopping(&self) -> bool {

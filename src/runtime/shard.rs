@@ -9,7 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, poll_fn};
@@ -29,6 +29,7 @@ use crate::hooks::{Hooks, Webhooks};
 use crate::net::address_rate::ConnectionRate;
 use crate::net::conn;
 use crate::net::conns::ConnTable;
+use crate::net::dashboard_access::Guard;
 use crate::net::hook_gate::HookGate;
 use crate::net::http::Routes;
 use crate::net::metrics::{NodeFigures, Tally};
@@ -251,6 +252,7 @@ async fn clock(shard: Rc<Shard>, grace: Duration) {
 
 /// The network layer's settings from the configuration.
 fn net_settings(config: &Config) -> shard::Settings {
+    let api_open_without_key = config.auth_secret.is_none() && config.listen.ip().is_loopback();
     shard::Settings {
         placement: config.placement(),
         max_message_bytes: config.max_message_bytes,
@@ -260,7 +262,14 @@ fn net_settings(config: &Config) -> shard::Settings {
         sockjs_disconnect_delay: config.sockjs_disconnect_delay,
         sockjs_max_sessions: config.sockjs_max_sessions,
         api_key: config.api_key.as_deref().map(Box::from),
-        api_open_without_key: config.auth_secret.is_none() && config.listen.ip().is_loopback(),
+        api_open_without_key,
+        dashboard: Guard::new(
+            config
+                .dashboard_key
+                .as_deref()
+                .or(config.api_key.as_deref()),
+            api_open_without_key,
+        ),
     }
 }
 
@@ -274,7 +283,8 @@ async fn expire_sockjs_sessions(shard: Rc<Shard>) {
     }
 }
 
-/// Closes every connection with 1001 and waits (at most the grace period) for them to go.
+/// Closes every connection with 1001 and waits (at most the grace period) for them, and
+/// the node's dashboard streams, to go.
 async fn drain(shard: &Rc<Shard>, grace: Duration) {
     for (_, slot) in shard.conns.borrow_mut().iter_mut() {
         slot.request_close(CloseReason::SHUTDOWN);
@@ -287,7 +297,10 @@ async fn drain(shard: &Rc<Shard>, grace: Duration) {
         Timer::new(Duration::from_millis(10)).await;
     }
     sockjs_session::end_all(shard);
-    while !shard.conns.borrow().is_empty() && Instant::now() < deadline {
+    // Dashboard streams see the stop between two snapshots and close.
+    while (!shard.conns.borrow().is_empty() || shard.figures.dashboards.load(Ordering::Relaxed) > 0)
+        && Instant::now() < deadline
+    {
         Timer::new(Duration::from_millis(10)).await;
     }
 }

@@ -29,13 +29,20 @@ fn setup() {
     }
 }
 
-/// Runs `node tests/interop/<script> <args>` and asserts that every check passed (exit
-/// 0 and a `N passed, 0 failed` summary), printing the harness output otherwise.
+/// Installs the interop packages, then runs `node tests/interop/<script> <args>` (see
+/// [`run_script`]).
 pub fn run_harness(script: &str, args: &[&str]) {
     setup();
+    run_script(&Path::new("tests/interop").join(script), args);
+}
+
+/// Runs `node <script> <args>` (a path from the repository's root) and asserts that
+/// every check passed (exit 0 and a `N passed, 0 failed` summary), printing its output
+/// otherwise.
+pub fn run_script(script: &Path, args: &[&str]) {
     let started = Instant::now();
     let out = Command::new("node")
-        .arg(Path::new("tests/interop").join(script))
+        .arg(script)
         .args(args)
         .current_dir(ROOT)
         .output()
@@ -44,12 +51,14 @@ pub fn run_harness(script: &str, args: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "{script} {args:?} failed ({}) after {:.1?}:\n{stdout}{stderr}",
+        "{} {args:?} failed ({}) after {:.1?}:\n{stdout}{stderr}",
+        script.display(),
         out.status,
         started.elapsed()
     );
     assert!(
         stdout.contains(" passed, 0 failed"),
-        "no summary from {script}:\n{stdout}{stderr}"
+        "no summary from {}:\n{stdout}{stderr}",
+        script.display()
     );
 }
