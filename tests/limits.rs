@@ -74,18 +74,20 @@ fn silent_connection_lifetime(addr: std::net::SocketAddr) -> Duration {
 
 #[test]
 fn a_connection_that_sends_no_request_is_closed_after_handshake_timeout() {
-    let timeout = Duration::from_millis(600);
+    let timeout = Duration::from_secs(1);
     let server = server_with(|c| c.handshake_timeout = timeout);
     let addr = server.local_addr();
     // The server's clock starts at its accept, the client's when connect returns, and
-    // timers fire on a coarse tick: a small tolerance either way.
+    // a loaded machine delays timers a little: a small tolerance either way, well
+    // short of twice the timeout.
+    let tolerance = Duration::from_millis(500);
     let lived = silent_connection_lifetime(addr);
     assert!(
         lived >= timeout - Duration::from_millis(50),
         "closed after {lived:?}, before {timeout:?}"
     );
     assert!(
-        lived < timeout + Duration::from_secs(2),
+        lived < timeout + tolerance,
         "closed {lived:?} after connecting"
     );
     // A partial request head is no request either.
@@ -99,7 +101,7 @@ fn a_connection_that_sends_no_request_is_closed_after_handshake_timeout() {
     let _ = slow.read_to_end(&mut buf);
     let lived = start.elapsed();
     assert!(lived >= timeout - Duration::from_millis(50), "{lived:?}");
-    assert!(lived < timeout + Duration::from_secs(2), "{lived:?}");
+    assert!(lived < timeout + tolerance, "{lived:?}");
 }
 
 #[test]
