@@ -290,7 +290,7 @@ impl Head {
 
 /// Every status this server answers with and its reason phrase (the metrics count
 /// responses by these too).
-pub const STATUSES: [(u16, &str); 18] = [
+pub const STATUSES: [(u16, &str); 19] = [
     (101, "Switching Protocols"),
     (200, "OK"),
     (204, "No Content"),
