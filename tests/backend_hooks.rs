@@ -171,12 +171,20 @@ fn a_slow_or_absent_backend_refuses_and_stalls_no_one_else() {
     let server = hooked_server(&backend);
     let addr = server.local_addr();
     let (mut waiting, _) = handshaken_on(addr, 0, json!({}));
+    let asked = std::time::Instant::now();
     waiting.send(json!({"event":"slow","data":1,"cid":2}));
     // Another socket on the same shard is served while the backend sleeps.
     let (mut other, _) = handshaken_on(addr, 0, json!({}));
     other.send(json!({"event":"echo","data":"quick","cid":3}));
     assert_eq!(sc_recv(&mut other), json!({"rid":3,"data":"quick"}));
     let refused = sc_recv(&mut waiting);
+    // hook_timeout both ways: not before it, and not long after (the backend would
+    // take 3 s).
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(900),
+        "refused after {took:?}; hook_timeout is 500 ms"
+    );
     assert_eq!(refused["rid"], 2);
     assert_eq!(refused["error"]["name"], "hook.unavailable", "{refused}");
     drop(server);

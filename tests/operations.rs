@@ -447,6 +447,43 @@ fn readyz_says_stopping_once_a_shutdown_began() {
 }
 
 #[test]
+fn a_drain_lasts_shutdown_grace_for_a_client_that_never_closes_and_no_longer() {
+    let grace = std::time::Duration::from_secs(1);
+    let (server, line) = spawn_binary(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--shutdown-grace",
+        "1s",
+    ]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", port_of(&line)).parse().unwrap();
+    // A client that reads nothing never answers the server's close.
+    let _deaf = std::net::TcpStream::connect(addr).and_then(|mut s| {
+        use std::io::Write;
+        s.write_all(
+            b"GET /turntable HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )?;
+        Ok(s)
+    });
+    let series = r#"turntable_connections{shard="0",dialect="turntable"}"#;
+    common::eventually(|| common::metric(addr, series) == 1);
+    let asked = std::time::Instant::now();
+    // SAFETY: kill sends a signal to the child we started; no memory is involved.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let out = server.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        took >= grace - std::time::Duration::from_millis(50)
+            && took < grace + std::time::Duration::from_millis(700),
+        "exited {took:?} after SIGTERM; shutdown_grace is {grace:?}"
+    );
+}
+
+#[test]
 fn io_uring_refused_by_seccomp_names_the_cause_and_the_fix() {
     use std::os::unix::process::CommandExt;
     let mut command = binary(&["serve", "--listen", "127.0.0.1:0"], &[]);

@@ -564,25 +564,45 @@ fn the_protocol_test_services_are_there_when_asked_for() {
 
 #[test]
 fn idle_receivers_get_heartbeats_and_abandoned_sessions_end() {
+    use std::time::{Duration, Instant};
+    let heartbeat = Duration::from_millis(500);
+    let delay = Duration::from_millis(600);
     let server = common::server_with(|c| {
-        c.sockjs_heartbeat_interval = std::time::Duration::from_millis(200);
-        c.sockjs_disconnect_delay = std::time::Duration::from_millis(300);
+        c.sockjs_heartbeat_interval = heartbeat;
+        c.sockjs_disconnect_delay = delay;
     });
     let addr = server.local_addr();
-    let poll_world = || {
-        exchange(
-            addr,
-            "POST",
-            "/sockjs/world/default/000/quiet/xhr",
-            None,
-            "",
-        )
-        .1
+    let poll_world = |session: &str| {
+        let path = format!("/sockjs/world/default/000/{session}/xhr");
+        exchange(addr, "POST", &path, None, "").1
     };
-    assert_eq!(poll_world(), "o\n");
-    assert_eq!(poll_world(), "h\n", "nothing to say within the heartbeat");
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    assert_eq!(poll_world(), "o\n", "the session ended; this is a new one");
+    // Each timing both ways: not before its setting, and not long after it (the
+    // sessions are swept every quarter of the delay; a loaded machine adds a little).
+    let tolerance = Duration::from_millis(400);
+    assert_eq!(poll_world("quiet"), "o\n");
+    let began = Instant::now();
+    assert_eq!(
+        poll_world("quiet"),
+        "h\n",
+        "nothing to say within the heartbeat"
+    );
+    let waited = began.elapsed();
+    assert!(
+        waited >= heartbeat - Duration::from_millis(50) && waited < heartbeat + tolerance,
+        "a heartbeat after {waited:?}, every {heartbeat:?}"
+    );
+    std::thread::sleep(delay - Duration::from_millis(250));
+    assert_eq!(
+        poll_world("quiet"),
+        "h\n",
+        "within the delay: the same session"
+    );
+    std::thread::sleep(delay + tolerance);
+    assert_eq!(
+        poll_world("quiet"),
+        "o\n",
+        "the session ended; this is a new one"
+    );
 }
 
 #[test]
@@ -660,7 +680,13 @@ fn the_websocket_transport_is_pinged_every_heartbeat() {
             other => panic!("expected a heartbeat ping, got {other:?}"),
         }
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Two heartbeats: not before two intervals, and not long after.
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(350)
+            && took < std::time::Duration::from_millis(800),
+        "two heartbeats in {took:?}, one every 200 ms"
+    );
 }
 
 #[test]
