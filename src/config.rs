@@ -1058,7 +1058,7 @@ fn node_urls() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
 
 /// Check: tap patterns are names, or prefixes ending in `*`.
 fn tap_patterns() -> impl Fn(&Vec<Box<str>>) -> Result<(), String> {
-    |patterns| Taps::new(patterns).map(drop)
+    |patterns| Taps::new(patterns).map(drop).map_err(|e| e.to_string())
 }
 
 /// Check: each entry is an address block (`10.0.0.0/8`, `::1`).

@@ -10,9 +10,12 @@ pub struct Taps {
 
 impl Taps {
     /// Taps from patterns, or the first invalid one with why.
-    pub fn new(patterns: &[Box<str>]) -> Result<Taps, String> {
+    pub fn new(patterns: &[Box<str>]) -> Result<Taps, TapPatternError> {
         for pattern in patterns {
-            check(pattern).map_err(|why| format!("{pattern:?}: {why}"))?;
+            check(pattern).map_err(|why| TapPatternError {
+                pattern: pattern.clone(),
+                why,
+            })?;
         }
         Ok(Taps {
             patterns: patterns.to_vec(),
@@ -26,6 +29,14 @@ impl Taps {
             None => **p == *channel,
         })
     }
+}
+
+/// A `tap` pattern that is not one, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{pattern:?}: {why}")]
+pub struct TapPatternError {
+    pub pattern: Box<str>,
+    pub why: &'static str,
 }
 
 /// Why a pattern is not one: empty, too long, or a `*` elsewhere than at the end.

@@ -92,6 +92,12 @@ pub struct Webhooks {
     counters: Arc<Counters>,
 }
 
+/// An event [`Webhooks::send`] could not queue: the queue was full or the hook thread
+/// has stopped. It is counted in the webhook figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("webhook event dropped: the queue is full or the hook thread has stopped")]
+pub struct WebhookDropped;
+
 impl Webhooks {
     /// Starts the batching task on the hook thread.
     pub fn start(hooks: &Hooks, settings: WebhookSettings) -> Webhooks {
@@ -106,22 +112,23 @@ impl Webhooks {
         Webhooks { queue, counters }
     }
 
-    /// Queues `event` without waiting; false if it was dropped (the queue is full, or
-    /// the hook thread has stopped).
-    pub fn send(&self, event: Value) -> bool {
+    /// Queues `event` without waiting; an event that cannot be queued (the queue is
+    /// full, or the hook thread has stopped) is dropped, counted and logged.
+    pub fn send(&self, event: Value) -> Result<(), WebhookDropped> {
         match self.queue.try_send(event) {
-            Ok(()) => true,
+            Ok(()) => Ok(()),
             Err(_) => {
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 // The first drop and then one in a thousand, not one line per event.
                 if dropped % 1000 == 1 {
                     tracing::warn!(dropped, "webhook queue full: events dropped");
                 }
-                false
+                Err(WebhookDropped)
             }
         }
     }
 
+    /// What the sender has done with the events so far.
     pub fn counts(&self) -> WebhookCounts {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         WebhookCounts {

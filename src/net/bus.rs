@@ -30,7 +30,7 @@ pub async fn carry_out(shard: Rc<Shard>, payload: Vec<u8>) {
         Ok((method, params)) => api::command(&shard, &method, params)
             .await
             .map_err(|refusal| refusal.to_string()),
-        Err(why) => Err(why),
+        Err(malformed) => Err(malformed.to_string()),
     };
     match result {
         Ok(answer) => {
@@ -42,18 +42,29 @@ pub async fn carry_out(shard: Rc<Shard>, payload: Vec<u8>) {
 }
 
 /// The method and params of a command (`params` may be left out when empty).
-fn parse(payload: &[u8]) -> Result<(String, serde_json::Map<String, Value>), String> {
+fn parse(payload: &[u8]) -> Result<(String, serde_json::Map<String, Value>), MalformedCommand> {
     let Ok(Value::Object(mut command)) = serde_json::from_slice(payload) else {
-        return Err("not a JSON object".to_owned());
+        return Err(MalformedCommand::NotAnObject);
     };
     let Some(Value::String(method)) = command.remove("method") else {
-        return Err("method must be a string".to_owned());
+        return Err(MalformedCommand::MethodNotAString);
     };
     match command.remove("params") {
         None => Ok((method, serde_json::Map::new())),
         Some(Value::Object(params)) => Ok((method, params)),
-        Some(_) => Err(format!("{method}: params must be an object")),
+        Some(_) => Err(MalformedCommand::ParamsNotAnObject { method }),
     }
+}
+
+/// A bus command that is not one.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum MalformedCommand {
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("method must be a string")]
+    MethodNotAString,
+    #[error("{method}: params must be an object")]
+    ParamsNotAnObject { method: String },
 }
 
 /// The node that carries out a command about `id`: its owner node, or node 0 without

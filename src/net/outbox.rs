@@ -83,7 +83,8 @@ impl Outbox for ShardOutbox<'_> {
                 if let Some(webhooks) = self.webhooks
                     && let Some(event) = webhook_event(notice)
                 {
-                    webhooks.send(event);
+                    // A dropped event is counted and logged by the sender.
+                    let _ = webhooks.send(event);
                 }
             }
         }

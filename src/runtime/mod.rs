@@ -92,9 +92,13 @@ pub enum StartError {
     /// A shard failed to start for a reason not recognised above.
     #[error("shard {shard} did not start: {cause}")]
     Shard { shard: usize, cause: String },
-    /// A shard reported that it could not start (its message names it).
-    #[error("{0}")]
-    Reported(String),
+    /// A shard could not bind the address the others share.
+    #[error("shard {shard}: cannot listen on {addr}: {source}")]
+    ShardListen {
+        shard: usize,
+        addr: SocketAddr,
+        source: io::Error,
+    },
     /// The shards did not all report within [`START_TIMEOUT`].
     #[error("the shards did not start within {}s", START_TIMEOUT.as_secs())]
     Timeout,
@@ -277,9 +281,9 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         }
         match ready_rx.recv_timeout(wait.min(Duration::from_millis(50))) {
             Ok(Ok(())) => ready += 1,
-            Ok(Err(cause)) => {
+            Ok(Err(refused)) => {
                 abandon(server);
-                return Err(StartError::Reported(cause));
+                return Err(refused);
             }
             Err(_) => {}
         }

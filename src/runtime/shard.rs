@@ -20,7 +20,7 @@ use glommio::timer::Timer;
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
-use super::nodes;
+use super::{StartError, nodes};
 use crate::clock::now_ms;
 use crate::cluster::{Cluster, ShardInbound};
 use crate::config::Config;
@@ -52,7 +52,8 @@ pub struct ShardSetup {
     pub handovers: HandoverMesh,
     pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
-    pub ready: std::sync::mpsc::Sender<Result<(), String>>,
+    /// Where the shard reports that it serves, or why it cannot.
+    pub ready: std::sync::mpsc::Sender<Result<(), StartError>>,
     /// The backend hook thread, when a hook is configured.
     pub hooks: Option<Hooks>,
     /// The webhook sender, when webhooks are configured.
@@ -68,9 +69,15 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
     let listener = match TcpListener::bind(setup.addr) {
         Ok(l) => l,
         Err(e) => {
-            let msg = format!("shard {}: cannot listen on {}: {e}", setup.id, setup.addr);
-            let _ = setup.ready.send(Err(msg.clone()));
-            return Err(io::Error::other(msg));
+            let (shard, addr) = (setup.id, setup.addr);
+            let source = io::Error::from(e);
+            let returned = io::Error::new(source.kind(), source.to_string());
+            let _ = setup.ready.send(Err(StartError::ShardListen {
+                shard,
+                addr,
+                source,
+            }));
+            return Err(returned);
         }
     };
     let config = setup.config.clone();
