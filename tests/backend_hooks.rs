@@ -166,6 +166,54 @@ fn custom_events_and_unknown_world_actions_are_the_backend_s_rpcs() {
 }
 
 #[test]
+fn where_a_namespace_says_backend_the_hook_alone_decides_who_receives_and_publishes() {
+    let backend = backend();
+    let tables = format!(
+        r#"chat = {{ receive = "backend", publish = "backend", subscribe_hook = "{sub}", publish_hook = "{publish}" }}"#,
+        sub = backend.url("/subscribe"),
+        publish = backend.url("/publish"),
+    );
+    let namespaces = Namespaces::parse(&tables).unwrap();
+    let server = server_with(move |c| c.namespaces = namespaces);
+    let addr = server.local_addr();
+    // Sockets without a token: a members-only or authenticated rule would refuse them.
+    let (mut reader, _) = handshaken_on(addr, 0, json!({}));
+    subscribe(&mut reader, "chat:news", 2);
+    reader.send(json!({"event":"#subscribe","data":{"channel":"chat:secret"},"cid":3}));
+    assert_eq!(
+        sc_recv(&mut reader),
+        json!({"rid":3,"error":{"name":"app.forbidden","message":"not for you"}})
+    );
+    let (mut writer, _) = handshaken_on(addr, 1, json!({}));
+    writer.send(json!({"event":"#publish","data":{"channel":"chat:news","data":"hello"},"cid":4}));
+    assert_eq!(
+        sc_recv(&mut writer),
+        json!({"rid":4}),
+        "not subscribed, yet allowed"
+    );
+    assert_eq!(
+        sc_recv(&mut reader),
+        json!({"event":"#publish","data":{"channel":"chat:news","data":"hello"}})
+    );
+    writer.send(
+        json!({"event":"#publish","data":{"channel":"chat:news","data":{"spam":true}},"cid":5}),
+    );
+    assert_eq!(
+        sc_recv(&mut writer),
+        json!({"rid":5,"error":{"name":"app.spam","message":"no spam"}})
+    );
+    reader.expect_silence(QUIET);
+    let asked: Vec<Value> = backend.requests().iter().map(|r| r.json()).collect();
+    assert!(
+        asked.contains(
+            &json!({"hook":"publish","channel":"chat:news","namespace":"chat",
+            "user":null,"dialect":"socketcluster","data":"hello"})
+        ),
+        "{asked:?}"
+    );
+}
+
+#[test]
 fn a_slow_or_absent_backend_refuses_and_stalls_no_one_else() {
     let backend = backend();
     let server = hooked_server(&backend);

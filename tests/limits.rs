@@ -308,3 +308,64 @@ fn a_message_of_exactly_max_message_bytes_is_served_at_the_default_limit() {
     c.send(game_of((64 << 10) - overhead + 1));
     assert_eq!(c.expect_close().0, 1009);
 }
+
+#[test]
+fn every_dialect_tells_a_client_over_its_message_rate_then_closes_it() {
+    let server = server_with(|c| {
+        c.message_rate = 1;
+        c.message_burst = 3;
+    });
+    let addr = server.local_addr();
+    let talker_connect = json!({"type":"connect","room":"r","user":{"id":"t1","name":"t1"}});
+    // (path, what identifies, what it then sends over and over, the refusal it expects)
+    let dialects = [
+        (
+            "/ws/world/default",
+            json!(["authenticate", {"user": {"id": "w1"}}]),
+            json!(["channel.join", 1, {"channel": "c"}]),
+            // Dropped unread, so without the request's id: World's shape for that.
+            json!(["error", {"code": "rate.limited", "message": "too many messages: this one was dropped"}]),
+        ),
+        (
+            "/talker",
+            talker_connect,
+            json!({"type":"message","content":"hi"}),
+            json!({"type":"error","message":"too many messages: this one was dropped"}),
+        ),
+    ];
+    for (path, identify, again, refusal) in dialects {
+        let mut c = Client::connect(addr, path);
+        c.send(identify);
+        c.recv();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            c.send(again.clone());
+        }
+        c.send(again.clone());
+        loop {
+            let message = c.recv();
+            if message == refusal {
+                break;
+            }
+            seen.push(message);
+            assert!(seen.len() < 10, "{path}: no refusal in {seen:?}");
+        }
+        for _ in 0..10 {
+            c.send(again.clone());
+        }
+        let (code, reason) = c.expect_close();
+        assert_eq!(
+            (code, reason.as_str()),
+            (1008, "rate limit exceeded"),
+            "{path}"
+        );
+    }
+    // SocketCluster has no error without a cid, and the dropped message is not read
+    // for one: its client sees the close alone.
+    let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+    for _ in 0..20 {
+        sc.send(json!({"event":"#publish","data":{"channel":"c","data":1}}));
+    }
+    let (code, reason) = sc.expect_close();
+    assert_eq!((code, reason.as_str()), (1008, "rate limit exceeded"));
+}

@@ -233,6 +233,41 @@ fn a_built_in_namespace_takes_a_member_limit_and_can_hide_joins() {
 }
 
 #[test]
+fn presence_false_hides_a_channel_s_members_even_from_its_members() {
+    let list = |c: &mut Client, id: u64| {
+        c.send(json!(["channel.members", id, {"channel": "hall"}]));
+        c.recv()
+    };
+    let open = server_with(|_| {});
+    let mut ann = world_member(open.local_addr(), 0, "ann", "hall");
+    assert_eq!(
+        list(&mut ann, 7),
+        json!(["success", 7, {"channel": "hall", "members": ["ann"]}]),
+        "by default a member may list the members"
+    );
+    let ns = namespaces("world = { presence = false }");
+    let hidden = server_with(|c| c.namespaces = ns);
+    let addr = hidden.local_addr();
+    let mut ann = world_member(addr, 0, "ann", "hall");
+    let mut bob = world_member(addr, 1, "bob", "hall");
+    // Joins are join_leave's to hide, not presence's.
+    assert_eq!(ann.recv()[0], "channel.member_joined");
+    for (c, id) in [(&mut ann, 8), (&mut bob, 9)] {
+        let refused = list(c, id);
+        assert_eq!((&refused[0], &refused[1]), (&json!("error"), &json!(id)));
+        assert_eq!(refused[2]["code"], "channel.forbidden", "{refused}");
+    }
+    // The channel itself still works.
+    ann.send(json!(["channel.send", 10, {"channel": "hall", "data": "hi"}]));
+    assert_eq!(ann.recv(), json!(["success", 10, {"channel": "hall"}]));
+    let event = bob.recv();
+    assert_eq!(
+        (&event[0], &event[1]["data"]),
+        (&json!("channel.event"), &json!("hi"))
+    );
+}
+
+#[test]
 fn bad_namespace_settings_are_refused_with_where_and_why() {
     let (code, _, stderr) = common::run_binary(&[
         "serve",
