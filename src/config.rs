@@ -327,6 +327,12 @@ settings! {
     hook_timeout: Duration = Duration::from_secs(1), "DURATION", check range(SHORTEST, LONGEST);
     /// Hook calls one shard may have in flight; one more is refused at once.
     hook_concurrency: usize = 256, "N", check range(1, 1 << 16);
+    /// Backend URL asked before every join and subscription in a namespace that names no
+    /// subscribe_hook of its own (talker and document excepted).
+    subscribe_hook: String, "URL", default "none", check http_url();
+    /// Backend URL asked before every client publication in a namespace that names no
+    /// publish_hook of its own; it may refuse or replace the data.
+    publish_hook: String, "URL", default "none", check http_url();
     /// Backend URL asked who a client is when it brings credentials (a session id, a
     /// cookie's value, any string) instead of a token; it answers with the user.
     connect_hook: String, "URL", default "none", check http_url();
@@ -521,15 +527,24 @@ impl Config {
         }
     }
 
-    /// Whether any hook calls the backend (an `rpc_hook`, a `connect_hook`, or a namespace's
-    /// `subscribe_hook` or `publish_hook`): only then is the hook client started.
+    /// Whether any hook calls the backend (an `rpc_hook`, a `connect_hook`, or a
+    /// `subscribe_hook` or `publish_hook`, global or a namespace's): only then is the
+    /// hook client started.
     pub fn calls_backend(&self) -> bool {
         self.rpc_hook.is_some()
             || self.connect_hook.is_some()
             || self
-                .namespaces
+                .effective_namespaces()
                 .iter()
                 .any(|(_, p)| p.subscribe_hook.is_some() || p.publish_hook.is_some())
+    }
+
+    /// The namespaces' rules as the shards apply them: the global `subscribe_hook` and
+    /// `publish_hook` filled in where a namespace names none of its own.
+    pub fn effective_namespaces(&self) -> Namespaces {
+        let mut namespaces = self.namespaces.clone();
+        namespaces.inherit_hooks(self.subscribe_hook.as_deref(), self.publish_hook.as_deref());
+        namespaces
     }
 
     /// Where webhooks go, if anywhere (`webhook_url`; the secret comes with it).
@@ -584,7 +599,7 @@ impl Config {
     /// The engine's per-connection and per-shard bounds.
     pub fn limits(&self) -> Limits {
         Limits {
-            namespaces: std::sync::Arc::new(self.namespaces.clone()),
+            namespaces: std::sync::Arc::new(self.effective_namespaces()),
             taps: std::sync::Arc::new(Taps::new(&self.tap).expect("checked at start")),
             max_watches_per_conn: self.max_watches_per_conn,
             max_watches_per_user: self.max_watches_per_user,
@@ -630,6 +645,20 @@ impl Config {
                 format!(
                     "must be shorter than socketcluster_ping_timeout, {}",
                     self.socketcluster_ping_timeout.show()
+                ),
+            ));
+        }
+        if let Some((name, rule)) = self.effective_namespaces().backend_rule_without_hook() {
+            let hook = if rule == "receive" {
+                "subscribe_hook"
+            } else {
+                "publish_hook"
+            };
+            return Err(invalid(
+                "namespaces",
+                format!("{name}.{rule} = \"backend\""),
+                format!(
+                    "the backend decides, so it needs a {hook} URL: the namespace's or the global {hook}"
                 ),
             ));
         }

@@ -214,6 +214,58 @@ fn where_a_namespace_says_backend_the_hook_alone_decides_who_receives_and_publis
 }
 
 #[test]
+fn global_hooks_serve_every_namespace_that_names_none_of_its_own() {
+    let backend = backend();
+    let (sub, publish) = (backend.url("/subscribe"), backend.url("/publish"));
+    // `chat` names its own subscribe hook, a backend that lets everything through.
+    let allow_all = Backend::start(|_, _| (200, "{}".into(), Duration::ZERO));
+    let tables = format!(
+        r#"chat = {{ receive = "anyone", publish = "anyone", subscribe_hook = "{}" }}"#,
+        allow_all.url("/own")
+    );
+    let namespaces = Namespaces::parse(&tables).unwrap();
+    let server = server_with(move |c| {
+        c.subscribe_hook = Some(sub);
+        c.publish_hook = Some(publish);
+        c.namespaces = namespaces;
+    });
+    let addr = server.local_addr();
+    let mut p = player(addr, 0, "1:1");
+    p.send(json!({"command":"joingame","data":{"channel":"secret-room","self":"1:1"}}));
+    assert_eq!(
+        p.recv(),
+        json!({"command":"error","data":{"code":"app.forbidden","message":"not for you"}}),
+        "the global subscribe hook decides turntable's joins"
+    );
+    p.send(json!({"command":"joingame","data":{"channel":"arena","self":"1:1"}}));
+    assert_eq!(p.recv()["command"], "joined");
+    let (mut reader, _) = handshaken_on(addr, 1, json!({}));
+    subscribe(&mut reader, "news", 2);
+    reader.send(json!({"event":"#subscribe","data":{"channel":"secret-news"},"cid":3}));
+    assert_eq!(sc_recv(&mut reader)["error"]["name"], "app.forbidden");
+    reader
+        .send(json!({"event":"#publish","data":{"channel":"news","data":{"cheat":true}},"cid":4}));
+    // The ack and the delivery, in either order.
+    let got = [sc_recv(&mut reader), sc_recv(&mut reader)];
+    assert!(got.contains(&json!({"rid":4})), "{got:?}");
+    assert!(
+        got.contains(&json!({"event":"#publish","data":{"channel":"news",
+            "data":{"cheat":false,"flagged":null}}})),
+        "the global publish hook rewrote it: {got:?}"
+    );
+    // The namespace's own hook wins over the global one.
+    subscribe(&mut reader, "chat:secret-plans", 5);
+    let own: Vec<Value> = allow_all.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["channel"], "chat:secret-plans");
+    let global: Vec<Value> = backend.requests().iter().map(|r| r.json()).collect();
+    assert!(
+        global.iter().all(|r| r["channel"] != "chat:secret-plans"),
+        "{global:?}"
+    );
+}
+
+#[test]
 fn a_slow_or_absent_backend_refuses_and_stalls_no_one_else() {
     let backend = backend();
     let server = hooked_server(&backend);

@@ -280,6 +280,26 @@ fn bad_namespace_settings_are_refused_with_where_and_why() {
         stderr.contains("namespaces.chat.receive") && stderr.contains("everyone"),
         "{stderr}"
     );
+    let backend = r#"chat = { receive = "backend" }"#;
+    let (code, _, stderr) = common::run_binary(&["serve", "--check", "--namespaces", backend]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            2,
+            "turntable: invalid setting namespaces: chat.receive = \"backend\" (the backend \
+             decides, so it needs a subscribe_hook URL: the namespace's or the global \
+             subscribe_hook)\n"
+        )
+    );
+    let (code, _, stderr) = common::run_binary(&[
+        "serve",
+        "--check",
+        "--namespaces",
+        backend,
+        "--subscribe-hook",
+        "http://127.0.0.1:9/join",
+    ]);
+    assert_eq!(code, 0, "the global hook serves it: {stderr}");
 }
 
 #[test]

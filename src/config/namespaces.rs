@@ -17,7 +17,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use super::{Arity, SettingType};
-use crate::engine::namespace::{DOCUMENT, Namespaces, Policy, Readers, TALKER, Writers};
+use crate::engine::namespace::{DOCUMENT, Namespaces, Policy, TALKER};
 
 impl SettingType for Namespaces {
     const EXPECTED: &'static str = "a table of namespace tables";
@@ -90,16 +90,6 @@ fn apply(mut namespaces: Namespaces, table: &toml::Table) -> Result<Namespaces, 
         for (key, value) in rules {
             set_rule(&mut policy, key, value)
                 .map_err(|e| format!("namespaces.{name}.{key}: {e}"))?;
-        }
-        if policy.receive == Readers::Backend && policy.subscribe_hook.is_none() {
-            return Err(format!(
-                "namespaces.{name}.receive: \"backend\" needs a subscribe_hook URL"
-            ));
-        }
-        if policy.publish == Writers::Backend && policy.publish_hook.is_none() {
-            return Err(format!(
-                "namespaces.{name}.publish: \"backend\" needs a publish_hook URL"
-            ));
         }
         namespaces.set(name, policy);
     }
@@ -212,10 +202,6 @@ mod tests {
             (r#"chat = { max_members = 0 }"#, "must be at least 1"),
             (r#""a:b" = { presence = true }"#, "names are letters"),
             ("chat = 1", "expected a table"),
-            (
-                r#"chat = { receive = "backend" }"#,
-                "needs a subscribe_hook URL",
-            ),
             (
                 r#"chat = { publish_hook = "ftp://x" }"#,
                 "not an http:// or https:// URL",

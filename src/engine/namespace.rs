@@ -170,6 +170,36 @@ impl Namespaces {
             .map(|(_, policy)| policy)
     }
 
+    /// Gives every namespace whose rules can be set (all but `talker` and `document`)
+    /// the global hooks where it names none of its own.
+    pub fn inherit_hooks(&mut self, subscribe: Option<&str>, publish: Option<&str>) {
+        for (name, policy) in &mut self.named {
+            if &**name == TALKER || &**name == DOCUMENT {
+                continue;
+            }
+            if policy.subscribe_hook.is_none() {
+                policy.subscribe_hook = subscribe.map(Box::from);
+            }
+            if policy.publish_hook.is_none() {
+                policy.publish_hook = publish.map(Box::from);
+            }
+        }
+    }
+
+    /// The first namespace that leaves a decision to the backend without the hook that
+    /// makes it: its name and the rule (`receive` or `publish`).
+    pub fn backend_rule_without_hook(&self) -> Option<(&str, &'static str)> {
+        self.iter().find_map(|(name, policy)| {
+            if policy.receive == Readers::Backend && policy.subscribe_hook.is_none() {
+                Some((name, "receive"))
+            } else if policy.publish == Writers::Backend && policy.publish_hook.is_none() {
+                Some((name, "publish"))
+            } else {
+                None
+            }
+        })
+    }
+
     /// Every namespace and its rules, the built-in ones first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Policy)> {
         self.named.iter().map(|(name, policy)| (&**name, policy))

@@ -121,7 +121,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
                 .filter(|_| config.calls_backend())
                 .map(Hooks::client),
             config.hook_timeout,
-            Arc::new(config.namespaces.clone()),
+            Arc::new(config.effective_namespaces()),
             config.rpc_hook.as_deref().map(Box::from),
             config.connect_hook.as_deref().map(Box::from),
         ),
