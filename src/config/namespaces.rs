@@ -166,7 +166,7 @@ fn policy_table(policy: &Policy) -> toml::Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::namespace::TURNTABLE;
+    use crate::engine::namespace::{Readers, TURNTABLE, Writers};
 
     #[test]
     fn tables_change_only_the_rules_they_name() {
