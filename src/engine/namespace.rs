@@ -280,6 +280,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn global_hooks_fill_in_where_a_namespace_has_none_but_never_the_fixed_ones() {
+        let mut ns = Namespaces::default();
+        let own = Policy {
+            publish_hook: Some("http://own/publish".into()),
+            ..Policy::MEMBERS
+        };
+        ns.set("chat", own);
+        ns.inherit_hooks(Some("http://global/join"), Some("http://global/publish"));
+        let hooks = |name| {
+            let p = ns.get(name).unwrap();
+            (p.subscribe_hook.as_deref(), p.publish_hook.as_deref())
+        };
+        let global = (Some("http://global/join"), Some("http://global/publish"));
+        for name in [DEFAULT, LOBBY, TURNTABLE, GAME, WORLD] {
+            assert_eq!(hooks(name), global, "{name}");
+        }
+        assert_eq!(
+            hooks("chat"),
+            (Some("http://global/join"), Some("http://own/publish"))
+        );
+        assert_eq!(hooks(TALKER), (None, None));
+        assert_eq!(hooks(DOCUMENT), (None, None));
+    }
+
+    #[test]
     fn every_built_in_kind_maps_to_its_namespace() {
         let ns = Namespaces::default();
         for (channel, expected) in [
