@@ -16,7 +16,7 @@
 //! have room.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::message::{ChannelMsg, ErrorCode};
 use super::{Engine, Outbox};
@@ -40,15 +40,54 @@ pub struct GameInfo {
 
 impl GameInfo {
     /// The game as the API and the lobby's `game_created` show it.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": &*self.id,
-            "name": &*self.name,
-            "max_players": self.max_players,
-            "players": self.players,
-            "metadata": serde_json::from_str::<Value>(&self.metadata).unwrap_or(Value::Null),
-        })
+    pub fn view(&self) -> GameView<'_> {
+        GameView {
+            id: &self.id,
+            name: &self.name,
+            max_players: self.max_players,
+            players: self.players,
+            metadata: serde_json::from_str(&self.metadata).unwrap_or(Value::Null),
+        }
     }
+
+    /// [`GameInfo::view`] as a JSON value.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).expect("a game's view is plain JSON")
+    }
+}
+
+/// A game as clients see it: the API's answers and the lobby's `game_created`.
+#[derive(Debug, Serialize)]
+pub struct GameView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub max_players: usize,
+    pub players: usize,
+    /// The application's metadata, parsed (`null` if it was not JSON).
+    pub metadata: Value,
+}
+
+/// A change the lobby channel announces: the data of its publications, the same in
+/// every dialect (see the module doc for the shapes).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LobbyEvent<'a> {
+    GameCreated {
+        game: GameView<'a>,
+    },
+    PlayerJoined {
+        game: &'a str,
+        user: &'a str,
+        players: usize,
+    },
+    PlayerLeft {
+        game: &'a str,
+        user: &'a str,
+        players: usize,
+    },
+    GameClosed {
+        game: &'a str,
+    },
 }
 
 /// What the owner keeps of a game (players are the channel's roster).
@@ -84,8 +123,7 @@ impl Engine {
             metadata: info.metadata.clone(),
         };
         self.games.insert(channel, game);
-        let created = json!({"type": "game_created", "game": info.to_json()});
-        self.announce(created, out);
+        self.announce(&LobbyEvent::GameCreated { game: info.view() }, out);
         Some(info)
     }
 
@@ -94,7 +132,7 @@ impl Engine {
         let channel = format!("{GAME_PREFIX}{id}");
         let info = self.game_info(&channel)?;
         self.games.remove(&*channel);
-        self.announce(json!({"type": "game_closed", "game": id}), out);
+        self.announce(&LobbyEvent::GameClosed { game: id }, out);
         Some(info)
     }
 
@@ -147,25 +185,74 @@ impl Engine {
         if !self.games.contains_key(channel) {
             return;
         }
-        let kind = match change {
-            PlayerChange::Joined => "player_joined",
-            PlayerChange::Left => "player_left",
+        let (game, players) = (&channel[GAME_PREFIX.len()..], self.players(channel));
+        let event = match change {
+            PlayerChange::Joined => LobbyEvent::PlayerJoined {
+                game,
+                user,
+                players,
+            },
+            PlayerChange::Left => LobbyEvent::PlayerLeft {
+                game,
+                user,
+                players,
+            },
         };
-        let event = json!({
-            "type": kind,
-            "game": &channel[GAME_PREFIX.len()..],
-            "user": user,
-            "players": self.players(channel),
-        });
-        self.announce(event, out);
+        self.announce(&event, out);
     }
 
     /// Publishes a lobby change on the lobby channel, through its owner.
-    fn announce(&mut self, data: Value, out: &mut impl Outbox) {
+    fn announce(&mut self, event: &LobbyEvent<'_>, out: &mut impl Outbox) {
+        let data = serde_json::to_string(event).expect("a lobby event is plain JSON");
         let msg = ChannelMsg::Announce {
             channel: Box::from(LOBBY),
-            data: data.to_string().into_boxed_str(),
+            data: data.into_boxed_str(),
         };
         self.send_to_owner_of_channel(msg, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lobby_events_have_the_documented_shapes() {
+        let info = GameInfo {
+            id: "g1".into(),
+            name: "Duel".into(),
+            max_players: 2,
+            metadata: r#"{"map":"dust"}"#.into(),
+            players: 0,
+        };
+        let shapes = [
+            (
+                LobbyEvent::GameCreated { game: info.view() },
+                r#"{"type":"game_created","game":{"id":"g1","name":"Duel","max_players":2,"players":0,"metadata":{"map":"dust"}}}"#,
+            ),
+            (
+                LobbyEvent::PlayerJoined {
+                    game: "g1",
+                    user: "1:1",
+                    players: 1,
+                },
+                r#"{"type":"player_joined","game":"g1","user":"1:1","players":1}"#,
+            ),
+            (
+                LobbyEvent::PlayerLeft {
+                    game: "g1",
+                    user: "1:1",
+                    players: 0,
+                },
+                r#"{"type":"player_left","game":"g1","user":"1:1","players":0}"#,
+            ),
+            (
+                LobbyEvent::GameClosed { game: "g1" },
+                r#"{"type":"game_closed","game":"g1"}"#,
+            ),
+        ];
+        for (event, text) in shapes {
+            assert_eq!(serde_json::to_string(&event).unwrap(), text);
+        }
     }
 }
