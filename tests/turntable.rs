@@ -467,6 +467,26 @@ fn refused_as_too_many(reply: &Value) -> bool {
 }
 
 #[test]
+fn a_connection_watches_at_most_max_watches_per_conn() {
+    let server = server_with(|c| c.max_watches_per_conn = 2);
+    let addr = server.local_addr();
+    let mut a = identified(addr, "1:1");
+    let mut same_user = identified(addr, "1:1");
+    assert_eq!(subscribe(&mut a, &["x", "y"])["command"], "userchange");
+    let over = subscribe(&mut a, &["z"]);
+    assert!(refused_as_too_many(&over), "{over}");
+    // Watching one already watched takes nothing more.
+    assert_eq!(subscribe(&mut a, &["y"])["command"], "userchange");
+    // The same user's other connection has a limit of its own.
+    assert_eq!(
+        subscribe(&mut same_user, &["z", "w"])["command"],
+        "userchange"
+    );
+    a.send(json!({"command":"unsubscribe","data":["x"]}));
+    eventually(|| subscribe(&mut a, &["z"])["command"] == "userchange");
+}
+
+#[test]
 fn one_users_connections_on_a_shard_watch_at_most_max_watches_per_user() {
     let server = server_with(|c| c.max_watches_per_user = 3);
     let addr = server.local_addr();
