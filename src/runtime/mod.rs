@@ -93,12 +93,8 @@ pub enum StartError {
     #[error("shard {shard} did not start: {cause}")]
     Shard { shard: usize, cause: String },
     /// A shard could not bind the address the others share.
-    #[error("shard {shard}: cannot listen on {addr}: {source}")]
-    ShardListen {
-        shard: usize,
-        addr: SocketAddr,
-        source: io::Error,
-    },
+    #[error("{0}")]
+    ShardListen(#[from] shard::ListenError),
     /// The shards did not all report within [`START_TIMEOUT`].
     #[error("the shards did not start within {}s", START_TIMEOUT.as_secs())]
     Timeout,
@@ -283,7 +279,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             Ok(Ok(())) => ready += 1,
             Ok(Err(refused)) => {
                 abandon(server);
-                return Err(refused);
+                return Err(refused.into());
             }
             Err(_) => {}
         }

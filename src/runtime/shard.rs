@@ -20,7 +20,7 @@ use glommio::timer::Timer;
 
 use super::handover::{self, HandoverMesh};
 use super::mesh::{self, Batch};
-use super::{StartError, nodes};
+use super::nodes;
 use crate::clock::now_ms;
 use crate::cluster::{Cluster, ShardInbound};
 use crate::config::Config;
@@ -53,7 +53,7 @@ pub struct ShardSetup {
     pub figures: Arc<NodeFigures>,
     pub stop: Arc<AtomicBool>,
     /// Where the shard reports that it serves, or why it cannot.
-    pub ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+    pub ready: std::sync::mpsc::Sender<Result<(), ListenError>>,
     /// The backend hook thread, when a hook is configured.
     pub hooks: Option<Hooks>,
     /// The webhook sender, when webhooks are configured.
@@ -64,6 +64,15 @@ pub struct ShardSetup {
     pub cluster_inbound: Option<tokio::sync::mpsc::Receiver<ShardInbound>>,
 }
 
+/// A shard could not bind the address the process's shards share.
+#[derive(Debug, thiserror::Error)]
+#[error("shard {shard}: cannot listen on {addr}: {source}")]
+pub struct ListenError {
+    pub shard: ShardId,
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
 /// Binds, joins the mesh, reports ready, serves until stopped, then drains.
 pub async fn run(setup: ShardSetup) -> io::Result<()> {
     let listener = match TcpListener::bind(setup.addr) {
@@ -72,7 +81,7 @@ pub async fn run(setup: ShardSetup) -> io::Result<()> {
             let (shard, addr) = (setup.id, setup.addr);
             let source = io::Error::from(e);
             let returned = io::Error::new(source.kind(), source.to_string());
-            let _ = setup.ready.send(Err(StartError::ShardListen {
+            let _ = setup.ready.send(Err(ListenError {
                 shard,
                 addr,
                 source,
