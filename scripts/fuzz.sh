@@ -8,8 +8,9 @@
 # AddressSanitizer would need nightly, and the code it checks is safe Rust), in
 # release mode with debug assertions (so arithmetic overflow panics) and 16 codegen
 # units (cargo-fuzz's default of 1 would more than double the build time). `--quick`
-# builds them in fuzz/'s dev profile instead (opt-level 1, debug assertions): a third
-# of the build's CPU time for a fraction of the executions, what a short run wants.
+# builds them in fuzz/'s dev profile instead (unoptimised, debug assertions): a third
+# of the build's CPU time for a few hundredths of the executions, what a run of seconds
+# (CI's) wants.
 # cargo-fuzz itself is installed from crates.io into .cache/cargo-fuzz on first use.
 # The corpus each run grows is kept in .cache/fuzz/corpus/<target>; the seeds in
 # fuzz/corpus/<target> are read, never written.
