@@ -10,9 +10,12 @@
 # redis-server is installed from Debian's package by scripts/setup-redis.sh (root or sudo), and
 # chromium (with playwright-core from npm into .cache/browser, for the dashboard's browser test
 # in tests/dashboard.rs) by scripts/setup-chromium.sh.
+# Then each fuzz target of fuzz/ for a few seconds (scripts/fuzz.sh --quick; cargo-fuzz
+# is installed into .cache/ from crates.io on first use).
 # Usage: scripts/test.sh              (everything; ~6 minutes on 2 cores from clean)
 #        AUTOBAHN=0 scripts/test.sh   (skip Autobahn; the npm clients still need the
 #                                      network on first use)
+#        FUZZ=0 scripts/test.sh       (skip the fuzz targets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A run from clean builds everything once: incremental caches would only add ~1 GB of disk.
@@ -35,6 +38,12 @@ REDIS_SERVER="$(scripts/setup-redis.sh)"
 scripts/setup-chromium.sh >/dev/null
 export PROMTOOL NGINX REDIS_SERVER
 cargo test --all-targets
+if [[ "${FUZZ:-1}" != "0" ]]; then
+  scripts/fuzz.sh --quick 5
+else
+  # Said loudly: a green run without it has not fed the decoders arbitrary input.
+  printf '\n*** SKIPPED: the fuzz targets (FUZZ=0); decoders not fuzzed ***\n\n' >&2
+fi
 if [[ "${AUTOBAHN:-1}" != "0" ]]; then
   scripts/autobahn.sh
 else

@@ -104,10 +104,13 @@ fn matches(pattern: &str, origin: &str) -> bool {
         Some(domain) => {
             let (o_name, o_port) = o_host.rsplit_once(':').unwrap_or((&o_host, ""));
             let (d_name, d_port) = domain.rsplit_once(':').unwrap_or((domain, ""));
+            // Bytes, not text: the origin is the client's, and may end in the middle of
+            // a character where the domain's length falls.
+            let (o_name, d_name) = (o_name.as_bytes(), d_name.as_bytes());
             o_port == d_port
                 && o_name.len() > d_name.len() + 1
                 && o_name[o_name.len() - d_name.len()..].eq_ignore_ascii_case(d_name)
-                && o_name.as_bytes()[o_name.len() - d_name.len() - 1] == b'.'
+                && o_name[o_name.len() - d_name.len() - 1] == b'.'
         }
         None => p_host.eq_ignore_ascii_case(&o_host),
     }
@@ -151,6 +154,10 @@ mod tests {
             vec!["app.example:443", "*.example.com:443"]
         );
         assert_eq!(allowed(&["*"]).sockjs_origins(None), vec!["*:*"]);
+        // Found by fuzzing (fuzz/ http_request): the domain's length falling inside a
+        // character of the origin panicked.
+        assert!(!listed.allows(Some("https://x\u{49f}xample.com"), Some("x")));
+        assert!(listed.allows(Some("https://\u{e9}.example.com"), Some("x")));
         assert_eq!(
             AllowedOrigins::default().sockjs_origins(Some("t")),
             vec!["t:80"]

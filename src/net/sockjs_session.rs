@@ -163,7 +163,7 @@ fn send(shard: &Shard, sender: Sender, request: &TransportRequest, body: &[u8]) 
 }
 
 /// The messages of a send body, or sockjs-node's complaint.
-fn parse_send_body(
+pub fn parse_send_body(
     sender: Sender,
     request: &TransportRequest,
     body: &[u8],
