@@ -76,11 +76,22 @@ fn a_restarted_redis_is_rejoined_and_presence_converges() {
     let (mut publisher, _) = handshaken_on(cluster.addr(0), 1, json!({}));
 
     cluster.redis.kill();
+    let logs: Vec<_> = (0..3).map(|node| cluster.log(node)).collect();
+    let log_lines = |node: usize, text: &str| {
+        let log = std::fs::read_to_string(&logs[node]).unwrap();
+        log.lines().filter(|l| l.contains(text)).count()
+    };
     for node in 0..3 {
         common::eventually(|| {
             get(cluster.addr(node), "/readyz") == (503, r#"{"status":"no redis"}"#.into())
         });
         assert_eq!(redis_field(&cluster, node), false);
+        common::eventually(|| {
+            log_lines(
+                node,
+                "lost Redis: other nodes are unreachable until it is back",
+            ) == 1
+        });
     }
     leaves.close();
     local_flows_and_remote_is_refused(&mut publisher, &mut sub, &local, &remote);
@@ -91,6 +102,8 @@ fn a_restarted_redis_is_rejoined_and_presence_converges() {
     for node in 0..3 {
         common::eventually(|| get(cluster.addr(node), "/readyz").0 == 200);
         assert_eq!(redis_field(&cluster, node), true);
+        // Connected at the start, and again now.
+        assert_eq!(log_lines(node, "connected to Redis"), 2, "node {node}");
     }
     assert!(
         back.elapsed() < Duration::from_secs(5),
@@ -117,6 +130,16 @@ fn requests_for_a_dead_nodes_objects_are_refused_in_every_dialect() {
     cluster.kill(2);
     for node in [0, 1] {
         common::eventually(|| cluster.alive(node) == [true, true, false]);
+    }
+    // The cluster's changes are in the survivors' logs.
+    for node in [0, 1] {
+        let log = std::fs::read_to_string(cluster.log(node)).unwrap();
+        let line = |text: &str| log.lines().find(|l| l.contains(text)).map(str::to_owned);
+        let up = line("node is up node=2").unwrap_or_else(|| panic!("node {node}: {log}"));
+        assert!(up.contains(" INFO "), "{up}");
+        let gone = line("node is gone: no heartbeat within node_timeout node=2")
+            .unwrap_or_else(|| panic!("node {node}: {log}"));
+        assert!(gone.contains(" WARN "), "{gone}");
     }
     let dead = |prefix: &str| owned_by(2, prefix);
 
