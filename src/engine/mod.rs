@@ -12,6 +12,7 @@
 //! Nodes die, restart and lose the cluster transport; the runtime says so and the
 //! engine forgets, refuses and re-announces accordingly (see `cluster`).
 
+mod channel_owner;
 pub mod channels;
 mod claims;
 mod cluster;
