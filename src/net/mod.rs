@@ -20,6 +20,7 @@ pub mod latency;
 pub mod metrics;
 pub mod origins;
 pub mod outbox;
+pub mod prometheus;
 pub mod queries;
 pub mod rate;
 pub mod router;
