@@ -323,8 +323,8 @@ fn every_dialect_tells_a_client_over_its_message_rate_then_closes_it() {
             "/ws/world/default",
             json!(["authenticate", {"user": {"id": "w1"}}]),
             json!(["channel.join", 1, {"channel": "c"}]),
-            // Dropped unread, so without the request's id: World's shape for that.
-            json!(["error", {"code": "rate.limited", "message": "too many messages: this one was dropped"}]),
+            // Dropped unhandled, yet answering the request's id.
+            json!(["error", 1, {"code": "rate.limited", "message": "too many messages: this one was dropped"}]),
         ),
         (
             "/talker",
@@ -360,9 +360,26 @@ fn every_dialect_tells_a_client_over_its_message_rate_then_closes_it() {
             "{path}"
         );
     }
-    // SocketCluster has no error without a cid, and the dropped message is not read
-    // for one: its client sees the close alone.
+    // SocketCluster answers a dropped event's cid; one without a cid gets nothing but
+    // the close.
     let (mut sc, _) = handshaken_on(addr, 0, json!({}));
+    for cid in 10..14 {
+        sc.send(json!({"event":"#publish","data":{"channel":"c","data":1},"cid":cid}));
+    }
+    let mut answers: Vec<serde_json::Value> = (0..4).map(|_| sc_recv(&mut sc)).collect();
+    answers.sort_by_key(|a| a["rid"].as_u64());
+    let refused =
+        json!({"name": "rate.limited", "message": "too many messages: this one was dropped"});
+    assert_eq!(
+        answers,
+        [
+            json!({"rid": 10}),
+            json!({"rid": 11}),
+            json!({"rid": 12, "error": refused}),
+            json!({"rid": 13, "error": refused}),
+        ],
+        "the burst (the handshake took one), then refusals answering their cids"
+    );
     for _ in 0..20 {
         sc.send(json!({"event":"#publish","data":{"channel":"c","data":1}}));
     }

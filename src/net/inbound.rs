@@ -88,7 +88,7 @@ pub fn on_text(shard: &Shard, id: ConnId, session: &mut Session, mut text: Vec<u
 /// reads the engine but never changes it (it answers with actions), so a panic in its
 /// handler leaves the engine as it was: the connection gets the dialect's fault and is
 /// closed, the shard and its other connections carry on.
-fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>) {
+fn on_message(shard: &Shard, id: ConnId, session: &mut Session, mut msg: Inbound<'_>) {
     // Bound first: the table's borrow must end before the refusal is delivered.
     let (admitted, heard) = {
         let mut conns = shard.conns.borrow_mut();
@@ -97,10 +97,15 @@ fn on_message(shard: &Shard, id: ConnId, session: &mut Session, msg: Inbound<'_>
     match admitted {
         Admit::Yes => {}
         Admit::Refuse => {
+            // Answering the request's id, when it has one, so the client can match it.
+            let receipt = match &mut msg {
+                Inbound::Text(text) => session.receipt_of(text),
+                Inbound::Binary(_) => None,
+            };
             let event = Event::Refused {
                 code: "rate.limited".into(),
                 message: "too many messages: this one was dropped".into(),
-                receipt: None,
+                receipt,
             };
             return shard.with_engine(|_, out| out.deliver(&[id], &event));
         }

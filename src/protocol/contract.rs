@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::close::CloseReason;
 use crate::auth::Auth;
-use crate::engine::{Command, ConnId, Engine, Event};
+use crate::engine::{Command, ConnId, Engine, Event, Receipt};
 
 /// What handling a client message asks of the connection, in order.
 #[derive(Debug, PartialEq)]
@@ -202,6 +202,15 @@ pub trait Dialect {
     /// need not. A dialect that requires it answers the accepted identification with
     /// [`Action::Identified`].
     fn identify(_settings: &Settings) -> Option<Identify> {
+        None
+    }
+
+    /// The request id `text` carries (World's `id`, SocketCluster's `cid`), read without
+    /// handling the message (it may be overwritten): a message dropped unread, over the
+    /// rate limit, is refused with it so the client can match the refusal. Dialects
+    /// without request ids keep the default.
+    fn receipt_of(text: &mut [u8]) -> Receipt {
+        let _ = text;
         None
     }
 

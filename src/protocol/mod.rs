@@ -154,6 +154,13 @@ macro_rules! dialects {
                 }
             }
 
+            /// See [`Dialect::receipt_of`].
+            pub fn receipt_of(&self, text: &mut [u8]) -> crate::engine::Receipt {
+                match self {
+                    $(Session::$variant(_) => <$dialect as Dialect>::receipt_of(text)),+
+                }
+            }
+
             /// See [`Dialect::on_fault`].
             pub fn on_fault(&mut self, fault: Fault, out: &mut Vec<Action>) {
                 match self {

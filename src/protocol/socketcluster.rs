@@ -538,6 +538,14 @@ impl Dialect for SocketCluster {
         })
     }
 
+    /// The cid of a single event (a batch's events are refused together, unanswered).
+    fn receipt_of(text: &mut [u8]) -> Receipt {
+        super::json::parse(text)
+            .ok()?
+            .get("cid")
+            .and_then(receipt_of)
+    }
+
     fn on_fault(_: &mut Session, Fault::Internal: Fault, out: &mut Vec<Action>) {
         out.push(Action::Close(CloseReason::SERVER_FATAL));
     }

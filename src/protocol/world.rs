@@ -642,6 +642,12 @@ impl Dialect for World {
         }
     }
 
+    fn receipt_of(text: &mut [u8]) -> Receipt {
+        let value = super::json::parse(text).ok()?;
+        let frame = value.as_array()?;
+        (frame.len() == 3).then(|| frame[1].encode().into_boxed_str())
+    }
+
     fn on_fault(_: &mut Option<Session>, Fault::Internal: Fault, out: &mut Vec<Action>) {
         out.push(Action::send(SERVER_FATAL));
         out.push(Action::Close(CloseReason::SERVER_FATAL));
