@@ -231,6 +231,48 @@ fn rate_limited_count(mut stream: TcpStream) -> u64 {
         .sum()
 }
 
+/// `GET /api/stats` on a connection of its own from `source`, with `key` if any: the
+/// response's status.
+fn api_stats_from(source: [u8; 4], addr: std::net::SocketAddr, key: Option<&str>) -> u16 {
+    let mut stream = tcp_from(source, addr);
+    let auth = key.map_or(String::new(), |k| format!("Authorization: apikey {k}\r\n"));
+    let request = format!("GET /api/stats HTTP/1.1\r\nHost: t\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_application_server_calling_the_api_with_its_key_is_not_held_to_connection_rate() {
+    const KEY: &str = "an-api-key-for-the-rate-tests";
+    let server = server_with(|c| {
+        c.connection_rate = 1;
+        c.connection_burst = 3;
+        c.api_key = Some(KEY.into());
+    });
+    let addr = server.local_addr();
+    // A connection per call, far past the burst.
+    for call in 0..12 {
+        assert_eq!(
+            api_stats_from([127, 0, 2, 1], addr, Some(KEY)),
+            200,
+            "call {call}"
+        );
+    }
+    // Without the key the calls count: refused (401) within the burst, then 429.
+    let answers: Vec<u16> = (0..5)
+        .map(|_| api_stats_from([127, 0, 2, 2], addr, None))
+        .collect();
+    assert_eq!(answers, [401, 401, 401, 429, 429]);
+    // And a key does not let an address over the rate open WebSockets.
+    let answer = upgrade_from([127, 0, 2, 2], addr).unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+}
+
 #[test]
 fn exempt_address_blocks_are_not_held_to_connection_rate() {
     let server = server_with(|c| {

@@ -53,6 +53,15 @@ impl ConnectionRate {
         let budget = buckets.entry(key).or_insert_with(|| self.limit.fresh(now));
         self.limit.admit(budget, now)
     }
+
+    /// Gives back the token a connection from `peer` spent (an application server's
+    /// authorized API call: it is not a flood, however many connections it opens).
+    pub fn give_back(&self, peer: IpAddr, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(budget) = buckets.get_mut(&bucket_of(peer)) {
+            self.limit.give_back(budget, now);
+        }
+    }
 }
 
 /// The address a connection from `peer` counts against: IPv4 as it is (an
@@ -147,6 +156,26 @@ mod tests {
         assert_eq!(rate.admit(ip("192.0.2.2"), now), Yes, "another address");
         let later = now + Duration::from_secs(60);
         assert_eq!(rate.admit(ip("192.0.2.1"), later), Yes, "refilled");
+    }
+
+    #[test]
+    fn a_token_given_back_is_spent_again() {
+        let rate = ConnectionRate::new(1, 2, Vec::new());
+        let now = Instant::now();
+        let peer = ip("192.0.2.1");
+        for _ in 0..10 {
+            assert_eq!(rate.admit(peer, now), Admit::Yes);
+            rate.give_back(peer, now);
+        }
+        assert_eq!(rate.admit(peer, now), Admit::Yes);
+        assert_eq!(rate.admit(peer, now), Admit::Yes);
+        assert_eq!(
+            rate.admit(peer, now),
+            Admit::Refuse,
+            "no more than the burst"
+        );
+        rate.give_back(ip("192.0.2.9"), now); // untracked: nothing to give back
+        assert_eq!(rate.buckets.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! last request: request heads and bodies, plain HTTP answers, the API and SockJS HTTP
 //! transports, and the upgrade that hands the connection to `websocket`.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -18,50 +19,41 @@ use super::shard::Shard;
 use super::{api, dashboard, router, sockjs_session, websocket};
 use crate::cluster::Cluster;
 
-/// Takes a connection the shard just accepted: served, answered 429 when its address
-/// opens connections faster than `connection_rate` allows, or closed unread when the
-/// address keeps on past a further burst (see `address_rate`).
-pub fn accept(shard: &Rc<Shard>, stream: TcpStream) {
-    let admit = match stream.peer_addr() {
-        Ok(peer) => shard.connection_rate.admit(peer.ip(), Instant::now()),
-        Err(_) => return,
-    };
-    match admit {
-        Admit::Yes => {
-            spawn_local(serve(shard.clone(), stream, Vec::new())).detach();
-        }
-        Admit::Refuse => {
-            shard.tally.connection_rate_limited();
-            spawn_local(refuse_too_many(shard.clone(), stream)).detach();
-        }
-        Admit::Close => shard.tally.connection_rate_limited(),
-    }
+/// How a connection came to be served, for its address's `connection_rate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Accepted by this shard, within its address's rate (one token spent).
+    Accepted(IpAddr),
+    /// Accepted over its address's rate: only an authorized API request is served, the
+    /// rest get 429.
+    OverRate(IpAddr),
+    /// Handed over by another shard, which counted it.
+    HandedOver,
+    /// Its token was given back (an authorized API request came on it).
+    Settled,
 }
 
-/// Answers a connection over its address's rate with 429 once its request head is in
-/// (closing before reading it would reset the connection, and the client would never
-/// see why).
-async fn refuse_too_many(shard: Rc<Shard>, mut stream: TcpStream) {
-    let mut head = Vec::new();
-    if read_head(&shard, &mut stream, &mut head).await.is_none() {
+/// Takes a connection the shard just accepted: served, answered 429 when its address
+/// opens connections faster than `connection_rate` allows (but for the API with its
+/// key: an application server is not a flood), or closed unread when the address keeps
+/// on past a further burst (see `address_rate`).
+pub fn accept(shard: &Rc<Shard>, stream: TcpStream) {
+    let Ok(peer) = stream.peer_addr() else {
         return;
-    }
-    let response = http::response(
-        429,
-        &[("Retry-After", "1")],
-        "text/plain",
-        b"too many new connections from this address; retry later\n",
-        false,
-    );
-    shard.tally.http_response(429);
-    let _ = stream.write_all(&response).await;
+    };
+    let admission = match shard.connection_rate.admit(peer.ip(), Instant::now()) {
+        Admit::Yes => Admission::Accepted(peer.ip()),
+        Admit::Refuse => Admission::OverRate(peer.ip()),
+        Admit::Close => return shard.tally.connection_rate_limited(),
+    };
+    spawn_local(serve(shard.clone(), stream, Vec::new(), admission)).detach();
 }
 
 /// Serves one TCP connection until it closes: accepted here, or handed over by another
 /// shard with the bytes it had read. A panic while serving it ends this connection only.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, read: Vec<u8>) {
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, read: Vec<u8>, admission: Admission) {
     let id = shard.id;
-    if AssertUnwindSafe(serve_from(shard, stream, read))
+    if AssertUnwindSafe(serve_from(shard, stream, read, admission))
         .catch_unwind()
         .await
         .is_err()
@@ -70,7 +62,25 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, read: Vec<u8>) {
     }
 }
 
-async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) {
+/// The answer to a request on a connection over its address's rate (sent once its head
+/// is in: closing before reading it would reset the connection, and the client would
+/// never see why).
+fn too_many_connections() -> Vec<u8> {
+    http::response(
+        429,
+        &[("Retry-After", "1")],
+        "text/plain",
+        b"too many new connections from this address; retry later\n",
+        false,
+    )
+}
+
+async fn serve_from(
+    shard: Rc<Shard>,
+    mut stream: TcpStream,
+    mut head: Vec<u8>,
+    mut admission: Admission,
+) {
     let _ = stream.set_nodelay(true);
     loop {
         // Where an upgrade's handshake time starts: the accept, or the previous
@@ -79,6 +89,12 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
         let Some((head_len, decision)) = read_head(&shard, &mut stream, &mut head).await else {
             return;
         };
+        if matches!(admission, Admission::OverRate(_)) && !matches!(decision, Decision::Api(_)) {
+            shard.tally.connection_rate_limited();
+            shard.tally.http_response(429);
+            let _ = stream.write_all(&too_many_connections()).await;
+            return;
+        }
         match decision {
             Decision::Reject { response } => {
                 shard.tally.http_response(http::status_of(&response));
@@ -144,7 +160,25 @@ async fn serve_from(shard: Rc<Shard>, mut stream: TcpStream, mut head: Vec<u8>) 
                 // Boxed, as the other rare phases: a future's state is sized for its
                 // largest phase, and every idle WebSocket would carry the API's.
                 let response = Box::pin(api::answer(&shard, &request, &head[head_len..end])).await;
-                shard.tally.http_response(http::status_of(&response));
+                // An application server calling the API with its key gives back the
+                // connection's token (it may open a connection per call); over the
+                // rate, an unauthorized request gets 429 instead of its answer.
+                let status = http::status_of(&response);
+                let authorized = !matches!(status, 401 | 403);
+                match admission {
+                    Admission::Accepted(peer) | Admission::OverRate(peer) if authorized => {
+                        shard.connection_rate.give_back(peer, Instant::now());
+                        admission = Admission::Settled;
+                    }
+                    Admission::OverRate(_) => {
+                        shard.tally.connection_rate_limited();
+                        shard.tally.http_response(429);
+                        let _ = stream.write_all(&too_many_connections()).await;
+                        return;
+                    }
+                    Admission::Accepted(_) | Admission::Settled | Admission::HandedOver => {}
+                }
+                shard.tally.http_response(status);
                 if stream.write_all(&response).await.is_err() || !request.keep_alive {
                     return;
                 }

@@ -74,6 +74,15 @@ impl RateLimit {
         }
     }
 
+    /// Returns the token a message (or connection) spent: `budget` as if it had not
+    /// come, the refill up to `now` included.
+    pub fn give_back(&self, budget: &mut Budget, now: Instant) {
+        let at = self.ms(now);
+        let elapsed = at.wrapping_sub(budget.at_ms) as f32;
+        budget.at_ms = at;
+        budget.tokens = (budget.tokens + elapsed * self.per_ms + 1.0).min(self.burst);
+    }
+
     /// Whether this limit lets everything through (a rate of 0).
     pub fn is_off(&self) -> bool {
         self.per_ms == 0.0

@@ -57,6 +57,12 @@ pub async fn receive(
     while let Some(handover) = receiver.recv().await {
         // SAFETY: the descriptor is a TCP socket we own (see `hand_over`).
         let stream = unsafe { TcpStream::from_raw_fd(handover.socket.into_raw_fd()) };
-        spawn_local(conn::serve(shard.clone(), stream, handover.read)).detach();
+        spawn_local(conn::serve(
+            shard.clone(),
+            stream,
+            handover.read,
+            conn::Admission::HandedOver,
+        ))
+        .detach();
     }
 }
