@@ -9,6 +9,7 @@
 # and the windows (half the warm-up). Stops by itself; stops only the server it started.
 #
 # Usage: scripts/soak.sh [--connections N] [--minutes M] [--out DIR] [--bin-dir DIR]
+#                        [-- LOADGEN-SOAK-OPTIONS...]
 #   --connections N  connections held (default 15000; at most ~15000 here: the
 #                    generator's RLIMIT_NOFILE is 20000)
 #   --minutes M      run time, warm-up included (default 10; fractions allowed)
@@ -16,6 +17,8 @@
 #                    (default reports/soak)
 #   --bin-dir DIR    take turntable and loadgen from DIR instead of building release
 #                    (the test suite's smoke run uses its debug build)
+#   -- ...           passed on to `loadgen soak` (--warmup SECONDS, --window SECONDS,
+#                    --churn, --room-size, --stable, --room-rate; see loadgen soak --help)
 # Exit status 0 when the run passed, 1 when it failed, 2 on a usage error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,7 @@ usage() { sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; }
 connections=15000 minutes=10 out=reports/soak bin_dir=
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --) shift; break ;;
     --connections) connections="${2:?--connections needs a number}"; shift 2 ;;
     --minutes) minutes="${2:?--minutes needs a number}"; shift 2 ;;
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
@@ -52,7 +56,7 @@ status=0
 # The run's own length plus time to connect and to check the rooms' last messages.
 timeout "$((seconds + 120))" \
   "$bin_dir/loadgen" --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" \
-  soak --connections "$connections" --duration "$seconds" --csv "$out/rss.csv" \
+  soak --connections "$connections" --duration "$seconds" --csv "$out/rss.csv" "$@" \
   | tee "$out/soak.log" || status=$?
 grep '^JSON ' "$out/soak.log" | sed 's/^JSON //' >"$out/soak.json" || true
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "soak: FAIL: the server exited during the run"; cat "$SERVER_LOG"; exit 1; }

@@ -158,7 +158,7 @@ impl Soak {
                     spawn_local(churn::slot(shared.clone(), slot, plan.lifetime)).detach();
                 }
             }
-            if reached.is_none() && sample.open >= self.connections {
+            if reached.is_none() && shared.up.get() >= self.connections {
                 reached = Some(second as f64);
             }
             if second % 10 == 0 {

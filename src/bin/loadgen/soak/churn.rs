@@ -37,6 +37,7 @@ pub async fn slot(shared: Rc<Shared>, slot: usize, lifetime: Duration) {
     let mut rng = Rng(slot as u64);
     let tally = &shared.tally;
     shared.wait_started().await;
+    let mut first = true;
     while !shared.stopping.get() {
         let n = shared.next_user();
         let user = format!("c{n}");
@@ -56,6 +57,10 @@ pub async fn slot(shared: Rc<Shared>, slot: usize, lifetime: Duration) {
         };
         tally.ready.set(tally.ready.get() + 1);
         shared.open.set(shared.open.get() + 1);
+        if first {
+            shared.up.set(shared.up.get() + 1);
+            first = false;
+        }
         let until = Instant::now() + lifetime.mul_f64(rng.exponential());
         let seq = Cell::new(Sequence::from_first());
         let lived = async {

@@ -27,6 +27,7 @@ pub async fn stable(shared: Rc<Shared>, i: usize, interval: Duration) {
     };
     tally.ready.set(tally.ready.get() + 1);
     shared.open.set(shared.open.get() + 1);
+    shared.up.set(shared.up.get() + 1);
     let seq = &shared.stable[i];
     let lived = async {
         if i < shared.rooms {

@@ -27,6 +27,10 @@ pub struct Shared {
     pub stopping: Cell<bool>,
     /// Connections set up and not dropped.
     pub open: Cell<usize>,
+    /// Stable members and churn slots that have set up their first connection: once
+    /// all have, the population is reached (`open` itself dips below it whenever a
+    /// slot is between a drop and its replacement).
+    pub up: Cell<usize>,
     /// Drops, by `churn::Abrupt::ALL`'s order.
     pub drops: [Cell<u64>; 3],
     /// Publications by the rooms' publishers.
@@ -56,6 +60,7 @@ impl Shared {
             started: Cell::new(false),
             stopping: Cell::new(false),
             open: Cell::new(0),
+            up: Cell::new(0),
             drops: Default::default(),
             published: Cell::new(0),
             churn_published: Cell::new(0),

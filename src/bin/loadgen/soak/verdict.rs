@@ -18,7 +18,7 @@ pub struct Figures {
     /// The warm-up's length and the window the settled and final medians span (s).
     pub warmup: f64,
     pub window: f64,
-    /// When every connection was first open (s).
+    /// When every stable member and churn slot first had its connection up (s).
     pub reached: Option<f64>,
     pub settled_rss: Option<u64>,
     pub final_rss: Option<u64>,
@@ -43,7 +43,7 @@ pub struct Figures {
 /// Why a run failed.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum Failure {
-    #[error("the {0} connections were not all open before the settled window began")]
+    #[error("the {0} connections were not all set up before the settled window began")]
     NotSettled(usize),
     #[error("final RSS {final_kib} KiB is {change_pct:+.1} % from the settled {settled_kib} KiB")]
     RssMoved {
@@ -127,7 +127,7 @@ impl Figures {
             self.ratio().map_or("?".to_owned(), |r| format!("{r:.4}"))
         );
         println!(
-            "  connects / drops       {} / {drops} (closed {}, mid-message {}, reset {}), {} failed; all open at {}",
+            "  connects / drops       {} / {drops} (closed {}, mid-message {}, reset {}), {} failed; all up at {}",
             self.connects,
             self.drops[0],
             self.drops[1],
