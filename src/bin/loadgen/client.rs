@@ -4,10 +4,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use turntable::net::ws::{self, Decoder, Flow, Message, Opcode, Role};
+
+/// The mask of every frame this client sends (clients must mask; any key will do).
+const MASK: [u8; 4] = [7, 42, 99, 3];
 
 /// One client connection.
 pub struct Client {
@@ -55,28 +59,84 @@ impl Client {
 
     /// Sends one text message.
     pub async fn send(&mut self, text: &[u8]) -> io::Result<()> {
-        self.out.clear();
-        ws::encode_frame(&mut self.out, Opcode::Text, text, Some([7, 42, 99, 3]));
+        self.encode(text);
         self.stream.write_all(&self.out).await
     }
 
-    /// Reads at least once and calls `on_text` for every complete text message.
+    /// Sends the first half of a text message's frame and nothing more: what a client
+    /// dropped mid-message leaves the server.
+    pub async fn send_half(&mut self, text: &[u8]) -> io::Result<()> {
+        self.encode(text);
+        let half = self.out.len() / 2;
+        self.stream.write_all(&self.out[..half]).await
+    }
+
+    /// Puts `text` in `out` as one masked text frame.
+    fn encode(&mut self, text: &[u8]) {
+        self.out.clear();
+        ws::encode_frame(&mut self.out, Opcode::Text, text, Some(MASK));
+    }
+
+    /// Makes reads fail with `TimedOut` after `timeout` without data (`None`: never);
+    /// nothing read is lost, so `recv` can be called again.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream
+            .set_read_timeout(timeout)
+            .map_err(io::Error::from)
+    }
+
+    /// Makes closing (dropping) the connection send a TCP reset, not a FIN
+    /// (`SO_LINGER` of zero).
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live struct.
+        let set = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if set != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Reads at least once and calls `on_text` for every complete text message; pings
+    /// are answered with pongs, as a live client does.
     pub async fn recv(&mut self, mut on_text: impl FnMut(&[u8])) -> io::Result<()> {
         let mut got = false;
         while !got {
             if self.filled > 0 {
+                self.out.clear();
+                let pongs = &mut self.out;
                 let consumed = self
                     .decoder
                     .decode(&mut self.buf[..self.filled], |msg| {
-                        if let Message::Text(text) = msg {
-                            got = true;
-                            on_text(text);
+                        match msg {
+                            Message::Text(text) => {
+                                got = true;
+                                on_text(text);
+                            }
+                            Message::Ping(payload) => {
+                                ws::encode_frame(pongs, Opcode::Pong, payload, Some(MASK))
+                            }
+                            _ => {}
                         }
                         Flow::Continue
                     })
                     .map_err(|e| io::Error::other(e.reason()))?;
                 self.buf.copy_within(consumed..self.filled, 0);
                 self.filled -= consumed;
+                if !self.out.is_empty() {
+                    self.stream.write_all(&self.out).await?;
+                }
                 if got {
                     break;
                 }

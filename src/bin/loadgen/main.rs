@@ -16,6 +16,7 @@ mod presence;
 mod proc_stats;
 mod reader;
 mod rooms;
+mod soak;
 mod socketio;
 mod summary;
 
@@ -167,6 +168,40 @@ enum Scenario {
         rate: f64,
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+    },
+    /// A population held for a long time under churn (abrupt drops, and replacements
+    /// that identify, watch users, join a game room and publish into it), the server's
+    /// RSS sampled each second: it must end within 5 % of where it settled after the
+    /// warm-up, and no member may miss a message of its room. Exits 1 when it does not
+    /// pass. `scripts/soak.sh` runs it against a fresh server.
+    Soak {
+        #[arg(long, default_value_t = 15_000)]
+        connections: usize,
+        /// Seconds to run, the warm-up included.
+        #[arg(long, default_value_t = 600.0)]
+        duration: f64,
+        /// Seconds of warm-up [default: a third of the run, at most 120].
+        #[arg(long)]
+        warmup: Option<f64>,
+        /// Seconds of samples in the settled and the final medians [default: half the
+        /// warm-up, at most 30].
+        #[arg(long)]
+        window: Option<f64>,
+        /// Members per game room, on average.
+        #[arg(long, default_value_t = 50)]
+        room_size: usize,
+        /// The share of each room's members that are never dropped.
+        #[arg(long, default_value_t = 0.2)]
+        stable: f64,
+        /// Publications per second into each room by its publisher.
+        #[arg(long, default_value_t = 0.5)]
+        room_rate: f64,
+        /// The share of the connections dropped and replaced each second.
+        #[arg(long, default_value_t = 0.01)]
+        churn: f64,
+        /// Where to write the server's RSS and the counters, one line a second.
+        #[arg(long, value_name = "FILE", default_value = "soak-rss.csv")]
+        csv: std::path::PathBuf,
     },
     /// No server: prints one table of the results `scripts/bench.sh` wrote.
     Summary {
@@ -322,6 +357,38 @@ fn main() {
                         hold,
                     )
                     .await
+                }
+                Scenario::Soak {
+                    connections,
+                    duration,
+                    warmup,
+                    window,
+                    room_size,
+                    stable,
+                    room_rate,
+                    churn,
+                    csv,
+                } => {
+                    let Some(&server_pid) = cli.server_pid.first() else {
+                        return Err(std::io::Error::other(
+                            "soak samples the server: pass --server-pid",
+                        ));
+                    };
+                    let s = soak::Soak {
+                        addr: cli.addr[0],
+                        server_pid,
+                        concurrency: cli.concurrency,
+                        connections,
+                        room_size,
+                        stable_share: stable,
+                        room_rate,
+                        churn,
+                        duration: Duration::from_secs_f64(duration),
+                        warmup: warmup.map(Duration::from_secs_f64),
+                        window: window.map(Duration::from_secs_f64),
+                        csv,
+                    };
+                    s.run().await.map_err(std::io::Error::other)
                 }
                 Scenario::Floor { .. } | Scenario::Summary { .. } => {
                     unreachable!("run without an executor above")
