@@ -319,10 +319,11 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
     let stalled = Stopped::stop(cluster.redis.pid().unwrap());
     let stopped_at = Instant::now();
 
-    // Publications of 8 KiB from four threads for a node_timeout and a half: the
+    // Publications of 32 KiB from four threads for a node_timeout and a half: the
     // first node_timeout's worth fills the queue toward the stalled Redis (and more
-    // is dropped), after it the nodes find Redis silent.
-    let payload = json!("x".repeat(8 << 10));
+    // is dropped), after it the nodes find Redis silent. 256 of them fill it (each is
+    // a batch to two nodes), few enough for a loaded machine within the timeout.
+    let payload = json!("x".repeat(32 << 10));
     let flood_for = NODE_TIMEOUT * 3 / 2;
     let mut peak = rss_before;
     let published: usize = std::thread::scope(|scope| {
@@ -350,7 +351,7 @@ fn a_stalled_redis_bounds_memory_drops_with_a_metric_and_the_cluster_converges_a
         peak = sampler.join().unwrap();
         published
     });
-    eprintln!("{published} publications of 8 KiB during the stall");
+    eprintln!("{published} publications of 32 KiB during the stall");
     // A correctness bound, not a measurement: the queue holds at most 16 MiB.
     let growth = peak - rss_before;
     eprintln!("node 0 RSS grew by {} KiB at most", growth >> 10);
