@@ -42,6 +42,8 @@ impl TestCluster {
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         for node in 0..k {
+            // A log left by an earlier run on the same port is not this node's.
+            let _ = std::fs::remove_file(cluster.log(node));
             cluster.spawn(node);
         }
         for node in 0..k {
