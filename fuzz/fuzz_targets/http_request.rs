@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use turntable::net::dashboard_access::MAX_SIGN_IN_BODY;
 use turntable::net::http::{self, Decision, MAX_API_BODY, MAX_HEAD_BYTES, Parsed, Routes};
 use turntable::net::origins::AllowedOrigins;
 use turntable::net::router::parse_request;
@@ -68,6 +69,16 @@ fuzz_target!(|input: &[u8]| {
             assert!(request.body_len <= MAX_API_BODY);
             for segment in request.path.split('/') {
                 let _ = http::percent_decode(segment);
+            }
+        }
+        Decision::Dashboard(request) => {
+            assert!(
+                request.body_len <= MAX_SIGN_IN_BODY,
+                "a sign-in body of {} bytes",
+                request.body_len
+            );
+            if request.body_len == 0 {
+                assert!(!has_body(bytes), "a dashboard body that would not be read");
             }
         }
         Decision::SockJs(request) => {
