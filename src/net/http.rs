@@ -202,7 +202,12 @@ pub fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            // Two hex digits exactly (from_str_radix alone would take `%+1`).
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -333,6 +338,9 @@ mod tests {
         assert_eq!(percent_decode("a+b").unwrap(), "a+b");
         assert!(percent_decode("bad%2").is_none());
         assert!(percent_decode("%ff").is_none());
+        for lax in ["%+1", "%-1", "%1g", "% 1"] {
+            assert!(percent_decode(lax).is_none(), "{lax}");
+        }
         assert_eq!(form_decode("a+b%2Bc").unwrap(), "a b+c");
     }
 }
