@@ -34,7 +34,9 @@ impl Config {
         ConnectionRate::new(
             self.connection_rate,
             self.connection_burst,
-            exempt.filter_map(|block| block.parse().ok()).collect(),
+            exempt
+                .map(|block| block.parse().expect("checked when the settings resolved"))
+                .collect(),
         )
     }
 

@@ -67,12 +67,17 @@ impl ConnectionRate {
 /// The address a connection from `peer` counts against: IPv4 as it is (an
 /// IPv4-mapped IPv6 address as its IPv4 one), IPv6 by its /64.
 fn bucket_of(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 64))),
-        },
+    match canonical(peer) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 64))),
+        v4 => v4,
+    }
+}
+
+/// `address` with an IPv4-mapped IPv6 address as its IPv4 one.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
     }
 }
 
@@ -115,11 +120,7 @@ impl Cidr {
     /// Whether `address` is in this block (an IPv4-mapped IPv6 address counts as its
     /// IPv4 one).
     pub fn contains(&self, address: IpAddr) -> bool {
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            IpAddr::V4(_) => address,
-        };
-        match (self.network, address) {
+        match (self.network, canonical(address)) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))

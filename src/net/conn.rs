@@ -27,9 +27,8 @@ pub enum Admission {
     /// Accepted over its address's rate: only an authorized API request is served, the
     /// rest get 429.
     OverRate(IpAddr),
-    /// Handed over by another shard, which counted it.
-    HandedOver,
-    /// Its token was given back (an authorized API request came on it).
+    /// Not counted any more: handed over by another shard (which counted it), or its
+    /// token given back (an authorized API request came on it).
     Settled,
 }
 
@@ -176,7 +175,7 @@ async fn serve_from(
                         let _ = stream.write_all(&too_many_connections()).await;
                         return;
                     }
-                    Admission::Accepted(_) | Admission::Settled | Admission::HandedOver => {}
+                    Admission::Accepted(_) | Admission::Settled => {}
                 }
                 shard.tally.http_response(status);
                 if stream.write_all(&response).await.is_err() || !request.keep_alive {

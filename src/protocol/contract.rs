@@ -209,8 +209,7 @@ pub trait Dialect {
     /// handling the message (it may be overwritten): a message dropped unread, over the
     /// rate limit, is refused with it so the client can match the refusal. Dialects
     /// without request ids keep the default.
-    fn receipt_of(text: &mut [u8]) -> Receipt {
-        let _ = text;
+    fn receipt_of(_text: &mut [u8]) -> Receipt {
         None
     }
 

@@ -61,7 +61,7 @@ pub async fn receive(
             shard.clone(),
             stream,
             handover.read,
-            conn::Admission::HandedOver,
+            conn::Admission::Settled,
         ))
         .detach();
     }
